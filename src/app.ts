@@ -1,0 +1,117 @@
+/**
+ * The HTTP surface (DESIGN.md): the WeChat callback, the admin API, the debugging console and
+ * health. Every failure is a typed error mapped to a short plain-text status.
+ */
+
+import { Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import pkg from '../package.json'
+import { admin } from './admin.ts'
+import { answerPush } from './answer.ts'
+import { readConfig } from './config.ts'
+import { kvReplyCache } from './dedup.ts'
+import type { Env } from './env.ts'
+import { errorName, logProblem } from './log.ts'
+import type { Router } from './router.ts'
+import { openPush } from './wechat/envelope.ts'
+import { MalformedPushError, WechatError } from './wechat/errors.ts'
+import { verifySignature } from './wechat/signature.ts'
+
+/** WeChat's pushes are small; anything larger is refused before it is read whole. */
+export const MAX_BODY_BYTES = 64 * 1024
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
+
+function configured(env: Env) {
+  const config = readConfig(env)
+  if (config.problems.length > 0) {
+    logProblem('not_configured', { problems: config.problems.join('; ') })
+    throw new WechatError(503, `wechat-edge is not configured: ${config.problems.join('; ')}`)
+  }
+  return config
+}
+
+/**
+ * Builds the Worker's app around a bot.
+ *
+ * @example
+ * export default { fetch: createApp(bot).fetch }
+ */
+export function createApp(bot: Router<Env>) {
+  const app = new Hono<{ Bindings: Env }>()
+
+  app.get('/', (c) => {
+    const { account, problems } = readConfig(c.env)
+    const encryption = account.encodingAesKey !== null && account.appId !== null
+    return c.json({
+      name: pkg.name,
+      version: pkg.version,
+      ready: problems.length === 0,
+      modes: {
+        plaintext: !account.requireEncryption,
+        compatible: encryption && !account.requireEncryption,
+        safe: encryption,
+      },
+      problems,
+    })
+  })
+
+  app.get('/wechat', async (c) => {
+    const { account } = configured(c.env)
+    await verifySignature(
+      c.req.query(),
+      account.token,
+      Date.now() / 1000,
+      account.signatureMaxAgeSeconds,
+    )
+    const echostr = c.req.query('echostr')
+    if (!echostr) throw new MalformedPushError('missing echostr')
+    return c.text(echostr)
+  })
+
+  app.post(
+    '/wechat',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) => c.text(`body over ${MAX_BODY_BYTES / 1024} KiB`, 413),
+    }),
+    async (c) => {
+      const startedAt = Date.now()
+      const config = configured(c.env)
+      let body: string
+      try {
+        body = strictUtf8.decode(await c.req.arrayBuffer())
+      } catch {
+        throw new MalformedPushError('body is not UTF-8')
+      }
+      const opened = await openPush(c.req.query(), body, config.account, startedAt / 1000)
+      const answer = await answerPush(opened, {
+        config,
+        bot,
+        env: c.env,
+        cache: kvReplyCache(c.env.DEDUP, config.dedupTtlSeconds),
+        enqueue: (queued) => c.env.PUSHES.send(queued),
+        waitUntil: (work) => c.executionCtx.waitUntil(work),
+        startedAt,
+      })
+      return c.body(answer, 200, {
+        'Content-Type': answer.startsWith('<') ? 'application/xml; charset=utf-8' : 'text/plain',
+      })
+    },
+  )
+
+  app.all('/wechat', (c) => c.text('method not allowed', 405, { Allow: 'GET, POST' }))
+  app.route('/admin', admin)
+
+  app.notFound((c) => c.text('not found', 404))
+  app.onError((error, c) => {
+    if (error instanceof WechatError) {
+      if (error.status !== 503)
+        logProblem('rejected', { status: error.status, reason: error.message })
+      return c.text(error.message, error.status)
+    }
+    logProblem('internal_error', { error: errorName(error) })
+    return c.text('internal error', 500)
+  })
+  return app
+}

@@ -1,0 +1,88 @@
+/**
+ * Reads the Worker's configuration once per env: typed values with their defaults, and the
+ * problems that keep pushes from being served (named, never with a secret's value).
+ */
+
+import type { Env } from './env.ts'
+import type { Account } from './wechat/envelope.ts'
+
+export interface Config {
+  readonly account: Account
+  readonly dedupTtlSeconds: number
+  readonly replyBudgetMs: number
+  readonly adminToken: string | null
+  readonly debugConsole: boolean
+  readonly queueRetryBaseSeconds: number
+  /** Why pushes cannot be served; empty when all is well. */
+  readonly problems: readonly string[]
+}
+
+/** KV refuses an expiration TTL under 60 seconds. */
+const KV_MIN_TTL_SECONDS = 60
+
+const configs = new WeakMap<Env, Config>()
+
+/**
+ * @example
+ * const { account, problems } = readConfig(c.env)
+ */
+export function readConfig(env: Env): Config {
+  let config = configs.get(env)
+  if (!config) {
+    config = parseConfig(env)
+    configs.set(env, config)
+  }
+  return config
+}
+
+function parseConfig(env: Env): Config {
+  const problems: string[] = []
+  const token = env.WECHAT_TOKEN?.trim() || ''
+  const appId = env.WECHAT_APPID?.trim() || null
+  let encodingAesKey = env.WECHAT_ENCODING_AES_KEY?.trim() || null
+  const requireEncryption = flag(env.REQUIRE_ENCRYPTION)
+
+  if (!token) problems.push('WECHAT_TOKEN is not set')
+  if (encodingAesKey !== null && !/^[A-Za-z0-9+/]{43}$/.test(encodingAesKey)) {
+    problems.push('WECHAT_ENCODING_AES_KEY must be 43 base64 characters')
+    encodingAesKey = null
+  }
+  if (encodingAesKey !== null && appId === null) {
+    problems.push('WECHAT_APPID is required with WECHAT_ENCODING_AES_KEY')
+  }
+  if (requireEncryption && encodingAesKey === null) {
+    problems.push('REQUIRE_ENCRYPTION needs WECHAT_ENCODING_AES_KEY and WECHAT_APPID')
+  }
+
+  return {
+    account: {
+      token,
+      appId,
+      encodingAesKey,
+      requireEncryption,
+      signatureMaxAgeSeconds: positive(env.SIGNATURE_MAX_AGE_SECONDS, 300),
+    },
+    dedupTtlSeconds: Math.max(KV_MIN_TTL_SECONDS, positive(env.DEDUP_TTL_SECONDS, 600)),
+    replyBudgetMs: positive(env.REPLY_BUDGET_MS, 4500),
+    adminToken: env.ADMIN_TOKEN?.trim() || null,
+    debugConsole: flag(env.DEBUG_CONSOLE),
+    queueRetryBaseSeconds: nonNegative(env.QUEUE_RETRY_BASE_SECONDS, 2),
+    problems,
+  }
+}
+
+function flag(value: string | undefined): boolean {
+  return value?.trim().toLowerCase() === 'true'
+}
+
+function positive(value: string | undefined, fallback: number): number {
+  const number = Number(value)
+  return value !== undefined && Number.isFinite(number) && number > 0 ? number : fallback
+}
+
+function nonNegative(value: string | undefined, fallback: number): number {
+  const number = Number(value)
+  return value !== undefined && value !== '' && Number.isFinite(number) && number >= 0
+    ? number
+    : fallback
+}

@@ -1,0 +1,88 @@
+/**
+ * Pushes the consumer gave up on. The dead-letter queue's consumer keeps each one in KV for a
+ * week, whole, so an operator can see it and replay it; a user's purge removes theirs.
+ */
+
+import { logProblem } from './log.ts'
+import type { QueuedPush } from './queue.ts'
+
+const PREFIX = 'dead:'
+export const DEAD_LETTER_TTL_SECONDS = 7 * 24 * 60 * 60
+
+export interface DeadLetterSummary {
+  readonly key: string
+  readonly kind: string
+  readonly openid: string
+  readonly attempts: number
+  /** Milliseconds since the epoch when it reached the dead-letter queue. */
+  readonly deadAt: number
+}
+
+interface DeadLetter extends DeadLetterSummary {
+  readonly queued: QueuedPush
+}
+
+function storageKey(openid: string, key: string): string {
+  return `${PREFIX}${openid}:${key}`
+}
+
+export async function recordDeadLetter(
+  kv: KVNamespace,
+  queued: QueuedPush,
+  attempts: number,
+): Promise<void> {
+  const summary: DeadLetterSummary = {
+    key: queued.key,
+    kind: queued.push.kind,
+    openid: queued.push.fromUserName,
+    attempts,
+    deadAt: Date.now(),
+  }
+  const letter: DeadLetter = { ...summary, queued }
+  await kv.put(storageKey(summary.openid, summary.key), JSON.stringify(letter), {
+    expirationTtl: DEAD_LETTER_TTL_SECONDS,
+    metadata: summary,
+  })
+  logProblem('dead_letter', { key: summary.key, kind: summary.kind, attempts })
+}
+
+async function listKeys(kv: KVNamespace, prefix: string) {
+  const keys: KVNamespaceListKey<DeadLetterSummary>[] = []
+  let cursor: string | undefined
+  do {
+    const page = await kv.list<DeadLetterSummary>({ prefix, ...(cursor ? { cursor } : {}) })
+    keys.push(...page.keys)
+    cursor = page.list_complete ? undefined : page.cursor
+  } while (cursor)
+  return keys
+}
+
+/** What the dead-letter queue holds now, newest first. */
+export async function listDeadLetters(kv: KVNamespace): Promise<DeadLetterSummary[]> {
+  const keys = await listKeys(kv, PREFIX)
+  return keys
+    .flatMap((entry) => (entry.metadata ? [entry.metadata] : []))
+    .sort((a, b) => b.deadAt - a.deadAt)
+}
+
+/** Sends every dead letter back to the pushes queue; the Durable Object ignores what it applied. */
+export async function replayDeadLetters(
+  kv: KVNamespace,
+  queue: Queue<QueuedPush>,
+): Promise<number> {
+  let replayed = 0
+  for (const entry of await listKeys(kv, PREFIX)) {
+    const letter = await kv.get<DeadLetter>(entry.name, 'json')
+    if (letter) {
+      await queue.send(letter.queued)
+      replayed++
+    }
+    await kv.delete(entry.name)
+  }
+  return replayed
+}
+
+/** Part of a user's purge: their dead letters go too. */
+export async function forgetDeadLetters(kv: KVNamespace, openid: string): Promise<void> {
+  for (const entry of await listKeys(kv, storageKey(openid, ''))) await kv.delete(entry.name)
+}

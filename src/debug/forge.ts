@@ -1,0 +1,256 @@
+/**
+ * A stand-in for WeChat's servers: pushes of every kind as WeChat would write, sign and encrypt
+ * them, and the reading of a reply as WeChat would check it. The debugging console, the
+ * simulator and the tests all send their pushes through this. Pure: no bindings.
+ */
+
+import { decryptMessage, encryptMessage, importEncodingAesKey } from '../wechat/crypto.ts'
+import type { PushKind } from '../wechat/push.ts'
+import { cdata } from '../wechat/reply.ts'
+import { constantTimeEqual, wechatSignature } from '../wechat/signature.ts'
+import { parseXmlRoot, textOf } from '../wechat/xml.ts'
+
+export type ForgeMode = 'plaintext' | 'compatible' | 'safe'
+export const FORGE_MODES: readonly ForgeMode[] = ['plaintext', 'compatible', 'safe']
+
+/** The fields a forged push may set; each kind reads the ones it has. */
+export interface ForgeFields {
+  openid?: string
+  account?: string
+  createTime?: number
+  msgId?: string
+  scene?: string
+  ticket?: string
+  menuKey?: string
+  url?: string
+  latitude?: number
+  longitude?: number
+  precision?: number
+  content?: string
+  label?: string
+  status?: string
+}
+
+export const FORGE_DEFAULTS = {
+  openid: 'oDEBUGuser0000000000000000001',
+  account: 'gh_wechat_edge',
+  scene: '123123',
+  ticket: 'TICKET',
+  menuKey: 'V1001_TODAY_MUSIC',
+  url: 'https://www.qq.com/',
+  latitude: 23.137466,
+  longitude: 113.352425,
+  precision: 119.38504,
+  content: 'Hello, wechat-edge',
+  label: 'Guangzhou Tower',
+  status: 'success',
+} as const
+
+function element(name: string, value: string | number): string {
+  return typeof value === 'number'
+    ? `<${name}>${value}</${name}>`
+    : `<${name}>${cdata(value)}</${name}>`
+}
+
+/** A fresh 64-bit-looking MsgId, as a string. */
+export function freshMsgId(): string {
+  const [high = 0, low = 0] = crypto.getRandomValues(new Uint32Array(2))
+  return ((BigInt(high & 0x7fffffff) << 32n) | BigInt(low)).toString()
+}
+
+/**
+ * The XML WeChat would push for `kind`, with defaults for every field not given.
+ *
+ * @example
+ * forgePushXml('subscribe', { scene: 'spring' }) // a QR follow with EventKey qrscene_spring
+ */
+export function forgePushXml(kind: PushKind, fields: ForgeFields = {}): string {
+  const f = { ...FORGE_DEFAULTS, ...fields }
+  const createTime = fields.createTime ?? Math.floor(Date.now() / 1000)
+  const msgId = fields.msgId ?? freshMsgId()
+  const head =
+    element('ToUserName', f.account) +
+    element('FromUserName', f.openid) +
+    element('CreateTime', createTime)
+  const event = (name: string, rest = '') =>
+    `<xml>${head}${element('MsgType', 'event')}${element('Event', name)}${rest}</xml>`
+  const message = (type: string, rest: string) =>
+    `<xml>${head}${element('MsgType', type)}${rest}${element('MsgId', msgId)}</xml>`
+  const key = element('EventKey', f.menuKey)
+  switch (kind) {
+    case 'subscribe':
+      return fields.scene === undefined
+        ? event('subscribe')
+        : event(
+            'subscribe',
+            element('EventKey', `qrscene_${f.scene}`) + element('Ticket', f.ticket),
+          )
+    case 'scan':
+      return event('SCAN', element('EventKey', f.scene) + element('Ticket', f.ticket))
+    case 'unsubscribe':
+      return event('unsubscribe')
+    case 'location_report':
+      return event(
+        'LOCATION',
+        element('Latitude', f.latitude) +
+          element('Longitude', f.longitude) +
+          element('Precision', f.precision),
+      )
+    case 'click':
+      return event('CLICK', key)
+    case 'view':
+      return event('VIEW', element('EventKey', f.url))
+    case 'text':
+      return message('text', element('Content', f.content))
+    case 'image':
+      return message(
+        'image',
+        element('PicUrl', 'https://mmbiz.qpic.cn/debug.jpg') + element('MediaId', 'MEDIA_ID'),
+      )
+    case 'voice':
+      return message(
+        'voice',
+        element('MediaId', 'MEDIA_ID') +
+          element('Format', 'amr') +
+          element('Recognition', f.content),
+      )
+    case 'video':
+    case 'shortvideo':
+      return message(
+        kind,
+        element('MediaId', 'MEDIA_ID') + element('ThumbMediaId', 'THUMB_MEDIA_ID'),
+      )
+    case 'location':
+      return message(
+        'location',
+        element('Location_X', f.latitude) +
+          element('Location_Y', f.longitude) +
+          element('Scale', 20) +
+          element('Label', f.label),
+      )
+    case 'link':
+      return message(
+        'link',
+        element('Title', 'wechat-edge') + element('Description', f.content) + element('Url', f.url),
+      )
+    case 'scancode_push':
+    case 'scancode_waitmsg':
+      return event(
+        kind,
+        key +
+          `<ScanCodeInfo>${element('ScanType', 'qrcode')}${element('ScanResult', f.content)}</ScanCodeInfo>`,
+      )
+    case 'pic_sysphoto':
+    case 'pic_photo_or_album':
+    case 'pic_weixin':
+      return event(
+        kind,
+        key +
+          `<SendPicsInfo>${element('Count', 1)}<PicList><item>${element('PicMd5Sum', '1b5f7c23b5bf75682a53e7b6d163e185')}</item></PicList></SendPicsInfo>`,
+      )
+    case 'location_select':
+      return event(
+        'location_select',
+        key +
+          `<SendLocationInfo>${element('Location_X', f.latitude)}${element('Location_Y', f.longitude)}` +
+          `${element('Scale', 15)}${element('Label', f.label)}${element('Poiname', f.label)}</SendLocationInfo>`,
+      )
+    case 'view_miniprogram':
+      return event(
+        'view_miniprogram',
+        element('EventKey', 'pages/index/index') + element('MenuId', '1'),
+      )
+    case 'template_send_job_finish':
+      return event('TEMPLATESENDJOBFINISH', element('MsgID', msgId) + element('Status', f.status))
+    case 'mass_send_job_finish':
+      return event(
+        'MASSSENDJOBFINISH',
+        element('MsgID', msgId) +
+          element('Status', 'send success') +
+          element('TotalCount', 100) +
+          element('FilterCount', 80) +
+          element('SentCount', 75) +
+          element('ErrorCount', 5),
+      )
+    case 'unknown':
+      return event('debug_unknown_event', element('EventKey', f.menuKey))
+  }
+}
+
+export interface ForgeAccount {
+  readonly token: string
+  readonly appId?: string | null
+  readonly encodingAesKey?: string | null
+}
+
+export interface SignedPush {
+  /** The query string WeChat would append to the callback URL (no leading `?`). */
+  readonly query: string
+  readonly body: string
+}
+
+/**
+ * Signs, and in compatible and safe mode encrypts, a push exactly as WeChat does.
+ *
+ * @example
+ * const { query, body } = await signPush(xml, account, 'safe')
+ * await fetch(`${callbackUrl}?${query}`, { method: 'POST', body })
+ */
+export async function signPush(
+  xml: string,
+  account: ForgeAccount,
+  mode: ForgeMode,
+  timestamp = String(Math.floor(Date.now() / 1000)),
+  nonce = String(crypto.getRandomValues(new Uint32Array(1))[0]),
+): Promise<SignedPush> {
+  const signature = await wechatSignature([account.token, timestamp, nonce])
+  const params = new URLSearchParams({ signature, timestamp, nonce })
+  if (mode === 'plaintext') return { query: params.toString(), body: xml }
+  if (!account.appId || !account.encodingAesKey) {
+    throw new TypeError(`${mode} mode needs an AppID and an EncodingAESKey`)
+  }
+  const aes = await importEncodingAesKey(account.encodingAesKey)
+  const encrypted = await encryptMessage(aes, xml, account.appId)
+  params.set('encrypt_type', 'aes')
+  params.set('msg_signature', await wechatSignature([account.token, timestamp, nonce, encrypted]))
+  const toUser = textOf(parseXmlRoot(xml), 'ToUserName') ?? ''
+  // Compatible mode carries the plaintext fields beside the Encrypt element; safe mode does not.
+  const body =
+    mode === 'safe'
+      ? `<xml>${element('ToUserName', toUser)}${element('Encrypt', encrypted)}</xml>`
+      : xml.replace(/<\/xml>\s*$/, `${element('Encrypt', encrypted)}</xml>`)
+  return { query: params.toString(), body }
+}
+
+export interface OpenedReply {
+  /** The reply as WeChat reads it: `success`, empty, or reply XML. */
+  readonly plaintext: string
+  /** Whether the reply was encrypted. */
+  readonly encrypted: boolean
+  /** For encrypted replies: whether MsgSignature holds. */
+  readonly signatureValid: boolean
+}
+
+/** Reads a reply the way WeChat does: decrypting and checking an encrypted one. */
+export async function openReply(body: string, account: ForgeAccount): Promise<OpenedReply> {
+  if (!body.includes('<Encrypt>')) {
+    return { plaintext: body, encrypted: false, signatureValid: true }
+  }
+  if (!account.appId || !account.encodingAesKey) {
+    throw new TypeError('an encrypted reply needs an AppID and an EncodingAESKey to read')
+  }
+  const envelope = parseXmlRoot(body)
+  const encrypted = textOf(envelope, 'Encrypt') ?? ''
+  const expected = await wechatSignature([
+    account.token,
+    textOf(envelope, 'TimeStamp') ?? '',
+    textOf(envelope, 'Nonce') ?? '',
+    encrypted,
+  ])
+  const aes = await importEncodingAesKey(account.encodingAesKey)
+  return {
+    plaintext: await decryptMessage(aes, encrypted, account.appId),
+    encrypted: true,
+    signatureValid: constantTimeEqual(expected, textOf(envelope, 'MsgSignature') ?? ''),
+  }
+}

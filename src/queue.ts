@@ -1,0 +1,66 @@
+/**
+ * The Queue between the request path and per-user state. The producer side makes a push
+ * durable before it is answered; the consumer applies each message to the user's Durable
+ * Object, acknowledging or retrying each message on its own, and records what the dead-letter
+ * queue receives so that nothing accepted is lost.
+ */
+
+import { readConfig } from './config.ts'
+import { forgetDeadLetters, recordDeadLetter } from './dead-letters.ts'
+import type { Env } from './env.ts'
+import { errorName, logEvent, logProblem } from './log.ts'
+import type { Push } from './wechat/push.ts'
+
+export interface QueuedPush {
+  readonly key: string
+  readonly push: Push
+  /** Milliseconds since the epoch when the Worker accepted it. */
+  readonly receivedAt: number
+}
+
+/** The dead-letter queue's name ends so, whatever the deployment calls its queues. */
+const DEAD_LETTER_SUFFIX = '-dlq'
+/** No retry waits longer than this, whatever the attempt. */
+const MAX_RETRY_DELAY_SECONDS = 300
+
+/** Exponential backoff: base · 2^(attempt − 1), capped. */
+export function retryDelaySeconds(attempts: number, baseSeconds: number): number {
+  return Math.min(MAX_RETRY_DELAY_SECONDS, Math.round(baseSeconds * 2 ** Math.max(0, attempts - 1)))
+}
+
+/** The Queue consumer: both the pushes queue and its dead-letter queue arrive here. */
+export async function handleQueueBatch(batch: MessageBatch<QueuedPush>, env: Env): Promise<void> {
+  const deadLetters = batch.queue.endsWith(DEAD_LETTER_SUFFIX)
+  const apply = deadLetters ? keepDeadLetter : applyToUser
+  const baseSeconds = readConfig(env).queueRetryBaseSeconds
+  await Promise.all(
+    batch.messages.map(async function settle(message) {
+      try {
+        await apply(message, env)
+        message.ack()
+      } catch (error) {
+        const delaySeconds = retryDelaySeconds(message.attempts, baseSeconds)
+        logProblem('queue_retry', {
+          queue: batch.queue,
+          key: message.body.key,
+          attempts: message.attempts,
+          delaySeconds,
+          error: errorName(error),
+        })
+        message.retry({ delaySeconds })
+      }
+    }),
+  )
+}
+
+async function applyToUser(message: Message<QueuedPush>, env: Env): Promise<void> {
+  const { key, push, receivedAt } = message.body
+  const user = env.USERS.getByName(push.fromUserName)
+  const outcome = await user.apply(key, push)
+  if (outcome === 'purged') await forgetDeadLetters(env.DEDUP, push.fromUserName)
+  logEvent('applied', { kind: push.kind, key, outcome, lagMs: Date.now() - receivedAt })
+}
+
+async function keepDeadLetter(message: Message<QueuedPush>, env: Env): Promise<void> {
+  await recordDeadLetter(env.DEDUP, message.body, message.attempts)
+}

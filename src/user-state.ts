@@ -1,0 +1,319 @@
+/**
+ * UserState: one Durable Object per follower (by OpenID), on SQLite storage. It is the authority
+ * for effects: each push applies at most once by its dedup key, a field never goes back in time,
+ * and an unsubscribe deletes everything, leaving only a tombstone that holds the unsubscribe
+ * time and expires on its own, so that a late push cannot bring data back.
+ */
+
+import { DurableObject } from 'cloudflare:workers'
+import type { Env } from './env.ts'
+import type { Push, PushKind } from './wechat/push.ts'
+
+/** The admin API's view of a user (DESIGN.md). */
+export interface UserSnapshot {
+  readonly openid: string
+  readonly subscribed: boolean
+  readonly subscribedAt: number | null
+  readonly scene: string | null
+  readonly location: {
+    readonly latitude: number
+    readonly longitude: number
+    readonly precision: number
+    readonly at: number
+  } | null
+  readonly lastMenuKey: string | null
+  readonly eventCount: number
+}
+
+export interface RecentPush {
+  readonly key: string
+  readonly kind: PushKind
+  readonly createTime: number
+  /** Milliseconds since the epoch when it was applied. */
+  readonly appliedAt: number
+}
+
+export type ApplyOutcome = 'applied' | 'duplicate' | 'stale' | 'purged'
+
+/** Applied keys are remembered this long: well past WeChat's and the Queue's retries. */
+export const APPLIED_KEY_RETENTION_MS = 24 * 60 * 60 * 1000
+/** …and at most this many, oldest forgotten first. */
+export const MAX_APPLIED_KEYS = 1000
+export const MAX_RECENT_PUSHES = 20
+/** A tombstone outlives every retry of a push sent before the unsubscribe. */
+export const TOMBSTONE_TTL_MS = APPLIED_KEY_RETENTION_MS
+
+interface ProfileRow extends Record<string, SqlStorageValue> {
+  openid: string
+  subscribed: number
+  subscribed_at: number | null
+  subscription_at: number
+  scene: string | null
+  scene_at: number
+  latitude: number | null
+  longitude: number | null
+  precision: number | null
+  location_at: number
+  last_menu_key: string | null
+  menu_at: number
+  event_count: number
+}
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS profile (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    openid TEXT NOT NULL,
+    subscribed INTEGER NOT NULL DEFAULT 1,
+    subscribed_at INTEGER,
+    subscription_at INTEGER NOT NULL DEFAULT 0,
+    scene TEXT,
+    scene_at INTEGER NOT NULL DEFAULT 0,
+    latitude REAL,
+    longitude REAL,
+    precision REAL,
+    location_at INTEGER NOT NULL DEFAULT -1,
+    last_menu_key TEXT,
+    menu_at INTEGER NOT NULL DEFAULT -1,
+    event_count INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE TABLE IF NOT EXISTS applied (key TEXT PRIMARY KEY, applied_at INTEGER NOT NULL);
+  CREATE INDEX IF NOT EXISTS applied_by_age ON applied (applied_at);
+  CREATE TABLE IF NOT EXISTS recent (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    create_time INTEGER NOT NULL,
+    applied_at INTEGER NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS tombstone (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    unsubscribed_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+`
+
+export class UserState extends DurableObject<Env> {
+  readonly #sql: SqlStorage
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env)
+    this.#sql = ctx.storage.sql
+    this.#sql.exec(SCHEMA)
+  }
+
+  /** Applies one push at most once; returns what happened to it. */
+  async apply(key: string, push: Push): Promise<ApplyOutcome> {
+    const unsubscribedAt = this.#tombstoneTime()
+    if (unsubscribedAt !== null && predatesUnsubscribe(push, unsubscribedAt)) return 'stale'
+    if (this.#sql.exec('SELECT 1 FROM applied WHERE key = ?', key).toArray().length > 0) {
+      return 'duplicate'
+    }
+    if (push.kind === 'unsubscribe') {
+      await this.#purge(Math.max(push.createTime, unsubscribedAt ?? 0))
+      return 'purged'
+    }
+    const now = Date.now()
+    this.ctx.storage.transactionSync(() => {
+      if (unsubscribedAt !== null) this.#sql.exec('DELETE FROM tombstone')
+      this.#applyFields(push)
+      this.#sql.exec('INSERT INTO applied (key, applied_at) VALUES (?, ?)', key, now)
+      this.#sql.exec(
+        'INSERT INTO recent (key, kind, create_time, applied_at) VALUES (?, ?, ?, ?)',
+        key,
+        push.kind,
+        push.createTime,
+        now,
+      )
+      this.#trim()
+    })
+    await this.#ensureAlarm(now + APPLIED_KEY_RETENTION_MS)
+    return 'applied'
+  }
+
+  /** The admin view, or null when nothing is stored (purged users included). */
+  snapshot(): UserSnapshot | null {
+    const row = this.#profile()
+    if (!row) return null
+    return {
+      openid: row.openid,
+      subscribed: row.subscribed === 1,
+      subscribedAt: row.subscribed_at,
+      scene: row.scene,
+      location:
+        row.latitude === null || row.longitude === null || row.precision === null
+          ? null
+          : {
+              latitude: row.latitude,
+              longitude: row.longitude,
+              precision: row.precision,
+              at: row.location_at,
+            },
+      lastMenuKey: row.last_menu_key,
+      eventCount: row.event_count,
+    }
+  }
+
+  /** The bounded log of recent pushes, newest first: kinds and keys, no content. */
+  recent(): RecentPush[] {
+    return this.#sql
+      .exec<{ key: string; kind: string; create_time: number; applied_at: number }>(
+        'SELECT key, kind, create_time, applied_at FROM recent ORDER BY seq DESC',
+      )
+      .toArray()
+      .map((row) => ({
+        key: row.key,
+        kind: row.kind as PushKind,
+        createTime: row.create_time,
+        appliedAt: row.applied_at,
+      }))
+  }
+
+  /** Deletes everything now (the admin API's DELETE), as an unsubscribe would. */
+  async purge(): Promise<void> {
+    await this.#purge(Math.floor(Date.now() / 1000))
+  }
+
+  override async alarm(): Promise<void> {
+    const now = Date.now()
+    const tombstone = this.#sql
+      .exec<{ expires_at: number }>('SELECT expires_at FROM tombstone')
+      .toArray()[0]
+    if (tombstone && !this.#profile()) {
+      if (tombstone.expires_at <= now) {
+        await this.ctx.storage.deleteAll()
+        return
+      }
+      await this.ctx.storage.setAlarm(tombstone.expires_at)
+      return
+    }
+    this.#sql.exec('DELETE FROM applied WHERE applied_at <= ?', now - APPLIED_KEY_RETENTION_MS)
+    const oldest = this.#sql
+      .exec<{ applied_at: number }>('SELECT min(applied_at) AS applied_at FROM applied')
+      .toArray()[0]?.applied_at
+    if (typeof oldest === 'number') {
+      await this.ctx.storage.setAlarm(oldest + APPLIED_KEY_RETENTION_MS)
+    }
+  }
+
+  async #purge(unsubscribedAt: number): Promise<void> {
+    await this.ctx.storage.deleteAlarm()
+    await this.ctx.storage.deleteAll()
+    const expiresAt = Date.now() + TOMBSTONE_TTL_MS
+    this.#sql.exec(SCHEMA)
+    this.#sql.exec(
+      'INSERT INTO tombstone (id, unsubscribed_at, expires_at) VALUES (1, ?, ?)',
+      unsubscribedAt,
+      expiresAt,
+    )
+    await this.ctx.storage.setAlarm(expiresAt)
+  }
+
+  #profile(): ProfileRow | undefined {
+    return this.#sql.exec<ProfileRow>('SELECT * FROM profile WHERE id = 1').toArray()[0]
+  }
+
+  #tombstoneTime(): number | null {
+    const row = this.#sql
+      .exec<{ unsubscribed_at: number }>('SELECT unsubscribed_at FROM tombstone')
+      .toArray()[0]
+    return row ? row.unsubscribed_at : null
+  }
+
+  /** Each field moves forward only: a push older than what a field holds leaves it. */
+  #applyFields(push: Push): void {
+    const at = push.createTime
+    this.#sql.exec(
+      `INSERT INTO profile (id, openid, event_count) VALUES (1, ?, 1)
+       ON CONFLICT (id) DO UPDATE SET event_count = event_count + 1`,
+      push.fromUserName,
+    )
+    switch (push.kind) {
+      case 'subscribe':
+        this.#sql.exec(
+          `UPDATE profile SET subscribed = 1, subscribed_at = ?, subscription_at = ?,
+             scene = CASE WHEN ? >= scene_at THEN ? ELSE scene END,
+             scene_at = max(scene_at, ?)
+           WHERE id = 1 AND ? >= subscription_at`,
+          at,
+          at,
+          at,
+          push.scene,
+          at,
+          at,
+        )
+        return
+      case 'scan':
+        this.#sql.exec(
+          'UPDATE profile SET scene = ?, scene_at = ? WHERE id = 1 AND ? >= scene_at',
+          push.scene,
+          at,
+          at,
+        )
+        return
+      case 'location_report':
+        this.#sql.exec(
+          `UPDATE profile SET latitude = ?, longitude = ?, precision = ?, location_at = ?
+           WHERE id = 1 AND ? >= location_at`,
+          push.latitude,
+          push.longitude,
+          push.precision,
+          at,
+          at,
+        )
+        return
+      case 'click':
+      case 'scancode_push':
+      case 'scancode_waitmsg':
+      case 'pic_sysphoto':
+      case 'pic_photo_or_album':
+      case 'pic_weixin':
+      case 'location_select':
+        this.#sql.exec(
+          'UPDATE profile SET last_menu_key = ?, menu_at = ? WHERE id = 1 AND ? >= menu_at',
+          push.key,
+          at,
+          at,
+        )
+        return
+      case 'unsubscribe':
+      case 'view':
+      case 'view_miniprogram':
+      case 'text':
+      case 'image':
+      case 'voice':
+      case 'video':
+      case 'shortvideo':
+      case 'location':
+      case 'link':
+      case 'template_send_job_finish':
+      case 'mass_send_job_finish':
+      case 'unknown':
+        return
+    }
+  }
+
+  #trim(): void {
+    this.#sql.exec(
+      `DELETE FROM applied WHERE key IN
+         (SELECT key FROM applied ORDER BY applied_at DESC LIMIT -1 OFFSET ?)`,
+      MAX_APPLIED_KEYS,
+    )
+    this.#sql.exec(
+      'DELETE FROM recent WHERE seq IN (SELECT seq FROM recent ORDER BY seq DESC LIMIT -1 OFFSET ?)',
+      MAX_RECENT_PUSHES,
+    )
+  }
+
+  async #ensureAlarm(at: number): Promise<void> {
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(at)
+  }
+}
+
+/**
+ * A push from before the unsubscribe must not bring data back. A follow in the unsubscribe's
+ * own second is a re-follow; anything else from that second is taken as earlier.
+ */
+function predatesUnsubscribe(push: Push, unsubscribedAt: number): boolean {
+  if (push.createTime < unsubscribedAt) return true
+  return push.createTime === unsubscribedAt && push.kind !== 'subscribe'
+}

@@ -1,0 +1,163 @@
+/**
+ * Safe and compatible mode: WeChat's AES-256-CBC envelope, done with WebCrypto.
+ *
+ * plaintext = random(16) ‖ uint32be(length(msg)) ‖ msg ‖ AppID, padded PKCS#7-style to a
+ * 32-byte block (pad values 1..32). WebCrypto only speaks 16-byte PKCS#7, so decryption appends
+ * one crafted block that decrypts to a full 16-byte pad (WebCrypto strips it, leaving WeChat's
+ * padding for us to check), and encryption drops the pad block WebCrypto adds.
+ */
+
+import { DecryptError } from './errors.ts'
+
+const BLOCK = 16
+const WECHAT_PAD_BLOCK = 32
+const encoder = new TextEncoder()
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
+const FULL_PAD_BLOCK = new Uint8Array(BLOCK).fill(BLOCK)
+
+/** An imported EncodingAESKey: the AES key and the IV WeChat derives from it. */
+export interface AesKey {
+  readonly key: CryptoKey
+  readonly iv: Uint8Array<ArrayBuffer>
+}
+
+const importedKeys = new Map<string, Promise<AesKey>>()
+
+/**
+ * Imports a 43-character EncodingAESKey once per isolate.
+ *
+ * @example
+ * const aes = await importEncodingAesKey('abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG')
+ */
+export function importEncodingAesKey(encodingAesKey: string): Promise<AesKey> {
+  let imported = importedKeys.get(encodingAesKey)
+  if (!imported) {
+    imported = importKey(encodingAesKey)
+    importedKeys.set(encodingAesKey, imported)
+    imported.catch(() => importedKeys.delete(encodingAesKey))
+  }
+  return imported
+}
+
+async function importKey(encodingAesKey: string): Promise<AesKey> {
+  if (!/^[A-Za-z0-9+/]{43}$/.test(encodingAesKey)) {
+    throw new TypeError('EncodingAESKey must be 43 base64 characters')
+  }
+  const raw = base64ToBytes(`${encodingAesKey}=`)
+  const key = await crypto.subtle.importKey('raw', raw, 'AES-CBC', false, ['encrypt', 'decrypt'])
+  return { key, iv: raw.slice(0, BLOCK) }
+}
+
+/**
+ * Decrypts an Encrypt envelope and checks that it was sealed for `appId`.
+ * Throws a {@link DecryptError} for anything that is not a well-formed envelope.
+ */
+export async function decryptMessage(
+  aes: AesKey,
+  encrypted: string,
+  appId: string,
+): Promise<string> {
+  const sealed = decodeEnvelope(encrypted)
+  const lastBlock = sealed.subarray(sealed.length - BLOCK)
+  const padBlock = await crypto.subtle.encrypt(
+    { name: 'AES-CBC', iv: lastBlock },
+    aes.key,
+    FULL_PAD_BLOCK,
+  )
+  const extended = new Uint8Array(sealed.length + BLOCK)
+  extended.set(sealed)
+  extended.set(new Uint8Array(padBlock, 0, BLOCK), sealed.length)
+
+  let padded: Uint8Array
+  try {
+    padded = new Uint8Array(
+      await crypto.subtle.decrypt({ name: 'AES-CBC', iv: aes.iv }, aes.key, extended),
+    )
+  } catch {
+    throw new DecryptError('Encrypt does not decrypt with this EncodingAESKey')
+  }
+  return unpackPlaintext(stripWechatPadding(padded), appId)
+}
+
+/**
+ * Seals `message` for `appId` as WeChat expects it back. `random` is 16 fresh bytes unless a
+ * test supplies its own.
+ */
+export async function encryptMessage(
+  aes: AesKey,
+  message: string,
+  appId: string,
+  random: Uint8Array = crypto.getRandomValues(new Uint8Array(BLOCK)),
+): Promise<string> {
+  const msg = encoder.encode(message)
+  const app = encoder.encode(appId)
+  const unpadded = BLOCK + 4 + msg.length + app.length
+  const pad = WECHAT_PAD_BLOCK - (unpadded % WECHAT_PAD_BLOCK)
+  const plain = new Uint8Array(unpadded + pad)
+  plain.set(random.subarray(0, BLOCK))
+  new DataView(plain.buffer).setUint32(BLOCK, msg.length)
+  plain.set(msg, BLOCK + 4)
+  plain.set(app, BLOCK + 4 + msg.length)
+  plain.fill(pad, unpadded)
+  const sealed = await crypto.subtle.encrypt({ name: 'AES-CBC', iv: aes.iv }, aes.key, plain)
+  // The last block is WebCrypto's own 16-byte pad; WeChat's padding is already in `plain`.
+  return bytesToBase64(new Uint8Array(sealed, 0, plain.length))
+}
+
+function decodeEnvelope(encrypted: string): Uint8Array<ArrayBuffer> {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encrypted)) throw new DecryptError('Encrypt is not base64')
+  const sealed = base64ToBytes(encrypted)
+  if (sealed.length < 2 * BLOCK || sealed.length % BLOCK !== 0) {
+    throw new DecryptError('Encrypt has an impossible length')
+  }
+  return sealed
+}
+
+function stripWechatPadding(padded: Uint8Array): Uint8Array {
+  const pad = padded[padded.length - 1] ?? 0
+  if (pad < 1 || pad > WECHAT_PAD_BLOCK || pad > padded.length) {
+    throw new DecryptError('Encrypt has invalid padding')
+  }
+  for (let i = padded.length - pad; i < padded.length; i++) {
+    if (padded[i] !== pad) throw new DecryptError('Encrypt has invalid padding')
+  }
+  return padded.subarray(0, padded.length - pad)
+}
+
+function unpackPlaintext(plain: Uint8Array, appId: string): string {
+  if (plain.length < BLOCK + 4) throw new DecryptError('Encrypt is too short')
+  const length = new DataView(plain.buffer, plain.byteOffset + BLOCK, 4).getUint32(0)
+  const end = BLOCK + 4 + length
+  if (end > plain.length) throw new DecryptError('Encrypt declares a length it does not have')
+  let message: string
+  let sealedFor: string
+  try {
+    message = strictUtf8.decode(plain.subarray(BLOCK + 4, end))
+    sealedFor = strictUtf8.decode(plain.subarray(end))
+  } catch {
+    throw new DecryptError('Encrypt is not UTF-8')
+  }
+  if (sealedFor !== appId) throw new DecryptError('Encrypt was sealed for another AppID')
+  return message
+}
+
+function base64ToBytes(base64: string): Uint8Array<ArrayBuffer> {
+  let binary: string
+  try {
+    binary = atob(base64)
+  } catch {
+    throw new DecryptError('Encrypt is not base64')
+  }
+  const bytes = new Uint8Array(binary.length)
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i)
+  return bytes
+}
+
+function bytesToBase64(bytes: Uint8Array): string {
+  let binary = ''
+  const chunk = 0x8000
+  for (let i = 0; i < bytes.length; i += chunk) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + chunk))
+  }
+  return btoa(binary)
+}

@@ -1,0 +1,45 @@
+/**
+ * The fake WeChat the HTTP tests talk through: pushes signed and sealed as WeChat does
+ * (src/debug/forge.ts), sent to the Worker's real `/wechat` route with real bindings.
+ */
+
+import { env, exports } from 'cloudflare:workers'
+import { type ForgeMode, openReply, signPush } from '../../src/debug/forge.ts'
+
+export const account = {
+  token: env.WECHAT_TOKEN,
+  appId: env.WECHAT_APPID,
+  encodingAesKey: env.WECHAT_ENCODING_AES_KEY,
+}
+
+export const ADMIN = { Authorization: `Bearer ${env.ADMIN_TOKEN}` }
+
+/** Posts a push as WeChat would, in the given mode. */
+export async function postPush(xml: string, mode: ForgeMode = 'plaintext'): Promise<Response> {
+  const { query, body } = await signPush(xml, account, mode)
+  return exports.default.fetch(`https://edge.test/wechat?${query}`, { method: 'POST', body })
+}
+
+/** Posts a push and reads the reply as WeChat would: decrypted, its signature checked. */
+export async function exchange(xml: string, mode: ForgeMode = 'plaintext') {
+  const response = await postPush(xml, mode)
+  const body = await response.text()
+  if (response.status !== 200)
+    return { status: response.status, body, reply: body, signatureValid: false }
+  const opened = await openReply(body, account)
+  return {
+    status: response.status,
+    body,
+    reply: opened.plaintext,
+    signatureValid: opened.signatureValid,
+    encrypted: opened.encrypted,
+  }
+}
+
+/** A unique OpenID per test, so that tests sharing storage never meet. */
+export function openid(label: string): string {
+  return `o${label.replace(/[^A-Za-z0-9]/g, '')}${crypto.randomUUID().replaceAll('-', '')}`.slice(
+    0,
+    40,
+  )
+}

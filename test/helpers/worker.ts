@@ -1,0 +1,22 @@
+/**
+ * Calls the Worker's fetch with an env of the test's choosing: the real bindings, with vars
+ * overridden or bindings wrapped, and a context whose waitUntil work the test can await.
+ */
+
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
+import { createApp } from '../../src/app.ts'
+import { bot as defaultBot } from '../../src/bot.ts'
+import type { Env } from '../../src/env.ts'
+import type { Router } from '../../src/router.ts'
+
+export async function fetchWith(
+  request: Request,
+  overrides: Partial<Env> = {},
+  bot: Router<Env> = defaultBot,
+): Promise<Response> {
+  const ctx = createExecutionContext()
+  const response = await createApp(bot).fetch(request, { ...env, ...overrides }, ctx)
+  await waitOnExecutionContext(ctx)
+  return response
+}

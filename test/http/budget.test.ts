@@ -1,0 +1,66 @@
+import { env } from 'cloudflare:workers'
+import { describe, expect, it } from 'vitest'
+import { forgePushXml, signPush } from '../../src/debug/forge.ts'
+import type { Env } from '../../src/env.ts'
+import { Router } from '../../src/router.ts'
+import { reply } from '../../src/wechat/reply.ts'
+import { account, openid } from '../helpers/wechat.ts'
+import { fetchWith } from '../helpers/worker.ts'
+
+async function post(xml: string, bot: Router<Env>, overrides: Partial<Env> = {}) {
+  const { query, body } = await signPush(xml, account, 'plaintext')
+  return fetchWith(
+    new Request(`https://edge.test/wechat?${query}`, { method: 'POST', body }),
+    overrides,
+    bot,
+  )
+}
+
+describe('the reply budget', () => {
+  it('sends success for a handler still running at REPLY_BUDGET_MS, and aborts its signal', async () => {
+    let aborted = false
+    const slow = new Router<Env>().on('text', async (_, { signal }) => {
+      signal.addEventListener('abort', () => {
+        aborted = true
+      })
+      await new Promise((resolve) => setTimeout(resolve, 2_000))
+      return reply.text('too late')
+    })
+    const sent: unknown[] = []
+    const queue = {
+      send(message: unknown) {
+        sent.push(message)
+        return env.PUSHES.send(message)
+      },
+    }
+    const response = await post(forgePushXml('text', { openid: openid('slow') }), slow, {
+      REPLY_BUDGET_MS: '100',
+      PUSHES: queue as unknown as Env['PUSHES'],
+    })
+    expect(response.status).toBe(200)
+    expect(await response.text()).toBe('success')
+    expect(aborted).toBe(true)
+    // Past the budget, the push is still made durable.
+    expect(sent).toHaveLength(1)
+  })
+
+  it('sends the reply of a handler that finishes within the budget', async () => {
+    const quick = new Router<Env>().on('text', async () => {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+      return reply.text('in time')
+    })
+    const response = await post(forgePushXml('text', { openid: openid('quick') }), quick, {
+      REPLY_BUDGET_MS: '1000',
+    })
+    expect(await response.text()).toContain('in time')
+  })
+
+  it('sends success when a handler throws, and says nothing of the error', async () => {
+    const failing = new Router<Env>().on('text', () => {
+      throw new Error('secret detail')
+    })
+    const response = await post(forgePushXml('text', { openid: openid('throws') }), failing)
+    expect(response.status).toBe(200)
+    expect(await response.text()).toBe('success')
+  })
+})

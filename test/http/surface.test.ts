@@ -1,0 +1,110 @@
+import { exports } from 'cloudflare:workers'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { forgePushXml, signPush } from '../../src/debug/forge.ts'
+import { account, openid, postPush } from '../helpers/wechat.ts'
+import { fetchWith } from '../helpers/worker.ts'
+
+describe('GET /, health', () => {
+  it('names itself and its modes, never a secret', async () => {
+    const response = await exports.default.fetch('https://edge.test/')
+    const body = await response.text()
+    expect(JSON.parse(body)).toEqual({
+      name: 'wechat-edge',
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+      ready: true,
+      modes: { plaintext: true, compatible: true, safe: true },
+      problems: [],
+    })
+    for (const secret of Object.values(account)) expect(body).not.toContain(secret)
+  })
+
+  it('names a missing secret, and pushes get a clear 503 rather than a crash', async () => {
+    const health = await fetchWith(new Request('https://edge.test/'), { WECHAT_TOKEN: '' })
+    expect(await health.json()).toMatchObject({
+      ready: false,
+      problems: ['WECHAT_TOKEN is not set'],
+    })
+    const push = await fetchWith(
+      new Request('https://edge.test/wechat?signature=a&timestamp=1&nonce=1', {
+        method: 'POST',
+        body: '<xml/>',
+      }),
+      { WECHAT_TOKEN: '' },
+    )
+    expect(push.status).toBe(503)
+    expect(await push.text()).toBe('wechat-edge is not configured: WECHAT_TOKEN is not set')
+  })
+
+  it('names an EncodingAESKey of the wrong shape without showing it', async () => {
+    const health = await fetchWith(new Request('https://edge.test/'), {
+      WECHAT_ENCODING_AES_KEY: 'tooShortSecret',
+    })
+    const body = await health.text()
+    expect(body).toContain('WECHAT_ENCODING_AES_KEY must be 43 base64 characters')
+    expect(body).not.toContain('tooShortSecret')
+  })
+})
+
+describe('status codes', () => {
+  it('404 for an unknown route', async () => {
+    const response = await exports.default.fetch('https://edge.test/nowhere')
+    expect(response.status).toBe(404)
+  })
+
+  it('405 for a wrong method on /wechat, saying which are allowed', async () => {
+    const response = await exports.default.fetch('https://edge.test/wechat', { method: 'PUT' })
+    expect(response.status).toBe(405)
+    expect(response.headers.get('Allow')).toBe('GET, POST')
+  })
+
+  it('413 for a body over 64 KiB, before its signature is even looked at', async () => {
+    const body = `<xml><Content>${'x'.repeat(64 * 1024)}</Content></xml>`
+    const response = await exports.default.fetch('https://edge.test/wechat', {
+      method: 'POST',
+      body,
+    })
+    expect(response.status).toBe(413)
+  })
+
+  it('400 for a signed body that is not a push', async () => {
+    const { query } = await signPush(forgePushXml('text'), account, 'plaintext')
+    const response = await exports.default.fetch(`https://edge.test/wechat?${query}`, {
+      method: 'POST',
+      body: 'not xml',
+    })
+    expect(response.status).toBe(400)
+    expect(await response.text()).toBe('expected a single <xml> root element')
+  })
+})
+
+describe('logs', () => {
+  afterEach(() => {
+    vi.restoreAllMocks()
+  })
+
+  it('writes one structured line per push, without content or secrets', async () => {
+    const lines: string[] = []
+    vi.spyOn(console, 'log').mockImplementation((line: unknown) => {
+      lines.push(String(line))
+    })
+    const content = 'my private message 12345'
+    await postPush(forgePushXml('text', { openid: openid('log'), content, msgId: '9876543210' }))
+    const pushLines = lines
+      .map((line) => JSON.parse(line))
+      .filter((entry) => entry.event === 'push')
+    expect(pushLines).toEqual([
+      {
+        event: 'push',
+        kind: 'text',
+        key: 'msg:9876543210',
+        mode: 'plaintext',
+        outcome: 'replied',
+        reply: 'text',
+        ms: expect.any(Number),
+      },
+    ])
+    const all = lines.join('\n')
+    expect(all).not.toContain(content)
+    for (const secret of Object.values(account)) expect(all).not.toContain(secret)
+  })
+})

@@ -1,0 +1,28 @@
+import { cloudflareTest } from '@cloudflare/vitest-plugin'
+import { defineConfig } from 'vitest/config'
+
+// Tests run inside workerd with real local KV, Queues and Durable Objects. Secrets are
+// WeChat's documented sample account and override any local .dev.vars; the Queue retries at
+// once so retry paths stay quick.
+export default defineConfig({
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: './wrangler.toml' },
+      miniflare: {
+        bindings: {
+          WECHAT_TOKEN: 'spamtest',
+          WECHAT_APPID: 'wx2c2769f8efd9abc2',
+          WECHAT_ENCODING_AES_KEY: 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG',
+          ADMIN_TOKEN: 'test-admin-token',
+          QUEUE_RETRY_BASE_SECONDS: '0',
+          REQUIRE_ENCRYPTION: 'false',
+          DEBUG_CONSOLE: 'false',
+        },
+      },
+    }),
+  ],
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+  },
+})
