@@ -24,5 +24,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
+    // The Worker logs a JSON line per push; show them only for tests that fail.
+    silent: 'passed-only',
   },
 })

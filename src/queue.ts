@@ -57,6 +57,7 @@ async function applyToUser(message: Message<QueuedPush>, env: Env): Promise<void
   const { key, push, receivedAt } = message.body
   const user = env.USERS.getByName(push.fromUserName)
   const outcome = await user.apply(key, push)
+  if (outcome === 'failed') throw new Error('UserState could not apply the push')
   if (outcome === 'purged') await forgetDeadLetters(env.DEDUP, push.fromUserName)
   logEvent('applied', { kind: push.kind, key, outcome, lagMs: Date.now() - receivedAt })
 }

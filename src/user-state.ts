@@ -7,6 +7,7 @@
 
 import { DurableObject } from 'cloudflare:workers'
 import type { Env } from './env.ts'
+import { errorName, logProblem } from './log.ts'
 import type { Push, PushKind } from './wechat/push.ts'
 
 /** The admin API's view of a user (DESIGN.md). */
@@ -33,7 +34,8 @@ export interface RecentPush {
   readonly appliedAt: number
 }
 
-export type ApplyOutcome = 'applied' | 'duplicate' | 'stale' | 'purged'
+/** `failed`: nothing was applied and the caller should retry (storage refused the push). */
+export type ApplyOutcome = 'applied' | 'duplicate' | 'stale' | 'purged' | 'failed'
 
 /** Applied keys are remembered this long: well past WeChat's and the Queue's retries. */
 export const APPLIED_KEY_RETENTION_MS = 24 * 60 * 60 * 1000
@@ -101,8 +103,20 @@ export class UserState extends DurableObject<Env> {
     this.#sql.exec(SCHEMA)
   }
 
-  /** Applies one push at most once; returns what happened to it. */
+  /**
+   * Applies one push at most once; returns what happened to it. Failures come back as `failed`
+   * rather than as exceptions, so that no stack crosses RPC into a log.
+   */
   async apply(key: string, push: Push): Promise<ApplyOutcome> {
+    try {
+      return await this.#apply(key, push)
+    } catch (error) {
+      logProblem('apply_failed', { kind: push.kind, key, error: errorName(error) })
+      return 'failed'
+    }
+  }
+
+  async #apply(key: string, push: Push): Promise<ApplyOutcome> {
     const unsubscribedAt = this.#tombstoneTime()
     if (unsubscribedAt !== null && predatesUnsubscribe(push, unsubscribedAt)) return 'stale'
     if (this.#sql.exec('SELECT 1 FROM applied WHERE key = ?', key).toArray().length > 0) {

@@ -1,0 +1,211 @@
+import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
+import { describe, expect, it } from 'vitest'
+import type { ForgeFields } from '../src/debug/forge.ts'
+import { forgePushXml } from '../src/debug/forge.ts'
+import {
+  APPLIED_KEY_RETENTION_MS,
+  MAX_APPLIED_KEYS,
+  MAX_RECENT_PUSHES,
+  type UserState,
+} from '../src/user-state.ts'
+import { dedupKey } from '../src/wechat/dedup-key.ts'
+import type { PushKind } from '../src/wechat/push.ts'
+import { parsePush } from '../src/wechat/push.ts'
+import { parseXmlRoot } from '../src/wechat/xml.ts'
+import { openid } from './helpers/wechat.ts'
+
+function userOf(id: string) {
+  return env.USERS.getByName(id)
+}
+
+async function apply(id: string, kind: PushKind, fields: ForgeFields = {}) {
+  const push = parsePush(parseXmlRoot(forgePushXml(kind, { openid: id, ...fields })))
+  return userOf(id).apply(await dedupKey(push), push)
+}
+
+function rowCounts(id: string) {
+  return runInDurableObject(userOf(id), (_: UserState, state) => {
+    const count = (table: string) =>
+      state.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n
+    return {
+      profile: count('profile'),
+      applied: count('applied'),
+      recent: count('recent'),
+      tombstone: count('tombstone'),
+    }
+  })
+}
+
+describe('UserState', () => {
+  it('applies a push once: a redelivery is a no-op', async () => {
+    const id = openid('once')
+    const push = parsePush(parseXmlRoot(forgePushXml('click', { openid: id, createTime: 1000 })))
+    const key = await dedupKey(push)
+    expect(await userOf(id).apply(key, push)).toBe('applied')
+    expect(await userOf(id).apply(key, push)).toBe('duplicate')
+    expect(await userOf(id).snapshot()).toMatchObject({
+      eventCount: 1,
+      lastMenuKey: 'V1001_TODAY_MUSIC',
+    })
+  })
+
+  it('holds the admin view of a user', async () => {
+    const id = openid('view')
+    await apply(id, 'subscribe', { scene: 'poster', createTime: 100 })
+    await apply(id, 'location_report', {
+      createTime: 101,
+      latitude: 31.2,
+      longitude: 121.5,
+      precision: 30,
+    })
+    await apply(id, 'click', { createTime: 102, menuKey: 'NEWS' })
+    expect(await userOf(id).snapshot()).toEqual({
+      openid: id,
+      subscribed: true,
+      subscribedAt: 100,
+      scene: 'poster',
+      location: { latitude: 31.2, longitude: 121.5, precision: 30, at: 101 },
+      lastMenuKey: 'NEWS',
+      eventCount: 3,
+    })
+  })
+
+  it('counts two different events of one user in one second as two', async () => {
+    const id = openid('same-second')
+    await apply(id, 'subscribe', { scene: 'a', createTime: 500 })
+    await apply(id, 'location_report', { createTime: 500 })
+    expect(await userOf(id).snapshot()).toMatchObject({ eventCount: 2 })
+  })
+
+  it('never moves a field back in time', async () => {
+    const id = openid('order')
+    await apply(id, 'location_report', { createTime: 12, latitude: 12, longitude: 12 })
+    await apply(id, 'location_report', { createTime: 10, latitude: 10, longitude: 10 })
+    await apply(id, 'click', { createTime: 20, menuKey: 'NEW' })
+    await apply(id, 'click', { createTime: 19, menuKey: 'OLD' })
+    await apply(id, 'scan', { createTime: 30, scene: 'new' })
+    await apply(id, 'subscribe', { createTime: 29, scene: 'old' })
+    expect(await userOf(id).snapshot()).toMatchObject({
+      location: { latitude: 12, longitude: 12, at: 12 },
+      lastMenuKey: 'NEW',
+      scene: 'new',
+      eventCount: 6,
+    })
+  })
+
+  it('keeps a bounded log of recent pushes, newest first, without content', async () => {
+    const id = openid('recent')
+    for (let i = 0; i < MAX_RECENT_PUSHES + 5; i++) {
+      await apply(id, 'text', { createTime: 1000 + i, content: `secret ${i}` })
+    }
+    const recent = await userOf(id).recent()
+    expect(recent).toHaveLength(MAX_RECENT_PUSHES)
+    expect(recent[0]).toMatchObject({ kind: 'text', createTime: 1000 + MAX_RECENT_PUSHES + 4 })
+    expect(JSON.stringify(recent)).not.toContain('secret')
+  })
+})
+
+describe('the applied-key table stays bounded', () => {
+  it(`keeps at most ${MAX_APPLIED_KEYS} keys`, async () => {
+    const id = openid('bounded')
+    const user = userOf(id)
+    await runInDurableObject(user, async (instance: UserState) => {
+      const push = parsePush(
+        parseXmlRoot(forgePushXml('location_report', { openid: id, createTime: 1 })),
+      )
+      for (let i = 0; i < MAX_APPLIED_KEYS + 10; i++) await instance.apply(`k${i}`, push)
+    })
+    expect((await rowCounts(id)).applied).toBe(MAX_APPLIED_KEYS)
+    expect(await user.snapshot()).toMatchObject({ eventCount: MAX_APPLIED_KEYS + 10 })
+  })
+
+  it('forgets keys past their retention when the alarm runs', async () => {
+    const id = openid('expiry')
+    await apply(id, 'click', { createTime: 1 })
+    await apply(id, 'click', { createTime: 2 })
+    await runInDurableObject(userOf(id), (_: UserState, state) => {
+      state.storage.sql.exec(
+        'UPDATE applied SET applied_at = applied_at - ? WHERE rowid = (SELECT min(rowid) FROM applied)',
+        APPLIED_KEY_RETENTION_MS + 1,
+      )
+    })
+    expect(await runDurableObjectAlarm(userOf(id))).toBe(true)
+    expect(await rowCounts(id)).toMatchObject({ applied: 1, profile: 1 })
+    // The alarm is set again for the key that is left.
+    expect(
+      await runInDurableObject(userOf(id), (_: UserState, state) => state.storage.getAlarm()),
+    ).not.toBeNull()
+  })
+})
+
+describe('the unfollow purge', () => {
+  it('leaves nothing of the user but a tombstone with the unsubscribe time', async () => {
+    const id = openid('purge')
+    await apply(id, 'subscribe', { scene: 'x', createTime: 100 })
+    await apply(id, 'location_report', { createTime: 101 })
+    await apply(id, 'text', { createTime: 102 })
+    expect(await apply(id, 'unsubscribe', { createTime: 103 })).toBe('purged')
+    expect(await userOf(id).snapshot()).toBeNull()
+    expect(await userOf(id).recent()).toEqual([])
+    expect(await rowCounts(id)).toEqual({ profile: 0, applied: 0, recent: 0, tombstone: 1 })
+    const tombstone = await runInDurableObject(userOf(id), (_: UserState, state) =>
+      state.storage.sql.exec('SELECT * FROM tombstone').toArray(),
+    )
+    expect(tombstone).toEqual([{ id: 1, unsubscribed_at: 103, expires_at: expect.any(Number) }])
+  })
+
+  it('refuses a late push from before the unfollow', async () => {
+    const id = openid('late')
+    await apply(id, 'subscribe', { createTime: 100 })
+    await apply(id, 'unsubscribe', { createTime: 110 })
+    expect(await apply(id, 'location_report', { createTime: 105 })).toBe('stale')
+    expect(await apply(id, 'text', { createTime: 110 })).toBe('stale')
+    expect(await userOf(id).snapshot()).toBeNull()
+  })
+
+  it('starts clean on a later follow', async () => {
+    const id = openid('refollow')
+    await apply(id, 'subscribe', { scene: 'first', createTime: 100 })
+    await apply(id, 'click', { createTime: 101, menuKey: 'OLD' })
+    await apply(id, 'unsubscribe', { createTime: 110 })
+    expect(await apply(id, 'subscribe', { createTime: 120 })).toBe('applied')
+    expect(await userOf(id).snapshot()).toEqual({
+      openid: id,
+      subscribed: true,
+      subscribedAt: 120,
+      scene: null,
+      location: null,
+      lastMenuKey: null,
+      eventCount: 1,
+    })
+    expect((await rowCounts(id)).tombstone).toBe(0)
+  })
+
+  it('lets the tombstone expire on its own, leaving storage empty', async () => {
+    const id = openid('tomb')
+    await apply(id, 'subscribe', { createTime: 100 })
+    await apply(id, 'unsubscribe', { createTime: 101 })
+    await runInDurableObject(userOf(id), (_: UserState, state) => {
+      state.storage.sql.exec('UPDATE tombstone SET expires_at = 0')
+    })
+    expect(await runDurableObjectAlarm(userOf(id))).toBe(true)
+    const left = await runInDurableObject(userOf(id), async (_: UserState, state) => ({
+      tables: state.storage.sql
+        .exec<{ name: string }>(
+          "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite%'",
+        )
+        .toArray(),
+      alarm: await state.storage.getAlarm(),
+    }))
+    expect(left).toEqual({ tables: [], alarm: null })
+  })
+
+  it('purges on the admin call too, alarms included', async () => {
+    const id = openid('admin-purge')
+    await apply(id, 'click', { createTime: 100 })
+    await userOf(id).purge()
+    expect(await userOf(id).snapshot()).toBeNull()
+    expect(await rowCounts(id)).toMatchObject({ profile: 0, applied: 0, recent: 0 })
+  })
+})
