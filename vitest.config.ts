@@ -23,6 +23,7 @@ export default defineConfig({
   ],
   test: {
     include: ['test/**/*.test.ts'],
+    exclude: ['test/e2e/**'],
     testTimeout: 30_000,
     // The Worker logs a JSON line per push; show them only for tests that fail.
     silent: 'passed-only',

@@ -9,6 +9,7 @@ import pkg from '../package.json'
 import { admin } from './admin.ts'
 import { answerPush } from './answer.ts'
 import { readConfig } from './config.ts'
+import { debugConsole } from './debug/console.ts'
 import { kvReplyCache } from './dedup.ts'
 import type { Env } from './env.ts'
 import { errorName, logProblem } from './log.ts'
@@ -102,6 +103,10 @@ export function createApp(bot: Router<Env>) {
 
   app.all('/wechat', (c) => c.text('method not allowed', 405, { Allow: 'GET, POST' }))
   app.route('/admin', admin)
+  app.route(
+    '/debug',
+    debugConsole((env, ctx) => (request) => Promise.resolve(app.fetch(request, env, ctx))),
+  )
 
   app.notFound((c) => c.text('not found', 404))
   app.onError((error, c) => {

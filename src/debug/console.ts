@@ -1,0 +1,146 @@
+/**
+ * The web debugging console's server side: the page, and an API that forges pushes with the
+ * configured secrets (they never reach the page), sends them through the Worker's own `/wechat`
+ * path, and reads the reply as WeChat would. Served only when DEBUG_CONSOLE is `true`; away
+ * from a local dev server its API also asks for the admin token.
+ */
+
+import { type ExecutionContext, Hono } from 'hono'
+import { hasAdminToken } from '../admin.ts'
+import { readConfig } from '../config.ts'
+import type { Env } from '../env.ts'
+import { PUSH_KINDS, type PushKind } from '../wechat/push.ts'
+import { parseXmlRoot, type XmlElement } from '../wechat/xml.ts'
+import page from './console.html'
+import {
+  FORGE_DEFAULTS,
+  type ForgeFields,
+  type ForgeMode,
+  forgePushXml,
+  openReply,
+  signPush,
+} from './forge.ts'
+
+/** Sends a request through the Worker's own app, as if it had come from outside. */
+export type Dispatch = (request: Request) => Promise<Response>
+
+const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1'])
+const OPENID = /^[A-Za-z0-9_-]{1,128}$/
+
+function isLocal(url: string): boolean {
+  return LOCAL_HOSTS.has(new URL(url).hostname)
+}
+
+interface SendRequest {
+  kind?: unknown
+  mode?: unknown
+  fields?: unknown
+  /** A push sent before, to send again byte for byte as WeChat's retry would. */
+  xml?: unknown
+}
+
+function fieldsFrom(input: unknown): ForgeFields {
+  if (typeof input !== 'object' || input === null) return {}
+  const fields: ForgeFields = {}
+  const source = input as Record<string, unknown>
+  for (const name of [
+    'openid',
+    'account',
+    'scene',
+    'ticket',
+    'menuKey',
+    'url',
+    'content',
+    'label',
+    'status',
+  ] as const) {
+    const value = source[name]
+    if (typeof value === 'string' && value !== '') fields[name] = value
+  }
+  for (const name of ['latitude', 'longitude', 'precision'] as const) {
+    const value = Number(source[name])
+    if (source[name] !== '' && source[name] !== undefined && Number.isFinite(value))
+      fields[name] = value
+  }
+  return fields
+}
+
+function readable(xml: string): XmlElement | null {
+  try {
+    return xml.startsWith('<') ? parseXmlRoot(xml) : null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * @example
+ * app.route('/debug', debugConsole((request) => app.fetch(request, env, ctx)))
+ */
+export function debugConsole(dispatchFor: (env: Env, ctx: ExecutionContext) => Dispatch) {
+  return new Hono<{ Bindings: Env }>()
+    .use('*', async function consoleEnabled(c, next) {
+      if (!readConfig(c.env).debugConsole) return c.text('not found', 404)
+      await next()
+    })
+    .get('/', (c) => c.html(page))
+    .use('/api/*', async function localOrAdmin(c, next) {
+      if (isLocal(c.req.url)) return next()
+      const { adminToken } = readConfig(c.env)
+      if (adminToken === null)
+        return c.text('the console needs ADMIN_TOKEN away from localhost', 403)
+      if (!hasAdminToken(c.req.header('Authorization'), adminToken)) {
+        return c.text('unauthorized', 401, { 'WWW-Authenticate': 'Bearer' })
+      }
+      await next()
+    })
+    .get('/api/meta', (c) => {
+      const { account } = readConfig(c.env)
+      const encryption = account.encodingAesKey !== null && account.appId !== null
+      const modes: ForgeMode[] = [
+        ...(account.requireEncryption ? [] : (['plaintext'] as const)),
+        ...(encryption ? (['compatible', 'safe'] as const) : []),
+      ]
+      return c.json({
+        kinds: PUSH_KINDS,
+        modes,
+        defaults: FORGE_DEFAULTS,
+        local: isLocal(c.req.url),
+      })
+    })
+    .post('/api/send', async (c) => {
+      const input = await c.req.json<SendRequest>().catch(() => ({}) as SendRequest)
+      const kind = input.kind as PushKind
+      const mode = input.mode as ForgeMode
+      if (!PUSH_KINDS.includes(kind)) return c.text('unknown kind', 400)
+      if (!['plaintext', 'compatible', 'safe'].includes(mode)) return c.text('unknown mode', 400)
+      const { account } = readConfig(c.env)
+      if (mode !== 'plaintext' && (!account.encodingAesKey || !account.appId)) {
+        return c.text(`${mode} mode needs WECHAT_APPID and WECHAT_ENCODING_AES_KEY`, 400)
+      }
+      const xml =
+        typeof input.xml === 'string' ? input.xml : forgePushXml(kind, fieldsFrom(input.fields))
+      const { query, body } = await signPush(xml, account, mode)
+      const url = new URL(`/wechat?${query}`, c.req.url)
+      const started = Date.now()
+      const response = await dispatchFor(
+        c.env,
+        c.executionCtx,
+      )(new Request(url, { method: 'POST', body }))
+      const answer = await response.text()
+      const ms = Date.now() - started
+      const reply = response.status === 200 ? await openReply(answer, account) : null
+      return c.json({
+        request: { url: `${url.pathname}${url.search}`, xml, body },
+        response: { status: response.status, body: answer, ms },
+        reply: reply && { ...reply, message: readable(reply.plaintext) },
+      })
+    })
+    .get('/api/users/:openid', async (c) => {
+      const openid = c.req.param('openid')
+      if (!OPENID.test(openid)) return c.text('malformed openid', 400)
+      const user = c.env.USERS.getByName(openid)
+      const [state, recent] = await Promise.all([user.snapshot(), user.recent()])
+      return c.json({ state, recent })
+    })
+}

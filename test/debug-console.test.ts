@@ -1,0 +1,116 @@
+import { exports } from 'cloudflare:workers'
+import { describe, expect, it } from 'vitest'
+import { FORGE_MODES } from '../src/debug/forge.ts'
+import { ADMIN_HEADERS } from './helpers/admin.ts'
+import { eventually } from './helpers/eventually.ts'
+import { openid } from './helpers/wechat.ts'
+import { fetchWith } from './helpers/worker.ts'
+
+const ON = { DEBUG_CONSOLE: 'true' }
+const LOCAL = 'http://localhost:8787'
+const DEPLOYED = 'https://wechat-edge.example.workers.dev'
+
+function send(origin: string, body: object, headers: Record<string, string> = {}) {
+  return fetchWith(
+    new Request(`${origin}/debug/api/send`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    }),
+    ON,
+  )
+}
+
+describe('GET /debug', () => {
+  it('does not exist unless DEBUG_CONSOLE is true', async () => {
+    expect((await exports.default.fetch(`${LOCAL}/debug`)).status).toBe(404)
+    expect((await exports.default.fetch(`${LOCAL}/debug/api/meta`)).status).toBe(404)
+  })
+
+  it('serves one self-contained page: no CDN, no external font', async () => {
+    const response = await fetchWith(new Request(`${LOCAL}/debug`), ON)
+    expect(response.status).toBe(200)
+    const html = await response.text()
+    expect(html).toContain('debugging console')
+    expect(html).not.toMatch(/<(script|link)[^>]+(src|href)=["']https?:/)
+    expect(html).not.toMatch(/@import|url\(["']?https?:/)
+  })
+})
+
+describe('the console API', () => {
+  it('forges, signs and sends any kind through /wechat in each mode, and reads the reply', async () => {
+    for (const mode of FORGE_MODES) {
+      const user = openid(`console-${mode}`)
+      const response = await send(LOCAL, {
+        kind: 'click',
+        mode,
+        fields: { openid: user, menuKey: 'MENU_1' },
+      })
+      expect(response.status).toBe(200)
+      const result = await response.json<{
+        request: { xml: string; body: string }
+        response: { status: number }
+        reply: { encrypted: boolean; signatureValid: boolean; message: { Content: string } }
+      }>()
+      expect(result.response.status).toBe(200)
+      expect(result.request.xml).toContain('<Event><![CDATA[CLICK]]></Event>')
+      expect(result.request.body.includes('<Encrypt>')).toBe(mode !== 'plaintext')
+      expect(result.reply).toMatchObject({
+        encrypted: mode !== 'plaintext',
+        signatureValid: true,
+        message: { Content: 'You clicked menu MENU_1.' },
+      })
+      await eventually(async () => {
+        const state = await fetchWith(new Request(`${LOCAL}/debug/api/users/${user}`), ON)
+        expect(await state.json()).toMatchObject({
+          state: { lastMenuKey: 'MENU_1', eventCount: 1 },
+          recent: [{ kind: 'click' }],
+        })
+      })
+    }
+  })
+
+  it('sends a retry byte for byte, and the dedup answers it alike', async () => {
+    const user = openid('console-retry')
+    const first = await (
+      await send(LOCAL, { kind: 'text', mode: 'safe', fields: { openid: user, content: 'once' } })
+    ).json<{ request: { xml: string }; reply: { plaintext: string } }>()
+    const again = await (
+      await send(LOCAL, { kind: 'text', mode: 'safe', xml: first.request.xml })
+    ).json<{ reply: { plaintext: string } }>()
+    expect(again.reply.plaintext).toBe(first.reply.plaintext)
+  })
+
+  it('refuses an unknown kind or mode with 400', async () => {
+    expect((await send(LOCAL, { kind: 'nope', mode: 'safe' })).status).toBe(400)
+    expect((await send(LOCAL, { kind: 'text', mode: 'nope' })).status).toBe(400)
+  })
+
+  it('asks for the admin token away from a local dev server', async () => {
+    expect((await send(DEPLOYED, { kind: 'text', mode: 'plaintext' })).status).toBe(401)
+    expect(
+      (
+        await send(
+          DEPLOYED,
+          { kind: 'text', mode: 'plaintext', fields: { openid: openid('remote') } },
+          ADMIN_HEADERS,
+        )
+      ).status,
+    ).toBe(200)
+    const noAdmin = await fetchWith(new Request(`${DEPLOYED}/debug/api/meta`), {
+      ...ON,
+      ADMIN_TOKEN: '',
+    })
+    expect(noAdmin.status).toBe(403)
+  })
+
+  it('never sends the secrets to the page', async () => {
+    const meta = await (await fetchWith(new Request(`${LOCAL}/debug/api/meta`), ON)).text()
+    const sent = await (await send(LOCAL, { kind: 'text', mode: 'safe' })).text()
+    const { env } = await import('cloudflare:workers')
+    for (const secret of [env.WECHAT_TOKEN, env.WECHAT_ENCODING_AES_KEY, env.ADMIN_TOKEN]) {
+      expect(meta).not.toContain(secret)
+      expect(sent).not.toContain(secret)
+    }
+  })
+})

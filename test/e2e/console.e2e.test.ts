@@ -1,0 +1,87 @@
+import { type Browser, chromium, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type DevServer, startDevServer } from './dev-server.ts'
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+// `UPDATE_SCREENSHOT=1 npm run test:e2e` refreshes the README's picture.
+const SCREENSHOT = new URL('../../docs/debug-console.png', import.meta.url).pathname
+
+let server: DevServer
+let browser: Browser
+let page: Page
+
+beforeAll(async () => {
+  server = await startDevServer()
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  })
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await server?.stop()
+})
+
+describe('the debugging console', () => {
+  const openid = `oBrowser${Date.now()}`
+
+  it('sends a QR follow and shows the welcome naming the scene, and the stored state', async () => {
+    await page.goto(`${server.url}/debug`)
+    await page.selectOption('#kind', 'subscribe')
+    await page.selectOption('#mode', 'safe')
+    await page.fill('#openid', openid)
+    await page.fill('#scene', 'spring')
+    await page.click('#send')
+    await expect
+      .poll(() => page.locator('#chat .msg.account .bubble').last().textContent())
+      .toBe('Welcome! Thanks for following via QR scene spring.')
+    await expect.poll(() => page.locator('#status').textContent()).toContain('signature holds')
+    await expect
+      .poll(() => page.locator('.state-scene').textContent(), { timeout: 10_000 })
+      .toBe('spring')
+    expect(await page.locator('.state-eventCount').textContent()).toBe('1')
+    expect(await page.locator('#reply-plain').textContent()).toContain(
+      '<MsgType><![CDATA[text]]></MsgType>',
+    )
+  })
+
+  it('answers a retry with the same reply and applies it once', async () => {
+    await page.click('#retry')
+    await expect
+      .poll(() => page.locator('#chat .system').last().textContent())
+      .toBe('WeChat retried the same push')
+    await expect
+      .poll(() => page.locator('#chat .msg.account .bubble').last().textContent())
+      .toBe('Welcome! Thanks for following via QR scene spring.')
+    await page.waitForTimeout(1_500)
+    expect(await page.locator('.state-eventCount').textContent()).toBe('1')
+    if (process.env.UPDATE_SCREENSHOT) await page.screenshot({ path: SCREENSHOT, fullPage: true })
+  })
+
+  it('sends an unfollow, and the stored state is gone', async () => {
+    await page.selectOption('#kind', 'unsubscribe')
+    await page.click('#send')
+    await expect
+      .poll(() => page.locator('#state').textContent(), { timeout: 10_000 })
+      .toBe(`No stored state for ${openid}.`)
+    expect(await page.locator('#chat .system').last().textContent()).toBe('No reply (success)')
+  })
+
+  it('is usable at phone width', async () => {
+    await page.setViewportSize({ width: 390, height: 844 })
+    const overflow = await page.evaluate(
+      () => document.documentElement.scrollWidth - window.innerWidth,
+    )
+    expect(overflow).toBeLessThanOrEqual(0)
+    expect(await page.locator('#send').isVisible()).toBe(true)
+  })
+})

@@ -1,0 +1,96 @@
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type DevServer, startDevServer } from './dev-server.ts'
+
+const run = promisify(execFile)
+const ROOT = new URL('../..', import.meta.url).pathname
+const EXAMPLE_SECRETS = [
+  '--token',
+  'spamtest',
+  '--appid',
+  'wx2c2769f8efd9abc2',
+  '--aes-key',
+  'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG',
+]
+
+let server: DevServer
+
+beforeAll(async () => {
+  server = await startDevServer()
+})
+
+afterAll(async () => {
+  await server?.stop()
+})
+
+/** Runs the simulator against the dev server with the example secrets; later flags win. */
+async function simulate(...args: string[]) {
+  const argv = ['scripts/simulate.ts', '--url', `${server.url}/wechat`, ...EXAMPLE_SECRETS, ...args]
+  try {
+    const { stdout } = await run('node', argv, { cwd: ROOT })
+    return { code: 0, stdout }
+  } catch (error) {
+    const failed = error as { code: number; stdout: string }
+    return { code: failed.code, stdout: failed.stdout }
+  }
+}
+
+describe('npm run simulate', () => {
+  it.each([
+    [
+      'plain',
+      'subscribe',
+      ['--scene', 'spring'],
+      'Welcome! Thanks for following via QR scene spring.',
+    ],
+    ['compat', 'click', ['--key', 'V1001'], 'You clicked menu V1001.'],
+    [
+      'safe',
+      'text',
+      ['--content', '你好 ]]>'],
+      '<Content><![CDATA[你好 ]]]]><![CDATA[>]]></Content>',
+    ],
+  ])(
+    'sends a push in %s mode and prints the decrypted reply',
+    async (mode, kind, fields, expected) => {
+      const { code, stdout } = await simulate(kind, '--mode', mode, ...fields)
+      expect(code).toBe(0)
+      expect(stdout).toContain('── answer: 200')
+      expect(stdout).toContain(expected)
+      if (mode !== 'plain') expect(stdout).toContain('MsgSignature holds')
+    },
+  )
+
+  it('sends retries that get the same reply', async () => {
+    const { code, stdout } = await simulate(
+      'text',
+      '--mode',
+      'safe',
+      '--content',
+      'again',
+      '--retries',
+      '2',
+    )
+    expect(code).toBe(0)
+    const replies = stdout
+      .split('── answer: 200')
+      .slice(1)
+      .map((part) => part.match(/<Content>.*<\/Content>/)?.[0])
+    expect(replies).toHaveLength(3)
+    expect(new Set(replies).size).toBe(1)
+  })
+
+  it('exits non-zero on a non-200 answer', async () => {
+    const { code, stdout } = await simulate('text', '--token', 'wrong-token')
+    expect(code).toBe(1)
+    expect(stdout).toContain('── answer: 401')
+  })
+
+  it('lists every kind and option with --help', async () => {
+    const { code, stdout } = await simulate('--help')
+    expect(code).toBe(0)
+    expect(stdout).toContain('location_report')
+    expect(stdout).toContain('--retries')
+  })
+})
