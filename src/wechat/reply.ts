@@ -37,6 +37,12 @@ export type ReplyType = Reply['type']
 /** WeChat shows at most eight articles in one news reply. */
 export const MAX_NEWS_ARTICLES = 8
 
+// XML 1.0 allows tab, LF, CR and U+0020 onward, minus surrogates (paired ones are fine in a JS
+// string and encode as one character) and U+FFFE/U+FFFF.
+const XML_FORBIDDEN =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters XML 1.0 forbids
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
+
 function nonEmpty(value: string, what: string): string {
   if (value.length === 0) throw new RangeError(`${what} must not be empty`)
   return value
@@ -50,7 +56,10 @@ function nonEmpty(value: string, what: string): string {
  */
 export const reply = {
   /** A text bubble. Empty content is refused: WeChat shows the user an error for it. */
-  text: (content: string): Reply => ({ type: 'text', content: nonEmpty(content, 'text') }),
+  text: (content: string): Reply => {
+    nonEmpty(content.replace(XML_FORBIDDEN, ''), 'text')
+    return { type: 'text', content }
+  },
   image: (mediaId: string): Reply => ({ type: 'image', mediaId: nonEmpty(mediaId, 'mediaId') }),
   voice: (mediaId: string): Reply => ({ type: 'voice', mediaId: nonEmpty(mediaId, 'mediaId') }),
   video: (mediaId: string, details: { title?: string; description?: string } = {}): Reply => ({
@@ -74,12 +83,6 @@ export const reply = {
       ? { type: 'transfer_customer_service' }
       : { type: 'transfer_customer_service', kfAccount },
 } as const
-
-// XML 1.0 allows tab, LF, CR and U+0020 onward, minus surrogates (paired ones are fine in a JS
-// string and encode as one character) and U+FFFE/U+FFFF.
-const XML_FORBIDDEN =
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters XML 1.0 forbids
-  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
 
 /**
  * Wraps text in CDATA so that any string round-trips: forbidden characters are dropped and

@@ -10,13 +10,23 @@ import { bot as defaultBot } from '../../src/bot.ts'
 import type { Env } from '../../src/env.ts'
 import type { Router } from '../../src/router.ts'
 
+/** The response, and a promise for the work the Worker left running after it (waitUntil). */
+export async function fetchLeavingWork(
+  request: Request,
+  overrides: Partial<Env> = {},
+  bot: Router<Env> = defaultBot,
+): Promise<{ response: Response; leftWork: Promise<void> }> {
+  const ctx = createExecutionContext()
+  const response = await createApp(bot).fetch(request, { ...env, ...overrides }, ctx)
+  return { response, leftWork: waitOnExecutionContext(ctx) }
+}
+
 export async function fetchWith(
   request: Request,
   overrides: Partial<Env> = {},
   bot: Router<Env> = defaultBot,
 ): Promise<Response> {
-  const ctx = createExecutionContext()
-  const response = await createApp(bot).fetch(request, { ...env, ...overrides }, ctx)
-  await waitOnExecutionContext(ctx)
+  const { response, leftWork } = await fetchLeavingWork(request, overrides, bot)
+  await leftWork
   return response
 }

@@ -98,6 +98,7 @@ describe('text is carried safely', () => {
 describe('builders refuse what WeChat would show as an error', () => {
   it('refuses empty text, a news reply of no or nine articles, and an empty media id', () => {
     expect(() => reply.text('')).toThrow(RangeError)
+    expect(() => reply.text('\u0000\u0001')).toThrow(RangeError)
     expect(() => reply.news([])).toThrow(RangeError)
     expect(() => reply.news(Array.from({ length: 9 }, () => ({ title: 't' })))).toThrow(RangeError)
     expect(() => reply.image('')).toThrow(RangeError)
