@@ -12,14 +12,51 @@ export interface XmlElement {
   [tag: string]: XmlNode
 }
 
+const PREDEFINED: Readonly<Record<string, string>> = {
+  lt: '<',
+  gt: '>',
+  amp: '&',
+  quot: '"',
+  apos: "'",
+}
+
+function decodeReference(reference: string, body: string): string {
+  if (body[0] !== '#') return PREDEFINED[body] ?? reference
+  const code = body[1] === 'x' ? Number.parseInt(body.slice(2), 16) : Number.parseInt(body.slice(1), 10)
+  const isXmlChar =
+    code === 0x9 ||
+    code === 0xa ||
+    code === 0xd ||
+    (code >= 0x20 && code <= 0xd7ff) ||
+    (code >= 0xe000 && code <= 0xfffd) ||
+    (code >= 0x10000 && code <= 0x10ffff)
+  return isXmlChar ? String.fromCodePoint(code) : reference
+}
+
+/**
+ * XML's own references in text (CDATA is never decoded): the five predefined entities and
+ * character references. With DOCTYPE refused there are no others, so this replaces the
+ * parser's general entity machinery, which costs more than the rest of a parse.
+ */
+const xmlReferences = {
+  decode: (text: string) =>
+    text.includes('&') ? text.replace(/&(#x[0-9A-Fa-f]{1,6}|#[0-9]{1,7}|[a-z]{2,4});/g, decodeReference) : text,
+  setExternalEntities() {},
+  addInputEntities() {},
+  reset() {},
+  setXmlVersion() {},
+}
+
 const parser = new XMLParser({
   ignoreAttributes: true,
   parseTagValue: false,
   trimValues: false,
   processEntities: true,
-  htmlEntities: false,
+  entityDecoder: xmlReferences,
   ignoreDeclaration: true,
   ignorePiTags: true,
+  // Callbacks are not used: building a path string for every tag is wasted work.
+  jPath: false,
   // The deepest push is <xml><SendPicsInfo><PicList><item><PicMd5Sum>.
   maxNestedTags: 8,
 })

@@ -198,3 +198,13 @@ describe('dedupKey', () => {
     expect(await dedupKey(parse(xml))).toMatch(/^evt:[0-9a-f]{40}$/)
   })
 })
+
+describe('XML references', () => {
+  it('decodes the predefined entities and character references in text, never in CDATA', () => {
+    const xml = forgePushXml('text').replace(
+      /<Content>.*<\/Content>/,
+      '<Content>a &lt;b&gt; &amp; &quot;c&quot; &apos;d&apos; &#20320;&#x597D; &#x1F44B; &#0; &bogus;<![CDATA[ &amp; ]]></Content>',
+    )
+    expect(parse(xml)).toMatchObject({ content: 'a <b> & "c" \'d\' 你好 👋 &#0; &bogus; &amp; ' })
+  })
+})

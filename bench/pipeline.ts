@@ -1,0 +1,85 @@
+/**
+ * The pure pipeline, stage by stage, on fixed inputs: what one push costs in CPU before any
+ * binding is touched. Shared by the Node runner and the workerd runner.
+ */
+
+import { bot } from '../src/bot.ts'
+import { forgePushXml, signPush } from '../src/debug/forge.ts'
+import { decryptMessage, encryptMessage, importEncodingAesKey } from '../src/wechat/crypto.ts'
+import { dedupKey } from '../src/wechat/dedup-key.ts'
+import { type Account, openPush, sealReply } from '../src/wechat/envelope.ts'
+import { parsePush, type Push } from '../src/wechat/push.ts'
+import { renderReply } from '../src/wechat/reply.ts'
+import { verifyMessageSignature, verifySignature } from '../src/wechat/signature.ts'
+import { parseXmlRoot, textOf } from '../src/wechat/xml.ts'
+
+export const ACCOUNT: Account = {
+  token: 'spamtest',
+  appId: 'wx2c2769f8efd9abc2',
+  encodingAesKey: 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG',
+  requireEncryption: false,
+  signatureMaxAgeSeconds: 300,
+}
+
+export type Stage = () => Promise<unknown>
+
+export interface Fixture {
+  readonly plaintext: Record<string, Stage>
+  readonly safe: Record<string, Stage>
+}
+
+/** One text message (the commonest push), prepared once, with each stage as a closure. */
+export async function fixture(nowSeconds: number): Promise<Fixture> {
+  const context = { env: {}, signal: new AbortController().signal }
+  const xml = forgePushXml('text', { content: 'Hello, wechat-edge', createTime: nowSeconds, msgId: '6054768590064713728' })
+  const timestamp = String(nowSeconds)
+  const plain = await signPush(xml, ACCOUNT, 'plaintext', timestamp, '1320562132')
+  const safe = await signPush(xml, ACCOUNT, 'safe', timestamp, '1320562132')
+  const plainQuery = Object.fromEntries(new URLSearchParams(plain.query))
+  const safeQuery = Object.fromEntries(new URLSearchParams(safe.query))
+  const push: Push = parsePush(parseXmlRoot(xml))
+  const reply = (await bot.route(push, context as never))!
+  const address = { toUser: push.fromUserName, fromUser: push.toUserName, createTime: nowSeconds }
+  const replyXml = renderReply(reply, address)
+  const aes = await importEncodingAesKey(ACCOUNT.encodingAesKey!)
+  const encrypted = textOf(parseXmlRoot(safe.body), 'Encrypt')!
+
+  const shared = {
+    parse: async () => parsePush(parseXmlRoot(xml)),
+    dedup: () => dedupKey(push),
+    route: () => bot.route(push, context as never),
+    reply: async () => renderReply(reply, address),
+  }
+  const whole = async (query: Record<string, string>, body: string) => {
+    const opened = await openPush(query, body, ACCOUNT, nowSeconds)
+    await dedupKey(opened.push)
+    const routed = await bot.route(opened.push, context as never)
+    const rendered = renderReply(routed!, address)
+    return opened.mode === 'encrypted' ? sealReply(rendered, ACCOUNT, nowSeconds) : rendered
+  }
+  return {
+    plaintext: {
+      verify: () => verifySignature(plainQuery, ACCOUNT.token, nowSeconds, 300),
+      open: () => openPush(plainQuery, plain.body, ACCOUNT, nowSeconds),
+      ...shared,
+      whole: () => whole(plainQuery, plain.body),
+    },
+    safe: {
+      verify: () => verifySignature(safeQuery, ACCOUNT.token, nowSeconds, 300),
+      open: () => openPush(safeQuery, safe.body, ACCOUNT, nowSeconds),
+      decrypt: async () => {
+        await verifyMessageSignature(safeQuery.msg_signature, ACCOUNT.token, timestamp, '1320562132', encrypted)
+        return decryptMessage(aes, encrypted, ACCOUNT.appId!)
+      },
+      ...shared,
+      encrypt: () => encryptMessage(aes, replyXml, ACCOUNT.appId!),
+      seal: () => sealReply(replyXml, ACCOUNT, nowSeconds),
+      whole: () => whole(safeQuery, safe.body),
+    },
+  }
+}
+
+/** Runs a stage `n` times back to back. */
+export async function repeat(stage: Stage, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await stage()
+}
