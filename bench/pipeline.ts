@@ -8,7 +8,7 @@ import { forgePushXml, signPush } from '../src/debug/forge.ts'
 import { decryptMessage, encryptMessage, importEncodingAesKey } from '../src/wechat/crypto.ts'
 import { dedupKey } from '../src/wechat/dedup-key.ts'
 import { type Account, openPush, sealReply } from '../src/wechat/envelope.ts'
-import { parsePush, type Push } from '../src/wechat/push.ts'
+import { type Push, parsePush } from '../src/wechat/push.ts'
 import { renderReply } from '../src/wechat/reply.ts'
 import { verifyMessageSignature, verifySignature } from '../src/wechat/signature.ts'
 import { parseXmlRoot, textOf } from '../src/wechat/xml.ts'
@@ -31,7 +31,11 @@ export interface Fixture {
 /** One text message (the commonest push), prepared once, with each stage as a closure. */
 export async function fixture(nowSeconds: number): Promise<Fixture> {
   const context = { env: {}, signal: new AbortController().signal }
-  const xml = forgePushXml('text', { content: 'Hello, wechat-edge', createTime: nowSeconds, msgId: '6054768590064713728' })
+  const xml = forgePushXml('text', {
+    content: 'Hello, wechat-edge',
+    createTime: nowSeconds,
+    msgId: '6054768590064713728',
+  })
   const timestamp = String(nowSeconds)
   const plain = await signPush(xml, ACCOUNT, 'plaintext', timestamp, '1320562132')
   const safe = await signPush(xml, ACCOUNT, 'safe', timestamp, '1320562132')
@@ -68,7 +72,13 @@ export async function fixture(nowSeconds: number): Promise<Fixture> {
       verify: () => verifySignature(safeQuery, ACCOUNT.token, nowSeconds, 300),
       open: () => openPush(safeQuery, safe.body, ACCOUNT, nowSeconds),
       decrypt: async () => {
-        await verifyMessageSignature(safeQuery.msg_signature, ACCOUNT.token, timestamp, '1320562132', encrypted)
+        await verifyMessageSignature(
+          safeQuery.msg_signature,
+          ACCOUNT.token,
+          timestamp,
+          '1320562132',
+          encrypted,
+        )
         return decryptMessage(aes, encrypted, ACCOUNT.appId!)
       },
       ...shared,

@@ -3,7 +3,7 @@
  * `Authorization: Bearer <ADMIN_TOKEN>`. Without ADMIN_TOKEN it does not exist (404).
  */
 
-import { Hono } from 'hono'
+import { Hono } from 'hono/tiny'
 import { readConfig } from './config.ts'
 import { forgetDeadLetters, listDeadLetters, replayDeadLetters } from './dead-letters.ts'
 import type { Env } from './env.ts'

@@ -3,9 +3,9 @@
  * health. Every failure is a typed error mapped to a short plain-text status.
  */
 
-import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
-import pkg from '../package.json'
+import { Hono } from 'hono/tiny'
+import { name, version } from '../package.json'
 import { admin } from './admin.ts'
 import { answerPush } from './answer.ts'
 import { readConfig } from './config.ts'
@@ -45,8 +45,8 @@ export function createApp(bot: Router<Env>) {
     const { account, problems } = readConfig(c.env)
     const encryption = account.encodingAesKey !== null && account.appId !== null
     return c.json({
-      name: pkg.name,
-      version: pkg.version,
+      name,
+      version,
       ready: problems.length === 0,
       modes: {
         plaintext: !account.requireEncryption,

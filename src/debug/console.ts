@@ -5,7 +5,8 @@
  * from a local dev server its API also asks for the admin token.
  */
 
-import { type ExecutionContext, Hono } from 'hono'
+import type { ExecutionContext } from 'hono'
+import { Hono } from 'hono/tiny'
 import { hasAdminToken } from '../admin.ts'
 import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'

@@ -22,7 +22,8 @@ const PREDEFINED: Readonly<Record<string, string>> = {
 
 function decodeReference(reference: string, body: string): string {
   if (body[0] !== '#') return PREDEFINED[body] ?? reference
-  const code = body[1] === 'x' ? Number.parseInt(body.slice(2), 16) : Number.parseInt(body.slice(1), 10)
+  const code =
+    body[1] === 'x' ? Number.parseInt(body.slice(2), 16) : Number.parseInt(body.slice(1), 10)
   const isXmlChar =
     code === 0x9 ||
     code === 0xa ||
@@ -40,7 +41,9 @@ function decodeReference(reference: string, body: string): string {
  */
 const xmlReferences = {
   decode: (text: string) =>
-    text.includes('&') ? text.replace(/&(#x[0-9A-Fa-f]{1,6}|#[0-9]{1,7}|[a-z]{2,4});/g, decodeReference) : text,
+    text.includes('&')
+      ? text.replace(/&(#x[0-9A-Fa-f]{1,6}|#[0-9]{1,7}|[a-z]{2,4});/g, decodeReference)
+      : text,
   setExternalEntities() {},
   addInputEntities() {},
   reset() {},

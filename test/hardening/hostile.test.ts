@@ -166,7 +166,7 @@ describe('hostile requests', () => {
     expect((await exports.default.fetch('https://edge.test/wechat', { method })).status).toBe(405)
   })
 
-  it.each(['/wechat/', '/wechat.php', '/../etc/passwd', '/%00', '/debug'])(
+  it.each(['/wechat/extra', '/wechat.php', '/../etc/passwd', '/%00', '/debug'])(
     '%s: 404',
     async (path) => {
       expect((await exports.default.fetch(`https://edge.test${path}`)).status).toBe(404)
