@@ -141,19 +141,27 @@ function unpackPlaintext(plain: Uint8Array, appId: string): string {
   return message
 }
 
+// Uint8Array.fromBase64 and toBase64 are native in workerd; Node 22 (the bench, the simulator)
+// lacks them, and gets atob and btoa instead.
+const nativeBase64 = Uint8Array as unknown as {
+  fromBase64?: (base64: string) => Uint8Array<ArrayBuffer>
+}
+
 function base64ToBytes(base64: string): Uint8Array<ArrayBuffer> {
-  let binary: string
   try {
-    binary = atob(base64)
+    if (nativeBase64.fromBase64) return nativeBase64.fromBase64(base64)
+    const binary = atob(base64)
+    const bytes = new Uint8Array(binary.length)
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i)
+    return bytes
   } catch {
     throw new DecryptError('Encrypt is not base64')
   }
-  const bytes = new Uint8Array(binary.length)
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i)
-  return bytes
 }
 
 function bytesToBase64(bytes: Uint8Array): string {
+  const native = (bytes as Uint8Array & { toBase64?: () => string }).toBase64
+  if (native) return native.call(bytes)
   let binary = ''
   const chunk = 0x8000
   for (let i = 0; i < bytes.length; i += chunk) {
