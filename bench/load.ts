@@ -1,0 +1,120 @@
+/**
+ * Throughput against the ceiling: the Worker as `wrangler deploy` builds it, run under
+ * Miniflare with local KV, Queue and Durable Object bindings, loaded over loopback with a fixed
+ * number of connections; and a bare Worker answering `success` on the same harness.
+ */
+
+import autocannon from 'autocannon'
+import { Miniflare, type MiniflareOptions } from 'miniflare'
+import type { PreparedRequest } from './mix.ts'
+import { ACCOUNT } from './pipeline.ts'
+
+export interface LoadFigures {
+  readonly requestsPerSecond: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly requests: number
+  readonly non2xx: number
+  readonly errors: number
+}
+
+// The least a callback must do: read the request, answer `success`.
+const BARE_WORKER = `export default { async fetch(request) { await request.arrayBuffer(); return new Response('success') } }`
+
+function quiet(stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) {
+  // The Worker logs a line per push, as in production; the bench reads none of them.
+  stdout.resume()
+  stderr.resume()
+}
+
+export function edgeWorker(scriptPath: string, compatibilityDate: string): Miniflare {
+  const options: MiniflareOptions = {
+    modules: true,
+    scriptPath,
+    // The build keeps the console page as a text module beside the script, as it uploads it.
+    modulesRules: [{ type: 'Text', include: ['**/*.html'] }],
+    compatibilityDate,
+    bindings: {
+      WECHAT_TOKEN: ACCOUNT.token,
+      WECHAT_APPID: ACCOUNT.appId ?? '',
+      WECHAT_ENCODING_AES_KEY: ACCOUNT.encodingAesKey ?? '',
+      REQUIRE_ENCRYPTION: 'false',
+      SIGNATURE_MAX_AGE_SECONDS: '300',
+      DEDUP_TTL_SECONDS: '600',
+      REPLY_BUDGET_MS: '4500',
+      DEBUG_CONSOLE: 'false',
+    },
+    kvNamespaces: ['DEDUP'],
+    // The producer only: the consumer and its Durable Objects are work for later invocations,
+    // billed apart from the request; left out so that they do not take the request path's core.
+    queueProducers: { PUSHES: 'wechat-edge-pushes' },
+    durableObjects: { USERS: { className: 'UserState', useSQLite: true } },
+    handleRuntimeStdio: quiet,
+  }
+  return new Miniflare(options)
+}
+
+// The binding calls every push makes here, and nothing else: a KV lookup, a Queue send, a KV
+// write after the answer. Miniflare simulates these bindings in-process, on the same cores.
+const BINDINGS_WORKER = `export default {
+  async fetch(request, env, ctx) {
+    const body = await request.text()
+    const key = 'reply:' + body.length + ':' + Math.random()
+    await env.DEDUP.get(key)
+    await env.PUSHES.send({ key })
+    ctx.waitUntil(env.DEDUP.put(key, 'success', { expirationTtl: 600 }))
+    return new Response('success')
+  },
+}`
+
+export function bareWorker(compatibilityDate: string): Miniflare {
+  return new Miniflare({
+    modules: true,
+    script: BARE_WORKER,
+    compatibilityDate,
+    handleRuntimeStdio: quiet,
+  })
+}
+
+export function bindingsOnlyWorker(compatibilityDate: string): Miniflare {
+  return new Miniflare({
+    modules: true,
+    script: BINDINGS_WORKER,
+    compatibilityDate,
+    kvNamespaces: ['DEDUP'],
+    queueProducers: { PUSHES: 'wechat-edge-pushes' },
+    handleRuntimeStdio: quiet,
+  })
+}
+
+export async function load(
+  mf: Miniflare,
+  requests: readonly PreparedRequest[],
+  connections: number,
+  durationSeconds: number,
+): Promise<LoadFigures> {
+  const url = await mf.ready
+  let next = 0
+  const result = await autocannon({
+    url: url.toString(),
+    connections,
+    duration: durationSeconds,
+    requests: [
+      {
+        method: 'POST',
+        setupRequest(request) {
+          const prepared = requests[next++ % requests.length] as PreparedRequest
+          return { ...request, path: prepared.path, body: prepared.body }
+        },
+      },
+    ],
+  })
+  return {
+    requestsPerSecond: result.requests.average,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    requests: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors,
+  }
+}

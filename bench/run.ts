@@ -1,0 +1,199 @@
+/**
+ * `npm run bench`: the bundle, CPU per push stage by stage, and throughput against the ceiling,
+ * written to bench/results/ as JSON and a markdown table. `npm run bench -- --smoke` runs every
+ * part for a moment (CI does, so the bench cannot rot); it measures nothing worth quoting.
+ */
+
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { parseArgs } from 'node:util'
+import { gzipSync } from 'node:zlib'
+import { bareWorker, bindingsOnlyWorker, edgeWorker, type LoadFigures, load } from './load.ts'
+import { type MicroResults, measurePipeline } from './micro.ts'
+import { requestMix } from './mix.ts'
+
+const ROOT = new URL('..', import.meta.url).pathname
+const BUILD = `${ROOT}bench/.build`
+const RESULTS = `${ROOT}bench/results`
+
+const { values: flags } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    duration: { type: 'string' },
+    connections: { type: 'string', default: '32' },
+    iterations: { type: 'string' },
+    followers: { type: 'string' },
+  },
+})
+const smoke = flags.smoke
+const duration = Number(flags.duration ?? (smoke ? 1 : 10))
+const connections = Number(flags.connections)
+const iterations = Number(flags.iterations ?? (smoke ? 200 : 20_000))
+const manyFollowers = Number(flags.followers ?? (smoke ? 1_000 : 100_000))
+const poolSize = smoke ? 2_000 : 60_000
+
+const compatibilityDate = /compatibility_date\s*=\s*"([\d-]+)"/.exec(
+  readFileSync(`${ROOT}wrangler.toml`, 'utf8'),
+)?.[1]
+if (!compatibilityDate) throw new Error('no compatibility_date in wrangler.toml')
+
+function log(line: string) {
+  console.log(`bench: ${line}`)
+}
+
+function buildAsDeployed() {
+  log('building as `wrangler deploy` would (--dry-run --outdir)')
+  rmSync(BUILD, { recursive: true, force: true })
+  const output = execFileSync('npx', ['wrangler', 'deploy', '--dry-run', '--outdir', BUILD], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
+  })
+  const [, total, gzip] = /Total Upload: ([\d.]+) KiB \/ gzip: ([\d.]+) KiB/.exec(output) ?? []
+  // What is uploaded: the script and the modules beside it, not the source map.
+  const uploaded = readdirSync(BUILD).filter(
+    (file) => !file.endsWith('.map') && file !== 'README.md',
+  )
+  const bytes = uploaded.map((file) => readFileSync(`${BUILD}/${file}`))
+  return {
+    scriptPath: `${BUILD}/index.js`,
+    bundle: {
+      files: uploaded,
+      wranglerTotalKiB: Number(total),
+      wranglerGzipKiB: Number(gzip),
+      minifiedBytes: bytes.reduce((sum, file) => sum + file.length, 0),
+      gzipBytes: bytes.reduce((sum, file) => sum + gzipSync(file, { level: 9 }).length, 0),
+    },
+  }
+}
+
+async function throughput(scriptPath: string) {
+  const runs: Record<string, LoadFigures> = {}
+  log(
+    `preparing ${poolSize} plaintext and safe-mode pushes from 1 follower, ${manyFollowers} from ${manyFollowers} followers`,
+  )
+  const plainOne = await requestMix({ count: poolSize, followers: 1, mode: 'plaintext' })
+  const safeOne = await requestMix({ count: poolSize, followers: 1, mode: 'safe' })
+  const plainMany = await requestMix({
+    count: Math.max(poolSize, manyFollowers),
+    followers: manyFollowers,
+    mode: 'plaintext',
+  })
+
+  const bare = bareWorker(compatibilityDate as string)
+  try {
+    log(`ceiling: a bare Worker answering success, ${connections} connections, ${duration} s`)
+    runs.ceiling = await load(bare, plainOne, connections, duration)
+  } finally {
+    await bare.dispose()
+  }
+  const floor = bindingsOnlyWorker(compatibilityDate as string)
+  try {
+    log('bindings only: a KV get, a Queue send and a KV put per request, nothing else')
+    runs.bindingsOnly = await load(floor, plainOne, connections, duration)
+  } finally {
+    await floor.dispose()
+  }
+
+  const edge = edgeWorker(scriptPath, compatibilityDate as string)
+  try {
+    log('wechat-edge, plaintext, 1 follower, a fresh dedup store')
+    runs.plaintext = await load(edge, plainOne, connections, duration)
+    log('wechat-edge, safe mode, 1 follower')
+    runs.safe = await load(edge, safeOne, connections, duration)
+    log(`wechat-edge, plaintext, ${manyFollowers} distinct followers`)
+    runs.manyFollowers = await load(edge, plainMany, connections, duration)
+    const stored = runs.plaintext.requests + runs.safe.requests + runs.manyFollowers.requests
+    log(`wechat-edge, plaintext, 1 follower, an aged dedup store (about ${stored} replies written)`)
+    const fresh = await requestMix({ count: poolSize, followers: 1, mode: 'plaintext' })
+    runs.agedStore = await load(edge, fresh, connections, duration)
+    return { runs, storedReplies: stored }
+  } finally {
+    await edge.dispose()
+  }
+}
+
+function percent(run: LoadFigures, reference: LoadFigures | undefined): string {
+  return reference
+    ? `${((100 * run.requestsPerSecond) / reference.requestsPerSecond).toFixed(0)}%`
+    : '–'
+}
+
+function table(results: {
+  bundle: ReturnType<typeof buildAsDeployed>['bundle']
+  micro: MicroResults
+  load: Awaited<ReturnType<typeof throughput>>
+}) {
+  const { bundle, micro, load: loaded } = results
+  const us = (value: number | undefined) => (value === undefined ? '–' : value.toFixed(1))
+  const stages = [
+    'verify',
+    'open',
+    'decrypt',
+    'parse',
+    'dedup',
+    'route',
+    'reply',
+    'encrypt',
+    'seal',
+    'whole',
+  ]
+  const lines = [
+    `## wechat-edge bench (${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version})`,
+    '',
+    '### Bundle (what `wrangler deploy` uploads)',
+    '',
+    '| minified | gzip (wrangler) | gzip -9 |',
+    '|---:|---:|---:|',
+    `| ${(bundle.minifiedBytes / 1024).toFixed(1)} KiB | ${bundle.wranglerGzipKiB} KiB | ${(bundle.gzipBytes / 1024).toFixed(1)} KiB |`,
+    '',
+    `### CPU per push, µs (a text message; the fastest of 7 runs of ${micro.iterations})`,
+    '',
+    '| stage | plaintext, workerd | plaintext, Node 22 | safe, workerd | safe, Node 22 |',
+    '|---|---:|---:|---:|---:|',
+    ...stages.map(
+      (stage) =>
+        `| ${stage} | ${us(micro.workerd.plaintext[stage])} | ${us(micro.node.plaintext[stage])} | ${us(micro.workerd.safe[stage])} | ${us(micro.node.safe[stage])} |`,
+    ),
+    `| node-webot \`wechat\` 2.1, whole | | ${us(micro.webot.plaintext)} | | ${us(micro.webot.safe)} |`,
+    '',
+    `### Throughput (Miniflare, loopback, ${connections} connections, ${duration} s each)`,
+    '',
+    '| run | req/s | of ceiling | of bindings only | p50 ms | p99 ms | requests | non-2xx | errors |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...Object.entries(loaded.runs).map(
+      ([name, run]) =>
+        `| ${name} | ${run.requestsPerSecond.toFixed(0)} | ${percent(run, loaded.runs.ceiling)} | ${percent(run, loaded.runs.bindingsOnly)} | ${run.p50Ms} | ${run.p99Ms} | ${run.requests} | ${run.non2xx} | ${run.errors} |`,
+    ),
+    '',
+  ]
+  return lines.join('\n')
+}
+
+const { scriptPath, bundle } = buildAsDeployed()
+log(
+  `bundle: ${(bundle.minifiedBytes / 1024).toFixed(1)} KiB minified, ${bundle.wranglerGzipKiB} KiB gzip`,
+)
+log(
+  `timing the pipeline (${iterations} pushes a sample), in Node 22 and in workerd, and node-webot's`,
+)
+const micro = await measurePipeline(iterations, compatibilityDate)
+const loaded = await throughput(scriptPath)
+const results = {
+  date: new Date().toISOString(),
+  smoke,
+  compatibilityDate,
+  bundle,
+  micro,
+  load: loaded,
+}
+const markdown = table({ bundle, micro, load: loaded })
+mkdirSync(RESULTS, { recursive: true })
+const name = smoke ? 'smoke' : 'latest'
+writeFileSync(`${RESULTS}/${name}.json`, `${JSON.stringify(results, null, 2)}\n`)
+writeFileSync(`${RESULTS}/${name}.md`, markdown)
+console.log(`\n${markdown}`)
+log(`wrote bench/results/${name}.json and bench/results/${name}.md`)
+const failed = Object.values(loaded.runs).some((run) => run.errors > 0 || run.non2xx > 0)
+process.exit(failed ? 1 : 0)
