@@ -16,6 +16,8 @@ export interface LoadFigures {
   readonly requests: number
   readonly non2xx: number
   readonly errors: number
+  readonly timeouts: number
+  readonly errorKinds: Readonly<Record<string, number>>
 }
 
 // The least a callback must do: read the request, answer `success`.
@@ -95,19 +97,29 @@ export async function load(
 ): Promise<LoadFigures> {
   const url = await mf.ready
   let next = 0
-  const result = await autocannon({
-    url: url.toString(),
-    connections,
-    duration: durationSeconds,
-    requests: [
+  const errorKinds: Record<string, number> = {}
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
       {
-        method: 'POST',
-        setupRequest(request) {
-          const prepared = requests[next++ % requests.length] as PreparedRequest
-          return { ...request, path: prepared.path, body: prepared.body }
-        },
+        url: url.toString(),
+        connections,
+        duration: durationSeconds,
+        requests: [
+          {
+            method: 'POST',
+            setupRequest(request) {
+              const prepared = requests[next++ % requests.length] as PreparedRequest
+              return { ...request, path: prepared.path, body: prepared.body }
+            },
+          },
+        ],
       },
-    ],
+      (error, finished) => (error ? reject(error) : resolve(finished)),
+    )
+    instance.on('reqError', (error: Error & { code?: string }) => {
+      const kind = error.code ?? error.message
+      errorKinds[kind] = (errorKinds[kind] ?? 0) + 1
+    })
   })
   return {
     requestsPerSecond: result.requests.average,
@@ -116,5 +128,7 @@ export async function load(
     requests: result.requests.total,
     non2xx: result.non2xx,
     errors: result.errors,
+    timeouts: result.timeouts,
+    errorKinds,
   }
 }
