@@ -42,7 +42,9 @@ export function createApp(bot: Router<Env>) {
   const app = new Hono<{ Bindings: Env }>()
 
   app.get('/', (c) => {
-    const { account, problems } = readConfig(c.env)
+    const { account, problems, debugConsole: consoleOn } = readConfig(c.env)
+    // `npm run dev` prints the root URL: a browser opening it lands on the console.
+    if (consoleOn && c.req.header('Accept')?.includes('text/html')) return c.redirect('/debug')
     const encryption = account.encodingAesKey !== null && account.appId !== null
     return c.json({
       name,

@@ -114,3 +114,16 @@ describe('the console API', () => {
     }
   })
 })
+
+describe('GET / in a browser', () => {
+  it('leads to the console when it is on, and stays JSON health otherwise', async () => {
+    const browser = { Accept: 'text/html,application/xhtml+xml,*/*;q=0.8' }
+    const on = await fetchWith(new Request(`${LOCAL}/`, { headers: browser }), ON)
+    expect(on.status).toBe(302)
+    expect(on.headers.get('Location')).toBe('/debug')
+    const off = await exports.default.fetch(`${LOCAL}/`, { headers: browser })
+    expect(off.headers.get('Content-Type')).toContain('application/json')
+    const curl = await fetchWith(new Request(`${LOCAL}/`, { headers: { Accept: '*/*' } }), ON)
+    expect(curl.headers.get('Content-Type')).toContain('application/json')
+  })
+})
