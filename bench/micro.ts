@@ -11,39 +11,51 @@ import { fixture, repeat, type Stage } from './pipeline.ts'
 import { webotFixture } from './webot.ts'
 
 export interface StageFigures {
-  /** Microseconds per push, the fastest of several samples. */
+  /** Microseconds per push, the fastest of the rounds. */
   readonly [stage: string]: number
 }
 
 export interface MicroResults {
   readonly iterations: number
+  readonly rounds: number
   readonly node: { readonly plaintext: StageFigures; readonly safe: StageFigures }
   readonly workerd: { readonly plaintext: StageFigures; readonly safe: StageFigures }
   readonly webot: { readonly plaintext: number; readonly safe: number }
 }
 
-const SAMPLES = 7
+/** A sample: microseconds per push over n pushes. */
+type Sampler = (n: number) => Promise<number>
 
 /**
- * The fastest of the samples: interference from the rest of the machine (a shared VM here)
- * only ever adds time, so the minimum is the steadiest estimate of what the code itself costs.
+ * Samples every stage once per round, round after round, and keeps each stage's fastest:
+ * this machine is a shared VM whose noise comes and goes over seconds, and it only ever adds
+ * time, so spreading each stage's samples over the whole run and keeping the minimum is the
+ * steadiest estimate of what the code itself costs. A first round warms everything up.
  */
-function fastest(values: number[]): number {
-  return Math.min(...values)
+async function fastestOverRounds(
+  samplers: Record<string, Sampler>,
+  n: number,
+  rounds: number,
+): Promise<Record<string, number>> {
+  const best: Record<string, number> = {}
+  for (const sample of Object.values(samplers)) await sample(Math.ceil(n / 4))
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, sample] of Object.entries(samplers)) {
+      best[name] = Math.min(best[name] ?? Number.POSITIVE_INFINITY, await sample(n))
+    }
+  }
+  return best
 }
 
-async function timeInNode(stage: Stage, n: number): Promise<number> {
-  await repeat(stage, Math.ceil(n / 5))
-  const samples: number[] = []
-  for (let i = 0; i < SAMPLES; i++) {
+function inNode(stage: Stage): Sampler {
+  return async (n) => {
     const started = performance.now()
     await repeat(stage, n)
-    samples.push(((performance.now() - started) * 1000) / n)
+    return ((performance.now() - started) * 1000) / n
   }
-  return fastest(samples)
 }
 
-async function workerdRunner(compatibilityDate: string) {
+async function pipelineWorker(compatibilityDate: string): Promise<Miniflare> {
   const bundle = await build({
     entryPoints: [new URL('./pipeline-worker.ts', import.meta.url).pathname],
     bundle: true,
@@ -54,69 +66,75 @@ async function workerdRunner(compatibilityDate: string) {
     mainFields: ['module', 'main'],
     conditions: ['workerd', 'worker', 'browser'],
   })
-  const script = bundle.outputFiles[0]?.text ?? ''
-  const mf = new Miniflare({ modules: true, script, compatibilityDate })
-  const url = await mf.ready
-  const request = async (mode: string, stage: string, n: number) => {
+  return new Miniflare({
+    modules: true,
+    script: bundle.outputFiles[0]?.text ?? '',
+    compatibilityDate,
+  })
+}
+
+function inWorkerd(url: URL, mode: string, stage: string): Sampler {
+  const request = async (n: number) => {
     const started = performance.now()
     const response = await fetch(`${url}?mode=${mode}&stage=${stage}&n=${n}`)
     if (!response.ok) throw new Error(await response.text())
     await response.arrayBuffer()
     return performance.now() - started
   }
-  return {
-    async time(mode: string, stage: string, n: number): Promise<number> {
-      await request(mode, stage, Math.ceil(n / 5))
-      const samples: number[] = []
-      for (let i = 0; i < SAMPLES; i++) {
-        const empty = Math.min(await request(mode, stage, 0), await request(mode, stage, 0))
-        samples.push((((await request(mode, stage, n)) - empty) * 1000) / n)
-      }
-      return fastest(samples)
-    },
-    dispose: () => mf.dispose(),
+  return async (n) => {
+    const empty = Math.min(await request(0), await request(0))
+    return (((await request(n)) - empty) * 1000) / n
   }
 }
 
 export async function measurePipeline(
   iterations: number,
+  rounds: number,
   compatibilityDate: string,
 ): Promise<MicroResults> {
   const nowSeconds = Math.floor(Date.now() / 1000)
   const ours = await fixture(nowSeconds)
-  const theirs = await webotFixture(
-    forgePushXml('text', { content: 'Hello, wechat-edge', createTime: nowSeconds }),
-    nowSeconds,
-  )
+  const xml = forgePushXml('text', { content: 'Hello, wechat-edge', createTime: nowSeconds })
+  const theirs = await webotFixture(xml, nowSeconds)
 
-  const node = { plaintext: {} as Record<string, number>, safe: {} as Record<string, number> }
-  const workerd = { plaintext: {} as Record<string, number>, safe: {} as Record<string, number> }
-  const runner = await workerdRunner(compatibilityDate)
+  const mf = await pipelineWorker(compatibilityDate)
+  let workerdFigures: Record<string, number>
   try {
-    // A first pass warms every stage up, so that the JIT has seen all of them before any is
-    // timed (a stage timed first otherwise pays for the others' compilation): only the second
-    // pass counts.
-    for (const pass of ['warm-up', 'measure']) {
-      for (const mode of ['plaintext', 'safe'] as const) {
-        for (const [name, stage] of Object.entries(ours[mode])) {
-          const n = pass === 'warm-up' ? Math.ceil(iterations / 4) : iterations
-          node[mode][name] = await timeInNode(stage, n)
-          workerd[mode][name] = await runner.time(mode, name, n)
-        }
-      }
-      await timeInNode(theirs.plaintext, Math.ceil(iterations / 4))
-      await timeInNode(theirs.safe, Math.ceil(iterations / 4))
+    const url = await mf.ready
+    const samplers: Record<string, Sampler> = {}
+    for (const mode of ['plaintext', 'safe'] as const) {
+      for (const name of Object.keys(ours[mode]))
+        samplers[`${mode}.${name}`] = inWorkerd(url, mode, name)
     }
+    workerdFigures = await fastestOverRounds(samplers, iterations, rounds)
   } finally {
-    await runner.dispose()
+    await mf.dispose()
   }
+
+  const nodeSamplers: Record<string, Sampler> = {
+    'webot.plaintext': inNode(theirs.plaintext),
+    'webot.safe': inNode(theirs.safe),
+  }
+  for (const mode of ['plaintext', 'safe'] as const) {
+    for (const [name, stage] of Object.entries(ours[mode]))
+      nodeSamplers[`${mode}.${name}`] = inNode(stage)
+  }
+  const nodeFigures = await fastestOverRounds(nodeSamplers, iterations, rounds)
+
+  const pick = (figures: Record<string, number>, mode: string) =>
+    Object.fromEntries(
+      Object.entries(figures)
+        .filter(([key]) => key.startsWith(`${mode}.`))
+        .map(([key, value]) => [key.slice(mode.length + 1), value]),
+    )
   return {
     iterations,
-    node,
-    workerd,
+    rounds,
+    node: { plaintext: pick(nodeFigures, 'plaintext'), safe: pick(nodeFigures, 'safe') },
+    workerd: { plaintext: pick(workerdFigures, 'plaintext'), safe: pick(workerdFigures, 'safe') },
     webot: {
-      plaintext: await timeInNode(theirs.plaintext, iterations),
-      safe: await timeInNode(theirs.safe, iterations),
+      plaintext: nodeFigures['webot.plaintext'] ?? Number.NaN,
+      safe: nodeFigures['webot.safe'] ?? Number.NaN,
     },
   }
 }
