@@ -3,15 +3,14 @@
  * pattern, with a fallback. A handler returns a reply, or nothing for `success`.
  */
 
-import type {
-  ClickEvent,
-  PicEvent,
-  Push,
-  PushKind,
-  ScanCodeEvent,
-  ScanEvent,
-  SubscribeEvent,
-  TextMessage,
+import {
+  isKeyedMenuEvent,
+  type KeyedMenuEvent,
+  type Push,
+  type PushKind,
+  type ScanEvent,
+  type SubscribeEvent,
+  type TextMessage,
 } from './wechat/push.ts'
 import type { Reply } from './wechat/reply.ts'
 
@@ -29,12 +28,6 @@ export type Handler<P extends Push = Push, Env = unknown> = (
   context: HandlerContext<Env>,
 ) => HandlerResult | Promise<HandlerResult>
 
-/** Menu events that carry the menu's key. */
-export type KeyedMenuEvent =
-  | ClickEvent
-  | ScanCodeEvent
-  | PicEvent
-  | Extract<Push, { kind: 'location_select' }>
 /** Pushes that carry a QR scene: a follow through a QR code, or a scan by a follower. */
 export type ScenePush = (SubscribeEvent & { scene: string }) | ScanEvent
 
@@ -48,21 +41,6 @@ interface Route<P extends Push, Env> {
 
 function matchesPattern(pattern: Pattern, value: string): boolean {
   return typeof pattern === 'string' ? pattern === value : pattern.test(value)
-}
-
-function hasKey(push: Push): push is KeyedMenuEvent {
-  switch (push.kind) {
-    case 'click':
-    case 'scancode_push':
-    case 'scancode_waitmsg':
-    case 'pic_sysphoto':
-    case 'pic_photo_or_album':
-    case 'pic_weixin':
-    case 'location_select':
-      return true
-    default:
-      return false
-  }
 }
 
 function hasScene(push: Push): push is ScenePush {
@@ -122,7 +100,7 @@ export class Router<Env = unknown> {
   /** The handler this push goes to, or undefined when none does. */
   resolve(push: Push): Handler<Push, Env> | undefined {
     const specific =
-      (hasKey(push) && this.#menus.find((route) => route.matches(push))?.handler) ||
+      (isKeyedMenuEvent(push) && this.#menus.find((route) => route.matches(push))?.handler) ||
       (hasScene(push) && this.#scenes.find((route) => route.matches(push))?.handler) ||
       (push.kind === 'text' && this.#texts.find((route) => route.matches(push))?.handler) ||
       undefined

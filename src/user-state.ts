@@ -8,7 +8,7 @@
 import { DurableObject } from 'cloudflare:workers'
 import type { Env } from './env.ts'
 import { errorName, logProblem } from './log.ts'
-import type { Push, PushKind } from './wechat/push.ts'
+import { isKeyedMenuEvent, type Push, type PushKind } from './wechat/push.ts'
 
 /** The admin API's view of a user (DESIGN.md). */
 export interface UserSnapshot {
@@ -241,6 +241,15 @@ export class UserState extends DurableObject<Env> {
        ON CONFLICT (id) DO UPDATE SET event_count = event_count + 1`,
       push.fromUserName,
     )
+    if (isKeyedMenuEvent(push)) {
+      this.#sql.exec(
+        'UPDATE profile SET last_menu_key = ?, menu_at = ? WHERE id = 1 AND ? >= menu_at',
+        push.key,
+        at,
+        at,
+      )
+      return
+    }
     switch (push.kind) {
       case 'subscribe':
         this.#sql.exec(
@@ -271,20 +280,6 @@ export class UserState extends DurableObject<Env> {
           push.latitude,
           push.longitude,
           push.precision,
-          at,
-          at,
-        )
-        return
-      case 'click':
-      case 'scancode_push':
-      case 'scancode_waitmsg':
-      case 'pic_sysphoto':
-      case 'pic_photo_or_album':
-      case 'pic_weixin':
-      case 'location_select':
-        this.#sql.exec(
-          'UPDATE profile SET last_menu_key = ?, menu_at = ? WHERE id = 1 AND ? >= menu_at',
-          push.key,
           at,
           at,
         )

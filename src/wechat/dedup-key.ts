@@ -5,7 +5,7 @@
  * still makes a short KV key and nothing a user sent shows in logs.
  */
 
-import type { Push } from './push.ts'
+import { isKeyedMenuEvent, isMessage, type Message, type Push } from './push.ts'
 import { sha1Hex } from './signature.ts'
 
 /**
@@ -13,29 +13,14 @@ import { sha1Hex } from './signature.ts'
  * await dedupKey(push) // 'msg:6054768590064713728' or 'evt:3f1c…'
  */
 export async function dedupKey(push: Push): Promise<string> {
-  const messageId = messageIdOf(push)
-  if (messageId !== null) return `msg:${messageId}`
+  if (isMessage(push)) return `msg:${push.msgId}`
   const parts = [push.toUserName, push.fromUserName, push.createTime, ...eventIdentity(push)]
   return `evt:${await sha1Hex(JSON.stringify(parts))}`
 }
 
-function messageIdOf(push: Push): string | null {
-  switch (push.kind) {
-    case 'text':
-    case 'image':
-    case 'voice':
-    case 'video':
-    case 'shortvideo':
-    case 'location':
-    case 'link':
-      return push.msgId
-    default:
-      return null
-  }
-}
-
 /** What tells two events of one user in one second apart: the event and its key. */
-function eventIdentity(push: Push): string[] {
+function eventIdentity(push: Exclude<Push, Message>): string[] {
+  if (isKeyedMenuEvent(push)) return [push.kind, push.key]
   switch (push.kind) {
     case 'subscribe':
       return [push.kind, push.scene ?? '']
@@ -44,14 +29,6 @@ function eventIdentity(push: Push): string[] {
     case 'unsubscribe':
     case 'location_report':
       return [push.kind]
-    case 'click':
-    case 'scancode_push':
-    case 'scancode_waitmsg':
-    case 'pic_sysphoto':
-    case 'pic_photo_or_album':
-    case 'pic_weixin':
-    case 'location_select':
-      return [push.kind, push.key]
     case 'view':
       return [push.kind, push.url]
     case 'view_miniprogram':
@@ -61,13 +38,5 @@ function eventIdentity(push: Push): string[] {
       return [push.kind, push.msgId]
     case 'unknown':
       return [push.msgType, push.event ?? '', push.fields.EventKey ?? '', push.fields.MsgId ?? '']
-    case 'text':
-    case 'image':
-    case 'voice':
-    case 'video':
-    case 'shortvideo':
-    case 'location':
-    case 'link':
-      return [push.kind, push.msgId]
   }
 }

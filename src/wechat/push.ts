@@ -181,6 +181,44 @@ export const PUSH_KINDS = [
   'unknown',
 ] as const satisfies readonly PushKind[]
 
+/** Ordinary messages: each carries a MsgId. */
+export type Message =
+  | TextMessage
+  | ImageMessage
+  | VoiceMessage
+  | VideoMessage
+  | LocationMessage
+  | LinkMessage
+/** Menu events that carry the menu's key (EventKey). */
+export type KeyedMenuEvent = ClickEvent | ScanCodeEvent | PicEvent | LocationSelectEvent
+
+const MESSAGE_KINDS: ReadonlySet<PushKind> = new Set<Message['kind']>([
+  'text',
+  'image',
+  'voice',
+  'video',
+  'shortvideo',
+  'location',
+  'link',
+])
+const KEYED_MENU_KINDS: ReadonlySet<PushKind> = new Set<KeyedMenuEvent['kind']>([
+  'click',
+  'scancode_push',
+  'scancode_waitmsg',
+  'pic_sysphoto',
+  'pic_photo_or_album',
+  'pic_weixin',
+  'location_select',
+])
+
+export function isMessage(push: Push): push is Message {
+  return MESSAGE_KINDS.has(push.kind)
+}
+
+export function isKeyedMenuEvent(push: Push): push is KeyedMenuEvent {
+  return KEYED_MENU_KINDS.has(push.kind)
+}
+
 const QR_SCENE_PREFIX = 'qrscene_'
 
 /**

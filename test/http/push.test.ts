@@ -78,19 +78,20 @@ describe('the default bot over HTTP', () => {
 })
 
 describe('the DESIGN.md vector over HTTP', () => {
+  const query = new URLSearchParams({
+    signature: VECTOR.signature,
+    timestamp: VECTOR.timestamp,
+    nonce: VECTOR.nonce,
+    encrypt_type: 'aes',
+    msg_signature: VECTOR.msgSignature,
+  })
+
   afterEach(() => {
     vi.useRealTimers()
   })
 
   it('accepts it at its own time, echoing the text encrypted', async () => {
     vi.useFakeTimers({ toFake: ['Date'], now: Number(VECTOR.timestamp) * 1000 + 10_000 })
-    const query = new URLSearchParams({
-      signature: VECTOR.signature,
-      timestamp: VECTOR.timestamp,
-      nonce: VECTOR.nonce,
-      encrypt_type: 'aes',
-      msg_signature: VECTOR.msgSignature,
-    })
     const body = `<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><Encrypt><![CDATA[${VECTOR.encrypt}]]></Encrypt></xml>`
     const response = await exports.default.fetch(`https://edge.test/wechat?${query}`, {
       method: 'POST',
@@ -106,13 +107,6 @@ describe('the DESIGN.md vector over HTTP', () => {
   })
 
   it('refuses it today: its timestamp is outside the window', async () => {
-    const query = new URLSearchParams({
-      signature: VECTOR.signature,
-      timestamp: VECTOR.timestamp,
-      nonce: VECTOR.nonce,
-      encrypt_type: 'aes',
-      msg_signature: VECTOR.msgSignature,
-    })
     const response = await exports.default.fetch(`https://edge.test/wechat?${query}`, {
       method: 'POST',
       body: `<xml><Encrypt><![CDATA[${VECTOR.encrypt}]]></Encrypt></xml>`,
