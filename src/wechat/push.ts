@@ -154,6 +154,27 @@ export type Push =
 
 export type PushKind = Push['kind']
 
+/** Ordinary messages: each carries a MsgId. */
+export type Message =
+  | TextMessage
+  | ImageMessage
+  | VoiceMessage
+  | VideoMessage
+  | LocationMessage
+  | LinkMessage
+/** Menu events that carry the menu's key (EventKey). */
+export type KeyedMenuEvent = ClickEvent | ScanCodeEvent | PicEvent | LocationSelectEvent
+
+const MESSAGE_KIND_LIST = [
+  'text',
+  'image',
+  'voice',
+  'video',
+  'shortvideo',
+  'location',
+  'link',
+] as const satisfies readonly Message['kind'][]
+
 /** Every kind, in the order the debugging console and the simulator list them. */
 export const PUSH_KINDS = [
   'subscribe',
@@ -162,13 +183,7 @@ export const PUSH_KINDS = [
   'location_report',
   'click',
   'view',
-  'text',
-  'image',
-  'voice',
-  'video',
-  'shortvideo',
-  'location',
-  'link',
+  ...MESSAGE_KIND_LIST,
   'scancode_push',
   'scancode_waitmsg',
   'pic_sysphoto',
@@ -181,26 +196,7 @@ export const PUSH_KINDS = [
   'unknown',
 ] as const satisfies readonly PushKind[]
 
-/** Ordinary messages: each carries a MsgId. */
-export type Message =
-  | TextMessage
-  | ImageMessage
-  | VoiceMessage
-  | VideoMessage
-  | LocationMessage
-  | LinkMessage
-/** Menu events that carry the menu's key (EventKey). */
-export type KeyedMenuEvent = ClickEvent | ScanCodeEvent | PicEvent | LocationSelectEvent
-
-const MESSAGE_KINDS: ReadonlySet<PushKind> = new Set<Message['kind']>([
-  'text',
-  'image',
-  'voice',
-  'video',
-  'shortvideo',
-  'location',
-  'link',
-])
+const MESSAGE_KINDS: ReadonlySet<PushKind> = new Set(MESSAGE_KIND_LIST)
 const KEYED_MENU_KINDS: ReadonlySet<PushKind> = new Set<KeyedMenuEvent['kind']>([
   'click',
   'scancode_push',
