@@ -1,8 +1,8 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, expectTypeOf, it } from 'vitest'
 import { FORGE_DEFAULTS, forgePushXml } from '../../src/debug/forge.ts'
 import { dedupKey } from '../../src/wechat/dedup-key.ts'
 import { MalformedPushError } from '../../src/wechat/errors.ts'
-import { PUSH_KINDS, parsePush } from '../../src/wechat/push.ts'
+import { PUSH_KINDS, type PushKind, parsePush } from '../../src/wechat/push.ts'
 import { parseXmlRoot } from '../../src/wechat/xml.ts'
 import { referenceSamples } from '../helpers/reference-samples.ts'
 
@@ -87,6 +87,11 @@ describe('values stay exact', () => {
 })
 
 describe('every other kind', () => {
+  it('lists every kind of the union in PUSH_KINDS (checked by tsc)', () => {
+    expectTypeOf<Exclude<PushKind, (typeof PUSH_KINDS)[number]>>().toEqualTypeOf<never>()
+    expect(new Set(PUSH_KINDS).size).toBe(PUSH_KINDS.length)
+  })
+
   it.each(PUSH_KINDS)('parses a forged %s push back to its kind', (kind) => {
     expect(parse(forgePushXml(kind)).kind).toBe(kind)
   })
