@@ -131,29 +131,6 @@ export interface UnknownPush extends PushBase {
   readonly fields: Readonly<Record<string, string>>
 }
 
-export type Push =
-  | TextMessage
-  | ImageMessage
-  | VoiceMessage
-  | VideoMessage
-  | LocationMessage
-  | LinkMessage
-  | SubscribeEvent
-  | UnsubscribeEvent
-  | ScanEvent
-  | LocationReportEvent
-  | ClickEvent
-  | ViewEvent
-  | ScanCodeEvent
-  | PicEvent
-  | LocationSelectEvent
-  | ViewMiniprogramEvent
-  | TemplateSendJobFinishEvent
-  | MassSendJobFinishEvent
-  | UnknownPush
-
-export type PushKind = Push['kind']
-
 /** Ordinary messages: each carries a MsgId. */
 export type Message =
   | TextMessage
@@ -164,6 +141,21 @@ export type Message =
   | LinkMessage
 /** Menu events that carry the menu's key (EventKey). */
 export type KeyedMenuEvent = ClickEvent | ScanCodeEvent | PicEvent | LocationSelectEvent
+
+export type Push =
+  | Message
+  | KeyedMenuEvent
+  | SubscribeEvent
+  | UnsubscribeEvent
+  | ScanEvent
+  | LocationReportEvent
+  | ViewEvent
+  | ViewMiniprogramEvent
+  | TemplateSendJobFinishEvent
+  | MassSendJobFinishEvent
+  | UnknownPush
+
+export type PushKind = Push['kind']
 
 const MESSAGE_KIND_LIST = [
   'text',
