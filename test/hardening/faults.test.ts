@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { forgePushXml, signPush } from '../../src/debug/forge.ts'
+import { forgePushXml } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
 import { handleQueueBatch, type QueuedPush } from '../../src/queue.ts'
 import { dedupKey } from '../../src/wechat/dedup-key.ts'
@@ -8,7 +8,7 @@ import { parsePush } from '../../src/wechat/push.ts'
 import { parseXmlRoot } from '../../src/wechat/xml.ts'
 import { userState } from '../helpers/admin.ts'
 import { eventually } from '../helpers/eventually.ts'
-import { account, exchange, openid } from '../helpers/wechat.ts'
+import { exchange, openid, signedRequest } from '../helpers/wechat.ts'
 import { fetchLeavingWork, fetchWith } from '../helpers/worker.ts'
 
 const never = () => new Promise<never>(() => {})
@@ -31,11 +31,6 @@ function kvWith(
 /** The real Queue producer with `send` replaced. */
 function queueWith(send: (...args: unknown[]) => Promise<unknown>): Env['PUSHES'] {
   return { send, sendBatch: env.PUSHES.sendBatch.bind(env.PUSHES) } as unknown as Env['PUSHES']
-}
-
-async function signedRequest(xml: string) {
-  const { query, body } = await signPush(xml, account, 'plaintext')
-  return new Request(`https://edge.test/wechat?${query}`, { method: 'POST', body })
 }
 
 const keyOf = (xml: string) => dedupKey(parsePush(parseXmlRoot(xml)))

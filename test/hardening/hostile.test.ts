@@ -4,20 +4,10 @@ import { forgePushXml, signPush } from '../../src/debug/forge.ts'
 import { wechatSignature } from '../../src/wechat/signature.ts'
 import { ADMIN_HEADERS } from '../helpers/admin.ts'
 import { referenceSamples } from '../helpers/reference-samples.ts'
-import { account, exchange } from '../helpers/wechat.ts'
+import { account, exchange, postSigned } from '../helpers/wechat.ts'
 
-/** Posts a body with a valid signature, so that it reaches the parser. */
-async function postSigned(body: BodyInit, init: RequestInit = {}) {
-  const { query } = await signPush('<xml/>', account, 'plaintext')
-  return exports.default.fetch(`https://edge.test/wechat?${query}`, {
-    method: 'POST',
-    body,
-    ...init,
-  })
-}
-
-async function answer(body: BodyInit, init: RequestInit = {}) {
-  const response = await postSigned(body, init)
+async function answer(body: BodyInit) {
+  const response = await postSigned(body)
   return { status: response.status, text: await response.text() }
 }
 

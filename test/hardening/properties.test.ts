@@ -1,19 +1,14 @@
 import { exports } from 'cloudflare:workers'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { forgePushXml, signPush } from '../../src/debug/forge.ts'
+import { forgePushXml } from '../../src/debug/forge.ts'
 import { decryptMessage, encryptMessage, importEncodingAesKey } from '../../src/wechat/crypto.ts'
 import { PUSH_KINDS } from '../../src/wechat/push.ts'
 import { renderReply, reply } from '../../src/wechat/reply.ts'
 import { parseXmlRoot } from '../../src/wechat/xml.ts'
-import { account } from '../helpers/wechat.ts'
+import { postSigned } from '../helpers/wechat.ts'
 
 const ANSWERS = new Set([200, 400, 401, 413])
-
-async function postSigned(body: BodyInit) {
-  const { query } = await signPush('<xml/>', account, 'plaintext')
-  return exports.default.fetch(`https://edge.test/wechat?${query}`, { method: 'POST', body })
-}
 
 /** Mutations of a real push: cut it, splice in noise, duplicate or drop a slice. */
 const mutatedPush = fc

@@ -12,11 +12,20 @@ export const account = {
   encodingAesKey: env.WECHAT_ENCODING_AES_KEY,
 }
 
-export const ADMIN = { Authorization: `Bearer ${env.ADMIN_TOKEN}` }
+/** A push as WeChat would send it, in the given mode, as a Request for any fetch handler. */
+export async function signedRequest(xml: string, mode: ForgeMode = 'plaintext'): Promise<Request> {
+  const { query, body } = await signPush(xml, account, mode)
+  return new Request(`https://edge.test/wechat?${query}`, { method: 'POST', body })
+}
 
 /** Posts a push as WeChat would, in the given mode. */
 export async function postPush(xml: string, mode: ForgeMode = 'plaintext'): Promise<Response> {
-  const { query, body } = await signPush(xml, account, mode)
+  return exports.default.fetch(await signedRequest(xml, mode))
+}
+
+/** Posts any body under a valid signature, so that it reaches the parser. */
+export async function postSigned(body: BodyInit): Promise<Response> {
+  const { query } = await signPush('<xml/>', account, 'plaintext')
   return exports.default.fetch(`https://edge.test/wechat?${query}`, { method: 'POST', body })
 }
 

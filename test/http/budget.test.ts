@@ -1,19 +1,14 @@
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { forgePushXml, signPush } from '../../src/debug/forge.ts'
+import { forgePushXml } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
 import { Router } from '../../src/router.ts'
 import { reply } from '../../src/wechat/reply.ts'
-import { account, openid } from '../helpers/wechat.ts'
+import { openid, signedRequest } from '../helpers/wechat.ts'
 import { fetchWith } from '../helpers/worker.ts'
 
 async function post(xml: string, bot: Router<Env>, overrides: Partial<Env> = {}) {
-  const { query, body } = await signPush(xml, account, 'plaintext')
-  return fetchWith(
-    new Request(`https://edge.test/wechat?${query}`, { method: 'POST', body }),
-    overrides,
-    bot,
-  )
+  return fetchWith(await signedRequest(xml), overrides, bot)
 }
 
 describe('the reply budget', () => {
