@@ -167,6 +167,16 @@ const MESSAGE_KIND_LIST = [
   'link',
 ] as const satisfies readonly Message['kind'][]
 
+/** The keyed menu events besides CLICK, which the console lists with the reference pushes. */
+const OTHER_MENU_KIND_LIST = [
+  'scancode_push',
+  'scancode_waitmsg',
+  'pic_sysphoto',
+  'pic_photo_or_album',
+  'pic_weixin',
+  'location_select',
+] as const satisfies readonly KeyedMenuEvent['kind'][]
+
 /** Every kind, in the order the debugging console and the simulator list them. */
 export const PUSH_KINDS = [
   'subscribe',
@@ -176,12 +186,7 @@ export const PUSH_KINDS = [
   'click',
   'view',
   ...MESSAGE_KIND_LIST,
-  'scancode_push',
-  'scancode_waitmsg',
-  'pic_sysphoto',
-  'pic_photo_or_album',
-  'pic_weixin',
-  'location_select',
+  ...OTHER_MENU_KIND_LIST,
   'view_miniprogram',
   'template_send_job_finish',
   'mass_send_job_finish',
@@ -191,12 +196,7 @@ export const PUSH_KINDS = [
 const MESSAGE_KINDS: ReadonlySet<PushKind> = new Set(MESSAGE_KIND_LIST)
 const KEYED_MENU_KINDS: ReadonlySet<PushKind> = new Set<KeyedMenuEvent['kind']>([
   'click',
-  'scancode_push',
-  'scancode_waitmsg',
-  'pic_sysphoto',
-  'pic_photo_or_album',
-  'pic_weixin',
-  'location_select',
+  ...OTHER_MENU_KIND_LIST,
 ])
 
 export function isMessage(push: Push): push is Message {
