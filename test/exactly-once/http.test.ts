@@ -70,20 +70,13 @@ describe('exactly once, over HTTP and the real Queue', () => {
 
   it('keeps the newest location when reports arrive out of order', async () => {
     const id = openid('ooo')
-    await postPush(
-      forgePushXml('location_report', {
-        openid: id,
-        createTime: Math.floor(Date.now() / 1000),
-        latitude: 12,
-      }),
-    )
+    // Both times from one reading of the clock: the older report is always two seconds older,
+    // however long the first takes to settle (reading the clock twice let them coincide).
+    const newer = Math.floor(Date.now() / 1000)
+    await postPush(forgePushXml('location_report', { openid: id, createTime: newer, latitude: 12 }))
     await settled(id, { eventCount: 1 })
     await postPush(
-      forgePushXml('location_report', {
-        openid: id,
-        createTime: Math.floor(Date.now() / 1000) - 2,
-        latitude: 10,
-      }),
+      forgePushXml('location_report', { openid: id, createTime: newer - 2, latitude: 10 }),
     )
     await settled(id, { eventCount: 2, location: { latitude: 12 } })
   })
