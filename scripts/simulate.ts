@@ -39,7 +39,7 @@ Options:
   --token <token>        WECHAT_TOKEN (default from .dev.vars)
   --appid <appid>        WECHAT_APPID (default from .dev.vars)
   --aes-key <key>        WECHAT_ENCODING_AES_KEY (default from .dev.vars)
-  --openid <openid>      the user (FromUserName)
+  --openid <openid>      the user (FromUserName; OpenID of an authorization change)
   --account <id>         the Service Account (ToUserName)
   --scene <scene>        QR scene: makes 'subscribe' a QR follow; the scene of 'scan'
   --key <key>            menu key (click and the other menu events)
@@ -47,6 +47,10 @@ Options:
   --lat <n> --lng <n>    latitude and longitude
   --precision <n>        location precision
   --content <text>       text content
+  --template-ids <a,b>   subscription-message events: one List item per template id
+  --kf-account <agent>   customer-service session events (ToKfAccount of a switch)
+  --revoke-info <code>   authorization revoke: what was revoked
+  --event <name>         the Event of an 'unknown' push
   --msg-id <id>          MsgId (default: a fresh one)
   --create-time <s>      CreateTime in seconds (default: now)
   --help                 this text
@@ -93,6 +97,10 @@ async function main(): Promise<number> {
       lng: { type: 'string' },
       precision: { type: 'string' },
       content: { type: 'string' },
+      'template-ids': { type: 'string' },
+      'kf-account': { type: 'string' },
+      'revoke-info': { type: 'string' },
+      event: { type: 'string' },
       'msg-id': { type: 'string' },
       'create-time': { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -123,6 +131,12 @@ async function main(): Promise<number> {
     ...(values.key !== undefined && { menuKey: values.key }),
     ...(values.link !== undefined && { url: values.link }),
     ...(values.content !== undefined && { content: values.content }),
+    ...(values['template-ids'] !== undefined && {
+      templateIds: values['template-ids'].split(',').map((id) => id.trim()),
+    }),
+    ...(values['kf-account'] !== undefined && { kfAccount: values['kf-account'] }),
+    ...(values['revoke-info'] !== undefined && { revokeInfo: values['revoke-info'] }),
+    ...(values.event !== undefined && { event: values.event }),
     ...(values.lat !== undefined && { latitude: number(values.lat, 'lat') }),
     ...(values.lng !== undefined && { longitude: number(values.lng, 'lng') }),
     ...(values.precision !== undefined && { precision: number(values.precision, 'precision') }),

@@ -12,7 +12,7 @@ import type { Router } from './router.ts'
 import { dedupKey } from './wechat/dedup-key.ts'
 import { type OpenedPush, sealReply } from './wechat/envelope.ts'
 import { WechatError } from './wechat/errors.ts'
-import type { Push } from './wechat/push.ts'
+import { type Push, stateOwnerOf } from './wechat/push.ts'
 import { type Reply, renderReply } from './wechat/reply.ts'
 
 /** The body that tells WeChat "no reply", and not to retry. */
@@ -38,7 +38,10 @@ type RouteOutcome = 'replied' | 'no_reply' | 'over_budget' | 'handler_error'
 export async function answerPush<Env>(opened: OpenedPush, deps: AnswerDeps<Env>): Promise<string> {
   const { push, mode } = opened
   const key = await dedupKey(push)
-  const remembered = await deps.cache.lookup(key)
+  // A reply is remembered per mode: an encrypted push's reply is never served in clear to the
+  // same push sent again in plaintext.
+  const cacheKey = `${key}:${mode}`
+  const remembered = await deps.cache.lookup(cacheKey)
   let body: string
   let outcome: RouteOutcome | 'retry'
   if (remembered !== null) {
@@ -48,16 +51,19 @@ export async function answerPush<Env>(opened: OpenedPush, deps: AnswerDeps<Env>)
     const budgetMs = deps.config.replyBudgetMs - (Date.now() - deps.startedAt)
     const queued: QueuedPush = { key, push, receivedAt: deps.startedAt }
     const [durable, routed] = await Promise.all([
-      enqueueWithin(deps.enqueue(queued), budgetMs),
+      // A push that touches nobody's state (a system push) needs no work after the answer.
+      stateOwnerOf(push) === null
+        ? ('not_needed' as const)
+        : enqueueWithin(deps.enqueue(queued), budgetMs),
       routeWithin(deps.bot, push, deps.env, budgetMs),
     ])
-    if (durable !== 'queued') {
+    if (durable !== 'queued' && durable !== 'not_needed') {
       logProblem('push_not_queued', { kind: push.kind, key, reason: durable })
       throw new WechatError(503, 'push could not be queued; retry later')
     }
     outcome = routed.outcome
     body = routed.reply ? renderReply(routed.reply, addressOf(push)) : NO_REPLY
-    deps.waitUntil(deps.cache.remember(key, body))
+    deps.waitUntil(deps.cache.remember(cacheKey, body))
   }
   logEvent('push', {
     kind: push.kind,
@@ -81,12 +87,15 @@ function addressOf(push: Push) {
   }
 }
 
-async function enqueueWithin(send: Promise<unknown>, budgetMs: number): Promise<string> {
+async function enqueueWithin(
+  send: Promise<unknown>,
+  budgetMs: number,
+): Promise<'queued' | `failed: ${string}` | 'timed out'> {
   const sent = send.then(
-    () => 'queued',
-    (error: unknown) => `failed: ${errorName(error)}`,
+    () => 'queued' as const,
+    (error: unknown) => `failed: ${errorName(error)}` as const,
   )
-  return settleWithin(sent, budgetMs, () => 'timed out')
+  return settleWithin(sent, budgetMs, () => 'timed out' as const)
 }
 
 async function routeWithin<Env>(

@@ -5,6 +5,7 @@
 
 import { logProblem } from './log.ts'
 import type { QueuedPush } from './queue.ts'
+import { stateOwnerOf } from './wechat/push.ts'
 
 const PREFIX = 'dead:'
 export const DEAD_LETTER_TTL_SECONDS = 7 * 24 * 60 * 60
@@ -22,6 +23,13 @@ interface DeadLetter extends DeadLetterSummary {
   readonly queued: QueuedPush
 }
 
+/** Whom a dead system push is filed under: no OpenID can be spelled with a `:` or `*`. */
+const SYSTEM_OWNER = '*'
+
+/**
+ * OpenIDs never hold a `:` (the parser refuses them), so `dead:<openid>:` is a prefix that
+ * lists one user's letters and no other user's.
+ */
 function storageKey(openid: string, key: string): string {
   return `${PREFIX}${openid}:${key}`
 }
@@ -34,7 +42,7 @@ export async function recordDeadLetter(
   const summary: DeadLetterSummary = {
     key: queued.key,
     kind: queued.push.kind,
-    openid: queued.push.fromUserName,
+    openid: stateOwnerOf(queued.push) ?? SYSTEM_OWNER,
     attempts,
     deadAt: Date.now(),
   }

@@ -9,7 +9,7 @@ import { readConfig } from './config.ts'
 import { forgetDeadLetters, recordDeadLetter } from './dead-letters.ts'
 import type { Env } from './env.ts'
 import { errorName, logEvent, logProblem } from './log.ts'
-import type { Push } from './wechat/push.ts'
+import { type Push, stateOwnerOf } from './wechat/push.ts'
 
 export interface QueuedPush {
   readonly key: string
@@ -55,10 +55,15 @@ export async function handleQueueBatch(batch: MessageBatch<QueuedPush>, env: Env
 
 async function applyToUser(message: Message<QueuedPush>, env: Env): Promise<void> {
   const { key, push, receivedAt } = message.body
-  const user = env.USERS.getByName(push.fromUserName)
-  const outcome = await user.apply(key, push)
+  const owner = stateOwnerOf(push)
+  // A system push is never queued; one that arrives anyway must not create a UserState.
+  if (owner === null) {
+    logEvent('applied', { kind: push.kind, key, outcome: 'not_a_follower', lagMs: 0 })
+    return
+  }
+  const outcome = await env.USERS.getByName(owner).apply(key, push)
   if (outcome === 'failed') throw new Error('UserState could not apply the push')
-  if (outcome === 'purged') await forgetDeadLetters(env.DEDUP, push.fromUserName)
+  if (outcome === 'purged') await forgetDeadLetters(env.DEDUP, owner)
   logEvent('applied', { kind: push.kind, key, outcome, lagMs: Date.now() - receivedAt })
 }
 

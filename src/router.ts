@@ -8,6 +8,7 @@ import {
   type KeyedMenuEvent,
   type Push,
   type PushKind,
+  type PushOf,
   type ScanEvent,
   type SubscribeEvent,
   type TextMessage,
@@ -31,7 +32,6 @@ export type Handler<P extends Push = Push, Env = unknown> = (
 /** Pushes that carry a QR scene: a follow through a QR code, or a scan by a follower. */
 export type ScenePush = (SubscribeEvent & { scene: string }) | ScanEvent
 
-type PushOf<K extends PushKind> = Extract<Push, { kind: K }>
 type Pattern = string | RegExp
 
 interface Route<P extends Push, Env> {

@@ -8,7 +8,7 @@
 import { DurableObject } from 'cloudflare:workers'
 import type { Env } from './env.ts'
 import { errorName, logProblem } from './log.ts'
-import { isKeyedMenuEvent, type Push, type PushKind } from './wechat/push.ts'
+import { isKeyedMenuEvent, isPurge, type Push, type PushKind, stateOwnerOf } from './wechat/push.ts'
 
 /** The admin API's view of a user (DESIGN.md). */
 export interface UserSnapshot {
@@ -34,8 +34,17 @@ export interface RecentPush {
   readonly appliedAt: number
 }
 
-/** `failed`: nothing was applied and the caller should retry (storage refused the push). */
-export type ApplyOutcome = 'applied' | 'duplicate' | 'stale' | 'purged' | 'failed'
+/**
+ * `failed`: nothing was applied and the caller should retry (storage refused the push).
+ * `not_a_follower`: the push touches nobody's state (a system push); nothing was stored.
+ */
+export type ApplyOutcome =
+  | 'applied'
+  | 'duplicate'
+  | 'stale'
+  | 'purged'
+  | 'not_a_follower'
+  | 'failed'
 
 /** Applied keys are remembered this long: well past WeChat's and the Queue's retries. */
 export const APPLIED_KEY_RETENTION_MS = 24 * 60 * 60 * 1000
@@ -122,14 +131,16 @@ export class UserState extends DurableObject<Env> {
     if (this.#sql.exec('SELECT 1 FROM applied WHERE key = ?', key).toArray().length > 0) {
       return 'duplicate'
     }
-    if (push.kind === 'unsubscribe') {
+    const owner = stateOwnerOf(push)
+    if (owner === null) return 'not_a_follower'
+    if (isPurge(push)) {
       await this.#purge(Math.max(push.createTime, unsubscribedAt ?? 0))
       return 'purged'
     }
     const now = Date.now()
     this.ctx.storage.transactionSync(() => {
       if (unsubscribedAt !== null) this.#sql.exec('DELETE FROM tombstone')
-      this.#applyFields(push)
+      this.#applyFields(owner, push)
       this.#sql.exec('INSERT INTO applied (key, applied_at) VALUES (?, ?)', key, now)
       this.#sql.exec(
         'INSERT INTO recent (key, kind, create_time, applied_at) VALUES (?, ?, ?, ?)',
@@ -234,57 +245,50 @@ export class UserState extends DurableObject<Env> {
   }
 
   /** Each field moves forward only: a push older than what a field holds leaves it. */
-  #applyFields(push: Push): void {
+  #applyFields(owner: string, push: Push): void {
     const at = push.createTime
     this.#sql.exec(
       `INSERT INTO profile (id, openid, event_count) VALUES (1, ?, 1)
        ON CONFLICT (id) DO UPDATE SET event_count = event_count + 1`,
-      push.fromUserName,
+      owner,
     )
     if (isKeyedMenuEvent(push)) {
       this.#sql.exec(
-        'UPDATE profile SET last_menu_key = ?, menu_at = ? WHERE id = 1 AND ? >= menu_at',
+        'UPDATE profile SET last_menu_key = ?2, menu_at = ?1 WHERE id = 1 AND ?1 >= menu_at',
+        at,
         push.key,
-        at,
-        at,
       )
       return
     }
     switch (push.kind) {
       case 'subscribe':
         this.#sql.exec(
-          `UPDATE profile SET subscribed = 1, subscribed_at = ?, subscription_at = ?,
-             scene = CASE WHEN ? >= scene_at THEN ? ELSE scene END,
-             scene_at = max(scene_at, ?)
-           WHERE id = 1 AND ? >= subscription_at`,
-          at,
-          at,
+          `UPDATE profile SET subscribed = 1, subscribed_at = ?1, subscription_at = ?1,
+             scene = CASE WHEN ?1 >= scene_at THEN ?2 ELSE scene END,
+             scene_at = max(scene_at, ?1)
+           WHERE id = 1 AND ?1 >= subscription_at`,
           at,
           push.scene,
-          at,
-          at,
         )
         return
       case 'scan':
         this.#sql.exec(
-          'UPDATE profile SET scene = ?, scene_at = ? WHERE id = 1 AND ? >= scene_at',
+          'UPDATE profile SET scene = ?2, scene_at = ?1 WHERE id = 1 AND ?1 >= scene_at',
+          at,
           push.scene,
-          at,
-          at,
         )
         return
       case 'location_report':
         this.#sql.exec(
-          `UPDATE profile SET latitude = ?, longitude = ?, precision = ?, location_at = ?
-           WHERE id = 1 AND ? >= location_at`,
+          `UPDATE profile SET latitude = ?2, longitude = ?3, precision = ?4, location_at = ?1
+           WHERE id = 1 AND ?1 >= location_at`,
+          at,
           push.latitude,
           push.longitude,
           push.precision,
-          at,
-          at,
         )
         return
-      case 'unsubscribe':
+      // Counted, nothing else kept: no content of a message is stored.
       case 'view':
       case 'view_miniprogram':
       case 'text':
@@ -294,10 +298,25 @@ export class UserState extends DurableObject<Env> {
       case 'shortvideo':
       case 'location':
       case 'link':
+      case 'subscribe_msg_popup_event':
+      case 'subscribe_msg_change_event':
+      case 'subscribe_msg_sent_event':
+      case 'kf_create_session':
+      case 'kf_close_session':
+      case 'kf_switch_session':
+        return
+      // Purges and pushes that touch nobody's state never reach here (#apply).
+      case 'unsubscribe':
+      case 'user_authorization_revoke':
+      case 'user_authorization_cancellation':
+      case 'user_info_modified':
       case 'template_send_job_finish':
       case 'mass_send_job_finish':
+      case 'publish_job_finish':
       case 'unknown':
-        return
+        throw new Error(`${push.kind} does not update a profile`)
+      default:
+        push satisfies never
     }
   }
 

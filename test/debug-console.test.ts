@@ -70,6 +70,44 @@ describe('the console API', () => {
     }
   })
 
+  it.each([
+    [
+      'subscribe_msg_popup_event',
+      { templateIds: 'T1, T2' },
+      '<TemplateId><![CDATA[T2]]></TemplateId>',
+    ],
+    ['subscribe_msg_change_event', { templateIds: 'T3' }, '<SubscribeMsgChangeEvent><List>'],
+    ['subscribe_msg_sent_event', {}, '<ErrorCode>0</ErrorCode>'],
+    ['publish_job_finish', {}, '<article_detail><count>1</count>'],
+    ['kf_create_session', { kfAccount: 'kf1@gh' }, '<KfAccount><![CDATA[kf1@gh]]></KfAccount>'],
+    ['kf_close_session', {}, '<KfAccount>'],
+    ['kf_switch_session', { kfAccount: 'kf2@gh' }, '<ToKfAccount><![CDATA[kf2@gh]]></ToKfAccount>'],
+    ['user_info_modified', {}, '<OpenID>'],
+    [
+      'user_authorization_revoke',
+      { revokeInfo: '205' },
+      '<RevokeInfo><![CDATA[205]]></RevokeInfo>',
+    ],
+    ['user_authorization_cancellation', {}, '<OpenID>'],
+    ['unknown', { event: 'my_new_event' }, '<Event><![CDATA[my_new_event]]></Event>'],
+  ])('round-trips a %s push with its fields in every mode', async (kind, fields, inXml) => {
+    for (const mode of FORGE_MODES) {
+      const response = await send(LOCAL, {
+        kind,
+        mode,
+        fields: { openid: openid(kind), ...fields },
+      })
+      expect(response.status).toBe(200)
+      const result = await response.json<{
+        request: { xml: string }
+        response: { status: number; body: string }
+        reply: { encrypted: boolean; plaintext: string }
+      }>()
+      expect(result.request.xml).toContain(inXml)
+      expect(result.response).toMatchObject({ status: 200, body: 'success' })
+    }
+  })
+
   it('sends a retry byte for byte, and the dedup answers it alike', async () => {
     const user = openid('console-retry')
     const first = await (

@@ -54,9 +54,18 @@ function fieldsFrom(input: unknown): ForgeFields {
     'content',
     'label',
     'status',
+    'kfAccount',
+    'revokeInfo',
+    'event',
   ] as const) {
     const value = source[name]
     if (typeof value === 'string' && value !== '') fields[name] = value
+  }
+  const templateIds = source.templateIds
+  if (typeof templateIds === 'string' && templateIds.trim() !== '') {
+    fields.templateIds = templateIds.split(',').map((id) => id.trim())
+  } else if (Array.isArray(templateIds) && templateIds.every((id) => typeof id === 'string')) {
+    fields.templateIds = templateIds
   }
   for (const name of ['latitude', 'longitude', 'precision'] as const) {
     const value = Number(source[name])

@@ -29,6 +29,14 @@ export interface ForgeFields {
   content?: string
   label?: string
   status?: string
+  /** Subscription-message events: the template ids, one `List` item each. */
+  templateIds?: readonly string[]
+  /** Customer-service session events: the agent (and the one it moved from, for a switch). */
+  kfAccount?: string
+  fromKfAccount?: string
+  revokeInfo?: string
+  /** An unknown push: its Event name. */
+  event?: string
 }
 
 export const FORGE_DEFAULTS = {
@@ -44,7 +52,15 @@ export const FORGE_DEFAULTS = {
   content: 'Hello, wechat-edge',
   label: 'Guangzhou Tower',
   status: 'success',
+  templateIds: ['uzFjHOOsXXgrXl0YHhyNV7jkOKy3Eotj3MhvnTkGA9o'],
+  kfAccount: 'agent1@gh_wechat_edge',
+  fromKfAccount: 'agent2@gh_wechat_edge',
+  revokeInfo: '301',
+  event: 'debug_unknown_event',
 } as const
+
+/** FromUserName of authorization-change events: WeChat's push service, not a follower. */
+export const WECHAT_PUSH_SERVICE = 'owAqB1v0ahK_Xlc7GshIDdf2yf7E'
 
 function element(name: string, value: string | number): string {
   return typeof value === 'number'
@@ -172,8 +188,57 @@ export function forgePushXml(kind: PushKind, fields: ForgeFields = {}): string {
           element('SentCount', 75) +
           element('ErrorCount', 5),
       )
+    case 'publish_job_finish':
+      return event(
+        'PUBLISHJOBFINISH',
+        `<PublishEventInfo>${element('publish_id', 2247503051)}${element('publish_status', 0)}` +
+          `${element('article_id', 'b5O2OUs25HBxRceL7hfReg-U9QGeq9zQjiDvyWP4Hq4')}` +
+          `<article_detail>${element('count', 1)}<item>${element('idx', 1)}` +
+          `${element('article_url', f.url)}</item></article_detail></PublishEventInfo>`,
+      )
+    case 'subscribe_msg_popup_event':
+    case 'subscribe_msg_change_event':
+    case 'subscribe_msg_sent_event': {
+      const tag =
+        kind === 'subscribe_msg_popup_event'
+          ? 'SubscribeMsgPopupEvent'
+          : kind === 'subscribe_msg_change_event'
+            ? 'SubscribeMsgChangeEvent'
+            : 'SubscribeMsgSentEvent'
+      const items = f.templateIds.map((templateId) => {
+        const fields =
+          kind === 'subscribe_msg_sent_event'
+            ? element('MsgID', msgId) + element('ErrorCode', 0) + element('ErrorStatus', f.status)
+            : element('SubscribeStatusString', 'accept') +
+              (kind === 'subscribe_msg_popup_event' ? element('PopupScene', 0) : '')
+        return `<List>${element('TemplateId', templateId)}${fields}</List>`
+      })
+      return event(kind, `<${tag}>${items.join('')}</${tag}>`)
+    }
+    case 'kf_create_session':
+    case 'kf_close_session':
+      return event(kind, element('KfAccount', f.kfAccount))
+    case 'kf_switch_session':
+      return event(
+        kind,
+        element('FromKfAccount', f.fromKfAccount) + element('ToKfAccount', f.kfAccount),
+      )
+    case 'user_info_modified':
+    case 'user_authorization_revoke':
+    case 'user_authorization_cancellation': {
+      // The user is in OpenID; FromUserName is WeChat's push service.
+      const serviceHead =
+        element('ToUserName', f.account) +
+        element('FromUserName', WECHAT_PUSH_SERVICE) +
+        element('CreateTime', createTime)
+      return (
+        `<xml>${serviceHead}${element('MsgType', 'event')}${element('Event', kind)}` +
+        `${element('OpenID', f.openid)}${element('AppID', 'wx2c2769f8efd9abc2')}` +
+        `${kind === 'user_info_modified' ? '' : element('RevokeInfo', f.revokeInfo)}</xml>`
+      )
+    }
     case 'unknown':
-      return event('debug_unknown_event', element('EventKey', f.menuKey))
+      return event(f.event, element('EventKey', f.menuKey))
   }
 }
 

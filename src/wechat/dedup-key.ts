@@ -1,42 +1,30 @@
 /**
- * The dedup key of a push (DESIGN.md, invariant 3): its MsgId when it is a message; otherwise
- * ToUserName + FromUserName + CreateTime + event + EventKey (+ a job's MsgID), since one user
- * can trigger two different events in the same second. Hashed, so a long EventKey (a VIEW URL)
- * still makes a short KV key and nothing a user sent shows in logs.
+ * The dedup key of a push: what a retry of it shares with the first delivery and no other push
+ * does. Every key includes the account and the sender, so two users can never share one:
+ * MsgIds have collided across users, and a key without the sender would hand one user the
+ * reply cached for another.
+ *
+ * - A message: ToUserName + FromUserName + CreateTime + MsgId (as WxJava keys them).
+ * - An event: ToUserName + FromUserName + CreateTime + every field it carries. One user can
+ *   trigger two events in one second (a QR follow and a location report), and a retry repeats
+ *   the same fields, so the whole event tells two apart where an EventKey alone would not
+ *   (unknown events, subscription popups, authorization changes for two OpenIDs).
+ *
+ * Hashed, so a key is short and nothing a user sent, nor their OpenID, shows in a log.
  */
 
-import { isKeyedMenuEvent, isMessage, type Message, type Push } from './push.ts'
+import { isMessage, type Push } from './push.ts'
 import { sha1Hex } from './signature.ts'
 
 /**
  * @example
- * await dedupKey(push) // 'msg:6054768590064713728' or 'evt:3f1c…'
+ * await dedupKey(push) // 'msg:5c1f…' or 'evt:3f1c…'
  */
 export async function dedupKey(push: Push): Promise<string> {
-  if (isMessage(push)) return `msg:${push.msgId}`
-  const parts = [push.toUserName, push.fromUserName, push.createTime, ...eventIdentity(push)]
-  return `evt:${await sha1Hex(JSON.stringify(parts))}`
-}
-
-/** What tells two events of one user in one second apart: the event and its key. */
-function eventIdentity(push: Exclude<Push, Message>): string[] {
-  if (isKeyedMenuEvent(push)) return [push.kind, push.key]
-  switch (push.kind) {
-    case 'subscribe':
-      return [push.kind, push.scene ?? '']
-    case 'scan':
-      return [push.kind, push.scene]
-    case 'unsubscribe':
-    case 'location_report':
-      return [push.kind]
-    case 'view':
-      return [push.kind, push.url]
-    case 'view_miniprogram':
-      return [push.kind, push.pagePath]
-    case 'template_send_job_finish':
-    case 'mass_send_job_finish':
-      return [push.kind, push.msgId]
-    case 'unknown':
-      return [push.msgType, push.event ?? '', push.fields.EventKey ?? '', push.fields.MsgId ?? '']
+  if (isMessage(push)) {
+    const parts = [push.toUserName, push.fromUserName, push.createTime, push.msgId]
+    return `msg:${await sha1Hex(JSON.stringify(parts))}`
   }
+  // The parsed push holds its fields in document order, which a retry repeats.
+  return `evt:${await sha1Hex(JSON.stringify(push))}`
 }

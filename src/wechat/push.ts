@@ -123,12 +123,82 @@ export interface MassSendJobFinishEvent extends PushBase {
   readonly sentCount: number
   readonly errorCount: number
 }
-/** Anything this version does not know: answered `success`, its text fields kept as they came. */
+/** One `List` item of a subscription-message popup: what the user chose for one template. */
+export interface SubscribeMsgChoice {
+  readonly templateId: string
+  /** `accept` or `reject`. */
+  readonly status: string
+  /** Where the popup appeared (`0` in a web page, `1` after a payment); null when absent. */
+  readonly popupScene: string | null
+}
+/** One `List` item of a subscription-message send result. */
+export interface SubscribeMsgSendResult {
+  readonly templateId: string
+  readonly msgId: string
+  /** `0` when delivered; WeChat's error code otherwise. */
+  readonly errorCode: string
+  readonly errorStatus: string
+}
+/** The user answered a subscription-message popup (one item per template in it). */
+export interface SubscribeMsgPopupEvent extends PushBase {
+  readonly kind: 'subscribe_msg_popup_event'
+  readonly items: readonly SubscribeMsgChoice[]
+}
+/** The user changed a subscription in their settings. */
+export interface SubscribeMsgChangeEvent extends PushBase {
+  readonly kind: 'subscribe_msg_change_event'
+  readonly items: readonly SubscribeMsgChoice[]
+}
+/** The result of sending a subscription message to the user. */
+export interface SubscribeMsgSentEvent extends PushBase {
+  readonly kind: 'subscribe_msg_sent_event'
+  readonly items: readonly SubscribeMsgSendResult[]
+}
+/** A customer-service agent took (`kf_create_session`) or closed the user's session. */
+export interface KfSessionEvent extends PushBase {
+  readonly kind: 'kf_create_session' | 'kf_close_session'
+  readonly kfAccount: string
+}
+/** The user's customer-service session moved from one agent to another. */
+export interface KfSwitchSessionEvent extends PushBase {
+  readonly kind: 'kf_switch_session'
+  readonly fromKfAccount: string
+  readonly toKfAccount: string
+}
+/** A system push: the result of a publish job (PUBLISHJOBFINISH). */
+export interface PublishJobFinishEvent extends PushBase {
+  readonly kind: 'publish_job_finish'
+  readonly publishId: string
+  /** 0 published, 1 publishing, 2 original-content failure, 3 failed, 4 refused by review… */
+  readonly publishStatus: number
+  readonly articleId: string | null
+  readonly articles: readonly { readonly idx: number; readonly url: string }[]
+  /** The 1-based positions of the articles that failed. */
+  readonly failedIdx: readonly number[]
+}
+/**
+ * Authorized user information change: FromUserName is WeChat's push service, the user is
+ * `openId`. WeChat asks the developer to delete the user's data on revoke and cancellation.
+ * https://developers.weixin.qq.com/doc/service/guide/h5/authorization_change.html
+ */
+export interface AuthorizationChangeEvent extends PushBase {
+  readonly kind:
+    | 'user_info_modified'
+    | 'user_authorization_revoke'
+    | 'user_authorization_cancellation'
+  readonly openId: string
+  readonly appId: string | null
+  /** What was revoked (codes listed on the page above); null when absent. */
+  readonly revokeInfo: string | null
+}
+/** A nested field of an unknown push, kept as parsed. */
+export type RawField = string | { readonly [tag: string]: RawField } | readonly RawField[]
+/** Anything this version does not know: answered `success`, its fields kept as they came. */
 export interface UnknownPush extends PushBase {
   readonly kind: 'unknown'
   readonly msgType: string
   readonly event: string | null
-  readonly fields: Readonly<Record<string, string>>
+  readonly fields: Readonly<Record<string, RawField>>
 }
 
 /** Ordinary messages: each carries a MsgId. */
@@ -153,9 +223,97 @@ export type Push =
   | ViewMiniprogramEvent
   | TemplateSendJobFinishEvent
   | MassSendJobFinishEvent
+  | PublishJobFinishEvent
+  | SubscribeMsgPopupEvent
+  | SubscribeMsgChangeEvent
+  | SubscribeMsgSentEvent
+  | KfSessionEvent
+  | KfSwitchSessionEvent
+  | AuthorizationChangeEvent
   | UnknownPush
 
 export type PushKind = Push['kind']
+
+/**
+ * The push of one kind. Distributes over the union so that a kind shared by one interface
+ * (`video` and `shortvideo`) still finds it, narrowed to that kind.
+ */
+export type PushOf<K extends PushKind> = Push extends infer P
+  ? P extends Push
+    ? K extends P['kind']
+      ? P & { readonly kind: K }
+      : never
+    : never
+  : never
+
+/**
+ * Whose stored state a push touches, decided here for every kind (the compiler refuses a kind
+ * left out): the follower who sent it, the user named in `OpenID` (authorization changes, sent
+ * by WeChat's push service), or nobody (system pushes, and pushes this version does not know,
+ * whose sender may not be a follower at all).
+ */
+const STATE_OWNER: { readonly [K in PushKind]: 'sender' | 'openid' | 'none' } = {
+  subscribe: 'sender',
+  scan: 'sender',
+  unsubscribe: 'sender',
+  location_report: 'sender',
+  click: 'sender',
+  view: 'sender',
+  text: 'sender',
+  image: 'sender',
+  voice: 'sender',
+  video: 'sender',
+  shortvideo: 'sender',
+  location: 'sender',
+  link: 'sender',
+  scancode_push: 'sender',
+  scancode_waitmsg: 'sender',
+  pic_sysphoto: 'sender',
+  pic_photo_or_album: 'sender',
+  pic_weixin: 'sender',
+  location_select: 'sender',
+  view_miniprogram: 'sender',
+  subscribe_msg_popup_event: 'sender',
+  subscribe_msg_change_event: 'sender',
+  subscribe_msg_sent_event: 'sender',
+  kf_create_session: 'sender',
+  kf_close_session: 'sender',
+  kf_switch_session: 'sender',
+  // Stores nothing: the profile keeps no nickname or avatar to clean up.
+  user_info_modified: 'none',
+  user_authorization_revoke: 'openid',
+  user_authorization_cancellation: 'openid',
+  template_send_job_finish: 'none',
+  mass_send_job_finish: 'none',
+  publish_job_finish: 'none',
+  unknown: 'none',
+}
+
+/**
+ * The OpenID whose state this push touches, or null for a push that touches nobody's.
+ *
+ * @example
+ * stateOwnerOf(revoke) // revoke.openId, never the push service that sent it
+ */
+export function stateOwnerOf(push: Push): string | null {
+  switch (STATE_OWNER[push.kind]) {
+    case 'sender':
+      return push.fromUserName
+    case 'openid':
+      return (push as AuthorizationChangeEvent).openId
+    case 'none':
+      return null
+  }
+}
+
+/** Pushes after which nothing of their owner may remain: an unfollow, a revoke, a cancellation. */
+export function isPurge(push: Push): boolean {
+  return (
+    push.kind === 'unsubscribe' ||
+    push.kind === 'user_authorization_revoke' ||
+    push.kind === 'user_authorization_cancellation'
+  )
+}
 
 const MESSAGE_KIND_LIST = [
   'text',
@@ -188,8 +346,18 @@ export const PUSH_KINDS = [
   ...MESSAGE_KIND_LIST,
   ...OTHER_MENU_KIND_LIST,
   'view_miniprogram',
+  'subscribe_msg_popup_event',
+  'subscribe_msg_change_event',
+  'subscribe_msg_sent_event',
+  'kf_create_session',
+  'kf_close_session',
+  'kf_switch_session',
+  'user_info_modified',
+  'user_authorization_revoke',
+  'user_authorization_cancellation',
   'template_send_job_finish',
   'mass_send_job_finish',
+  'publish_job_finish',
   'unknown',
 ] as const satisfies readonly PushKind[]
 
@@ -218,8 +386,8 @@ const QR_SCENE_PREFIX = 'qrscene_'
  */
 export function parsePush(xml: XmlElement): Push {
   const base: PushBase = {
-    toUserName: required(xml, 'ToUserName'),
-    fromUserName: required(xml, 'FromUserName'),
+    toUserName: identity(xml, 'ToUserName'),
+    fromUserName: identity(xml, 'FromUserName'),
     createTime: seconds(xml, 'CreateTime'),
   }
   const msgType = required(xml, 'MsgType')
@@ -378,8 +546,92 @@ function parseEvent(xml: XmlElement, base: PushBase, event: string): Push {
         sentCount: count(xml, 'SentCount'),
         errorCount: count(xml, 'ErrorCount'),
       }
+    case 'publishjobfinish':
+      return parsePublishJob(xml, base)
+    case 'subscribe_msg_popup_event':
+    case 'subscribe_msg_change_event':
+      return {
+        ...base,
+        kind: name,
+        items: listItems(xml, eventListTag(name)).map((item) => ({
+          templateId: required(item, 'TemplateId'),
+          status: required(item, 'SubscribeStatusString'),
+          popupScene: textOf(item, 'PopupScene') ?? null,
+        })),
+      }
+    case 'subscribe_msg_sent_event':
+      return {
+        ...base,
+        kind: name,
+        items: listItems(xml, eventListTag(name)).map((item) => ({
+          templateId: required(item, 'TemplateId'),
+          msgId: jobId(item),
+          errorCode: required(item, 'ErrorCode'),
+          errorStatus: textOf(item, 'ErrorStatus') ?? '',
+        })),
+      }
+    case 'kf_create_session':
+    case 'kf_close_session':
+      return { ...base, kind: name, kfAccount: required(xml, 'KfAccount') }
+    case 'kf_switch_session':
+      return {
+        ...base,
+        kind: name,
+        fromKfAccount: required(xml, 'FromKfAccount'),
+        toKfAccount: required(xml, 'ToKfAccount'),
+      }
+    case 'user_info_modified':
+    case 'user_authorization_revoke':
+    case 'user_authorization_cancellation':
+      return {
+        ...base,
+        kind: name,
+        openId: identity(xml, 'OpenID'),
+        appId: textOf(xml, 'AppID') ?? null,
+        revokeInfo: textOf(xml, 'RevokeInfo') ?? null,
+      }
     default:
       return unknown(xml, base, 'event', event)
+  }
+}
+
+/** `subscribe_msg_popup_event` → `SubscribeMsgPopupEvent`, the element holding its items. */
+function eventListTag(name: string): string {
+  return name
+    .replace(/_event$/, '')
+    .split('_')
+    .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
+    .join('')
+    .concat('Event')
+}
+
+/** The `List` items under `tag`: one item or many, always an array. */
+function listItems(xml: XmlElement, tag: string): XmlElement[] {
+  const items = repeated(child(xml, tag), 'List')
+  if (items.length === 0) throw new MalformedPushError(`${tag} has no List`)
+  return items
+}
+
+function parsePublishJob(xml: XmlElement, base: PushBase): PublishJobFinishEvent {
+  const info = child(xml, 'PublishEventInfo')
+  const detail = Object.hasOwn(info, 'article_detail') ? info.article_detail : undefined
+  const articles = isElement(detail)
+    ? repeated(detail, 'item').map((item) => ({
+        idx: count(item, 'idx'),
+        url: required(item, 'article_url'),
+      }))
+    : []
+  return {
+    ...base,
+    kind: 'publish_job_finish',
+    publishId: digits(info, 'publish_id'),
+    publishStatus: count(info, 'publish_status'),
+    articleId: textOf(info, 'article_id')?.trim() || null,
+    articles,
+    failedIdx: repeatedText(info, 'fail_idx').map((idx) => {
+      if (!/^\d{1,9}$/.test(idx.trim())) throw new MalformedPushError('fail_idx must be a count')
+      return Number(idx)
+    }),
   }
 }
 
@@ -389,11 +641,27 @@ function unknown(
   msgType: string,
   event: string | null,
 ): UnknownPush {
-  const fields: Record<string, string> = {}
-  for (const [tag, node] of Object.entries(xml)) {
-    if (typeof node === 'string' && tag !== '#text') fields[tag] = node
-  }
+  const fields: Record<string, RawField> = {}
+  for (const [tag, node] of Object.entries(xml)) fields[tag] = node
   return { ...base, kind: 'unknown', msgType, event, fields }
+}
+
+/**
+ * An OpenID (or any WeChat user name): letters, digits, `_` and `-`. WeChat's OpenIDs are 28
+ * characters and its account ids (`gh_…`) 15; 64 leaves a wide margin. Anything else cannot be
+ * an id WeChat issued, and would not be addressable by the admin API or safe in a storage key.
+ */
+const IDENTITY = /^[A-Za-z0-9_-]{1,64}$/
+
+function identity(xml: XmlElement, tag: string): string {
+  const value = required(xml, tag).trim()
+  if (!IDENTITY.test(value)) throw new MalformedPushError(`${tag} is not a WeChat id`)
+  return value
+}
+
+/** Whether a string has the shape of an id WeChat issues (an OpenID, an account's `gh_` id). */
+export function isWechatId(value: string): boolean {
+  return IDENTITY.test(value)
 }
 
 function required(xml: XmlElement, tag: string, allowBlank = false): string {
@@ -423,6 +691,12 @@ function jobId(xml: XmlElement): string {
   return value
 }
 
+function digits(xml: XmlElement, tag: string): string {
+  const value = required(xml, tag).trim()
+  if (!/^\d{1,20}$/.test(value)) throw new MalformedPushError(`${tag} must be digits`)
+  return value
+}
+
 function decimal(xml: XmlElement, tag: string, min: number, max: number): number {
   const value = required(xml, tag).trim()
   if (!/^[-+]?\d{1,12}(\.\d{1,15})?$/.test(value)) {
@@ -445,14 +719,30 @@ function child(xml: XmlElement, tag: string): XmlElement {
   return node
 }
 
+/** Every `tag` child as an array, whether it appears once or many times. */
+function occurrences(xml: XmlElement, tag: string): XmlNode[] {
+  const node = Object.hasOwn(xml, tag) ? xml[tag] : undefined
+  return node === undefined ? [] : Array.isArray(node) ? node : [node]
+}
+
+/** Repeated child elements (`<item>`, `<List>`): one or many, always an array of elements. */
+function repeated(xml: XmlElement, tag: string): XmlElement[] {
+  return occurrences(xml, tag).map((node) => {
+    if (!isElement(node)) throw new MalformedPushError(`${tag} must hold fields`)
+    return node
+  })
+}
+
+function repeatedText(xml: XmlElement, tag: string): string[] {
+  return occurrences(xml, tag).map((node) => {
+    if (typeof node !== 'string') throw new MalformedPushError(`${tag} must be text`)
+    return node
+  })
+}
+
 function picList(info: XmlElement): string[] {
   const list: XmlNode | undefined = Object.hasOwn(info, 'PicList') ? info.PicList : undefined
   if (list === undefined || typeof list === 'string') return []
   if (!isElement(list)) throw new MalformedPushError('PicList appears more than once')
-  const items = Object.hasOwn(list, 'item') ? list.item : undefined
-  const all = items === undefined ? [] : Array.isArray(items) ? items : [items]
-  return all.map((item) => {
-    if (!isElement(item)) throw new MalformedPushError('PicList item must hold a PicMd5Sum')
-    return required(item, 'PicMd5Sum')
-  })
+  return repeated(list, 'item').map((item) => required(item, 'PicMd5Sum'))
 }

@@ -39,7 +39,7 @@ describe('exactly once, over HTTP and the real Queue', () => {
     const first = await exchange(xml)
     const stored = await eventually(async () => {
       const key = await dedupKey(parsePush(parseXmlRoot(xml)))
-      const value = await env.DEDUP.get(`reply:${key}`)
+      const value = await env.DEDUP.get(`reply:${key}:plaintext`)
       expect(value).not.toBeNull()
       return value
     })

@@ -1,8 +1,14 @@
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import { FORGE_DEFAULTS, forgePushXml } from '../../src/debug/forge.ts'
+import { FORGE_DEFAULTS, forgePushXml, WECHAT_PUSH_SERVICE } from '../../src/debug/forge.ts'
 import { dedupKey } from '../../src/wechat/dedup-key.ts'
 import { MalformedPushError } from '../../src/wechat/errors.ts'
-import { PUSH_KINDS, type PushKind, parsePush } from '../../src/wechat/push.ts'
+import {
+  isPurge,
+  PUSH_KINDS,
+  type PushKind,
+  parsePush,
+  stateOwnerOf,
+} from '../../src/wechat/push.ts'
 import { parseXmlRoot } from '../../src/wechat/xml.ts'
 import { referenceSamples } from '../helpers/reference-samples.ts'
 
@@ -178,10 +184,34 @@ describe('malformed pushes', () => {
 })
 
 describe('dedupKey', () => {
-  it('is the MsgId for a message', async () => {
-    expect(await dedupKey(parse(forgePushXml('text', { msgId: '6054768590064713728' })))).toBe(
-      'msg:6054768590064713728',
-    )
+  it('keys a message by account, sender, CreateTime and MsgId, never by MsgId alone', async () => {
+    const message = (openid: string, createTime = 1700000000) =>
+      parse(forgePushXml('text', { openid, createTime, msgId: '6054768590064713728' }))
+    const a = await dedupKey(message('oUserA'))
+    expect(a).toMatch(/^msg:[0-9a-f]{40}$/)
+    expect(a).not.toContain('6054768590064713728')
+    expect(await dedupKey(message('oUserB'))).not.toBe(a)
+    expect(await dedupKey(message('oUserA', 1700000001))).not.toBe(a)
+    expect(await dedupKey(message('oUserA'))).toBe(a)
+  })
+
+  it('tells two unknown events of one user in one second apart by all their fields', async () => {
+    const unknown = (menuKey: string, extra = '') =>
+      parse(
+        forgePushXml('unknown', { createTime: 1700000000, menuKey }).replace(
+          '</xml>',
+          `${extra}</xml>`,
+        ),
+      )
+    const first = await dedupKey(unknown('K', '<Info><Id>1</Id></Info>'))
+    expect(await dedupKey(unknown('K', '<Info><Id>2</Id></Info>'))).not.toBe(first)
+    expect(await dedupKey(unknown('K', '<Info><Id>1</Id></Info>'))).toBe(first)
+  })
+
+  it('tells authorization changes for two users apart though the push service sent both', async () => {
+    const revoke = (openid: string) =>
+      parse(forgePushXml('user_authorization_revoke', { openid, createTime: 1700000000 }))
+    expect(await dedupKey(revoke('oUserA'))).not.toBe(await dedupKey(revoke('oUserB')))
   })
 
   it('tells two events of one user in one second apart', async () => {
@@ -211,5 +241,113 @@ describe('XML references', () => {
       '<Content>a &lt;b&gt; &amp; &quot;c&quot; &apos;d&apos; &#20320;&#x597D; &#x1F44B; &#0; &bogus;<![CDATA[ &amp; ]]></Content>',
     )
     expect(parse(xml)).toMatchObject({ content: 'a <b> & "c" \'d\' 你好 👋 &#0; &bogus; &amp; ' })
+  })
+})
+
+describe('nested and authorization-change kinds', () => {
+  it('reads one subscription-message List item as an array of one, and many as many', () => {
+    expect(parse(forgePushXml('subscribe_msg_popup_event'))).toMatchObject({
+      kind: 'subscribe_msg_popup_event',
+      items: [{ templateId: FORGE_DEFAULTS.templateIds[0], status: 'accept', popupScene: '0' }],
+    })
+    const two = parse(forgePushXml('subscribe_msg_change_event', { templateIds: ['T1', 'T2'] }))
+    expect(two).toMatchObject({
+      kind: 'subscribe_msg_change_event',
+      items: [
+        { templateId: 'T1', status: 'accept', popupScene: null },
+        { templateId: 'T2', status: 'accept', popupScene: null },
+      ],
+    })
+    expect(
+      parse(forgePushXml('subscribe_msg_sent_event', { msgId: '2794188253209100289' })),
+    ).toMatchObject({
+      items: [
+        {
+          templateId: FORGE_DEFAULTS.templateIds[0],
+          msgId: '2794188253209100289',
+          errorCode: '0',
+          errorStatus: 'success',
+        },
+      ],
+    })
+  })
+
+  it('reads a publish job result with its articles and failed positions', () => {
+    expect(parse(forgePushXml('publish_job_finish'))).toMatchObject({
+      kind: 'publish_job_finish',
+      publishId: '2247503051',
+      publishStatus: 0,
+      articleId: 'b5O2OUs25HBxRceL7hfReg-U9QGeq9zQjiDvyWP4Hq4',
+      articles: [{ idx: 1, url: FORGE_DEFAULTS.url }],
+      failedIdx: [],
+    })
+    const failed = forgePushXml('publish_job_finish').replace(
+      /<article_id>.*<\/article_detail>/,
+      '<fail_idx>1</fail_idx><fail_idx>2</fail_idx>',
+    )
+    expect(parse(failed)).toMatchObject({ articleId: null, articles: [], failedIdx: [1, 2] })
+  })
+
+  it('reads customer-service session events', () => {
+    expect(parse(forgePushXml('kf_create_session', { kfAccount: 'a@gh' }))).toMatchObject({
+      kind: 'kf_create_session',
+      kfAccount: 'a@gh',
+    })
+    expect(parse(forgePushXml('kf_switch_session'))).toMatchObject({
+      kind: 'kf_switch_session',
+      fromKfAccount: FORGE_DEFAULTS.fromKfAccount,
+      toKfAccount: FORGE_DEFAULTS.kfAccount,
+    })
+  })
+
+  it('reads an authorization change: the user is OpenID, not the push service that sent it', () => {
+    const revoke = parse(forgePushXml('user_authorization_revoke', { openid: 'oRevokedUser' }))
+    expect(revoke).toMatchObject({
+      kind: 'user_authorization_revoke',
+      fromUserName: WECHAT_PUSH_SERVICE,
+      openId: 'oRevokedUser',
+      revokeInfo: '301',
+    })
+    expect(stateOwnerOf(revoke)).toBe('oRevokedUser')
+    expect(isPurge(revoke)).toBe(true)
+    expect(isPurge(parse(forgePushXml('user_authorization_cancellation')))).toBe(true)
+    const modified = parse(forgePushXml('user_info_modified', { openid: 'oModified' }))
+    expect(modified).toMatchObject({ kind: 'user_info_modified', openId: 'oModified' })
+    expect(stateOwnerOf(modified)).toBeNull()
+  })
+
+  it('touches nobody’s state for system pushes and unknown ones, the sender’s for the rest', () => {
+    for (const kind of PUSH_KINDS) {
+      const push = parse(forgePushXml(kind, { openid: 'oSender' }))
+      const expected = [
+        'template_send_job_finish',
+        'mass_send_job_finish',
+        'publish_job_finish',
+        'user_info_modified',
+        'unknown',
+      ].includes(kind)
+        ? null
+        : 'oSender'
+      expect(stateOwnerOf(push), kind).toBe(expected)
+    }
+  })
+
+  it('keeps an unknown push’s nested fields', () => {
+    const xml = forgePushXml('unknown').replace(
+      '</xml>',
+      '<Info><Id>7</Id><List><A>1</A></List><List><A>2</A></List></Info></xml>',
+    )
+    expect(parse(xml)).toMatchObject({
+      kind: 'unknown',
+      fields: { Info: { Id: '7', List: [{ A: '1' }, { A: '2' }] } },
+    })
+  })
+
+  it('refuses a revoke without a well-formed OpenID', () => {
+    const xml = forgePushXml('user_authorization_revoke')
+    expect(() => parse(xml.replace(/<OpenID>.*<\/OpenID>/, ''))).toThrow(MalformedPushError)
+    expect(() => parse(xml.replace(/<OpenID>.*<\/OpenID>/, '<OpenID>a:b</OpenID>'))).toThrow(
+      MalformedPushError,
+    )
   })
 })
