@@ -38,8 +38,8 @@ export function edgeWorker(scriptPath: string, compatibilityDate: string): Minif
     compatibilityDate,
     bindings: {
       WECHAT_TOKEN: ACCOUNT.token,
-      WECHAT_APPID: ACCOUNT.appId ?? '',
-      WECHAT_ENCODING_AES_KEY: ACCOUNT.encodingAesKey ?? '',
+      WECHAT_APPID: ACCOUNT.aes.appId,
+      WECHAT_ENCODING_AES_KEY: ACCOUNT.aes.encodingAesKey,
       REQUIRE_ENCRYPTION: 'false',
       SIGNATURE_MAX_AGE_SECONDS: '300',
       DEDUP_TTL_SECONDS: '600',

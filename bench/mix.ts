@@ -6,7 +6,7 @@
 
 import { type ForgeMode, forgePushXml, signPush } from '../src/debug/forge.ts'
 import type { PushKind } from '../src/wechat/push.ts'
-import { ACCOUNT } from './pipeline.ts'
+import { SIGNER } from './pipeline.ts'
 
 export interface PreparedRequest {
   readonly path: string
@@ -59,7 +59,7 @@ export async function requestMix(options: MixOptions): Promise<PreparedRequest[]
             ...(fromQr ? { scene: `S${i % 97}` } : {}),
             menuKey: `K${i % 13}`,
           })
-    const { query, body } = await signPush(xml, ACCOUNT, mode)
+    const { query, body } = await signPush(xml, SIGNER, mode)
     requests.push({ path: `/wechat?${query}`, body })
   }
   return requests

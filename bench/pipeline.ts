@@ -13,13 +13,20 @@ import { renderReply } from '../src/wechat/reply.ts'
 import { verifyMessageSignature, verifySignature } from '../src/wechat/signature.ts'
 import { parseXmlRoot, textOf } from '../src/wechat/xml.ts'
 
-export const ACCOUNT: Account = {
-  token: 'spamtest',
+const AES = {
   appId: 'wx2c2769f8efd9abc2',
   encodingAesKey: 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG',
+}
+
+export const ACCOUNT = {
+  token: 'spamtest',
+  aes: AES,
   requireEncryption: false,
   signatureMaxAgeSeconds: 300,
-}
+} as const satisfies Account
+
+/** The same account in the shape the forge (WeChat's side) signs with. */
+export const SIGNER = { token: ACCOUNT.token, ...AES }
 
 export type Stage = () => Promise<unknown>
 
@@ -37,15 +44,15 @@ export async function fixture(nowSeconds: number): Promise<Fixture> {
     msgId: '6054768590064713728',
   })
   const timestamp = String(nowSeconds)
-  const plain = await signPush(xml, ACCOUNT, 'plaintext', timestamp, '1320562132')
-  const safe = await signPush(xml, ACCOUNT, 'safe', timestamp, '1320562132')
+  const plain = await signPush(xml, SIGNER, 'plaintext', timestamp, '1320562132')
+  const safe = await signPush(xml, SIGNER, 'safe', timestamp, '1320562132')
   const plainQuery = Object.fromEntries(new URLSearchParams(plain.query))
   const safeQuery = Object.fromEntries(new URLSearchParams(safe.query))
   const push: Push = parsePush(parseXmlRoot(xml))
   const reply = (await bot.route(push, context as never))!
   const address = { toUser: push.fromUserName, fromUser: push.toUserName, createTime: nowSeconds }
   const replyXml = renderReply(reply, address)
-  const aes = await importEncodingAesKey(ACCOUNT.encodingAesKey!)
+  const aes = await importEncodingAesKey(AES.encodingAesKey)
   const encrypted = textOf(parseXmlRoot(safe.body), 'Encrypt')!
 
   const shared = {
@@ -59,7 +66,9 @@ export async function fixture(nowSeconds: number): Promise<Fixture> {
     await dedupKey(opened.push)
     const routed = await bot.route(opened.push, context as never)
     const rendered = renderReply(routed!, address)
-    return opened.mode === 'encrypted' ? sealReply(rendered, ACCOUNT, nowSeconds) : rendered
+    return opened.mode === 'encrypted'
+      ? sealReply(rendered, ACCOUNT.token, AES, nowSeconds)
+      : rendered
   }
   return {
     plaintext: {
@@ -79,11 +88,11 @@ export async function fixture(nowSeconds: number): Promise<Fixture> {
           '1320562132',
           encrypted,
         )
-        return decryptMessage(aes, encrypted, ACCOUNT.appId!)
+        return decryptMessage(aes, encrypted, AES.appId)
       },
       ...shared,
-      encrypt: () => encryptMessage(aes, replyXml, ACCOUNT.appId!),
-      seal: () => sealReply(replyXml, ACCOUNT, nowSeconds),
+      encrypt: () => encryptMessage(aes, replyXml, AES.appId),
+      seal: () => sealReply(replyXml, ACCOUNT.token, AES, nowSeconds),
       whole: () => whole(safeQuery, safe.body),
     },
   }

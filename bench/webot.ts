@@ -6,7 +6,7 @@
 
 import { createRequire } from 'node:module'
 import { signPush } from '../src/debug/forge.ts'
-import { ACCOUNT } from './pipeline.ts'
+import { ACCOUNT, SIGNER } from './pipeline.ts'
 
 interface WebotRequest {
   method: string
@@ -31,7 +31,7 @@ const wechat = require('wechat') as (
 
 // The same behaviour as the default bot for a text message: echo it.
 const middleware = wechat(
-  { token: ACCOUNT.token, appid: ACCOUNT.appId!, encodingAESKey: ACCOUNT.encodingAesKey! },
+  { token: ACCOUNT.token, appid: ACCOUNT.aes.appId, encodingAESKey: ACCOUNT.aes.encodingAesKey },
   (req, res) => res.reply(req.weixin?.MsgType === 'text' ? (req.weixin.Content ?? '') : ''),
 )
 
@@ -58,8 +58,8 @@ function handle(query: Record<string, string>, body: Buffer): Promise<string> {
 /** node-webot's whole pipeline for one text push, in each mode, as closures. */
 export async function webotFixture(xml: string, nowSeconds: number) {
   const timestamp = String(nowSeconds)
-  const plain = await signPush(xml, ACCOUNT, 'plaintext', timestamp, '1320562132')
-  const safe = await signPush(xml, ACCOUNT, 'safe', timestamp, '1320562132')
+  const plain = await signPush(xml, SIGNER, 'plaintext', timestamp, '1320562132')
+  const safe = await signPush(xml, SIGNER, 'safe', timestamp, '1320562132')
   const query = (signed: string) => Object.fromEntries(new URLSearchParams(signed))
   const plainQuery = query(plain.query)
   const safeQuery = query(safe.query)

@@ -4,7 +4,6 @@
  * decrypted reply. Exits non-zero on a non-200 answer or a reply whose signature does not hold.
  */
 
-import { existsSync, readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import {
   type ForgeFields,
@@ -15,6 +14,7 @@ import {
   signPush,
 } from '../src/debug/forge.ts'
 import { PUSH_KINDS, type PushKind } from '../src/wechat/push.ts'
+import { readDevVars } from './dev-vars.ts'
 
 const MODES: Record<string, ForgeMode> = {
   plain: 'plaintext',
@@ -55,16 +55,6 @@ Options:
   --create-time <s>      CreateTime in seconds (default: now)
   --help                 this text
 `
-
-function readDevVars(): Record<string, string> {
-  if (!existsSync('.dev.vars')) return {}
-  const vars: Record<string, string> = {}
-  for (const line of readFileSync('.dev.vars', 'utf8').split('\n')) {
-    const match = /^\s*([A-Z_][A-Z0-9_]*)\s*=\s*"?(.*?)"?\s*$/.exec(line)
-    if (match?.[1] && match[2] !== undefined) vars[match[1]] = match[2]
-  }
-  return vars
-}
 
 function fail(message: string): never {
   console.error(`simulate: ${message}`)

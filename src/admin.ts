@@ -7,9 +7,8 @@ import { Hono } from 'hono/tiny'
 import { readConfig } from './config.ts'
 import { forgetDeadLetters, listDeadLetters, replayDeadLetters } from './dead-letters.ts'
 import type { Env } from './env.ts'
+import { isWechatId } from './wechat/push.ts'
 import { constantTimeEqual } from './wechat/signature.ts'
-
-const OPENID = /^[A-Za-z0-9_-]{1,128}$/
 
 /** True when the request carries this deployment's admin token. */
 export function hasAdminToken(authorization: string | undefined, adminToken: string): boolean {
@@ -27,7 +26,7 @@ export const admin = new Hono<{ Bindings: Env }>()
     await next()
   })
   .use('/users/:openid', async function validOpenid(c, next) {
-    if (!OPENID.test(c.req.param('openid'))) return c.text('malformed openid', 400)
+    if (!isWechatId(c.req.param('openid'))) return c.text('malformed openid', 400)
     await next()
   })
   .get('/users/:openid', async (c) => {

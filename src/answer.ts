@@ -73,8 +73,8 @@ export async function answerPush<Env>(opened: OpenedPush, deps: AnswerDeps<Env>)
     reply: replyKindOf(body),
     ms: Date.now() - deps.startedAt,
   })
-  if (mode === 'encrypted' && body !== NO_REPLY) {
-    return sealReply(body, deps.config.account, Date.now() / 1000)
+  if (opened.mode === 'encrypted' && body !== NO_REPLY) {
+    return sealReply(body, deps.config.account.token, opened.aes, Date.now() / 1000)
   }
   return body
 }

@@ -3,25 +3,23 @@
  * health. Every failure is a typed error mapped to a short plain-text status.
  */
 
-import { bodyLimit } from 'hono/body-limit'
 import { Hono } from 'hono/tiny'
 import { name, version } from '../package.json'
 import { admin } from './admin.ts'
 import { answerPush } from './answer.ts'
+import { readBoundedText, refuseDeclaredOver } from './body.ts'
 import { readConfig } from './config.ts'
 import { debugConsole } from './debug/console.ts'
 import { kvReplyCache } from './dedup.ts'
 import type { Env } from './env.ts'
 import { errorName, logProblem } from './log.ts'
 import type { Router } from './router.ts'
-import { openPush } from './wechat/envelope.ts'
+import { openPushBody, SealedPushError, verifyPushQuery } from './wechat/envelope.ts'
 import { MalformedPushError, WechatError } from './wechat/errors.ts'
 import { verifySignature } from './wechat/signature.ts'
 
 /** WeChat's pushes are small; anything larger is refused before it is read whole. */
 export const MAX_BODY_BYTES = 64 * 1024
-
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
 
 function configured(env: Env) {
   const config = readConfig(env)
@@ -42,20 +40,21 @@ export function createApp(bot: Router<Env>) {
   const app = new Hono<{ Bindings: Env }>()
 
   app.get('/', (c) => {
-    const { account, problems, debugConsole: consoleOn } = readConfig(c.env)
+    const { account, problems, warnings, debugConsole: consoleOn } = readConfig(c.env)
     // `npm run dev` prints the root URL: a browser opening it lands on the console.
     if (consoleOn && c.req.header('Accept')?.includes('text/html')) return c.redirect('/debug')
-    const encryption = account.encodingAesKey !== null && account.appId !== null
+    const encryption = account.aes !== null
     return c.json({
       name,
       version,
       ready: problems.length === 0,
       modes: {
         plaintext: !account.requireEncryption,
-        compatible: encryption && !account.requireEncryption,
+        compatible: encryption,
         safe: encryption,
       },
       problems,
+      warnings,
     })
   })
 
@@ -69,39 +68,31 @@ export function createApp(bot: Router<Env>) {
     )
     const echostr = c.req.query('echostr')
     if (!echostr) throw new MalformedPushError('missing echostr')
-    return c.text(echostr)
+    // Reflected input: a browser must never sniff it into HTML.
+    return c.text(echostr, 200, { 'X-Content-Type-Options': 'nosniff' })
   })
 
-  app.post(
-    '/wechat',
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: (c) => c.text(`body over ${MAX_BODY_BYTES / 1024} KiB`, 413),
-    }),
-    async (c) => {
-      const startedAt = Date.now()
-      const config = configured(c.env)
-      let body: string
-      try {
-        body = strictUtf8.decode(await c.req.arrayBuffer())
-      } catch {
-        throw new MalformedPushError('body is not UTF-8')
-      }
-      const opened = await openPush(c.req.query(), body, config.account, startedAt / 1000)
-      const answer = await answerPush(opened, {
-        config,
-        bot,
-        env: c.env,
-        cache: kvReplyCache(c.env.DEDUP, config.dedupTtlSeconds),
-        enqueue: (queued) => c.env.PUSHES.send(queued),
-        waitUntil: (work) => c.executionCtx.waitUntil(work),
-        startedAt,
-      })
-      return c.body(answer, 200, {
-        'Content-Type': answer.startsWith('<') ? 'application/xml; charset=utf-8' : 'text/plain',
-      })
-    },
-  )
+  app.post('/wechat', async (c) => {
+    const startedAt = Date.now()
+    refuseDeclaredOver(c.req.raw, MAX_BODY_BYTES)
+    const config = configured(c.env)
+    // Nothing of the body is read until the URL's signature holds.
+    const signed = await verifyPushQuery(c.req.query(), config.account, startedAt / 1000)
+    const body = await readBoundedText(c.req.raw, MAX_BODY_BYTES)
+    const opened = await openPushBody(signed, body, config.account)
+    const answer = await answerPush(opened, {
+      config,
+      bot,
+      env: c.env,
+      cache: kvReplyCache(c.env.DEDUP, config.dedupTtlSeconds),
+      enqueue: (queued) => c.env.PUSHES.send(queued),
+      waitUntil: (work) => c.executionCtx.waitUntil(work),
+      startedAt,
+    })
+    return c.body(answer, 200, {
+      'Content-Type': answer.startsWith('<') ? 'application/xml; charset=utf-8' : 'text/plain',
+    })
+  })
 
   app.all('/wechat', (c) => c.text('method not allowed', 405, { Allow: 'GET, POST' }))
   app.route('/admin', admin)
@@ -113,8 +104,10 @@ export function createApp(bot: Router<Env>) {
   app.notFound((c) => c.text('not found', 404))
   app.onError((error, c) => {
     if (error instanceof WechatError) {
-      if (error.status !== 503)
-        logProblem('rejected', { status: error.status, reason: error.message })
+      if (error.status !== 503) {
+        const reason = error instanceof SealedPushError ? error.reason : error.message
+        logProblem('rejected', { status: error.status, reason })
+      }
       return c.text(error.message, error.status)
     }
     logProblem('internal_error', { error: errorName(error) })

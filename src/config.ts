@@ -15,6 +15,8 @@ export interface Config {
   readonly queueRetryBaseSeconds: number
   /** Why pushes cannot be served; empty when all is well. */
   readonly problems: readonly string[]
+  /** What is served but weaker than it should be (a guessable Token); never a secret's value. */
+  readonly warnings: readonly string[]
 }
 
 /** KV refuses an expiration TTL under 60 seconds. */
@@ -40,7 +42,6 @@ function parseConfig(env: Env): Config {
   const token = env.WECHAT_TOKEN?.trim() || ''
   const appId = env.WECHAT_APPID?.trim() || null
   let encodingAesKey = env.WECHAT_ENCODING_AES_KEY?.trim() || null
-  const requireEncryption = flag(env.REQUIRE_ENCRYPTION)
 
   if (!token) problems.push('WECHAT_TOKEN is not set')
   if (encodingAesKey !== null && !/^[A-Za-z0-9+/]{43}$/.test(encodingAesKey)) {
@@ -50,15 +51,16 @@ function parseConfig(env: Env): Config {
   if (encodingAesKey !== null && appId === null) {
     problems.push('WECHAT_APPID is required with WECHAT_ENCODING_AES_KEY')
   }
-  if (requireEncryption && encodingAesKey === null) {
+  const aes = encodingAesKey !== null && appId !== null ? { appId, encodingAesKey } : null
+  const requireEncryption = encryptionRequired(env.REQUIRE_ENCRYPTION, aes !== null)
+  if (requireEncryption && aes === null) {
     problems.push('REQUIRE_ENCRYPTION needs WECHAT_ENCODING_AES_KEY and WECHAT_APPID')
   }
 
   return {
     account: {
       token,
-      appId,
-      encodingAesKey,
+      aes,
       requireEncryption,
       signatureMaxAgeSeconds: positive(env.SIGNATURE_MAX_AGE_SECONDS, 300),
     },
@@ -68,7 +70,34 @@ function parseConfig(env: Env): Config {
     debugConsole: flag(env.DEBUG_CONSOLE),
     queueRetryBaseSeconds: nonNegative(env.QUEUE_RETRY_BASE_SECONDS, 2),
     problems,
+    warnings: token && isWeakToken(token) ? [WEAK_TOKEN_WARNING] : [],
   }
+}
+
+/**
+ * Encryption is required whenever an EncodingAESKey is configured: a plaintext signature covers
+ * the query, not the body, so one leaked signed URL would let anyone post any body within the
+ * window. `false` is the explicit switch for the migration from plaintext; `true` or `false`
+ * override, anything else (`auto`, unset) follows the key.
+ */
+function encryptionRequired(value: string | undefined, aesConfigured: boolean): boolean {
+  const setting = value?.trim().toLowerCase()
+  if (setting === 'true') return true
+  if (setting === 'false') return false
+  return aesConfigured
+}
+
+export const WEAK_TOKEN_WARNING =
+  'WECHAT_TOKEN is short or repetitive: one captured signature lets it be guessed offline; ' +
+  'use 32 random letters and digits (openssl rand -hex 16)'
+
+/**
+ * WeChat allows 3 to 32 letters and digits. The Token is what every signature rests on, and one
+ * signed URL lets an attacker test guesses offline at billions a second: below 24 characters,
+ * or with fewer than 10 distinct ones, it is within reach.
+ */
+function isWeakToken(token: string): boolean {
+  return token.length < 24 || new Set(token).size < 10
 }
 
 function flag(value: string | undefined): boolean {

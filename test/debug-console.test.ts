@@ -10,7 +10,7 @@ const ON = { DEBUG_CONSOLE: 'true' }
 const LOCAL = 'http://localhost:8787'
 const DEPLOYED = 'https://wechat-edge.example.workers.dev'
 
-function send(origin: string, body: object, headers: Record<string, string> = {}) {
+function send(origin: string, body: object, headers: Record<string, string> = ADMIN_HEADERS) {
   return fetchWith(
     new Request(`${origin}/debug/api/send`, {
       method: 'POST',
@@ -19,6 +19,11 @@ function send(origin: string, body: object, headers: Record<string, string> = {}
     }),
     ON,
   )
+}
+
+/** A GET of the console's API, with the admin token unless other headers are given. */
+function api(path: string, headers: Record<string, string> = ADMIN_HEADERS) {
+  return fetchWith(new Request(`${LOCAL}/debug/api/${path}`, { headers }), ON)
 }
 
 describe('GET /debug', () => {
@@ -61,7 +66,7 @@ describe('the console API', () => {
         message: { Content: 'You clicked menu MENU_1.' },
       })
       await eventually(async () => {
-        const state = await fetchWith(new Request(`${LOCAL}/debug/api/users/${user}`), ON)
+        const state = await api(`users/${user}`)
         expect(await state.json()).toMatchObject({
           state: { lastMenuKey: 'MENU_1', eventCount: 1 },
           recent: [{ kind: 'click' }],
@@ -124,26 +129,63 @@ describe('the console API', () => {
     expect((await send(LOCAL, { kind: 'text', mode: 'nope' })).status).toBe(400)
   })
 
-  it('asks for the admin token away from a local dev server', async () => {
-    expect((await send(DEPLOYED, { kind: 'text', mode: 'plaintext' })).status).toBe(401)
+  it('asks for the admin token always: a Host header of localhost proves nothing', async () => {
+    for (const origin of [LOCAL, DEPLOYED, 'http://127.0.0.1:8787']) {
+      expect((await send(origin, { kind: 'text', mode: 'plaintext' }, {})).status).toBe(401)
+    }
+    const spoofed = await fetchWith(
+      new Request(`${DEPLOYED}/debug/api/send`, {
+        method: 'POST',
+        headers: { Host: 'localhost', 'X-Forwarded-Host': 'localhost' },
+        body: JSON.stringify({ kind: 'text', mode: 'plaintext' }),
+      }),
+      ON,
+    )
+    expect(spoofed.status).toBe(401)
+    expect((await api('meta', {})).status).toBe(401)
     expect(
       (
-        await send(
-          DEPLOYED,
-          { kind: 'text', mode: 'plaintext', fields: { openid: openid('remote') } },
-          ADMIN_HEADERS,
-        )
+        await send(DEPLOYED, {
+          kind: 'text',
+          mode: 'plaintext',
+          fields: { openid: openid('remote') },
+        })
       ).status,
     ).toBe(200)
-    const noAdmin = await fetchWith(new Request(`${DEPLOYED}/debug/api/meta`), {
+    const noAdmin = await fetchWith(new Request(`${LOCAL}/debug/api/meta`), {
       ...ON,
       ADMIN_TOKEN: '',
     })
     expect(noAdmin.status).toBe(403)
   })
 
+  it('refuses what another site’s page sends, even a simple text/plain POST', async () => {
+    const crossSite = (headers: Record<string, string>) =>
+      fetchWith(
+        new Request(`${LOCAL}/debug/api/send`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'text/plain', ...ADMIN_HEADERS, ...headers },
+          body: JSON.stringify({ kind: 'text', mode: 'plaintext' }),
+        }),
+        ON,
+      )
+    expect((await crossSite({ Origin: 'https://evil.example' })).status).toBe(403)
+    expect((await crossSite({ 'Sec-Fetch-Site': 'cross-site' })).status).toBe(403)
+    expect((await crossSite({ 'Sec-Fetch-Site': 'same-site' })).status).toBe(403)
+    expect((await crossSite({ Origin: LOCAL, 'Sec-Fetch-Site': 'same-origin' })).status).toBe(200)
+  })
+
+  it('refuses an API body over 64 KiB', async () => {
+    const big = await send(LOCAL, {
+      kind: 'text',
+      mode: 'plaintext',
+      padding: 'x'.repeat(65 * 1024),
+    })
+    expect(big.status).toBe(413)
+  })
+
   it('never sends the secrets to the page', async () => {
-    const meta = await (await fetchWith(new Request(`${LOCAL}/debug/api/meta`), ON)).text()
+    const meta = await (await api('meta')).text()
     const sent = await (await send(LOCAL, { kind: 'text', mode: 'safe' })).text()
     const { env } = await import('cloudflare:workers')
     for (const secret of [env.WECHAT_TOKEN, env.WECHAT_ENCODING_AES_KEY, env.ADMIN_TOKEN]) {

@@ -1,16 +1,18 @@
 /**
  * The web debugging console's server side: the page, and an API that forges pushes with the
  * configured secrets (they never reach the page), sends them through the Worker's own `/wechat`
- * path, and reads the reply as WeChat would. Served only when DEBUG_CONSOLE is `true`; away
- * from a local dev server its API also asks for the admin token.
+ * path, and reads the reply as WeChat would. Served only when DEBUG_CONSOLE is `true`. Its API
+ * is a signing oracle, so it always asks for the admin token (whatever the Host header says:
+ * a client sets that) and refuses requests another site's page makes.
  */
 
 import type { ExecutionContext } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
 import { Hono } from 'hono/tiny'
 import { hasAdminToken } from '../admin.ts'
 import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
-import { PUSH_KINDS, type PushKind } from '../wechat/push.ts'
+import { isWechatId, PUSH_KINDS, type PushKind } from '../wechat/push.ts'
 import { parseXmlRoot, type XmlElement } from '../wechat/xml.ts'
 import page from './console.html'
 import {
@@ -25,11 +27,19 @@ import {
 /** Sends a request through the Worker's own app, as if it had come from outside. */
 export type Dispatch = (request: Request) => Promise<Response>
 
-const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1'])
-const OPENID = /^[A-Za-z0-9_-]{1,128}$/
+/** The API's requests are small JSON objects; a push forged from them is under 64 KiB. */
+const MAX_API_BODY_BYTES = 64 * 1024
 
-function isLocal(url: string): boolean {
-  return LOCAL_HOSTS.has(new URL(url).hostname)
+/**
+ * A browser names the site that made a request: `Sec-Fetch-Site` (same-origin, or none for
+ * one typed in), and `Origin` on a POST. Anything else is another site's page trying to use
+ * the console, even a `text/plain` POST that needs no preflight.
+ */
+function isCrossSite(request: Request): boolean {
+  const site = request.headers.get('Sec-Fetch-Site')
+  if (site !== null && site !== 'same-origin' && site !== 'none') return true
+  const origin = request.headers.get('Origin')
+  return origin !== null && origin !== new URL(request.url).origin
 }
 
 interface SendRequest {
@@ -94,29 +104,29 @@ export function debugConsole(dispatchFor: (env: Env, ctx: ExecutionContext) => D
       await next()
     })
     .get('/', (c) => c.html(page))
-    .use('/api/*', async function localOrAdmin(c, next) {
-      if (isLocal(c.req.url)) return next()
+    .use('/api/*', async function sameSiteAdmin(c, next) {
+      if (isCrossSite(c.req.raw)) return c.text('cross-site requests are refused', 403)
       const { adminToken } = readConfig(c.env)
-      if (adminToken === null)
-        return c.text('the console needs ADMIN_TOKEN away from localhost', 403)
+      if (adminToken === null) return c.text('the console needs ADMIN_TOKEN', 403)
       if (!hasAdminToken(c.req.header('Authorization'), adminToken)) {
         return c.text('unauthorized', 401, { 'WWW-Authenticate': 'Bearer' })
       }
       await next()
     })
+    .use(
+      '/api/*',
+      bodyLimit({
+        maxSize: MAX_API_BODY_BYTES,
+        onError: (c) => c.text(`body over ${MAX_API_BODY_BYTES / 1024} KiB`, 413),
+      }),
+    )
     .get('/api/meta', (c) => {
       const { account } = readConfig(c.env)
-      const encryption = account.encodingAesKey !== null && account.appId !== null
       const modes: ForgeMode[] = [
         ...(account.requireEncryption ? [] : (['plaintext'] as const)),
-        ...(encryption ? (['compatible', 'safe'] as const) : []),
+        ...(account.aes ? (['compatible', 'safe'] as const) : []),
       ]
-      return c.json({
-        kinds: PUSH_KINDS,
-        modes,
-        defaults: FORGE_DEFAULTS,
-        local: isLocal(c.req.url),
-      })
+      return c.json({ kinds: PUSH_KINDS, modes, defaults: FORGE_DEFAULTS })
     })
     .post('/api/send', async (c) => {
       const input = await c.req.json<SendRequest>().catch(() => ({}) as SendRequest)
@@ -125,12 +135,13 @@ export function debugConsole(dispatchFor: (env: Env, ctx: ExecutionContext) => D
       if (!PUSH_KINDS.includes(kind)) return c.text('unknown kind', 400)
       if (!['plaintext', 'compatible', 'safe'].includes(mode)) return c.text('unknown mode', 400)
       const { account } = readConfig(c.env)
-      if (mode !== 'plaintext' && (!account.encodingAesKey || !account.appId)) {
+      if (mode !== 'plaintext' && !account.aes) {
         return c.text(`${mode} mode needs WECHAT_APPID and WECHAT_ENCODING_AES_KEY`, 400)
       }
+      const signer = { token: account.token, ...account.aes }
       const xml =
         typeof input.xml === 'string' ? input.xml : forgePushXml(kind, fieldsFrom(input.fields))
-      const { query, body } = await signPush(xml, account, mode)
+      const { query, body } = await signPush(xml, signer, mode)
       const url = new URL(`/wechat?${query}`, c.req.url)
       const started = Date.now()
       const response = await dispatchFor(
@@ -139,7 +150,7 @@ export function debugConsole(dispatchFor: (env: Env, ctx: ExecutionContext) => D
       )(new Request(url, { method: 'POST', body }))
       const answer = await response.text()
       const ms = Date.now() - started
-      const reply = response.status === 200 ? await openReply(answer, account) : null
+      const reply = response.status === 200 ? await openReply(answer, signer) : null
       return c.json({
         request: { url: `${url.pathname}${url.search}`, xml, body },
         response: { status: response.status, body: answer, ms },
@@ -148,7 +159,7 @@ export function debugConsole(dispatchFor: (env: Env, ctx: ExecutionContext) => D
     })
     .get('/api/users/:openid', async (c) => {
       const openid = c.req.param('openid')
-      if (!OPENID.test(openid)) return c.text('malformed openid', 400)
+      if (!isWechatId(openid)) return c.text('malformed openid', 400)
       const user = c.env.USERS.getByName(openid)
       const [state, recent] = await Promise.all([user.snapshot(), user.recent()])
       return c.json({ state, recent })

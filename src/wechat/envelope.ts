@@ -11,11 +11,17 @@ import { renderEncryptedEnvelope } from './reply.ts'
 import { verifyMessageSignature, verifySignature, wechatSignature } from './signature.ts'
 import { parseXmlRoot, textOf } from './xml.ts'
 
+/** Compatible and safe mode's secrets: valid only together. */
+export interface AesAccount {
+  readonly appId: string
+  readonly encodingAesKey: string
+}
+
 /** What the request path needs to know of the account. */
 export interface Account {
   readonly token: string
-  readonly appId: string | null
-  readonly encodingAesKey: string | null
+  /** Null when no EncodingAESKey (with its AppID) is configured: plaintext mode only. */
+  readonly aes: AesAccount | null
   readonly requireEncryption: boolean
   readonly signatureMaxAgeSeconds: number
 }
@@ -29,12 +35,108 @@ export interface PushQuery {
   readonly msg_signature?: string | undefined
 }
 
+/** A query whose signature and timestamp hold: the push's body may now be read. */
+export interface SignedQuery {
+  readonly timestamp: string
+  readonly nonce: string
+  readonly encrypted: boolean
+  readonly msgSignature: string | undefined
+  /** The time the check was made against, in seconds. */
+  readonly nowSeconds: number
+}
+
 export type PushMode = 'plaintext' | 'encrypted'
 
-export interface OpenedPush {
-  readonly push: Push
-  /** `encrypted` for compatible and safe mode, whose replies are encrypted too. */
-  readonly mode: PushMode
+/** `encrypted` for compatible and safe mode, whose replies are sealed with the same `aes`. */
+export type OpenedPush =
+  | { readonly push: Push; readonly mode: 'plaintext' }
+  | { readonly push: Push; readonly mode: 'encrypted'; readonly aes: AesAccount }
+
+/**
+ * The one answer to every failure after `msg_signature` holds. Telling a bad padding from a
+ * wrong AppID or malformed XML inside would be a padding oracle: anyone holding the Token (it
+ * signs, it does not encrypt) could decrypt captured pushes and forge new ones byte by byte.
+ * The precise reason goes to the log only.
+ */
+export class SealedPushError extends WechatError {
+  readonly reason: string
+
+  constructor(reason: string) {
+    super(400, 'encrypted push could not be opened')
+    this.name = 'SealedPushError'
+    this.reason = reason
+  }
+}
+
+/**
+ * How far ahead of now a push's CreateTime may be. The same tolerance as the signature's
+ * timestamp: WeChat stamps both from one clock. A push from further ahead would pin a field
+ * ("newer" than every real push) or, as an unfollow, make the user's next pushes stale.
+ */
+const MAX_CREATE_TIME_AHEAD_SECONDS = 300
+
+/**
+ * Checks the URL's signature and timestamp, before the body is read.
+ *
+ * @example
+ * const signed = await verifyPushQuery(c.req.query(), account, Date.now() / 1000)
+ */
+export async function verifyPushQuery(
+  query: PushQuery,
+  account: Account,
+  nowSeconds: number,
+): Promise<SignedQuery> {
+  const { timestamp, nonce } = await verifySignature(
+    query,
+    account.token,
+    nowSeconds,
+    account.signatureMaxAgeSeconds,
+  )
+  const encrypted = query.encrypt_type === 'aes'
+  if (!encrypted && account.requireEncryption) {
+    throw new SignatureError('this account accepts encrypted pushes only')
+  }
+  return { timestamp, nonce, encrypted, msgSignature: query.msg_signature, nowSeconds }
+}
+
+/**
+ * Decrypts when needed and parses the body of a push whose query holds.
+ *
+ * @example
+ * const { push, mode } = await openPushBody(signed, body, account)
+ */
+export async function openPushBody(
+  signed: SignedQuery,
+  body: string,
+  account: Account,
+): Promise<OpenedPush> {
+  const outer = parseXmlRoot(body)
+  if (!signed.encrypted) {
+    return { push: checkedTime(parsePush(outer), signed.nowSeconds), mode: 'plaintext' }
+  }
+  if (!account.aes) {
+    throw new MalformedPushError('encrypted push, but no EncodingAESKey and AppID are configured')
+  }
+  const encrypted = textOf(outer, 'Encrypt')?.trim()
+  if (!encrypted) throw new MalformedPushError('missing Encrypt')
+  await verifyMessageSignature(
+    signed.msgSignature,
+    account.token,
+    signed.timestamp,
+    signed.nonce,
+    encrypted,
+  )
+  try {
+    const aes = await importEncodingAesKey(account.aes.encodingAesKey)
+    const inner = await decryptMessage(aes, encrypted, account.aes.appId)
+    return {
+      push: checkedTime(parsePush(parseXmlRoot(inner)), signed.nowSeconds),
+      mode: 'encrypted',
+      aes: account.aes,
+    }
+  } catch (error) {
+    throw new SealedPushError(error instanceof Error ? error.message : 'not an Error')
+  }
 }
 
 /**
@@ -49,27 +151,18 @@ export async function openPush(
   account: Account,
   nowSeconds: number,
 ): Promise<OpenedPush> {
-  const { timestamp, nonce } = await verifySignature(
-    query,
-    account.token,
-    nowSeconds,
-    account.signatureMaxAgeSeconds,
-  )
-  const outer = parseXmlRoot(body)
-  if (query.encrypt_type !== 'aes') {
-    if (account.requireEncryption)
-      throw new SignatureError('this account accepts encrypted pushes only')
-    return { push: parsePush(outer), mode: 'plaintext' }
+  return openPushBody(await verifyPushQuery(query, account, nowSeconds), body, account)
+}
+
+/**
+ * A CreateTime in the past is left alone: its fields can only lose to newer ones, and a retry
+ * or a slow Queue only ever makes a push older. One from the future is refused.
+ */
+function checkedTime(push: Push, nowSeconds: number): Push {
+  if (push.createTime > nowSeconds + MAX_CREATE_TIME_AHEAD_SECONDS) {
+    throw new MalformedPushError('CreateTime is in the future')
   }
-  if (!account.encodingAesKey || !account.appId) {
-    throw new WechatError(400, 'encrypted push, but no EncodingAESKey and AppID are configured')
-  }
-  const encrypted = textOf(outer, 'Encrypt')?.trim()
-  if (!encrypted) throw new MalformedPushError('missing Encrypt')
-  await verifyMessageSignature(query.msg_signature, account.token, timestamp, nonce, encrypted)
-  const aes = await importEncodingAesKey(account.encodingAesKey)
-  const inner = await decryptMessage(aes, encrypted, account.appId)
-  return { push: parsePush(parseXmlRoot(inner)), mode: 'encrypted' }
+  return push
 }
 
 /**
@@ -78,16 +171,14 @@ export async function openPush(
  */
 export async function sealReply(
   replyXml: string,
-  account: Account,
+  token: string,
+  aes: AesAccount,
   nowSeconds: number,
 ): Promise<string> {
-  if (!account.encodingAesKey || !account.appId) {
-    throw new WechatError(400, 'no EncodingAESKey and AppID are configured')
-  }
-  const aes = await importEncodingAesKey(account.encodingAesKey)
-  const encrypted = await encryptMessage(aes, replyXml, account.appId)
+  const key = await importEncodingAesKey(aes.encodingAesKey)
+  const encrypted = await encryptMessage(key, replyXml, aes.appId)
   const timestamp = String(Math.floor(nowSeconds))
   const nonce = String(crypto.getRandomValues(new Uint32Array(1))[0])
-  const msgSignature = await wechatSignature([account.token, timestamp, nonce, encrypted])
+  const msgSignature = await wechatSignature([token, timestamp, nonce, encrypted])
   return renderEncryptedEnvelope(encrypted, msgSignature, timestamp, nonce)
 }

@@ -34,8 +34,18 @@ afterAll(async () => {
 describe('the debugging console', () => {
   const openid = `oBrowser${Date.now()}`
 
-  it('sends a QR follow and shows the welcome naming the scene, and the stored state', async () => {
+  it('is locked without the admin token, whatever the address says', async () => {
     await page.goto(`${server.url}/debug`)
+    await expect
+      .poll(() => page.locator('#status').textContent())
+      .toContain('Enter the admin token')
+    expect(await page.locator('#token-box').isVisible()).toBe(true)
+  })
+
+  it('sends a QR follow and shows the welcome naming the scene, and the stored state', async () => {
+    // The link `npm run dev` prints: the token rides in the fragment, which no server sees.
+    await page.goto(`${server.url}/debug#token=local-admin-token`)
+    await expect.poll(() => page.evaluate(() => location.hash)).toBe('')
     await page.selectOption('#kind', 'subscribe')
     await page.selectOption('#mode', 'safe')
     await page.fill('#openid', openid)
@@ -49,6 +59,9 @@ describe('the debugging console', () => {
       .poll(() => page.locator('.state-scene').textContent(), { timeout: 10_000 })
       .toBe('spring')
     expect(await page.locator('.state-eventCount').textContent()).toBe('1')
+    // A date a person reads, not epoch seconds.
+    expect(await page.locator('.state-subscribedAt').textContent()).not.toMatch(/^\d+$/)
+    expect(await page.locator('.state-subscribedAt').textContent()).toMatch(/\d{1,2}:\d{2}/)
     expect(await page.locator('#reply-plain').textContent()).toContain(
       '<MsgType><![CDATA[text]]></MsgType>',
     )

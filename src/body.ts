@@ -1,0 +1,66 @@
+/**
+ * Reading a push's body, bounded: after its signature holds, never past the limit, and telling
+ * a client that went away from a body that is not UTF-8.
+ */
+
+import { errorName, logProblem } from './log.ts'
+import { MalformedPushError, WechatError } from './wechat/errors.ts'
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
+
+function tooLarge(maxBytes: number): WechatError {
+  return new WechatError(413, `body over ${maxBytes / 1024} KiB`)
+}
+
+/**
+ * Refuses a body whose declared Content-Length is over the limit, from the header alone:
+ * nothing is read, so it can be answered before anything else is looked at.
+ */
+export function refuseDeclaredOver(request: Request, maxBytes: number): void {
+  if (Number(request.headers.get('Content-Length')) > maxBytes) throw tooLarge(maxBytes)
+}
+
+/**
+ * The body as UTF-8 text, at most `maxBytes` of it. Throws a 413 {@link WechatError} past the
+ * limit (declared or streamed), and a 400 for a body cut short or not UTF-8.
+ *
+ * @example
+ * const body = await readBoundedText(c.req.raw, 64 * 1024)
+ */
+export async function readBoundedText(request: Request, maxBytes: number): Promise<string> {
+  refuseDeclaredOver(request, maxBytes)
+  if (!request.body) return ''
+  const chunks: Uint8Array[] = []
+  let size = 0
+  const reader = request.body.getReader()
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      size += value.byteLength
+      if (size > maxBytes) {
+        await reader.cancel().catch(() => {})
+        throw tooLarge(maxBytes)
+      }
+      chunks.push(value)
+    }
+  } catch (error) {
+    if (error instanceof WechatError) throw error
+    logProblem('body_unreadable', {
+      reason: 'the client went away mid-body',
+      error: errorName(error),
+    })
+    throw new MalformedPushError('body could not be read')
+  }
+  const bytes = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  try {
+    return strictUtf8.decode(bytes)
+  } catch {
+    throw new MalformedPushError('body is not UTF-8')
+  }
+}
