@@ -25,6 +25,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     exclude: ['test/e2e/**'],
     testTimeout: 30_000,
+    // Every spy is undone before the next test, whether or not its file remembered to.
+    restoreMocks: true,
     // The Worker logs a JSON line per push; show them only for tests that fail.
     silent: 'passed-only',
   },

@@ -7,7 +7,7 @@ import type { Config } from './config.ts'
 import { settleWithin } from './deadline.ts'
 import type { ReplyCache } from './dedup.ts'
 import { errorName, logEvent, logProblem } from './log.ts'
-import type { QueuedPush } from './queue.ts'
+import type { QueuedPush } from './queued-push.ts'
 import type { Router } from './router.ts'
 import { dedupKey } from './wechat/dedup-key.ts'
 import { type OpenedPush, sealReply } from './wechat/envelope.ts'
@@ -38,10 +38,7 @@ type RouteOutcome = 'replied' | 'no_reply' | 'over_budget' | 'handler_error'
 export async function answerPush<Env>(opened: OpenedPush, deps: AnswerDeps<Env>): Promise<string> {
   const { push, mode } = opened
   const key = await dedupKey(push)
-  // A reply is remembered per mode: an encrypted push's reply is never served in clear to the
-  // same push sent again in plaintext.
-  const cacheKey = `${key}:${mode}`
-  const remembered = await deps.cache.lookup(cacheKey)
+  const remembered = await deps.cache.lookup(key, mode)
   let body: string
   let outcome: RouteOutcome | 'retry'
   if (remembered !== null) {
@@ -63,7 +60,7 @@ export async function answerPush<Env>(opened: OpenedPush, deps: AnswerDeps<Env>)
     }
     outcome = routed.outcome
     body = routed.reply ? renderReply(routed.reply, addressOf(push)) : NO_REPLY
-    deps.waitUntil(deps.cache.remember(cacheKey, body))
+    deps.waitUntil(deps.cache.remember(key, mode, body))
   }
   logEvent('push', {
     kind: push.kind,

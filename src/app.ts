@@ -1,5 +1,5 @@
 /**
- * The HTTP surface (DESIGN.md): the WeChat callback, the admin API, the debugging console and
+ * The HTTP surface (docs/architecture.md): the WeChat callback, the admin API, the debugging console and
  * health. Every failure is a typed error mapped to a short plain-text status.
  */
 

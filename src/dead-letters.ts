@@ -4,7 +4,7 @@
  */
 
 import { logProblem } from './log.ts'
-import type { QueuedPush } from './queue.ts'
+import type { QueuedPush } from './queued-push.ts'
 import { stateOwnerOf } from './wechat/push.ts'
 
 const PREFIX = 'dead:'

@@ -5,7 +5,8 @@
 import { createApp } from './app.ts'
 import { bot } from './bot.ts'
 import type { Env } from './env.ts'
-import { handleQueueBatch, type QueuedPush } from './queue.ts'
+import { handleQueueBatch } from './queue.ts'
+import type { QueuedPush } from './queued-push.ts'
 
 export { UserState } from './user-state.ts'
 

@@ -9,14 +9,8 @@ import { readConfig } from './config.ts'
 import { forgetDeadLetters, recordDeadLetter } from './dead-letters.ts'
 import type { Env } from './env.ts'
 import { errorName, logEvent, logProblem } from './log.ts'
-import { type Push, stateOwnerOf } from './wechat/push.ts'
-
-export interface QueuedPush {
-  readonly key: string
-  readonly push: Push
-  /** Milliseconds since the epoch when the Worker accepted it. */
-  readonly receivedAt: number
-}
+import type { QueuedPush } from './queued-push.ts'
+import { stateOwnerOf } from './wechat/push.ts'
 
 /** The dead-letter queue's name ends so, whatever the deployment calls its queues. */
 const DEAD_LETTER_SUFFIX = '-dlq'

@@ -6,11 +6,10 @@
  */
 
 import { DurableObject } from 'cloudflare:workers'
-import type { Env } from './env.ts'
 import { errorName, logProblem } from './log.ts'
 import { isKeyedMenuEvent, isPurge, type Push, type PushKind, stateOwnerOf } from './wechat/push.ts'
 
-/** The admin API's view of a user (DESIGN.md). */
+/** The admin API's view of a user: what `GET /admin/users/:openid` answers. */
 export interface UserSnapshot {
   readonly openid: string
   readonly subscribed: boolean
@@ -103,10 +102,10 @@ const SCHEMA = `
   );
 `
 
-export class UserState extends DurableObject<Env> {
+export class UserState extends DurableObject {
   readonly #sql: SqlStorage
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
     super(ctx, env)
     this.#sql = ctx.storage.sql
     this.#sql.exec(SCHEMA)

@@ -9,7 +9,7 @@ import { fetchWith } from './helpers/worker.ts'
 const adminUrl = (id: string) => `https://edge.test/admin/users/${id}`
 
 describe('the admin API', () => {
-  it('shows a user’s state exactly as DESIGN.md says', async () => {
+  it('shows a user’s state exactly as the admin API documents it', async () => {
     const id = openid('admin')
     const at = Math.floor(Date.now() / 1000)
     await postPush(forgePushXml('subscribe', { openid: id, scene: '42', createTime: at }))

@@ -1,14 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { forgePushXml } from '../src/debug/forge.ts'
 import { Router } from '../src/router.ts'
 import type { Push, PushKind } from '../src/wechat/push.ts'
-import { parsePush } from '../src/wechat/push.ts'
 import { type Reply, reply } from '../src/wechat/reply.ts'
-import { parseXmlRoot } from '../src/wechat/xml.ts'
+import { forgedPush } from './helpers/pushes.ts'
 
 const context = { env: {}, signal: new AbortController().signal }
-const push = (kind: PushKind, fields = {}): Push =>
-  parsePush(parseXmlRoot(forgePushXml(kind, fields)))
+const push = (kind: PushKind, fields = {}): Push => forgedPush(kind, fields)
 const said = (r: Reply | undefined) => (r?.type === 'text' ? r.content : r)
 const answer = (text: string) => () => reply.text(text)
 

@@ -13,6 +13,7 @@ import { dedupKey } from '../src/wechat/dedup-key.ts'
 import type { PushKind } from '../src/wechat/push.ts'
 import { parsePush } from '../src/wechat/push.ts'
 import { parseXmlRoot } from '../src/wechat/xml.ts'
+import { forgedPush } from './helpers/pushes.ts'
 import { openid } from './helpers/wechat.ts'
 
 function userOf(id: string) {
@@ -20,7 +21,7 @@ function userOf(id: string) {
 }
 
 async function apply(id: string, kind: PushKind, fields: ForgeFields = {}) {
-  const push = parsePush(parseXmlRoot(forgePushXml(kind, { openid: id, ...fields })))
+  const push = forgedPush(kind, { openid: id, ...fields })
   return userOf(id).apply(await dedupKey(push), push)
 }
 
@@ -40,7 +41,7 @@ function rowCounts(id: string) {
 describe('UserState', () => {
   it('applies a push once: a redelivery is a no-op', async () => {
     const id = openid('once')
-    const push = parsePush(parseXmlRoot(forgePushXml('click', { openid: id, createTime: 1000 })))
+    const push = forgedPush('click', { openid: id, createTime: 1000 })
     const key = await dedupKey(push)
     expect(await userOf(id).apply(key, push)).toBe('applied')
     expect(await userOf(id).apply(key, push)).toBe('duplicate')

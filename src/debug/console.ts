@@ -7,9 +7,9 @@
  */
 
 import type { ExecutionContext } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
 import { Hono } from 'hono/tiny'
 import { hasAdminToken } from '../admin.ts'
+import { readBoundedText } from '../body.ts'
 import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
 import { isWechatId, PUSH_KINDS, type PushKind } from '../wechat/push.ts'
@@ -48,6 +48,15 @@ interface SendRequest {
   fields?: unknown
   /** A push sent before, to send again byte for byte as WeChat's retry would. */
   xml?: unknown
+}
+
+function parseSendRequest(text: string): SendRequest {
+  try {
+    const input: unknown = JSON.parse(text)
+    return typeof input === 'object' && input !== null ? (input as SendRequest) : {}
+  } catch {
+    return {}
+  }
 }
 
 function fieldsFrom(input: unknown): ForgeFields {
@@ -113,13 +122,6 @@ export function debugConsole(dispatchFor: (env: Env, ctx: ExecutionContext) => D
       }
       await next()
     })
-    .use(
-      '/api/*',
-      bodyLimit({
-        maxSize: MAX_API_BODY_BYTES,
-        onError: (c) => c.text(`body over ${MAX_API_BODY_BYTES / 1024} KiB`, 413),
-      }),
-    )
     .get('/api/meta', (c) => {
       const { account } = readConfig(c.env)
       const modes: ForgeMode[] = [
@@ -129,7 +131,8 @@ export function debugConsole(dispatchFor: (env: Env, ctx: ExecutionContext) => D
       return c.json({ kinds: PUSH_KINDS, modes, defaults: FORGE_DEFAULTS })
     })
     .post('/api/send', async (c) => {
-      const input = await c.req.json<SendRequest>().catch(() => ({}) as SendRequest)
+      const text = await readBoundedText(c.req.raw, MAX_API_BODY_BYTES)
+      const input = parseSendRequest(text)
       const kind = input.kind as PushKind
       const mode = input.mode as ForgeMode
       if (!PUSH_KINDS.includes(kind)) return c.text('unknown kind', 400)

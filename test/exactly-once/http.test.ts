@@ -1,12 +1,11 @@
 import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { forgePushXml } from '../../src/debug/forge.ts'
-import type { QueuedPush } from '../../src/queue.ts'
+import { kvReplyCache } from '../../src/dedup.ts'
 import { dedupKey } from '../../src/wechat/dedup-key.ts'
-import { parsePush } from '../../src/wechat/push.ts'
-import { parseXmlRoot } from '../../src/wechat/xml.ts'
 import { userState } from '../helpers/admin.ts'
 import { eventually } from '../helpers/eventually.ts'
+import { forgedPush, parsedPush, queuedPush } from '../helpers/pushes.ts'
 import { exchange, openid, postPush } from '../helpers/wechat.ts'
 
 /** Waits until the Queue has applied what the test expects to the user's Durable Object. */
@@ -38,8 +37,8 @@ describe('exactly once, over HTTP and the real Queue', () => {
     const xml = forgePushXml('text', { openid: id, content: 'first' })
     const first = await exchange(xml)
     const stored = await eventually(async () => {
-      const key = await dedupKey(parsePush(parseXmlRoot(xml)))
-      const value = await env.DEDUP.get(`reply:${key}:plaintext`)
+      const key = await dedupKey(parsedPush(xml))
+      const value = await kvReplyCache(env.DEDUP, 60).lookup(key, 'plaintext')
       expect(value).not.toBeNull()
       return value
     })
@@ -50,8 +49,7 @@ describe('exactly once, over HTTP and the real Queue', () => {
 
   it('applies the same message delivered twice by the Queue once', async () => {
     const id = openid('redelivered')
-    const push = parsePush(parseXmlRoot(forgePushXml('click', { openid: id, menuKey: 'TWICE' })))
-    const queued: QueuedPush = { key: await dedupKey(push), push, receivedAt: Date.now() }
+    const queued = await queuedPush(forgedPush('click', { openid: id, menuKey: 'TWICE' }))
     await env.PUSHES.send(queued)
     await env.PUSHES.send(queued)
     await settled(id, { eventCount: 1, lastMenuKey: 'TWICE' })

@@ -1,14 +1,18 @@
 import { createMessageBatch } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
+import { listDeadLetters } from '../../src/dead-letters.ts'
 import { forgePushXml } from '../../src/debug/forge.ts'
-import { handleQueueBatch, type QueuedPush } from '../../src/queue.ts'
-import { dedupKey } from '../../src/wechat/dedup-key.ts'
-import { parsePush } from '../../src/wechat/push.ts'
-import { parseXmlRoot } from '../../src/wechat/xml.ts'
+import { handleQueueBatch } from '../../src/queue.ts'
+import type { QueuedPush } from '../../src/queued-push.ts'
 import { userState } from '../helpers/admin.ts'
 import { eventually } from '../helpers/eventually.ts'
+import { forgedPush, queuedPush } from '../helpers/pushes.ts'
 import { exchange, openid, postPush } from '../helpers/wechat.ts'
+
+/** The dead letters filed under one user, as the admin API lists them. */
+const deadLettersOf = async (id: string) =>
+  (await listDeadLetters(env.DEDUP)).filter((letter) => letter.openid === id)
 
 const settled = (id: string, expected: object) =>
   eventually(async () => {
@@ -61,13 +65,13 @@ describe('whose push is whose', () => {
 
   it('a system push that reaches the consumer anyway creates no UserState', async () => {
     const sender = openid('system-queued')
-    const push = parsePush(parseXmlRoot(forgePushXml('mass_send_job_finish', { openid: sender })))
+    const push = forgedPush('mass_send_job_finish', { openid: sender })
     const batch = createMessageBatch<QueuedPush>('wechat-edge-pushes', [
       {
         id: 's0',
         timestamp: new Date(),
         attempts: 1,
-        body: { key: await dedupKey(push), push, receivedAt: Date.now() },
+        body: await queuedPush(push),
       },
     ])
     await handleQueueBatch(batch, env)
@@ -83,26 +87,24 @@ describe('authorization revoke and cancellation', () => {
       const createTime = Math.floor(Date.now() / 1000) - 10
       await postPush(forgePushXml('subscribe', { openid: id, scene: 'campaign', createTime }))
       await settled(id, { scene: 'campaign', eventCount: 1 })
-      const dead = parsePush(parseXmlRoot(forgePushXml('text', { openid: id, createTime })))
+      const dead = forgedPush('text', { openid: id, createTime })
       await handleQueueBatch(
         createMessageBatch<QueuedPush>('wechat-edge-pushes-dlq', [
           {
             id: 'd0',
             timestamp: new Date(),
             attempts: 6,
-            body: { key: await dedupKey(dead), push: dead, receivedAt: Date.now() },
+            body: await queuedPush(dead),
           },
         ]),
         env,
       )
-      expect((await env.DEDUP.list({ prefix: `dead:${id}:` })).keys).toHaveLength(1)
+      expect(await deadLettersOf(id)).toHaveLength(1)
 
       const revoke = await exchange(forgePushXml(kind, { openid: id, createTime: createTime + 5 }))
       expect(revoke.status).toBe(200)
       await eventually(async () => expect(await userState(id)).toBeNull())
-      await eventually(async () =>
-        expect((await env.DEDUP.list({ prefix: `dead:${id}:` })).keys).toEqual([]),
-      )
+      await eventually(async () => expect(await deadLettersOf(id)).toEqual([]))
       // The tombstone holds: a late push from before the revoke brings nothing back.
       await postPush(forgePushXml('location_report', { openid: id, createTime: createTime + 1 }))
       const later = openid('after-revoke')
@@ -110,7 +112,7 @@ describe('authorization revoke and cancellation', () => {
       await settled(later, { eventCount: 1 })
       expect(await userState(id)).toBeNull()
       // And the push service that sent the revoke has no state of its own.
-      expect(await hasStorage(parsePush(parseXmlRoot(forgePushXml(kind))).fromUserName)).toBe(false)
+      expect(await hasStorage(forgedPush(kind).fromUserName)).toBe(false)
     },
     30_000,
   )

@@ -1,23 +1,24 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from 'cloudflare:test'
 import { env, exports } from 'cloudflare:workers'
 import { describe, expect, it, vi } from 'vitest'
-import { forgePushXml } from '../../src/debug/forge.ts'
+import { listDeadLetters, recordDeadLetter } from '../../src/dead-letters.ts'
 import type { Env } from '../../src/env.ts'
-import { handleQueueBatch, type QueuedPush, retryDelaySeconds } from '../../src/queue.ts'
-import { dedupKey } from '../../src/wechat/dedup-key.ts'
-import { type PushKind, parsePush } from '../../src/wechat/push.ts'
-import { parseXmlRoot } from '../../src/wechat/xml.ts'
+import { handleQueueBatch, retryDelaySeconds } from '../../src/queue.ts'
+import type { QueuedPush } from '../../src/queued-push.ts'
+import type { PushKind } from '../../src/wechat/push.ts'
 import { ADMIN_HEADERS, userState } from '../helpers/admin.ts'
 import { eventually } from '../helpers/eventually.ts'
+import { forgedPush, queuedPush } from '../helpers/pushes.ts'
 import { openid } from '../helpers/wechat.ts'
 
+/** The dead letters filed under one user, as the admin API lists them. */
+const deadLettersOf = async (id: string) =>
+  (await listDeadLetters(env.DEDUP)).filter((letter) => letter.openid === id)
+
 async function queued(kind: PushKind, id: string, createTime?: number): Promise<QueuedPush> {
-  const push = parsePush(
-    parseXmlRoot(
-      forgePushXml(kind, { openid: id, ...(createTime !== undefined && { createTime }) }),
-    ),
+  return queuedPush(
+    forgedPush(kind, { openid: id, ...(createTime !== undefined && { createTime }) }),
   )
-  return { key: await dedupKey(push), push, receivedAt: Date.now() }
 }
 
 /** The real USERS namespace, whose stubs throw for the OpenIDs listed. */
@@ -125,10 +126,7 @@ describe('the dead-letter queue', () => {
     expect(await userState(id)).toBeNull()
 
     // Once the cause is mended (here: the same push, well-formed), the replay applies it.
-    await env.DEDUP.put(
-      (await env.DEDUP.list({ prefix: `dead:${id}:` })).keys[0]!.name,
-      JSON.stringify({ queued: good }),
-    )
+    await recordDeadLetter(env.DEDUP, good, 6)
     const replay = await exports.default.fetch('https://edge.test/admin/dead-letters/replay', {
       method: 'POST',
       headers: ADMIN_HEADERS,
@@ -140,7 +138,7 @@ describe('the dead-letter queue', () => {
         lastMenuKey: 'V1001_TODAY_MUSIC',
       }),
     )
-    expect((await env.DEDUP.list({ prefix: `dead:${id}:` })).keys).toEqual([])
+    expect(await deadLettersOf(id)).toEqual([])
   }, 40_000)
 
   it('forgets a user’s dead letters when the user is purged', async () => {
@@ -149,12 +147,12 @@ describe('the dead-letter queue', () => {
       { id: 'd0', timestamp: new Date(), attempts: 6, body: await queued('text', id) },
     ])
     await handleQueueBatch(batch, env)
-    expect((await env.DEDUP.list({ prefix: `dead:${id}:` })).keys).toHaveLength(1)
+    expect(await deadLettersOf(id)).toHaveLength(1)
     const purge = await exports.default.fetch(`https://edge.test/admin/users/${id}`, {
       method: 'DELETE',
       headers: ADMIN_HEADERS,
     })
     expect(purge.status).toBe(204)
-    expect((await env.DEDUP.list({ prefix: `dead:${id}:` })).keys).toEqual([])
+    expect(await deadLettersOf(id)).toEqual([])
   })
 })

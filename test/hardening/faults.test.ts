@@ -1,13 +1,14 @@
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { forgePushXml } from '../../src/debug/forge.ts'
+import { kvReplyCache } from '../../src/dedup.ts'
 import type { Env } from '../../src/env.ts'
-import { handleQueueBatch, type QueuedPush } from '../../src/queue.ts'
+import { handleQueueBatch } from '../../src/queue.ts'
+import type { QueuedPush } from '../../src/queued-push.ts'
 import { dedupKey } from '../../src/wechat/dedup-key.ts'
-import { parsePush } from '../../src/wechat/push.ts'
-import { parseXmlRoot } from '../../src/wechat/xml.ts'
 import { userState } from '../helpers/admin.ts'
 import { eventually } from '../helpers/eventually.ts'
+import { forgedPush, parsedPush, queuedPush } from '../helpers/pushes.ts'
 import { exchange, openid, signedRequest } from '../helpers/wechat.ts'
 import { fetchLeavingWork, fetchWith } from '../helpers/worker.ts'
 
@@ -33,7 +34,9 @@ function queueWith(send: (...args: unknown[]) => Promise<unknown>): Env['PUSHES'
   return { send, sendBatch: env.PUSHES.sendBatch.bind(env.PUSHES) } as unknown as Env['PUSHES']
 }
 
-const keyOf = (xml: string) => dedupKey(parsePush(parseXmlRoot(xml)))
+/** The reply the cache holds for this push in plaintext, read through the cache itself. */
+const cachedReply = async (xml: string) =>
+  kvReplyCache(env.DEDUP, 60).lookup(await dedupKey(parsedPush(xml)), 'plaintext')
 
 describe('KV failing', () => {
   it.each([
@@ -80,7 +83,7 @@ describe('the Queue failing', () => {
     const failed = await fetchWith(await signedRequest(xml), { PUSHES: queueWith(broken) })
     expect(failed.status).toBe(503)
     expect(await failed.text()).toBe('push could not be queued; retry later')
-    expect(await env.DEDUP.get(`reply:${await keyOf(xml)}`)).toBeNull()
+    expect(await cachedReply(xml)).toBeNull()
 
     const retried = await exchange(xml)
     expect(retried.status).toBe(200)
@@ -97,7 +100,7 @@ describe('the Queue failing', () => {
       REPLY_BUDGET_MS: '200',
     })
     expect(response.status).toBe(503)
-    expect(await env.DEDUP.get(`reply:${await keyOf(xml)}`)).toBeNull()
+    expect(await cachedReply(xml)).toBeNull()
   })
 })
 
@@ -139,8 +142,7 @@ describe('the consumer failing', () => {
   }
 
   async function queued(id: string, menuKey: string): Promise<QueuedPush> {
-    const push = parsePush(parseXmlRoot(forgePushXml('click', { openid: id, menuKey })))
-    return { key: await dedupKey(push), push, receivedAt: Date.now() }
+    return queuedPush(forgedPush('click', { openid: id, menuKey }))
   }
 
   it('dying mid-batch: each message is acknowledged as soon as it is applied, so only the rest come again', async () => {

@@ -5,6 +5,7 @@
 import { env, exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { readConfig, WEAK_TOKEN_WARNING } from '../../src/config.ts'
+import { listDeadLetters, recordDeadLetter } from '../../src/dead-letters.ts'
 import { forgePushXml, signPush } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
 import { Router } from '../../src/router.ts'
@@ -12,6 +13,7 @@ import { reply } from '../../src/wechat/reply.ts'
 import { wechatSignature } from '../../src/wechat/signature.ts'
 import { userState } from '../helpers/admin.ts'
 import { eventually } from '../helpers/eventually.ts'
+import { forgedPush, queuedPush } from '../helpers/pushes.ts'
 import {
   account,
   exchange,
@@ -227,16 +229,20 @@ describe('6. identities are what WeChat issues', () => {
 
   it('purges one user’s dead letters and no one else’s', async () => {
     const id = openid('prefix')
-    await env.DEDUP.put(`dead:${id}:k1`, '{}')
-    await env.DEDUP.put(`dead:${id}x:k2`, '{}')
+    await recordDeadLetter(env.DEDUP, await queuedPush(forgedPush('text', { openid: id })), 6)
+    const neighbour = `${id}x`
+    await recordDeadLetter(
+      env.DEDUP,
+      await queuedPush(forgedPush('text', { openid: neighbour })),
+      6,
+    )
     const purge = await exports.default.fetch(`https://edge.test/admin/users/${id}`, {
       method: 'DELETE',
       headers: { Authorization: `Bearer ${env.ADMIN_TOKEN}` },
     })
     expect(purge.status).toBe(204)
-    expect((await env.DEDUP.list({ prefix: `dead:${id}` })).keys.map((k) => k.name)).toEqual([
-      `dead:${id}x:k2`,
-    ])
+    const left = (await listDeadLetters(env.DEDUP)).filter((letter) => letter.openid.startsWith(id))
+    expect(left.map((letter) => letter.openid)).toEqual([neighbour])
   })
 })
 

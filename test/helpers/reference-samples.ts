@@ -1,5 +1,6 @@
 /**
- * Every push XML sample of WeChat's event-push page (shared/reference/wechat-event-push.txt),
+ * Every push XML sample of WeChat's event-push page
+ * (https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Receiving_event_pushes.html),
  * verbatim.
  */
 

@@ -2,8 +2,8 @@ import { exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { FORGE_MODES, forgePushXml, openReply, signPush } from '../../src/debug/forge.ts'
 import { parseXmlRoot } from '../../src/wechat/xml.ts'
-import { VECTOR } from '../helpers/design-vector.ts'
 import { referenceSamples } from '../helpers/reference-samples.ts'
+import { VECTOR } from '../helpers/sample-vector.ts'
 import { account, exchange, openid, postPush } from '../helpers/wechat.ts'
 
 const text = (reply: string) => parseXmlRoot(reply)
@@ -77,7 +77,7 @@ describe('the default bot over HTTP', () => {
   })
 })
 
-describe('the DESIGN.md vector over HTTP', () => {
+describe('WeChat’s sample safe-mode vector over HTTP', () => {
   const query = new URLSearchParams({
     signature: VECTOR.signature,
     timestamp: VECTOR.timestamp,

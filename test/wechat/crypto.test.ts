@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { decryptMessage, encryptMessage, importEncodingAesKey } from '../../src/wechat/crypto.ts'
 import { DecryptError } from '../../src/wechat/errors.ts'
-import { parsePush } from '../../src/wechat/push.ts'
-import { parseXmlRoot } from '../../src/wechat/xml.ts'
-import { VECTOR } from '../helpers/design-vector.ts'
+import { parsedPush } from '../helpers/pushes.ts'
+import { VECTOR } from '../helpers/sample-vector.ts'
 
 const aes = await importEncodingAesKey(VECTOR.encodingAesKey)
 const OVERHEAD = 16 + 4 + VECTOR.appId.length
@@ -11,7 +10,7 @@ const OVERHEAD = 16 + 4 + VECTOR.appId.length
 describe('decryptMessage', () => {
   it('decrypts the documented vector to its text message', async () => {
     const xml = await decryptMessage(aes, VECTOR.encrypt, VECTOR.appId)
-    const push = parsePush(parseXmlRoot(xml))
+    const push = parsedPush(xml)
     expect(push).toMatchObject({
       kind: 'text',
       content: VECTOR.content,

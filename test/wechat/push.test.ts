@@ -2,22 +2,15 @@ import { describe, expect, expectTypeOf, it } from 'vitest'
 import { FORGE_DEFAULTS, forgePushXml, WECHAT_PUSH_SERVICE } from '../../src/debug/forge.ts'
 import { dedupKey } from '../../src/wechat/dedup-key.ts'
 import { MalformedPushError } from '../../src/wechat/errors.ts'
-import {
-  isPurge,
-  PUSH_KINDS,
-  type PushKind,
-  parsePush,
-  stateOwnerOf,
-} from '../../src/wechat/push.ts'
-import { parseXmlRoot } from '../../src/wechat/xml.ts'
+import { isPurge, PUSH_KINDS, type PushKind, stateOwnerOf } from '../../src/wechat/push.ts'
+import { parsedPush } from '../helpers/pushes.ts'
 import { referenceSamples } from '../helpers/reference-samples.ts'
 
-const parse = (xml: string) => parsePush(parseXmlRoot(xml))
 const base = { toUserName: 'toUser', fromUserName: 'FromUser', createTime: 123456789 }
 
 describe('the reference page, sample by sample', () => {
   it('parses a follow', () => {
-    expect(parse(referenceSamples.subscribe)).toEqual({
+    expect(parsedPush(referenceSamples.subscribe)).toEqual({
       ...base,
       kind: 'subscribe',
       scene: null,
@@ -27,11 +20,11 @@ describe('the reference page, sample by sample', () => {
 
   it('parses an unfollow (the follow sample with Event unsubscribe)', () => {
     const xml = referenceSamples.subscribe.replace('[subscribe]', '[unsubscribe]')
-    expect(parse(xml)).toEqual({ ...base, kind: 'unsubscribe' })
+    expect(parsedPush(xml)).toEqual({ ...base, kind: 'unsubscribe' })
   })
 
   it('parses a QR follow, scene without its qrscene_ prefix', () => {
-    expect(parse(referenceSamples.qrSubscribe)).toEqual({
+    expect(parsedPush(referenceSamples.qrSubscribe)).toEqual({
       ...base,
       kind: 'subscribe',
       scene: '123123',
@@ -40,7 +33,7 @@ describe('the reference page, sample by sample', () => {
   })
 
   it('parses a scan by a follower', () => {
-    expect(parse(referenceSamples.scan)).toEqual({
+    expect(parsedPush(referenceSamples.scan)).toEqual({
       ...base,
       kind: 'scan',
       scene: 'SCENE_VALUE',
@@ -49,7 +42,7 @@ describe('the reference page, sample by sample', () => {
   })
 
   it('parses a location report, its numbers on purpose', () => {
-    expect(parse(referenceSamples.location)).toEqual({
+    expect(parsedPush(referenceSamples.location)).toEqual({
       ...base,
       fromUserName: 'fromUser',
       kind: 'location_report',
@@ -60,11 +53,11 @@ describe('the reference page, sample by sample', () => {
   })
 
   it('parses a menu click', () => {
-    expect(parse(referenceSamples.click)).toEqual({ ...base, kind: 'click', key: 'EVENTKEY' })
+    expect(parsedPush(referenceSamples.click)).toEqual({ ...base, kind: 'click', key: 'EVENTKEY' })
   })
 
   it('parses a menu link', () => {
-    expect(parse(referenceSamples.view)).toEqual({
+    expect(parsedPush(referenceSamples.view)).toEqual({
       ...base,
       kind: 'view',
       url: 'www.qq.com',
@@ -75,20 +68,22 @@ describe('the reference page, sample by sample', () => {
 
 describe('values stay exact', () => {
   it('keeps a 64-bit MsgId digit for digit', () => {
-    const push = parse(forgePushXml('text', { msgId: '18446744073709551615' }))
+    const push = parsedPush(forgePushXml('text', { msgId: '18446744073709551615' }))
     expect(push).toMatchObject({ kind: 'text', msgId: '18446744073709551615' })
   })
 
   it('keeps an all-digit EventKey and scene as strings', () => {
-    expect(parse(forgePushXml('click', { menuKey: '00012345678901234567890' }))).toMatchObject({
-      key: '00012345678901234567890',
-    })
-    expect(parse(forgePushXml('scan', { scene: '0042' }))).toMatchObject({ scene: '0042' })
+    expect(parsedPush(forgePushXml('click', { menuKey: '00012345678901234567890' }))).toMatchObject(
+      {
+        key: '00012345678901234567890',
+      },
+    )
+    expect(parsedPush(forgePushXml('scan', { scene: '0042' }))).toMatchObject({ scene: '0042' })
   })
 
   it('keeps text content as sent, spaces, CDATA terminators and all', () => {
     const content = '  a ]]> b <c> & d 你好 👋  '
-    expect(parse(forgePushXml('text', { content }))).toMatchObject({ content })
+    expect(parsedPush(forgePushXml('text', { content }))).toMatchObject({ content })
   })
 })
 
@@ -99,32 +94,34 @@ describe('every other kind', () => {
   })
 
   it.each(PUSH_KINDS)('parses a forged %s push back to its kind', (kind) => {
-    expect(parse(forgePushXml(kind)).kind).toBe(kind)
+    expect(parsedPush(forgePushXml(kind)).kind).toBe(kind)
   })
 
   it('reads the fields of the other menu events', () => {
-    expect(parse(forgePushXml('scancode_waitmsg', { content: 'QR-RESULT' }))).toMatchObject({
+    expect(parsedPush(forgePushXml('scancode_waitmsg', { content: 'QR-RESULT' }))).toMatchObject({
       key: FORGE_DEFAULTS.menuKey,
       scanType: 'qrcode',
       scanResult: 'QR-RESULT',
     })
-    expect(parse(forgePushXml('pic_weixin'))).toMatchObject({
+    expect(parsedPush(forgePushXml('pic_weixin'))).toMatchObject({
       count: 1,
       picMd5Sums: ['1b5f7c23b5bf75682a53e7b6d163e185'],
     })
-    expect(parse(forgePushXml('location_select'))).toMatchObject({
+    expect(parsedPush(forgePushXml('location_select'))).toMatchObject({
       latitude: FORGE_DEFAULTS.latitude,
       longitude: FORGE_DEFAULTS.longitude,
       scale: 15,
       poiname: FORGE_DEFAULTS.label,
     })
-    expect(parse(forgePushXml('mass_send_job_finish', { msgId: '1000001625' }))).toMatchObject({
-      msgId: '1000001625',
-      totalCount: 100,
-      filterCount: 80,
-      sentCount: 75,
-      errorCount: 5,
-    })
+    expect(parsedPush(forgePushXml('mass_send_job_finish', { msgId: '1000001625' }))).toMatchObject(
+      {
+        msgId: '1000001625',
+        totalCount: 100,
+        filterCount: 80,
+        sentCount: 75,
+        errorCount: 5,
+      },
+    )
   })
 
   it('reads a picture list of several items', () => {
@@ -132,12 +129,12 @@ describe('every other kind', () => {
       /<PicList>.*<\/PicList>/,
       '<PicList><item><PicMd5Sum>a</PicMd5Sum></item><item><PicMd5Sum>b</PicMd5Sum></item></PicList>',
     )
-    expect(parse(xml)).toMatchObject({ picMd5Sums: ['a', 'b'] })
+    expect(parsedPush(xml)).toMatchObject({ picMd5Sums: ['a', 'b'] })
   })
 
   it('keeps an unknown event with its raw fields, never refusing it', () => {
     const xml = referenceSamples.click.replace('[CLICK]', '[user_pay_from_pay_cell]')
-    expect(parse(xml)).toEqual({
+    expect(parsedPush(xml)).toEqual({
       ...base,
       kind: 'unknown',
       msgType: 'event',
@@ -154,7 +151,7 @@ describe('every other kind', () => {
   })
 
   it('keeps an unknown message type', () => {
-    expect(parse(forgePushXml('text').replace('[text]', '[miniprogrampage]'))).toMatchObject({
+    expect(parsedPush(forgePushXml('text').replace('[text]', '[miniprogrampage]'))).toMatchObject({
       kind: 'unknown',
       msgType: 'miniprogrampage',
       event: null,
@@ -179,14 +176,14 @@ describe('malformed pushes', () => {
       referenceSamples.click.replace('</xml>', '<FromUserName>x</FromUserName></xml>'),
     ],
   ])('refuses %s', (_, xml) => {
-    expect(() => parse(xml)).toThrow(MalformedPushError)
+    expect(() => parsedPush(xml)).toThrow(MalformedPushError)
   })
 })
 
 describe('dedupKey', () => {
   it('keys a message by account, sender, CreateTime and MsgId, never by MsgId alone', async () => {
     const message = (openid: string, createTime = 1700000000) =>
-      parse(forgePushXml('text', { openid, createTime, msgId: '6054768590064713728' }))
+      parsedPush(forgePushXml('text', { openid, createTime, msgId: '6054768590064713728' }))
     const a = await dedupKey(message('oUserA'))
     expect(a).toMatch(/^msg:[0-9a-f]{40}$/)
     expect(a).not.toContain('6054768590064713728')
@@ -197,7 +194,7 @@ describe('dedupKey', () => {
 
   it('tells two unknown events of one user in one second apart by all their fields', async () => {
     const unknown = (menuKey: string, extra = '') =>
-      parse(
+      parsedPush(
         forgePushXml('unknown', { createTime: 1700000000, menuKey }).replace(
           '</xml>',
           `${extra}</xml>`,
@@ -210,27 +207,27 @@ describe('dedupKey', () => {
 
   it('tells authorization changes for two users apart though the push service sent both', async () => {
     const revoke = (openid: string) =>
-      parse(forgePushXml('user_authorization_revoke', { openid, createTime: 1700000000 }))
+      parsedPush(forgePushXml('user_authorization_revoke', { openid, createTime: 1700000000 }))
     expect(await dedupKey(revoke('oUserA'))).not.toBe(await dedupKey(revoke('oUserB')))
   })
 
   it('tells two events of one user in one second apart', async () => {
     const follow = await dedupKey(
-      parse(forgePushXml('subscribe', { createTime: 1700000000, scene: 'a' })),
+      parsedPush(forgePushXml('subscribe', { createTime: 1700000000, scene: 'a' })),
     )
     const report = await dedupKey(
-      parse(forgePushXml('location_report', { createTime: 1700000000 })),
+      parsedPush(forgePushXml('location_report', { createTime: 1700000000 })),
     )
     const otherScene = await dedupKey(
-      parse(forgePushXml('subscribe', { createTime: 1700000000, scene: 'b' })),
+      parsedPush(forgePushXml('subscribe', { createTime: 1700000000, scene: 'b' })),
     )
     expect(new Set([follow, report, otherScene]).size).toBe(3)
   })
 
   it('is the same for the same push', async () => {
     const xml = forgePushXml('click', { createTime: 1700000000 })
-    expect(await dedupKey(parse(xml))).toBe(await dedupKey(parse(xml)))
-    expect(await dedupKey(parse(xml))).toMatch(/^evt:[0-9a-f]{40}$/)
+    expect(await dedupKey(parsedPush(xml))).toBe(await dedupKey(parsedPush(xml)))
+    expect(await dedupKey(parsedPush(xml))).toMatch(/^evt:[0-9a-f]{40}$/)
   })
 })
 
@@ -240,17 +237,21 @@ describe('XML references', () => {
       /<Content>.*<\/Content>/,
       '<Content>a &lt;b&gt; &amp; &quot;c&quot; &apos;d&apos; &#20320;&#x597D; &#x1F44B; &#0; &bogus;<![CDATA[ &amp; ]]></Content>',
     )
-    expect(parse(xml)).toMatchObject({ content: 'a <b> & "c" \'d\' 你好 👋 &#0; &bogus; &amp; ' })
+    expect(parsedPush(xml)).toMatchObject({
+      content: 'a <b> & "c" \'d\' 你好 👋 &#0; &bogus; &amp; ',
+    })
   })
 })
 
 describe('nested and authorization-change kinds', () => {
   it('reads one subscription-message List item as an array of one, and many as many', () => {
-    expect(parse(forgePushXml('subscribe_msg_popup_event'))).toMatchObject({
+    expect(parsedPush(forgePushXml('subscribe_msg_popup_event'))).toMatchObject({
       kind: 'subscribe_msg_popup_event',
       items: [{ templateId: FORGE_DEFAULTS.templateIds[0], status: 'accept', popupScene: '0' }],
     })
-    const two = parse(forgePushXml('subscribe_msg_change_event', { templateIds: ['T1', 'T2'] }))
+    const two = parsedPush(
+      forgePushXml('subscribe_msg_change_event', { templateIds: ['T1', 'T2'] }),
+    )
     expect(two).toMatchObject({
       kind: 'subscribe_msg_change_event',
       items: [
@@ -259,7 +260,7 @@ describe('nested and authorization-change kinds', () => {
       ],
     })
     expect(
-      parse(forgePushXml('subscribe_msg_sent_event', { msgId: '2794188253209100289' })),
+      parsedPush(forgePushXml('subscribe_msg_sent_event', { msgId: '2794188253209100289' })),
     ).toMatchObject({
       items: [
         {
@@ -273,7 +274,7 @@ describe('nested and authorization-change kinds', () => {
   })
 
   it('reads a publish job result with its articles and failed positions', () => {
-    expect(parse(forgePushXml('publish_job_finish'))).toMatchObject({
+    expect(parsedPush(forgePushXml('publish_job_finish'))).toMatchObject({
       kind: 'publish_job_finish',
       publishId: '2247503051',
       publishStatus: 0,
@@ -285,15 +286,15 @@ describe('nested and authorization-change kinds', () => {
       /<article_id>.*<\/article_detail>/,
       '<fail_idx>1</fail_idx><fail_idx>2</fail_idx>',
     )
-    expect(parse(failed)).toMatchObject({ articleId: null, articles: [], failedIdx: [1, 2] })
+    expect(parsedPush(failed)).toMatchObject({ articleId: null, articles: [], failedIdx: [1, 2] })
   })
 
   it('reads customer-service session events', () => {
-    expect(parse(forgePushXml('kf_create_session', { kfAccount: 'a@gh' }))).toMatchObject({
+    expect(parsedPush(forgePushXml('kf_create_session', { kfAccount: 'a@gh' }))).toMatchObject({
       kind: 'kf_create_session',
       kfAccount: 'a@gh',
     })
-    expect(parse(forgePushXml('kf_switch_session'))).toMatchObject({
+    expect(parsedPush(forgePushXml('kf_switch_session'))).toMatchObject({
       kind: 'kf_switch_session',
       fromKfAccount: FORGE_DEFAULTS.fromKfAccount,
       toKfAccount: FORGE_DEFAULTS.kfAccount,
@@ -301,7 +302,7 @@ describe('nested and authorization-change kinds', () => {
   })
 
   it('reads an authorization change: the user is OpenID, not the push service that sent it', () => {
-    const revoke = parse(forgePushXml('user_authorization_revoke', { openid: 'oRevokedUser' }))
+    const revoke = parsedPush(forgePushXml('user_authorization_revoke', { openid: 'oRevokedUser' }))
     expect(revoke).toMatchObject({
       kind: 'user_authorization_revoke',
       fromUserName: WECHAT_PUSH_SERVICE,
@@ -310,15 +311,15 @@ describe('nested and authorization-change kinds', () => {
     })
     expect(stateOwnerOf(revoke)).toBe('oRevokedUser')
     expect(isPurge(revoke)).toBe(true)
-    expect(isPurge(parse(forgePushXml('user_authorization_cancellation')))).toBe(true)
-    const modified = parse(forgePushXml('user_info_modified', { openid: 'oModified' }))
+    expect(isPurge(parsedPush(forgePushXml('user_authorization_cancellation')))).toBe(true)
+    const modified = parsedPush(forgePushXml('user_info_modified', { openid: 'oModified' }))
     expect(modified).toMatchObject({ kind: 'user_info_modified', openId: 'oModified' })
     expect(stateOwnerOf(modified)).toBeNull()
   })
 
   it('touches nobody’s state for system pushes and unknown ones, the sender’s for the rest', () => {
     for (const kind of PUSH_KINDS) {
-      const push = parse(forgePushXml(kind, { openid: 'oSender' }))
+      const push = parsedPush(forgePushXml(kind, { openid: 'oSender' }))
       const expected = [
         'template_send_job_finish',
         'mass_send_job_finish',
@@ -337,7 +338,7 @@ describe('nested and authorization-change kinds', () => {
       '</xml>',
       '<Info><Id>7</Id><List><A>1</A></List><List><A>2</A></List></Info></xml>',
     )
-    expect(parse(xml)).toMatchObject({
+    expect(parsedPush(xml)).toMatchObject({
       kind: 'unknown',
       fields: { Info: { Id: '7', List: [{ A: '1' }, { A: '2' }] } },
     })
@@ -345,8 +346,8 @@ describe('nested and authorization-change kinds', () => {
 
   it('refuses a revoke without a well-formed OpenID', () => {
     const xml = forgePushXml('user_authorization_revoke')
-    expect(() => parse(xml.replace(/<OpenID>.*<\/OpenID>/, ''))).toThrow(MalformedPushError)
-    expect(() => parse(xml.replace(/<OpenID>.*<\/OpenID>/, '<OpenID>a:b</OpenID>'))).toThrow(
+    expect(() => parsedPush(xml.replace(/<OpenID>.*<\/OpenID>/, ''))).toThrow(MalformedPushError)
+    expect(() => parsedPush(xml.replace(/<OpenID>.*<\/OpenID>/, '<OpenID>a:b</OpenID>'))).toThrow(
       MalformedPushError,
     )
   })

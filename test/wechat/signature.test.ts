@@ -6,7 +6,7 @@ import {
   verifySignature,
   wechatSignature,
 } from '../../src/wechat/signature.ts'
-import { VECTOR } from '../helpers/design-vector.ts'
+import { VECTOR } from '../helpers/sample-vector.ts'
 
 const {
   token: TOKEN,

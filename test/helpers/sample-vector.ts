@@ -1,4 +1,7 @@
-/** DESIGN.md's test vector: WeChat's documented sample account and one safe-mode push. */
+/**
+ * WeChat's documented sample account and one safe-mode push sealed with it: the test vector of
+ * WeChat's message encryption guide (https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Message_encryption_and_decryption_instructions.html).
+ */
 
 export const VECTOR = {
   token: 'spamtest',

@@ -1,0 +1,14 @@
+/**
+ * What travels on the Queue from the request path to the consumer: a leaf module, so that the
+ * producer, the consumer and the dead letters share the type without importing each other.
+ */
+
+import type { Push } from './wechat/push.ts'
+
+export interface QueuedPush {
+  /** The push's dedup key: the Durable Object applies each key at most once. */
+  readonly key: string
+  readonly push: Push
+  /** Milliseconds since the epoch when the Worker accepted it. */
+  readonly receivedAt: number
+}
