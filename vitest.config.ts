@@ -1,5 +1,8 @@
 import { cloudflareTest } from '@cloudflare/vitest-plugin'
 import { defineConfig } from 'vitest/config'
+import { quietInspectorProbe } from './test/helpers/quiet-inspector-probe.ts'
+
+quietInspectorProbe()
 
 // Tests run inside workerd with real local KV, Queues and Durable Objects. Secrets are
 // WeChat's documented sample account and override any local .dev.vars; the Queue retries at
