@@ -3,8 +3,10 @@
  * binding is touched. Shared by the Node runner and the workerd runner.
  */
 
-import { bot } from '../src/bot.ts'
+import { bot, type CountSession } from '../src/bot.ts'
 import { forgePushXml, signPush } from '../src/debug/forge.ts'
+import type { Env } from '../src/env.ts'
+import { PushSession } from '../src/session.ts'
 import { decryptMessage, encryptMessage, importEncodingAesKey } from '../src/wechat/crypto.ts'
 import { dedupKey } from '../src/wechat/dedup-key.ts'
 import { type Account, openPush, sealReply } from '../src/wechat/envelope.ts'
@@ -37,7 +39,14 @@ export interface Fixture {
 
 /** One text message (the commonest push), prepared once, with each stage as a closure. */
 export async function fixture(nowSeconds: number): Promise<Fixture> {
-  const context = { env: {}, signal: new AbortController().signal }
+  // The default bot answers this text without its session: no user store is needed.
+  const context = {
+    env: {} as Env,
+    signal: new AbortController().signal,
+    session: new PushSession<CountSession>(null, 'bench', 'plaintext', () => 1_000),
+    profile: async () => null,
+    log: {},
+  }
   const xml = forgePushXml('text', {
     content: 'Hello, wechat-edge',
     createTime: nowSeconds,
@@ -49,7 +58,7 @@ export async function fixture(nowSeconds: number): Promise<Fixture> {
   const plainQuery = Object.fromEntries(new URLSearchParams(plain.query))
   const safeQuery = Object.fromEntries(new URLSearchParams(safe.query))
   const push: Push = parsePush(parseXmlRoot(xml))
-  const reply = (await bot.route(push, context as never))!
+  const reply = (await bot.route(push, context))!
   const address = { toUser: push.fromUserName, fromUser: push.toUserName, createTime: nowSeconds }
   const replyXml = renderReply(reply, address)
   const aes = await importEncodingAesKey(AES.encodingAesKey)
@@ -58,13 +67,13 @@ export async function fixture(nowSeconds: number): Promise<Fixture> {
   const shared = {
     parse: async () => parsePush(parseXmlRoot(xml)),
     dedup: () => dedupKey(push),
-    route: () => bot.route(push, context as never),
+    route: () => bot.route(push, context),
     reply: async () => renderReply(reply, address),
   }
   const whole = async (query: Record<string, string>, body: string) => {
     const opened = await openPush(query, body, ACCOUNT, nowSeconds)
     await dedupKey(opened.push)
-    const routed = await bot.route(opened.push, context as never)
+    const routed = await bot.route(opened.push, context)
     const rendered = renderReply(routed!, address)
     return opened.mode === 'encrypted'
       ? sealReply(rendered, ACCOUNT.token, AES, nowSeconds)

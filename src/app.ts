@@ -14,6 +14,7 @@ import { kvReplyCache } from './dedup.ts'
 import type { Env } from './env.ts'
 import { errorName, logProblem } from './log.ts'
 import type { Router } from './router.ts'
+import { type SessionSchema, userSessionStore } from './session.ts'
 import { openPushBody, SealedPushError, verifyPushQuery } from './wechat/envelope.ts'
 import { MalformedPushError, WechatError } from './wechat/errors.ts'
 import { verifySignature } from './wechat/signature.ts'
@@ -36,7 +37,7 @@ function configured(env: Env) {
  * @example
  * export default { fetch: createApp(bot).fetch }
  */
-export function createApp(bot: Router<Env>) {
+export function createApp<S extends SessionSchema<S>>(bot: Router<Env, S>) {
   const app = new Hono<{ Bindings: Env }>()
 
   app.get('/', (c) => {
@@ -86,6 +87,7 @@ export function createApp(bot: Router<Env>) {
       env: c.env,
       cache: kvReplyCache(c.env.DEDUP, config.dedupTtlSeconds),
       enqueue: (queued) => c.env.PUSHES.send(queued),
+      sessions: (owner) => userSessionStore(c.env.USERS, owner),
       waitUntil: (work) => c.executionCtx.waitUntil(work),
       startedAt,
     })

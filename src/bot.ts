@@ -1,13 +1,24 @@
 /**
  * The default bot: a short example to replace with your own. Follows and scans name their QR
- * scene, menu clicks name their key, text is echoed; everything else gets `success`.
+ * scene, menu clicks name their key, `count` counts in the user's session, other text is
+ * echoed; everything else gets `success`. One middleware times the bot into the log line.
  */
 
 import type { Env } from './env.ts'
 import { Router } from './router.ts'
 import { reply } from './wechat/reply.ts'
 
-export const bot = new Router<Env>()
+/** What this bot keeps per user: how many `count` messages since they last followed. */
+export interface CountSession {
+  count: number
+}
+
+export const bot = new Router<Env, CountSession>()
+  .use(async function timeTheBot(_push, context, next) {
+    const started = performance.now()
+    await next()
+    context.log.botMs = Math.round((performance.now() - started) * 10) / 10
+  })
   .on('subscribe', (push) =>
     reply.text(
       push.scene === null
@@ -17,4 +28,9 @@ export const bot = new Router<Env>()
   )
   .on('scan', (push) => reply.text(`You scanned QR scene ${push.scene}.`))
   .on('click', (push) => reply.text(`You clicked menu ${push.key}.`))
+  .text('count', async (_push, { session }) => {
+    const count = ((await session.get('count')) ?? 0) + 1
+    await session.set('count', count)
+    return reply.text(`count: ${count}`)
+  })
   .on('text', (push) => (push.content.length > 0 ? reply.text(push.content) : undefined))

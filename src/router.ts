@@ -1,8 +1,11 @@
 /**
- * The router a bot is written with: handlers by push kind, by menu key, by QR scene and by text
- * pattern, with a fallback. A handler returns a reply, or nothing for `success`.
+ * The router a bot is written with: middleware around every push, then handlers by menu key, QR
+ * scene, text pattern, predicate and push kind, with a fallback. A handler returns a reply, or
+ * nothing for `success`, or passes the push on to the next matching route.
  */
 
+import type { AnySession, Session, SessionSchema } from './session.ts'
+import type { UserSnapshot } from './user-state.ts'
 import {
   isKeyedMenuEvent,
   type KeyedMenuEvent,
@@ -15,18 +18,51 @@ import {
 } from './wechat/push.ts'
 import type { Reply } from './wechat/reply.ts'
 
-/** What a handler gets besides its push: the Worker's env and the reply budget's signal. */
-export interface HandlerContext<Env = unknown> {
-  readonly env: Env
+/** Values a middleware may add to a push's log line: never message content. */
+export type LogFields = Record<string, string | number | boolean>
+
+/** What a handler gets besides its push. */
+export interface HandlerContext<E = unknown, S extends SessionSchema<S> = AnySession> {
+  readonly env: E
   /** Aborted when the reply budget runs out and `success` has been sent instead. */
   readonly signal: AbortSignal
+  /**
+   * The user's session: small JSON values by key, kept in their Durable Object. A push's
+   * writes take effect once, with the push, and the next push from the user reads them.
+   */
+  readonly session: Session<S>
+  /** The user's stored profile (what the admin API shows), read on demand; null if none. */
+  profile(): Promise<UserSnapshot | null>
+  /** Passes the push on to the next route that matches it; resolves with that route's reply. */
+  next(): Promise<Reply | undefined>
+  /** Added to this push's log line. */
+  readonly log: LogFields
+  /** Whatever middleware hands to later middleware and handlers. */
+  readonly state: Record<string, unknown>
 }
+
+/** What the request path supplies; the router adds `next` and `state`. */
+export type RouteContext<E = unknown, S extends SessionSchema<S> = AnySession> = Omit<
+  HandlerContext<E, S>,
+  'next' | 'state'
+>
 
 // biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing is a handler for `success`
 export type HandlerResult = Reply | undefined | null | void
-export type Handler<P extends Push = Push, Env = unknown> = (
+export type Handler<P extends Push = Push, E = unknown, S extends SessionSchema<S> = AnySession> = (
   push: P,
-  context: HandlerContext<Env>,
+  context: HandlerContext<E, S>,
+) => HandlerResult | Promise<HandlerResult>
+
+/**
+ * Runs around every push, in the order registered (the first is outermost). `next()` runs the
+ * rest and resolves with their reply. Return a reply to answer with it, `null` for no reply,
+ * or nothing to keep what `next()` produced (no reply if it was not called).
+ */
+export type Middleware<E = unknown, S extends SessionSchema<S> = AnySession> = (
+  push: Push,
+  context: HandlerContext<E, S>,
+  next: () => Promise<Reply | undefined>,
 ) => HandlerResult | Promise<HandlerResult>
 
 /** Pushes that carry a QR scene: a follow through a QR code, or a scan by a follower. */
@@ -34,9 +70,9 @@ export type ScenePush = (SubscribeEvent & { scene: string }) | ScanEvent
 
 type Pattern = string | RegExp
 
-interface Route<P extends Push, Env> {
+interface Route<P extends Push, E, S extends SessionSchema<S>> {
   readonly matches: (push: P) => boolean
-  readonly handler: Handler<P, Env>
+  readonly handler: Handler<P, E, S>
 }
 
 function matchesPattern(pattern: Pattern, value: string): boolean {
@@ -48,70 +84,125 @@ function hasScene(push: Push): push is ScenePush {
 }
 
 /**
- * Routes each push to the most specific handler: a menu key, then a QR scene, then a text
- * pattern, then a handler for the push's kind, then the fallback. Within one kind of route the
- * first registered wins.
+ * Routes each push through the middleware, then to the most specific handler: a menu key, a
+ * QR scene, a text pattern, a predicate, the push's kind, the fallback. Within each, the first
+ * registered wins; a handler that calls `context.next()` hands the push to the next match in
+ * that same order.
  *
  * @example
- * const bot = new Router()
+ * const bot = new Router<Env, { step: number }>()
+ *   .use(async (push, context, next) => {
+ *     const started = Date.now()
+ *     await next()
+ *     context.log.botMs = Date.now() - started
+ *   })
  *   .menu('V1001_TODAY_MUSIC', () => reply.text('Today’s pick…'))
- *   .scene('spring-campaign', (push) => reply.text(`Thanks for scanning, ${push.fromUserName}`))
+ *   .scene('spring-campaign', () => reply.text('Thanks for scanning the spring poster'))
  *   .text(/^help$/i, () => reply.text('Send anything: I echo it.'))
+ *   .when((push) => push.kind === 'text' && push.content.length > 500, () => reply.text('Too long'))
  *   .on('text', (push) => reply.text(push.content))
  *   .fallback(() => undefined)
  */
-export class Router<Env = unknown> {
-  readonly #menus: Route<KeyedMenuEvent, Env>[] = []
-  readonly #scenes: Route<ScenePush, Env>[] = []
-  readonly #texts: Route<TextMessage, Env>[] = []
-  readonly #kinds = new Map<PushKind, Handler<Push, Env>>()
-  #fallback: Handler<Push, Env> | undefined
+export class Router<E = unknown, S extends SessionSchema<S> = AnySession> {
+  readonly #middleware: Middleware<E, S>[] = []
+  readonly #menus: Route<KeyedMenuEvent, E, S>[] = []
+  readonly #scenes: Route<ScenePush, E, S>[] = []
+  readonly #texts: Route<TextMessage, E, S>[] = []
+  readonly #predicates: Route<Push, E, S>[] = []
+  readonly #kinds = new Map<PushKind, Handler<Push, E, S>[]>()
+  #fallback: Handler<Push, E, S> | undefined
+
+  /** Runs `middleware` around every push (blocklists, admin-only commands, metrics). */
+  use(middleware: Middleware<E, S>): this {
+    this.#middleware.push(middleware)
+    return this
+  }
 
   /** Handles every push of one kind, unless a more specific route matches. */
-  on<K extends PushKind>(kind: K, handler: Handler<PushOf<K>, Env>): this {
-    if (!this.#kinds.has(kind)) this.#kinds.set(kind, handler as Handler<Push, Env>)
+  on<K extends PushKind>(kind: K, handler: Handler<PushOf<K>, E, S>): this {
+    const handlers = this.#kinds.get(kind) ?? []
+    handlers.push(handler as Handler<Push, E, S>)
+    this.#kinds.set(kind, handlers)
     return this
   }
 
   /** Handles menu events (CLICK, scan code, photo, location select) whose key matches. */
-  menu(key: Pattern, handler: Handler<KeyedMenuEvent, Env>): this {
+  menu(key: Pattern, handler: Handler<KeyedMenuEvent, E, S>): this {
     this.#menus.push({ matches: (push) => matchesPattern(key, push.key), handler })
     return this
   }
 
   /** Handles QR follows and scans whose scene (without `qrscene_`) matches. */
-  scene(scene: Pattern, handler: Handler<ScenePush, Env>): this {
+  scene(scene: Pattern, handler: Handler<ScenePush, E, S>): this {
     this.#scenes.push({ matches: (push) => matchesPattern(scene, push.scene), handler })
     return this
   }
 
   /** Handles text messages whose content equals a string or matches a RegExp. */
-  text(pattern: Pattern, handler: Handler<TextMessage, Env>): this {
+  text(pattern: Pattern, handler: Handler<TextMessage, E, S>): this {
     this.#texts.push({ matches: (push) => matchesPattern(pattern, push.content), handler })
     return this
   }
 
+  /** Handles any push for which `predicate` holds: after text patterns, before kinds. */
+  when(predicate: (push: Push) => boolean, handler: Handler<Push, E, S>): this {
+    this.#predicates.push({ matches: predicate, handler })
+    return this
+  }
+
   /** Handles whatever no other route took. Without one, such pushes get `success`. */
-  fallback(handler: Handler<Push, Env>): this {
+  fallback(handler: Handler<Push, E, S>): this {
     this.#fallback ??= handler
     return this
   }
 
-  /** The handler this push goes to, or undefined when none does. */
-  resolve(push: Push): Handler<Push, Env> | undefined {
-    const specific =
-      (isKeyedMenuEvent(push) && this.#menus.find((route) => route.matches(push))?.handler) ||
-      (hasScene(push) && this.#scenes.find((route) => route.matches(push))?.handler) ||
-      (push.kind === 'text' && this.#texts.find((route) => route.matches(push))?.handler) ||
-      undefined
-    return (
-      (specific as Handler<Push, Env> | undefined) ?? this.#kinds.get(push.kind) ?? this.#fallback
-    )
+  /** Every handler that matches this push, in the order they are tried. */
+  resolve(push: Push): Handler<Push, E, S>[] {
+    const matching = <P extends Push>(routes: Route<P, E, S>[], typed: P) =>
+      routes
+        .filter((route) => route.matches(typed))
+        .map((route) => route.handler as Handler<Push, E, S>)
+    return [
+      ...(isKeyedMenuEvent(push) ? matching(this.#menus, push) : []),
+      ...(hasScene(push) ? matching(this.#scenes, push) : []),
+      ...(push.kind === 'text' ? matching(this.#texts, push) : []),
+      ...matching(this.#predicates, push),
+      ...(this.#kinds.get(push.kind) ?? []),
+      ...(this.#fallback ? [this.#fallback] : []),
+    ]
   }
 
-  /** Runs the handler this push goes to; nothing → no reply. */
-  async route(push: Push, context: HandlerContext<Env>): Promise<Reply | undefined> {
-    const handler = this.resolve(push)
-    return (await handler?.(push, context)) ?? undefined
+  /** Runs the middleware and the handlers this push goes to; nothing → no reply. */
+  async route(push: Push, base: RouteContext<E, S>): Promise<Reply | undefined> {
+    const handlers = this.resolve(push)
+    const state: Record<string, unknown> = {}
+    const contextWith = (next: () => Promise<Reply | undefined>): HandlerContext<E, S> => ({
+      ...base,
+      state,
+      next,
+    })
+    const runHandler = async (index: number): Promise<Reply | undefined> => {
+      const handler = handlers[index]
+      if (!handler) return undefined
+      return (
+        (await handler(
+          push,
+          contextWith(() => runHandler(index + 1)),
+        )) ?? undefined
+      )
+    }
+    const runMiddleware = async (index: number): Promise<Reply | undefined> => {
+      const middleware = this.#middleware[index]
+      if (!middleware) return runHandler(0)
+      let produced: Reply | undefined
+      const next = async () => {
+        produced = await runMiddleware(index + 1)
+        return produced
+      }
+      const result = await middleware(push, contextWith(next), next)
+      if (result === null) return undefined
+      return result ?? produced
+    }
+    return runMiddleware(0)
   }
 }

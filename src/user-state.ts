@@ -7,6 +7,13 @@
 
 import { DurableObject } from 'cloudflare:workers'
 import { errorName, logProblem } from './log.ts'
+import {
+  MAX_SESSION_BYTES,
+  type SessionCommitted,
+  type SessionOpened,
+  sessionBytes,
+} from './session.ts'
+import type { PushMode } from './wechat/envelope.ts'
 import { isKeyedMenuEvent, isPurge, type Push, type PushKind, stateOwnerOf } from './wechat/push.ts'
 
 /** The admin API's view of a user: what `GET /admin/users/:openid` answers. */
@@ -23,6 +30,8 @@ export interface UserSnapshot {
   } | null
   readonly lastMenuKey: string | null
   readonly eventCount: number
+  /** The session's keys and size in bytes: never its values. */
+  readonly session: { readonly keys: readonly string[]; readonly bytes: number }
 }
 
 export interface RecentPush {
@@ -95,6 +104,13 @@ const SCHEMA = `
     create_time INTEGER NOT NULL,
     applied_at INTEGER NOT NULL
   );
+  CREATE TABLE IF NOT EXISTS session (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS replies (
+    key TEXT PRIMARY KEY,
+    mode TEXT NOT NULL,
+    body TEXT NOT NULL,
+    at INTEGER NOT NULL
+  );
   CREATE TABLE IF NOT EXISTS tombstone (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     unsubscribed_at INTEGER NOT NULL,
@@ -127,9 +143,7 @@ export class UserState extends DurableObject {
   async #apply(key: string, push: Push): Promise<ApplyOutcome> {
     const unsubscribedAt = this.#tombstoneTime()
     if (unsubscribedAt !== null && predatesUnsubscribe(push, unsubscribedAt)) return 'stale'
-    if (this.#sql.exec('SELECT 1 FROM applied WHERE key = ?', key).toArray().length > 0) {
-      return 'duplicate'
-    }
+    if (this.#isApplied(key)) return 'duplicate'
     const owner = stateOwnerOf(push)
     if (owner === null) return 'not_a_follower'
     if (isPurge(push)) {
@@ -137,21 +151,99 @@ export class UserState extends DurableObject {
       return 'purged'
     }
     const now = Date.now()
-    this.ctx.storage.transactionSync(() => {
-      if (unsubscribedAt !== null) this.#sql.exec('DELETE FROM tombstone')
-      this.#applyFields(owner, push)
-      this.#sql.exec('INSERT INTO applied (key, applied_at) VALUES (?, ?)', key, now)
-      this.#sql.exec(
-        'INSERT INTO recent (key, kind, create_time, applied_at) VALUES (?, ?, ?, ?)',
-        key,
-        push.kind,
-        push.createTime,
-        now,
-      )
-      this.#trim()
-    })
+    this.ctx.storage.transactionSync(() => this.#record(key, owner, push, now))
     await this.#ensureAlarm(now + APPLIED_KEY_RETENTION_MS)
     return 'applied'
+  }
+
+  /**
+   * The session as this push should read it: its values, or, when this push was committed
+   * already, the reply it was given then (`success` for a push since sent in another mode, so
+   * that an encrypted reply is never replayed in clear).
+   */
+  openSession(key: string, mode: PushMode): SessionOpened {
+    const committed = this.#sql
+      .exec<{ mode: string; body: string }>('SELECT mode, body FROM replies WHERE key = ?', key)
+      .toArray()[0]
+    if (committed) return { replay: committed.mode === mode ? committed.body : 'success' }
+    const values: Record<string, string> = {}
+    for (const row of this.#sql.exec<{ name: string; value: string }>(
+      'SELECT name, value FROM session',
+    )) {
+      values[row.name] = row.value
+    }
+    return { replay: null, values }
+  }
+
+  /**
+   * Commits a push's session writes, in one transaction with the push itself (unless the Queue
+   * applied it already), its key and its reply. A second commit of the same key writes nothing
+   * and returns the first reply.
+   */
+  async commitSession(
+    key: string,
+    mode: PushMode,
+    push: Push,
+    writes: Readonly<Record<string, string | null>>,
+    reply: string,
+  ): Promise<SessionCommitted> {
+    const owner = stateOwnerOf(push)
+    // A purge deletes the session with everything else: its writes would not outlive it.
+    if (owner === null || isPurge(push)) return { outcome: 'discarded' }
+    const unsubscribedAt = this.#tombstoneTime()
+    if (unsubscribedAt !== null && predatesUnsubscribe(push, unsubscribedAt)) {
+      return { outcome: 'stale' }
+    }
+    const opened = this.openSession(key, mode)
+    if (opened.replay !== null) return { outcome: 'replay', reply: opened.replay }
+    const next = new Map(Object.entries(opened.values))
+    for (const [name, value] of Object.entries(writes)) {
+      if (value === null) next.delete(name)
+      else next.set(name, value)
+    }
+    if (sessionBytes(next) > MAX_SESSION_BYTES) return { outcome: 'too_large' }
+    const now = Date.now()
+    this.ctx.storage.transactionSync(() => {
+      for (const [name, value] of Object.entries(writes)) {
+        if (value === null) this.#sql.exec('DELETE FROM session WHERE name = ?', name)
+        else {
+          this.#sql.exec(
+            'INSERT INTO session (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2',
+            name,
+            value,
+          )
+        }
+      }
+      this.#sql.exec(
+        'INSERT INTO replies (key, mode, body, at) VALUES (?, ?, ?, ?)',
+        key,
+        mode,
+        reply,
+        now,
+      )
+      if (!this.#isApplied(key)) this.#record(key, owner, push, now)
+    })
+    await this.#ensureAlarm(now + APPLIED_KEY_RETENTION_MS)
+    return { outcome: 'committed' }
+  }
+
+  #isApplied(key: string): boolean {
+    return this.#sql.exec('SELECT 1 FROM applied WHERE key = ?', key).toArray().length > 0
+  }
+
+  /** The push's effects, inside the caller's transaction. */
+  #record(key: string, owner: string, push: Push, now: number): void {
+    this.#sql.exec('DELETE FROM tombstone')
+    this.#applyFields(owner, push)
+    this.#sql.exec('INSERT INTO applied (key, applied_at) VALUES (?, ?)', key, now)
+    this.#sql.exec(
+      'INSERT INTO recent (key, kind, create_time, applied_at) VALUES (?, ?, ?, ?)',
+      key,
+      push.kind,
+      push.createTime,
+      now,
+    )
+    this.#trim()
   }
 
   /** The admin view, or null when nothing is stored (purged users included). */
@@ -174,6 +266,17 @@ export class UserState extends DurableObject {
             },
       lastMenuKey: row.last_menu_key,
       eventCount: row.event_count,
+      session: this.#sessionSummary(),
+    }
+  }
+
+  #sessionSummary(): UserSnapshot['session'] {
+    const rows = this.#sql
+      .exec<{ name: string; value: string }>('SELECT name, value FROM session ORDER BY name')
+      .toArray()
+    return {
+      keys: rows.map((row) => row.name),
+      bytes: sessionBytes(rows.map((row) => [row.name, row.value])),
     }
   }
 
@@ -211,6 +314,7 @@ export class UserState extends DurableObject {
       return
     }
     this.#sql.exec('DELETE FROM applied WHERE applied_at <= ?', now - APPLIED_KEY_RETENTION_MS)
+    this.#sql.exec('DELETE FROM replies WHERE at <= ?', now - APPLIED_KEY_RETENTION_MS)
     const oldest = this.#sql
       .exec<{ applied_at: number }>('SELECT min(applied_at) AS applied_at FROM applied')
       .toArray()[0]?.applied_at
@@ -328,6 +432,10 @@ export class UserState extends DurableObject {
     this.#sql.exec(
       'DELETE FROM recent WHERE seq IN (SELECT seq FROM recent ORDER BY seq DESC LIMIT -1 OFFSET ?)',
       MAX_RECENT_PUSHES,
+    )
+    this.#sql.exec(
+      'DELETE FROM replies WHERE key IN (SELECT key FROM replies ORDER BY at DESC LIMIT -1 OFFSET ?)',
+      MAX_APPLIED_KEYS,
     )
   }
 

@@ -37,6 +37,7 @@ describe('the admin API', () => {
       location: { latitude: 1.5, longitude: 2.5, precision: 10, at },
       lastMenuKey: null,
       eventCount: 2,
+      session: { keys: [], bytes: 0 },
     })
   })
 

@@ -3,8 +3,9 @@ import { Router } from '../src/router.ts'
 import type { Push, PushKind } from '../src/wechat/push.ts'
 import { type Reply, reply } from '../src/wechat/reply.ts'
 import { forgedPush } from './helpers/pushes.ts'
+import { routeContext } from './helpers/route-context.ts'
 
-const context = { env: {}, signal: new AbortController().signal }
+const context = routeContext()
 const push = (kind: PushKind, fields = {}): Push => forgedPush(kind, fields)
 const said = (r: Reply | undefined) => (r?.type === 'text' ? r.content : r)
 const answer = (text: string) => () => reply.text(text)
@@ -74,5 +75,127 @@ describe('Router', () => {
   it('treats a handler returning nothing as no reply', async () => {
     const silent = new Router().on('text', () => undefined).fallback(answer('fallback'))
     expect(await silent.route(push('text'), context)).toBeUndefined()
+  })
+})
+
+describe('middleware', () => {
+  it('runs in onion order around the handler, and sees its reply', async () => {
+    const trail: string[] = []
+    const seen: (string | undefined)[] = []
+    const bot = new Router()
+      .use(async (_push, _context, next) => {
+        trail.push('outer in')
+        seen.push(said(await next()) as string | undefined)
+        trail.push('outer out')
+      })
+      .use(async (_push, _context, next) => {
+        trail.push('inner in')
+        await next()
+        trail.push('inner out')
+      })
+      .on('text', () => {
+        trail.push('handler')
+        return reply.text('from the handler')
+      })
+    expect(said(await bot.route(push('text'), routeContext()))).toBe('from the handler')
+    expect(trail).toEqual(['outer in', 'inner in', 'handler', 'inner out', 'outer out'])
+    expect(seen).toEqual(['from the handler'])
+  })
+
+  it('can short-circuit with a reply, and the handler never runs', async () => {
+    let handled = false
+    const blocked = new Set(['oBlocked'])
+    const bot = new Router()
+      .use((push, _context, next) =>
+        blocked.has(push.fromUserName) ? reply.text('You are blocked.') : next(),
+      )
+      .on('text', () => {
+        handled = true
+        return reply.text('hello')
+      })
+    expect(said(await bot.route(push('text', { openid: 'oBlocked' }), routeContext()))).toBe(
+      'You are blocked.',
+    )
+    expect(handled).toBe(false)
+    expect(said(await bot.route(push('text', { openid: 'oFriend' }), routeContext()))).toBe('hello')
+  })
+
+  it('can replace the reply, or silence it with null', async () => {
+    const louder = new Router()
+      .use(async (_push, _context, next) => {
+        const produced = await next()
+        return produced?.type === 'text' ? reply.text(produced.content.toUpperCase()) : produced
+      })
+      .on('text', () => reply.text('quiet'))
+    expect(said(await louder.route(push('text'), routeContext()))).toBe('QUIET')
+    const silent = new Router()
+      .use(async (_push, _context, next) => {
+        await next()
+        return null
+      })
+      .on('text', () => reply.text('never seen'))
+    expect(await silent.route(push('text'), routeContext())).toBeUndefined()
+  })
+
+  it('hands values to later handlers through context.state, and fields to the log line', async () => {
+    const context = routeContext()
+    const bot = new Router()
+      .use((_push, { state, log }, next) => {
+        state.role = 'admin'
+        log.role = 'admin'
+        return next()
+      })
+      .on('text', (_push, { state }) => reply.text(`role ${String(state.role)}`))
+    expect(said(await bot.route(push('text'), context))).toBe('role admin')
+    expect(context.log).toEqual({ role: 'admin' })
+  })
+
+  it('passes a middleware’s error up, as a handler’s would be', async () => {
+    const failing = new Router()
+      .use(() => {
+        throw new Error('middleware broke')
+      })
+      .on('text', answer('never'))
+    await expect(failing.route(push('text'), routeContext())).rejects.toThrow('middleware broke')
+  })
+})
+
+describe('predicates and fall-through', () => {
+  it('routes by any condition, after text patterns and before kinds', async () => {
+    const bot = new Router()
+      .text('exact', answer('text exact'))
+      .when((p) => p.kind === 'text' && p.content.startsWith('ex'), answer('when ex*'))
+      .on('text', answer('kind text'))
+    expect(said(await bot.route(push('text', { content: 'exact' }), routeContext()))).toBe(
+      'text exact',
+    )
+    expect(said(await bot.route(push('text', { content: 'extra' }), routeContext()))).toBe(
+      'when ex*',
+    )
+    expect(said(await bot.route(push('text', { content: 'other' }), routeContext()))).toBe(
+      'kind text',
+    )
+  })
+
+  it('passes the push to the next matching route with context.next()', async () => {
+    const bot = new Router()
+      .menu('BUY', (_push, { next }) => next())
+      .when(
+        (p) => p.kind === 'click',
+        async (_push, { next }) => {
+          const later = await next()
+          return reply.text(`when, then ${said(later)}`)
+        },
+      )
+      .on('click', answer('kind click'))
+      .fallback(answer('fallback'))
+    expect(said(await bot.route(push('click', { menuKey: 'BUY' }), routeContext()))).toBe(
+      'when, then kind click',
+    )
+  })
+
+  it('answers nothing when the last route passes', async () => {
+    const bot = new Router().on('text', (_push, { next }) => next())
+    expect(await bot.route(push('text'), routeContext())).toBeUndefined()
   })
 })

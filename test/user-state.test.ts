@@ -69,6 +69,7 @@ describe('UserState', () => {
       location: { latitude: 31.2, longitude: 121.5, precision: 30, at: 101 },
       lastMenuKey: 'NEWS',
       eventCount: 3,
+      session: { keys: [], bytes: 0 },
     })
   })
 
@@ -179,6 +180,7 @@ describe('the unfollow purge', () => {
       location: null,
       lastMenuKey: null,
       eventCount: 1,
+      session: { keys: [], bytes: 0 },
     })
     expect((await rowCounts(id)).tombstone).toBe(0)
   })

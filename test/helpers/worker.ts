@@ -9,22 +9,24 @@ import { createApp } from '../../src/app.ts'
 import { bot as defaultBot } from '../../src/bot.ts'
 import type { Env } from '../../src/env.ts'
 import type { Router } from '../../src/router.ts'
+import type { SessionSchema } from '../../src/session.ts'
 
 /** The response, and a promise for the work the Worker left running after it (waitUntil). */
-export async function fetchLeavingWork(
+export async function fetchLeavingWork<S extends SessionSchema<S>>(
   request: Request,
   overrides: Partial<Env> = {},
-  bot: Router<Env> = defaultBot,
+  bot?: Router<Env, S>,
 ): Promise<{ response: Response; leftWork: Promise<void> }> {
   const ctx = createExecutionContext()
-  const response = await createApp(bot).fetch(request, { ...env, ...overrides }, ctx)
+  const app = bot ? createApp(bot) : createApp(defaultBot)
+  const response = await app.fetch(request, { ...env, ...overrides }, ctx)
   return { response, leftWork: waitOnExecutionContext(ctx) }
 }
 
-export async function fetchWith(
+export async function fetchWith<S extends SessionSchema<S>>(
   request: Request,
   overrides: Partial<Env> = {},
-  bot: Router<Env> = defaultBot,
+  bot?: Router<Env, S>,
 ): Promise<Response> {
   const { response, leftWork } = await fetchLeavingWork(request, overrides, bot)
   await leftWork

@@ -1,5 +1,5 @@
 import { env } from 'cloudflare:workers'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { forgePushXml } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
 import { Router } from '../../src/router.ts'
@@ -57,5 +57,27 @@ describe('the reply budget', () => {
     const response = await post(forgePushXml('text', { openid: openid('throws') }), failing)
     expect(response.status).toBe(200)
     expect(await response.text()).toBe('success')
+  })
+})
+
+describe('errors in middleware', () => {
+  it('are answered success with a log line, like a handler’s', async () => {
+    const warnings: string[] = []
+    vi.spyOn(console, 'warn').mockImplementation((line: unknown) => {
+      warnings.push(String(line))
+    })
+    const failing = new Router<Env>()
+      .use(() => {
+        throw new TypeError('middleware broke')
+      })
+      .on('text', () => reply.text('never'))
+    const response = await post(forgePushXml('text', { openid: openid('mw-error') }), failing)
+    expect(response.status).toBe(200)
+    expect(await response.text()).toBe('success')
+    expect(warnings.map((line) => JSON.parse(line))).toContainEqual({
+      event: 'handler_error',
+      kind: 'text',
+      error: 'TypeError',
+    })
   })
 })

@@ -109,6 +109,8 @@ describe('logs', () => {
         outcome: 'replied',
         reply: 'text',
         ms: expect.any(Number),
+        // The default bot's middleware times the bot into the line.
+        botMs: expect.any(Number),
       },
     ])
     const all = lines.join('\n')

@@ -1,0 +1,219 @@
+/**
+ * A handler's per-user session: small JSON values by key, kept in the user's `UserState`.
+ *
+ * Exactly once: reads are loaded from the Durable Object on first use (a handler that never
+ * touches the session costs no call); writes are buffered and committed after the handler, in
+ * one transaction with the push itself, the dedup key and the reply. A second run of the same
+ * push (a retry that missed KV, or a concurrent one) finds that commit and answers with the
+ * first reply instead of writing again, so a counter counts each push once.
+ */
+
+import type { UserSnapshot, UserState } from './user-state.ts'
+import type { PushMode } from './wechat/envelope.ts'
+import type { Push } from './wechat/push.ts'
+
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json }
+
+/**
+ * The shape a bot declares for its session, key → JSON value: `interface MySession { step:
+ * number }` satisfies `SessionSchema<MySession>`. Without one, any key holds any JSON.
+ */
+export type SessionSchema<S = Record<string, Json>> = { [K in keyof S]: Json }
+
+/** The session of a bot that declares no shape. */
+export type AnySession = Record<string, Json>
+
+/** At most this much per user, keys and JSON values together (UTF-8 bytes). */
+export const MAX_SESSION_BYTES = 16 * 1024
+const KEY = /^[\w.:-]{1,64}$/
+/**
+ * A session read gives up this long before the reply budget ends, so that a handler that sees
+ * it fail still has time to answer, and its writes time to be committed.
+ */
+export const SESSION_READ_RESERVE_MS = 500
+
+/**
+ * @example
+ * const step = (await context.session.get('step')) ?? 0
+ * await context.session.set('step', step + 1)
+ */
+export interface Session<S extends SessionSchema<S> = AnySession> {
+  get<K extends keyof S & string>(key: K): Promise<S[K] | undefined>
+  set<K extends keyof S & string>(key: K, value: S[K]): Promise<void>
+  delete<K extends keyof S & string>(key: K): Promise<void>
+  keys(): Promise<(keyof S & string)[]>
+}
+
+/** What the user's Durable Object answers when a push first reads its session. */
+export type SessionOpened =
+  | { readonly replay: null; readonly values: Readonly<Record<string, string>> }
+  /** This push was committed before: its first reply (or `success` for another mode). */
+  | { readonly replay: string }
+
+export type SessionCommitted =
+  | { readonly outcome: 'committed' | 'stale' | 'too_large' | 'discarded' }
+  | { readonly outcome: 'replay'; readonly reply: string }
+
+/** The user's Durable Object, as the request path sees it. */
+export interface SessionStore {
+  open(key: string, mode: PushMode): Promise<SessionOpened>
+  commit(
+    key: string,
+    mode: PushMode,
+    push: Push,
+    writes: Readonly<Record<string, string | null>>,
+    reply: string,
+  ): Promise<SessionCommitted>
+  profile(): Promise<UserSnapshot | null>
+}
+
+/** The session was not reached within the reply budget, or this push has no user. */
+export class SessionUnavailableError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'SessionUnavailableError'
+  }
+}
+
+/** A write would take the user's session past {@link MAX_SESSION_BYTES}, or a key is malformed. */
+export class SessionLimitError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'SessionLimitError'
+  }
+}
+
+/**
+ * Thrown through a handler when its push was already committed: the handler stops, and the
+ * push is answered with the reply stored then.
+ */
+export class SessionReplay extends Error {
+  readonly reply: string
+
+  constructor(reply: string) {
+    super('this push was already answered')
+    this.name = 'SessionReplay'
+    this.reply = reply
+  }
+}
+
+const encoder = new TextEncoder()
+
+/** The size a session's entries take, as the limit counts it. */
+export function sessionBytes(entries: Iterable<[string, string]>): number {
+  let bytes = 0
+  for (const [name, value] of entries)
+    bytes += encoder.encode(name).length + encoder.encode(value).length
+  return bytes
+}
+
+/**
+ * The session of one push on the request path.
+ *
+ * @example
+ * const session = new PushSession(store, key, 'encrypted', () => deadline - Date.now())
+ */
+export class PushSession<S extends SessionSchema<S> = AnySession> implements Session<S> {
+  readonly #store: SessionStore | null
+  readonly #key: string
+  readonly #mode: PushMode
+  readonly #msLeft: () => number
+  #values: Promise<Map<string, string>> | undefined
+  readonly #writes = new Map<string, string | null>()
+
+  constructor(store: SessionStore | null, key: string, mode: PushMode, msLeft: () => number) {
+    this.#store = store
+    this.#key = key
+    this.#mode = mode
+    this.#msLeft = msLeft
+  }
+
+  /** Whether the handler read or wrote the session, so that its writes must be committed. */
+  get touched(): boolean {
+    return this.#values !== undefined
+  }
+
+  get writes(): Readonly<Record<string, string | null>> {
+    return Object.fromEntries(this.#writes)
+  }
+
+  async get<K extends keyof S & string>(key: K): Promise<S[K] | undefined> {
+    const value = (await this.#open()).get(key)
+    return value === undefined ? undefined : (JSON.parse(value) as S[K])
+  }
+
+  async set<K extends keyof S & string>(key: K, value: S[K]): Promise<void> {
+    if (!KEY.test(key))
+      throw new SessionLimitError('a session key is 1–64 letters, digits, _ . : -')
+    const json = JSON.stringify(value)
+    if (json === undefined) throw new SessionLimitError('a session value must be JSON')
+    const values = await this.#open()
+    const next = new Map(values).set(key, json)
+    if (sessionBytes(next) > MAX_SESSION_BYTES) {
+      throw new SessionLimitError(`the session would exceed ${MAX_SESSION_BYTES} bytes`)
+    }
+    values.set(key, json)
+    this.#writes.set(key, json)
+  }
+
+  async delete<K extends keyof S & string>(key: K): Promise<void> {
+    const values = await this.#open()
+    values.delete(key)
+    this.#writes.set(key, null)
+  }
+
+  async keys(): Promise<(keyof S & string)[]> {
+    return [...(await this.#open()).keys()] as (keyof S & string)[]
+  }
+
+  #open(): Promise<Map<string, string>> {
+    this.#values ??= this.#load()
+    return this.#values
+  }
+
+  async #load(): Promise<Map<string, string>> {
+    const store = this.#store
+    if (!store) throw new SessionUnavailableError('this push belongs to no user')
+    const msForRead = this.#msLeft() - SESSION_READ_RESERVE_MS
+    const opened = await withinBudget(store.open(this.#key, this.#mode), msForRead)
+    if (opened.replay !== null) throw new SessionReplay(opened.replay)
+    return new Map(Object.entries(opened.values))
+  }
+}
+
+/** Rejects with a {@link SessionUnavailableError} once `ms` have passed. */
+async function withinBudget<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new SessionUnavailableError('the session was not reached in time')),
+      Math.max(0, ms),
+    )
+  })
+  try {
+    return await Promise.race([
+      work.catch((error: unknown) => {
+        throw error instanceof SessionUnavailableError
+          ? error
+          : new SessionUnavailableError('the session could not be reached')
+      }),
+      timeout,
+    ])
+  } finally {
+    if (timer !== undefined) clearTimeout(timer)
+  }
+}
+
+/** The session store of one user: thin RPC to their Durable Object. */
+export function userSessionStore(
+  users: DurableObjectNamespace<UserState>,
+  owner: string,
+): SessionStore {
+  const user = () => users.getByName(owner)
+  return {
+    open: (key, mode) => user().openSession(key, mode),
+    commit: (key, mode, push, writes, reply) =>
+      user().commitSession(key, mode, push, writes, reply),
+    profile: () => user().snapshot(),
+  }
+}

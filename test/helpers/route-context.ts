@@ -1,0 +1,14 @@
+/** A route context for exercising a router alone: no user, so its session is unavailable. */
+
+import type { RouteContext } from '../../src/router.ts'
+import { PushSession } from '../../src/session.ts'
+
+export function routeContext(): RouteContext {
+  return {
+    env: {},
+    signal: new AbortController().signal,
+    session: new PushSession(null, 'no-key', 'plaintext', () => 1_000),
+    profile: async () => null,
+    log: {},
+  }
+}
