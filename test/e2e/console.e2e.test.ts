@@ -80,6 +80,18 @@ describe('the debugging console', () => {
     if (process.env.UPDATE_SCREENSHOT) await page.screenshot({ path: SCREENSHOT, fullPage: true })
   })
 
+  it('shows the session’s keys and size next to the state, never its values', async () => {
+    await page.selectOption('#kind', 'text')
+    await page.fill('#content', 'count')
+    await page.click('#send')
+    await expect
+      .poll(() => page.locator('#chat .msg.account .bubble').last().textContent())
+      .toBe('count: 1')
+    await expect
+      .poll(() => page.locator('.state-session').textContent(), { timeout: 10_000 })
+      .toBe('count (6 bytes)')
+  })
+
   it('sends an unfollow, and the stored state is gone', async () => {
     await page.selectOption('#kind', 'unsubscribe')
     await page.click('#send')

@@ -81,6 +81,34 @@ describe('npm run simulate', () => {
     expect(new Set(replies).size).toBe(1)
   })
 
+  it('counts in the session: each push once, retries alike, the next push sees it', async () => {
+    const openid = `oE2eCount${Date.now()}`
+    const countFrom = (stdout: string) => [...stdout.matchAll(/count: (\d+)/g)].map((m) => m[1])
+    const first = await simulate(
+      'text',
+      '--mode',
+      'safe',
+      '--openid',
+      openid,
+      '--content',
+      'count',
+      '--retries',
+      '2',
+    )
+    expect(first.code).toBe(0)
+    expect(countFrom(first.stdout)).toEqual(['1', '1', '1'])
+    const second = await simulate(
+      'text',
+      '--mode',
+      'compat',
+      '--openid',
+      openid,
+      '--content',
+      'count',
+    )
+    expect(countFrom(second.stdout)).toEqual(['2'])
+  })
+
   it('exits non-zero on a non-200 answer', async () => {
     const { code, stdout } = await simulate('text', '--token', 'wrong-token')
     expect(code).toBe(1)
