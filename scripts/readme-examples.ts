@@ -14,6 +14,9 @@ rmSync(OUT, { recursive: true, force: true })
 mkdirSync(OUT, { recursive: true })
 blocks.forEach((code, index) => {
   const pointed = code.replaceAll(/from '\.\/([^']+)'/g, "from '../../src/$1'")
-  writeFileSync(`${OUT}/example-${index + 1}.ts`, `// From README.md, block ${index + 1}.\n${pointed}`)
+  writeFileSync(
+    `${OUT}/example-${index + 1}.ts`,
+    `// From README.md, block ${index + 1}.\n${pointed}`,
+  )
 })
 console.log(`${blocks.length} README examples written to ${OUT}/`)
