@@ -1,14 +1,44 @@
 /**
- * The admin API: a user's state and the purge, and the dead letters, behind
- * `Authorization: Bearer <ADMIN_TOKEN>`. Without ADMIN_TOKEN it does not exist (404).
+ * The admin API behind `Authorization: Bearer <ADMIN_TOKEN>`: a user's state, the purge and
+ * customer-service messages to them; the dead letters; the access token (its state, never the
+ * token). Without ADMIN_TOKEN it does not exist (404).
  */
 
+import type { MiddlewareHandler } from 'hono'
 import { Hono } from 'hono/tiny'
+import { readBoundedText } from './body.ts'
 import { readConfig } from './config.ts'
 import { forgetDeadLetters, listDeadLetters, replayDeadLetters } from './dead-letters.ts'
 import type { Env } from './env.ts'
+import { logProblem } from './log.ts'
+import { talkerFor } from './talk.ts'
+import { CUSTOM_MESSAGE_TYPES, type CustomMessage, WechatApiError } from './wechat/api.ts'
 import { isWechatId } from './wechat/push.ts'
 import { constantTimeEqual } from './wechat/signature.ts'
+
+/** A customer-service message is small; WeChat's own limit for text is 2,048 bytes. */
+const MAX_MESSAGE_BYTES = 16 * 1024
+
+/** A message as an operator posts it: WeChat's own JSON, without `touser`. */
+function customMessageFrom(text: string): CustomMessage | null {
+  let input: unknown
+  try {
+    input = JSON.parse(text)
+  } catch {
+    return null
+  }
+  if (typeof input !== 'object' || input === null) return null
+  const { msgtype } = input as { msgtype?: unknown }
+  const type = CUSTOM_MESSAGE_TYPES.find((known) => known === msgtype)
+  if (!type) return null
+  const body = (input as Record<string, unknown>)[type]
+  return typeof body === 'object' && body !== null ? (input as CustomMessage) : null
+}
+
+const validOpenid: MiddlewareHandler = async (c, next) => {
+  if (!isWechatId(c.req.param('openid') ?? '')) return c.text('malformed openid', 400)
+  await next()
+}
 
 /** True when the request carries this deployment's admin token. */
 export function hasAdminToken(authorization: string | undefined, adminToken: string): boolean {
@@ -25,10 +55,8 @@ export const admin = new Hono<{ Bindings: Env }>()
     }
     await next()
   })
-  .use('/users/:openid', async function validOpenid(c, next) {
-    if (!isWechatId(c.req.param('openid'))) return c.text('malformed openid', 400)
-    await next()
-  })
+  .use('/users/:openid/*', validOpenid)
+  .use('/users/:openid', validOpenid)
   .get('/users/:openid', async (c) => {
     const snapshot = await c.env.USERS.getByName(c.req.param('openid')).snapshot()
     return snapshot ? c.json(snapshot) : c.text('not found', 404)
@@ -44,6 +72,78 @@ export const admin = new Hono<{ Bindings: Env }>()
     return c.json({ count: deadLetters.length, deadLetters })
   })
   .post('/dead-letters/replay', async (c) => {
-    return c.json({ replayed: await replayDeadLetters(c.env.DEDUP, c.env.PUSHES) })
+    return c.json({
+      replayed: await replayDeadLetters(c.env.DEDUP, { pushes: c.env.PUSHES, later: c.env.LATER }),
+    })
+  })
+  .post('/users/:openid/messages', async (c) => {
+    const talker = talkerFor(c.env)
+    if (!talker) return c.text('talking back is off: set WECHAT_APPID', 503)
+    const input = await readBoundedText(c.req.raw, MAX_MESSAGE_BYTES)
+    const message = customMessageFrom(input)
+    if (!message)
+      return c.text(`a message is JSON with msgtype: ${CUSTOM_MESSAGE_TYPES.join(', ')}`, 400)
+    const openid = c.req.param('openid')
+    const user = c.env.USERS.getByName(openid)
+    const job = `admin:${crypto.randomUUID()}`
+    if ((await user.reserveSend(job, 0)) === 'window_closed') {
+      return c.json({ sent: false, error: 'window_closed' }, 409)
+    }
+    try {
+      await talker.send(openid, message)
+    } catch (error) {
+      await user.releaseSend(job, 0)
+      if (!(error instanceof WechatApiError)) throw error
+      logProblem('send_refused', { failure: error.failure, code: error.code, by: 'admin' })
+      const status =
+        error.failure === 'window_closed' || error.failure === 'quota_used'
+          ? 409
+          : error.retryable
+            ? 503
+            : 502
+      return c.json({ sent: false, error: error.failure, code: error.code }, status)
+    }
+    await user.confirmSend(job, 0)
+    return c.json({ sent: true })
   })
   .all('/users/:openid', (c) => c.text('method not allowed', 405, { Allow: 'GET, DELETE' }))
+  .get('/access-token', async (c) => {
+    const talkBack = readConfig(c.env).talkBack
+    if (!talkBack) return c.json({ talkBack: false, held: false })
+    const status = await c.env.ACCESS_TOKENS.getByName(talkBack.appId).status()
+    return c.json({ talkBack: true, configuredSource: talkBack.source, ...status })
+  })
+  .post('/access-token/refresh', async (c) => {
+    const talkBack = readConfig(c.env).talkBack
+    if (!talkBack) return c.text('talking back is off: set WECHAT_APPID', 503)
+    const tokens = c.env.ACCESS_TOKENS.getByName(talkBack.appId)
+    const result = await tokens.forceRefresh()
+    if (!result.ok) {
+      const status = result.message.includes('forced refreshes a day') ? 429 : 502
+      return c.json(
+        { refreshed: false, error: result.failure, code: result.code, reason: result.message },
+        status,
+      )
+    }
+    return c.json({ refreshed: true, ...(await tokens.status()) })
+  })
+  .put('/access-token', async (c) => {
+    const talkBack = readConfig(c.env).talkBack
+    if (!talkBack) return c.text('talking back is off: set WECHAT_APPID', 503)
+    let handed: { access_token?: unknown; expires_in?: unknown }
+    try {
+      handed = JSON.parse(await readBoundedText(c.req.raw, MAX_MESSAGE_BYTES))
+    } catch {
+      return c.text('expected JSON { access_token, expires_in }', 400)
+    }
+    const { access_token: token, expires_in: expiresIn } = handed
+    if (
+      typeof token !== 'string' ||
+      token === '' ||
+      typeof expiresIn !== 'number' ||
+      !(expiresIn > 0)
+    ) {
+      return c.text('expected JSON { access_token, expires_in }', 400)
+    }
+    return c.json(await c.env.ACCESS_TOKENS.getByName(talkBack.appId).put(token, expiresIn))
+  })

@@ -8,7 +8,7 @@ import type { Config } from './config.ts'
 import { settleWithin } from './deadline.ts'
 import type { ReplyCache } from './dedup.ts'
 import { errorName, logEvent, logProblem } from './log.ts'
-import type { QueuedPush } from './queued-push.ts'
+import type { QueuedJob, QueuedPush } from './queued-push.ts'
 import type { LogFields, RouteContext, Router } from './router.ts'
 import {
   PushSession,
@@ -32,6 +32,8 @@ export interface AnswerDeps<E, S extends SessionSchema<S>> {
   readonly env: E
   readonly cache: ReplyCache
   readonly enqueue: (queued: QueuedPush) => Promise<unknown>
+  /** Sends a deferred route's job to the later queue. */
+  readonly enqueueLater: (job: QueuedJob) => Promise<unknown>
   /** The session store of the user a push belongs to. */
   readonly sessions: (owner: string) => SessionStore
   readonly waitUntil: (work: Promise<unknown>) => void
@@ -69,12 +71,16 @@ export async function answerPush<E, S extends SessionSchema<S>>(
     const owner = stateOwnerOf(push)
     const store = owner === null ? null : deps.sessions(owner)
     const session = new PushSession<S>(store, key, mode, msLeft)
+    let deferred: number | undefined
     const context: RouteContext<E, S> = {
       env: deps.env,
       signal: new AbortController().signal,
       session,
       profile: () => (store ? store.profile() : Promise.resolve(null)),
       log,
+      defer: (job) => {
+        deferred = job
+      },
     }
     const queued: QueuedPush = { key, push, receivedAt: deps.startedAt }
     const [durable, routed] = await Promise.all([
@@ -96,6 +102,16 @@ export async function answerPush<E, S extends SessionSchema<S>>(
     const completed = routed.outcome === 'replied' || routed.outcome === 'no_reply'
     if (store && completed && Object.keys(session.writes).length > 0) {
       body = await commitSession(store, session, { key, mode, push, body, msLeft })
+    }
+    if (completed && deferred !== undefined) {
+      // Durable before the answer, as the push is: the answer promises the work will be done.
+      const job: QueuedJob = { ...queued, job: deferred }
+      const sent = await enqueueWithin(deps.enqueueLater(job), msLeft())
+      if (sent !== 'queued') {
+        logProblem('job_not_queued', { kind: push.kind, key, reason: sent })
+        throw new WechatError(503, 'push could not be queued; retry later')
+      }
+      log.deferred = true
     }
     deps.waitUntil(deps.cache.remember(key, mode, body))
   }

@@ -10,6 +10,7 @@ import { answerPush } from './answer.ts'
 import { readBoundedText, refuseDeclaredOver } from './body.ts'
 import { readConfig } from './config.ts'
 import { debugConsole } from './debug/console.ts'
+import { fakeWechat } from './debug/fake-wechat.ts'
 import { kvReplyCache } from './dedup.ts'
 import type { Env } from './env.ts'
 import { errorName, logProblem } from './log.ts'
@@ -41,7 +42,7 @@ export function createApp<S extends SessionSchema<S>>(bot: Router<Env, S>) {
   const app = new Hono<{ Bindings: Env }>()
 
   app.get('/', (c) => {
-    const { account, problems, warnings, debugConsole: consoleOn } = readConfig(c.env)
+    const { account, problems, warnings, talkBack, debugConsole: consoleOn } = readConfig(c.env)
     // `npm run dev` prints the root URL: a browser opening it lands on the console.
     if (consoleOn && c.req.header('Accept')?.includes('text/html')) return c.redirect('/debug')
     const encryption = account.aes !== null
@@ -56,6 +57,8 @@ export function createApp<S extends SessionSchema<S>>(bot: Router<Env, S>) {
       },
       problems,
       warnings,
+      // Customer-service messages after the 5 s window: where tokens come from, or off.
+      talkBack: talkBack ? talkBack.source : 'off',
     })
   })
 
@@ -87,6 +90,7 @@ export function createApp<S extends SessionSchema<S>>(bot: Router<Env, S>) {
       env: c.env,
       cache: kvReplyCache(c.env.DEDUP, config.dedupTtlSeconds),
       enqueue: (queued) => c.env.PUSHES.send(queued),
+      enqueueLater: (job) => c.env.LATER.send(job),
       sessions: (owner) => userSessionStore(c.env.USERS, owner),
       waitUntil: (work) => c.executionCtx.waitUntil(work),
       startedAt,
@@ -98,6 +102,14 @@ export function createApp<S extends SessionSchema<S>>(bot: Router<Env, S>) {
 
   app.all('/wechat', (c) => c.text('method not allowed', 405, { Allow: 'GET, POST' }))
   app.route('/admin', admin)
+  // The fake of WeChat's API that .dev.vars points WECHAT_API_BASE at, with the console only.
+  const fake = fakeWechat()
+  app.all('/debug/wechat-api/*', (c) => {
+    if (!readConfig(c.env).debugConsole) return c.text('not found', 404)
+    const url = new URL(c.req.url)
+    url.pathname = url.pathname.slice('/debug/wechat-api'.length)
+    return fake.fetch(new Request(url, c.req.raw))
+  })
   app.route(
     '/debug',
     debugConsole((env, ctx) => (request) => Promise.resolve(app.fetch(request, env, ctx))),

@@ -1,12 +1,16 @@
 /**
  * The default bot: a short example to replace with your own. Follows and scans name their QR
- * scene, menu clicks name their key, `count` counts in the user's session, other text is
- * echoed; everything else gets `success`. One middleware times the bot into the log line.
+ * scene, menu clicks name their key, `count` counts in the user's session, `later …` answers
+ * after the 5 s window as a customer-service message, other text is echoed; everything else
+ * gets `success`. One middleware times the bot into the log line.
  */
 
 import type { Env } from './env.ts'
-import { Router } from './router.ts'
+import { later, Router } from './router.ts'
 import { reply } from './wechat/reply.ts'
+
+/** How long the `later` example pretends to work. */
+const LATER_PAUSE_MS = 1_500
 
 /** What this bot keeps per user: how many `count` messages since they last followed. */
 export interface CountSession {
@@ -33,4 +37,12 @@ export const bot = new Router<Env, CountSession>()
     await session.set('count', count)
     return reply.text(`count: ${count}`)
   })
+  .text(
+    /^later /,
+    later(async (push, { send }) => {
+      // Stands for slow work (an LLM, another service): the user sees "typing…" meanwhile.
+      await new Promise((resolve) => setTimeout(resolve, LATER_PAUSE_MS))
+      await send(reply.text(`later: ${push.content.slice('later '.length)}`))
+    }),
+  )
   .on('text', (push) => (push.content.length > 0 ? reply.text(push.content) : undefined))

@@ -6,8 +6,21 @@
 import type { Env } from './env.ts'
 import type { Account } from './wechat/envelope.ts'
 
+/** How the account talks back after the 5 s window: WeChat's API and where tokens come from. */
+export interface TalkBack {
+  readonly appId: string
+  readonly apiBase: string
+  /** `stable_token`: fetched with the AppSecret. `url`: from your own token service. `pushed`:
+   * only what `PUT /admin/access-token` hands in (WeChat whitelists token IPs: error 40164). */
+  readonly source: 'stable_token' | 'url' | 'pushed'
+  readonly appSecret: string | null
+  readonly tokenUrl: string | null
+}
+
 export interface Config {
   readonly account: Account
+  /** Null without an AppID: nothing can be sent after the answer. */
+  readonly talkBack: TalkBack | null
   readonly dedupTtlSeconds: number
   readonly replyBudgetMs: number
   readonly adminToken: string | null
@@ -57,7 +70,22 @@ function parseConfig(env: Env): Config {
     problems.push('REQUIRE_ENCRYPTION needs WECHAT_ENCODING_AES_KEY and WECHAT_APPID')
   }
 
+  const appSecret = env.WECHAT_APPSECRET?.trim() || null
+  const tokenUrl = env.WECHAT_TOKEN_URL?.trim() || null
+  if (tokenUrl !== null && !/^https?:\/\//.test(tokenUrl)) {
+    problems.push('WECHAT_TOKEN_URL must be an http(s) URL')
+  }
   return {
+    talkBack:
+      appId === null
+        ? null
+        : {
+            appId,
+            apiBase: env.WECHAT_API_BASE?.trim() || 'https://api.weixin.qq.com/',
+            source: tokenUrl ? 'url' : appSecret ? 'stable_token' : 'pushed',
+            appSecret,
+            tokenUrl,
+          },
     account: {
       token,
       aes,

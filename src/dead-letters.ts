@@ -1,10 +1,11 @@
 /**
- * Pushes the consumer gave up on. The dead-letter queue's consumer keeps each one in KV for a
- * week, whole, so an operator can see it and replay it; a user's purge removes theirs.
+ * Pushes and deferred jobs the consumers gave up on. Each is kept in KV for a week, whole, with
+ * the reason when one is known, so that an operator can see it and replay it onto the queue it
+ * came from; a user's purge removes theirs.
  */
 
 import { logProblem } from './log.ts'
-import type { QueuedPush } from './queued-push.ts'
+import type { QueuedJob, QueuedPush } from './queued-push.ts'
 import { stateOwnerOf } from './wechat/push.ts'
 
 const PREFIX = 'dead:'
@@ -17,10 +18,20 @@ export interface DeadLetterSummary {
   readonly attempts: number
   /** Milliseconds since the epoch when it reached the dead-letter queue. */
   readonly deadAt: number
+  /** Which queue it goes back to on a replay. */
+  readonly queue: 'pushes' | 'later'
+  /** Why it failed, when the consumer knew (never content or a secret). */
+  readonly reason: string | null
 }
 
 interface DeadLetter extends DeadLetterSummary {
-  readonly queued: QueuedPush
+  readonly queued: QueuedPush | QueuedJob
+}
+
+/** Where a replay sends letters back to. */
+export interface ReplayQueues {
+  readonly pushes: Queue<QueuedPush>
+  readonly later: Queue<QueuedJob>
 }
 
 /** Whom a dead system push is filed under: no OpenID can be spelled with a `:` or `*`. */
@@ -36,8 +47,9 @@ function storageKey(openid: string, key: string): string {
 
 export async function recordDeadLetter(
   kv: KVNamespace,
-  queued: QueuedPush,
+  queued: QueuedPush | QueuedJob,
   attempts: number,
+  reason: string | null = null,
 ): Promise<void> {
   const summary: DeadLetterSummary = {
     key: queued.key,
@@ -45,13 +57,21 @@ export async function recordDeadLetter(
     openid: stateOwnerOf(queued.push) ?? SYSTEM_OWNER,
     attempts,
     deadAt: Date.now(),
+    queue: 'job' in queued ? 'later' : 'pushes',
+    reason,
   }
   const letter: DeadLetter = { ...summary, queued }
   await kv.put(storageKey(summary.openid, summary.key), JSON.stringify(letter), {
     expirationTtl: DEAD_LETTER_TTL_SECONDS,
     metadata: summary,
   })
-  logProblem('dead_letter', { key: summary.key, kind: summary.kind, attempts })
+  logProblem('dead_letter', {
+    key: summary.key,
+    kind: summary.kind,
+    queue: summary.queue,
+    attempts,
+    reason,
+  })
 }
 
 async function listKeys(kv: KVNamespace, prefix: string) {
@@ -74,15 +94,14 @@ export async function listDeadLetters(kv: KVNamespace): Promise<DeadLetterSummar
 }
 
 /** Sends every dead letter back to the pushes queue; the Durable Object ignores what it applied. */
-export async function replayDeadLetters(
-  kv: KVNamespace,
-  queue: Queue<QueuedPush>,
-): Promise<number> {
+export async function replayDeadLetters(kv: KVNamespace, queues: ReplayQueues): Promise<number> {
   let replayed = 0
   for (const entry of await listKeys(kv, PREFIX)) {
     const letter = await kv.get<DeadLetter>(entry.name, 'json')
     if (letter) {
-      await queue.send(letter.queued)
+      const queued = letter.queued
+      if ('job' in queued) await queues.later.send(queued)
+      else await queues.pushes.send(queued)
       replayed++
     }
     await kv.delete(entry.name)

@@ -4,15 +4,29 @@
 
 import { createApp } from './app.ts'
 import { bot } from './bot.ts'
+import { readConfig } from './config.ts'
 import type { Env } from './env.ts'
-import { handleQueueBatch } from './queue.ts'
-import type { QueuedPush } from './queued-push.ts'
+import { handleLaterBatch } from './later.ts'
+import { handleQueueBatch, retryDelaySeconds } from './queue.ts'
+import type { QueuedJob, QueuedPush } from './queued-push.ts'
 
+/** Deferred handlers' queue: its name ends so, whatever the deployment calls its queues. */
+const LATER_QUEUE_SUFFIX = '-later'
+
+export { AccessToken } from './access-token.ts'
 export { UserState } from './user-state.ts'
 
 const app = createApp(bot)
 
 export default {
   fetch: app.fetch,
-  queue: handleQueueBatch,
-} satisfies ExportedHandler<Env, QueuedPush>
+  queue(batch, env) {
+    if (batch.queue.endsWith(LATER_QUEUE_SUFFIX)) {
+      const base = readConfig(env).queueRetryBaseSeconds
+      return handleLaterBatch(batch as MessageBatch<QueuedJob>, env, bot, (attempts) =>
+        retryDelaySeconds(attempts, base),
+      )
+    }
+    return handleQueueBatch(batch as MessageBatch<QueuedPush>, env)
+  },
+} satisfies ExportedHandler<Env, QueuedPush | QueuedJob>

@@ -1,5 +1,5 @@
 /**
- * What travels on the Queue from the request path to the consumer: a leaf module, so that the
+ * What travels on the Queues from the request path to the consumer: a leaf module, so that the
  * producer, the consumer and the dead letters share the type without importing each other.
  */
 
@@ -11,4 +11,10 @@ export interface QueuedPush {
   readonly push: Push
   /** Milliseconds since the epoch when the Worker accepted it. */
   readonly receivedAt: number
+}
+
+/** A deferred handler's work, on the later queue: the push, and which handler runs it. */
+export interface QueuedJob extends QueuedPush {
+  /** The deferred handler's number in the bot (the order `later()` routes were registered). */
+  readonly job: number
 }

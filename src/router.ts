@@ -6,6 +6,7 @@
 
 import type { AnySession, Session, SessionSchema } from './session.ts'
 import type { UserSnapshot } from './user-state.ts'
+import type { CustomMessage } from './wechat/api.ts'
 import {
   isKeyedMenuEvent,
   type KeyedMenuEvent,
@@ -45,7 +46,65 @@ export interface HandlerContext<E = unknown, S extends SessionSchema<S> = AnySes
 export type RouteContext<E = unknown, S extends SessionSchema<S> = AnySession> = Omit<
   HandlerContext<E, S>,
   'next' | 'state'
->
+> & {
+  /** Called when the push went to a deferred route: job `job` runs after the answer. */
+  readonly defer?: (job: number) => void
+}
+
+/** What a deferred handler gets: the session, and `send` for customer-service messages. */
+export interface LaterContext<E = unknown, S extends SessionSchema<S> = AnySession> {
+  readonly env: E
+  readonly session: Session<S>
+  /**
+   * Sends one customer-service message (a passive reply's builders work too). Each message is
+   * sent once per push and index, whatever the Queue redelivers; past the user's window it
+   * throws a `WechatApiError` (`window_closed`) without calling WeChat.
+   */
+  send(message: Reply | CustomMessage): Promise<void>
+  profile(): Promise<UserSnapshot | null>
+  readonly log: LogFields
+}
+
+export type LaterHandler<
+  P extends Push = Push,
+  E = unknown,
+  S extends SessionSchema<S> = AnySession,
+> = (push: P, context: LaterContext<E, S>) => void | Promise<void>
+
+const LATER = Symbol('later')
+
+interface Deferred {
+  readonly [LATER]: {
+    readonly run: LaterHandler<Push, never, never>
+    readonly interim: Reply | undefined
+  }
+}
+
+/**
+ * Marks a route to run later: the push is answered at once (`success`, or `interim`), and `run`
+ * goes to the Queue, where it may take as long as it needs and talk back with `send`.
+ *
+ * @example
+ * bot.text(/^ask /, later(async (push, { send }) => {
+ *   await send(reply.text(await slowAnswer(push.content)))
+ * }, { interim: reply.text('Thinking…') }))
+ */
+export function later<P extends Push, E = unknown, S extends SessionSchema<S> = AnySession>(
+  run: LaterHandler<P, E, S>,
+  options: { interim?: Reply } = {},
+): Handler<P, E, S> {
+  const interim = options.interim
+  const handler: Handler<P, E, S> = () => interim
+  return Object.assign(handler, {
+    [LATER]: { run: run as unknown as LaterHandler<Push, never, never>, interim },
+  })
+}
+
+function deferredOf(handler: unknown): Deferred[typeof LATER] | undefined {
+  return typeof handler === 'function' && LATER in handler
+    ? (handler as unknown as Deferred)[LATER]
+    : undefined
+}
 
 // biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing is a handler for `success`
 export type HandlerResult = Reply | undefined | null | void
@@ -111,6 +170,20 @@ export class Router<E = unknown, S extends SessionSchema<S> = AnySession> {
   readonly #predicates: Route<Push, E, S>[] = []
   readonly #kinds = new Map<PushKind, Handler<Push, E, S>[]>()
   #fallback: Handler<Push, E, S> | undefined
+  /** Deferred handlers, numbered in the order registered: the Queue names them by number. */
+  readonly #laterRuns: LaterHandler<Push, never, never>[] = []
+
+  /** Numbers a deferred handler the first time it is registered. */
+  #note<H>(handler: H): H {
+    const deferred = deferredOf(handler)
+    if (deferred && !this.#laterRuns.includes(deferred.run)) this.#laterRuns.push(deferred.run)
+    return handler
+  }
+
+  /** The deferred handler the Queue names by number. */
+  laterJob(job: number): LaterHandler<Push, E, S> | undefined {
+    return this.#laterRuns[job] as LaterHandler<Push, E, S> | undefined
+  }
 
   /** Runs `middleware` around every push (blocklists, admin-only commands, metrics). */
   use(middleware: Middleware<E, S>): this {
@@ -121,38 +194,47 @@ export class Router<E = unknown, S extends SessionSchema<S> = AnySession> {
   /** Handles every push of one kind, unless a more specific route matches. */
   on<K extends PushKind>(kind: K, handler: Handler<PushOf<K>, E, S>): this {
     const handlers = this.#kinds.get(kind) ?? []
-    handlers.push(handler as Handler<Push, E, S>)
+    handlers.push(this.#note(handler) as Handler<Push, E, S>)
     this.#kinds.set(kind, handlers)
     return this
   }
 
   /** Handles menu events (CLICK, scan code, photo, location select) whose key matches. */
   menu(key: Pattern, handler: Handler<KeyedMenuEvent, E, S>): this {
-    this.#menus.push({ matches: (push) => matchesPattern(key, push.key), handler })
+    this.#menus.push({
+      matches: (push) => matchesPattern(key, push.key),
+      handler: this.#note(handler),
+    })
     return this
   }
 
   /** Handles QR follows and scans whose scene (without `qrscene_`) matches. */
   scene(scene: Pattern, handler: Handler<ScenePush, E, S>): this {
-    this.#scenes.push({ matches: (push) => matchesPattern(scene, push.scene), handler })
+    this.#scenes.push({
+      matches: (push) => matchesPattern(scene, push.scene),
+      handler: this.#note(handler),
+    })
     return this
   }
 
   /** Handles text messages whose content equals a string or matches a RegExp. */
   text(pattern: Pattern, handler: Handler<TextMessage, E, S>): this {
-    this.#texts.push({ matches: (push) => matchesPattern(pattern, push.content), handler })
+    this.#texts.push({
+      matches: (push) => matchesPattern(pattern, push.content),
+      handler: this.#note(handler),
+    })
     return this
   }
 
   /** Handles any push for which `predicate` holds: after text patterns, before kinds. */
   when(predicate: (push: Push) => boolean, handler: Handler<Push, E, S>): this {
-    this.#predicates.push({ matches: predicate, handler })
+    this.#predicates.push({ matches: predicate, handler: this.#note(handler) })
     return this
   }
 
   /** Handles whatever no other route took. Without one, such pushes get `success`. */
   fallback(handler: Handler<Push, E, S>): this {
-    this.#fallback ??= handler
+    this.#fallback ??= this.#note(handler)
     return this
   }
 
@@ -184,6 +266,11 @@ export class Router<E = unknown, S extends SessionSchema<S> = AnySession> {
     const runHandler = async (index: number): Promise<Reply | undefined> => {
       const handler = handlers[index]
       if (!handler) return undefined
+      const deferred = deferredOf(handler)
+      if (deferred) {
+        base.defer?.(this.#laterRuns.indexOf(deferred.run))
+        return deferred.interim
+      }
       return (
         (await handler(
           push,

@@ -63,6 +63,8 @@ export interface SessionStore {
     push: Push,
     writes: Readonly<Record<string, string | null>>,
     reply: string,
+    /** False for a deferred job's writes: its push was applied on its own. */
+    recordPush?: boolean,
   ): Promise<SessionCommitted>
   profile(): Promise<UserSnapshot | null>
 }

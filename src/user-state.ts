@@ -15,6 +15,7 @@ import {
 } from './session.ts'
 import type { PushMode } from './wechat/envelope.ts'
 import { isKeyedMenuEvent, isPurge, type Push, type PushKind, stateOwnerOf } from './wechat/push.ts'
+import { type Grant, usableWindow, type WindowKind, windowOpenedBy } from './wechat/windows.ts'
 
 /** The admin API's view of a user: what `GET /admin/users/:openid` answers. */
 export interface UserSnapshot {
@@ -46,6 +47,9 @@ export interface RecentPush {
  * `failed`: nothing was applied and the caller should retry (storage refused the push).
  * `not_a_follower`: the push touches nobody's state (a system push); nothing was stored.
  */
+/** What {@link UserState.reserveSend} decided. */
+export type SendReservation = 'reserved' | 'already_sent' | 'window_closed'
+
 export type ApplyOutcome =
   | 'applied'
   | 'duplicate'
@@ -110,6 +114,19 @@ const SCHEMA = `
     mode TEXT NOT NULL,
     body TEXT NOT NULL,
     at INTEGER NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS windows (
+    kind TEXT PRIMARY KEY,
+    opened_at INTEGER NOT NULL,
+    used INTEGER NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS outbox (
+    job TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    grant_kind TEXT,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (job, idx)
   );
   CREATE TABLE IF NOT EXISTS tombstone (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -186,6 +203,7 @@ export class UserState extends DurableObject {
     push: Push,
     writes: Readonly<Record<string, string | null>>,
     reply: string,
+    recordPush = true,
   ): Promise<SessionCommitted> {
     const owner = stateOwnerOf(push)
     // A purge deletes the session with everything else: its writes would not outlive it.
@@ -221,7 +239,7 @@ export class UserState extends DurableObject {
         reply,
         now,
       )
-      if (!this.#isApplied(key)) this.#record(key, owner, push, now)
+      if (recordPush && !this.#isApplied(key)) this.#record(key, owner, push, now)
     })
     await this.#ensureAlarm(now + APPLIED_KEY_RETENTION_MS)
     return { outcome: 'committed' }
@@ -231,10 +249,116 @@ export class UserState extends DurableObject {
     return this.#sql.exec('SELECT 1 FROM applied WHERE key = ?', key).toArray().length > 0
   }
 
+  /**
+   * Takes one message of a customer-service send out of the user's open windows, and notes it
+   * in the outbox by job and index. `already_sent`: WeChat accepted this one before (a Queue
+   * redelivery), so it is not sent again. `window_closed`: no window is open or its quota is
+   * spent. A reservation left by an attempt that died before confirming is reused: WeChat may
+   * or may not have that message, and it is sent again (the one window for a duplicate).
+   */
+  reserveSend(job: string, index: number): SendReservation {
+    const row = this.#sql
+      .exec<{ state: string }>('SELECT state FROM outbox WHERE job = ? AND idx = ?', job, index)
+      .toArray()[0]
+    if (row?.state === 'sent') return 'already_sent'
+    if (row?.state === 'reserved') return 'reserved'
+    const grants: Partial<Record<WindowKind, Grant>> = {}
+    for (const window of this.#sql.exec<{ kind: WindowKind; opened_at: number; used: number }>(
+      'SELECT kind, opened_at, used FROM windows',
+    )) {
+      grants[window.kind] = { openedAt: window.opened_at, used: window.used }
+    }
+    const now = Date.now()
+    const kind = usableWindow(grants, now)
+    if (kind === null) return 'window_closed'
+    this.ctx.storage.transactionSync(() => {
+      this.#sql.exec('UPDATE windows SET used = used + 1 WHERE kind = ?', kind)
+      this.#sql.exec(
+        `INSERT INTO outbox (job, idx, state, grant_kind, at) VALUES (?, ?, 'reserved', ?, ?)`,
+        job,
+        index,
+        kind,
+        now,
+      )
+    })
+    return 'reserved'
+  }
+
+  /** WeChat accepted the message: a redelivery will not send it again. */
+  confirmSend(job: string, index: number): void {
+    this.#sql.exec(`UPDATE outbox SET state = 'sent' WHERE job = ? AND idx = ?`, job, index)
+  }
+
+  /** WeChat did not take the message: its place in the window is given back. */
+  releaseSend(job: string, index: number): void {
+    const row = this.#sql
+      .exec<{ grant_kind: string }>(
+        `SELECT grant_kind FROM outbox WHERE job = ? AND idx = ? AND state = 'reserved'`,
+        job,
+        index,
+      )
+      .toArray()[0]
+    if (!row) return
+    this.ctx.storage.transactionSync(() => {
+      this.#sql.exec('UPDATE windows SET used = max(0, used - 1) WHERE kind = ?', row.grant_kind)
+      this.#sql.exec('DELETE FROM outbox WHERE job = ? AND idx = ?', job, index)
+    })
+  }
+
+  /**
+   * Claims a deferred job for one Queue message (its id survives redelivery): `taken` when
+   * another message holds it (a duplicate sent by a retried push), `done` when it finished.
+   */
+  claimJob(job: string, claimant: string): 'claimed' | 'taken' | 'done' {
+    if (this.isJobFinished(job)) return 'done'
+    const holder = this.#sql
+      .exec<{ grant_kind: string }>('SELECT grant_kind FROM outbox WHERE job = ? AND idx = -2', job)
+      .toArray()[0]
+    if (holder && holder.grant_kind !== claimant) return 'taken'
+    this.#sql.exec(
+      `INSERT INTO outbox (job, idx, state, grant_kind, at) VALUES (?, -2, 'claimed', ?, ?)
+       ON CONFLICT DO NOTHING`,
+      job,
+      claimant,
+      Date.now(),
+    )
+    return 'claimed'
+  }
+
+  /** Lets another message take the job (its own was dead-lettered, so a replay may run it). */
+  releaseJob(job: string): void {
+    this.#sql.exec('DELETE FROM outbox WHERE job = ? AND idx = -2', job)
+  }
+
+  /** Marks a deferred job done, so that a redelivery of it does nothing. */
+  finishJob(job: string): void {
+    this.#sql.exec(
+      `INSERT INTO outbox (job, idx, state, at) VALUES (?, -1, 'done', ?) ON CONFLICT DO NOTHING`,
+      job,
+      Date.now(),
+    )
+  }
+
+  isJobFinished(job: string): boolean {
+    return (
+      this.#sql.exec(`SELECT 1 FROM outbox WHERE job = ? AND idx = -1`, job).toArray().length > 0
+    )
+  }
+
   /** The push's effects, inside the caller's transaction. */
   #record(key: string, owner: string, push: Push, now: number): void {
     this.#sql.exec('DELETE FROM tombstone')
     this.#applyFields(owner, push)
+    const opens = windowOpenedBy(push.kind)
+    if (opens !== null) {
+      // A newer interaction opens its window afresh; an older one delivered late does not.
+      this.#sql.exec(
+        `INSERT INTO windows (kind, opened_at, used) VALUES (?1, ?2, 0)
+         ON CONFLICT (kind) DO UPDATE SET opened_at = ?2, used = 0 WHERE ?2 > opened_at`,
+        opens,
+        push.createTime * 1000,
+      )
+    }
     this.#sql.exec('INSERT INTO applied (key, applied_at) VALUES (?, ?)', key, now)
     this.#sql.exec(
       'INSERT INTO recent (key, kind, create_time, applied_at) VALUES (?, ?, ?, ?)',
@@ -315,6 +439,7 @@ export class UserState extends DurableObject {
     }
     this.#sql.exec('DELETE FROM applied WHERE applied_at <= ?', now - APPLIED_KEY_RETENTION_MS)
     this.#sql.exec('DELETE FROM replies WHERE at <= ?', now - APPLIED_KEY_RETENTION_MS)
+    this.#sql.exec('DELETE FROM outbox WHERE at <= ?', now - APPLIED_KEY_RETENTION_MS)
     const oldest = this.#sql
       .exec<{ applied_at: number }>('SELECT min(applied_at) AS applied_at FROM applied')
       .toArray()[0]?.applied_at

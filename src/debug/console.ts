@@ -167,4 +167,14 @@ export function debugConsole(dispatchFor: (env: Env, ctx: ExecutionContext) => D
       const [state, recent] = await Promise.all([user.snapshot(), user.recent()])
       return c.json({ state, recent })
     })
+    .get('/api/sent/:openid', async (c) => {
+      // The customer-service messages the fake WeChat took for this user, newest last.
+      const openid = c.req.param('openid')
+      if (!isWechatId(openid)) return c.text('malformed openid', 400)
+      const talkBack = readConfig(c.env).talkBack
+      if (!talkBack) return c.json([])
+      const url = new URL(`fake/sent?touser=${openid}`, talkBack.apiBase)
+      const response = await fetch(url).catch(() => null)
+      return c.json(response?.ok ? await response.json() : [])
+    })
 }

@@ -17,8 +17,17 @@ describe('GET /, health', () => {
       problems: [],
       // The sample account's Token, `spamtest`, is guessable.
       warnings: [WEAK_TOKEN_WARNING],
+      talkBack: 'stable_token',
     })
     for (const secret of Object.values(account)) expect(body).not.toContain(secret)
+  })
+
+  it('says that talking back is off without an AppID', async () => {
+    const health = await fetchWith(new Request('https://edge.test/'), {
+      WECHAT_APPID: '',
+      WECHAT_ENCODING_AES_KEY: '',
+    })
+    expect(await health.json()).toMatchObject({ talkBack: 'off' })
   })
 
   it('names a missing secret, and pushes get a clear 503 rather than a crash', async () => {

@@ -1,0 +1,134 @@
+/**
+ * A fake of WeChat's server API for local development and the tests: it issues stable access
+ * tokens, takes customer-service messages and typing commands and records them, and can be
+ * told to fail the next calls with a given errcode. Its state is in memory. `npm run dev`
+ * serves it at /debug/wechat-api/ (only with DEBUG_CONSOLE=true); the tests reach it as
+ * https://fake-wechat.test/.
+ *
+ * Control routes (not WeChat's): `POST /fake/fail` {path: token | send | typing, code, times,
+ * for: an appid (token) or a touser (send, typing)}, `POST /fake/expire` {appid},
+ * `GET /fake/sent?touser=`, `GET /fake/typing?touser=`, `GET /fake/stats?appid=`. Failures are
+ * aimed at one appid or user, so that tests running side by side never meet.
+ */
+
+import { Hono } from 'hono/tiny'
+
+interface IssuedToken {
+  token: string
+  expiresAt: number
+}
+
+interface Recorded {
+  touser: string
+  body: Record<string, unknown>
+  at: number
+}
+
+/** How long a fake token lives: WeChat's 7,200 s. */
+const TOKEN_SECONDS = 7200
+const MAX_RECORDED = 1000
+
+/**
+ * @example
+ * const fake = fakeWechat()
+ * await fake.request('/cgi-bin/stable_token', { method: 'POST', body: '{…}' })
+ */
+export function fakeWechat() {
+  const tokens = new Map<string, IssuedToken>()
+  const tokenRequests = new Map<string, number>()
+  const failures = new Map<string, { code: number; times: number }>()
+  const sent: Recorded[] = []
+  const typing: Recorded[] = []
+  let issued = 0
+
+  const remember = (list: Recorded[], entry: Recorded) => {
+    list.push(entry)
+    if (list.length > MAX_RECORDED) list.shift()
+  }
+
+  /** An errcode the test asked for, if one is pending for this path and appid or user. */
+  const injected = (path: string, target: unknown): number | null => {
+    const failure = failures.get(`${path}:${String(target)}`)
+    if (!failure || failure.times <= 0) return null
+    failure.times--
+    return failure.code
+  }
+
+  const validToken = (token: string | undefined) =>
+    token !== undefined &&
+    [...tokens.values()].some((held) => held.token === token && held.expiresAt > Date.now())
+
+  const json = async (request: Request): Promise<Record<string, unknown>> => {
+    try {
+      const body: unknown = await request.json()
+      return typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {}
+    } catch {
+      return {}
+    }
+  }
+
+  const errcode = (code: number) => ({ errcode: code, errmsg: `fake errcode ${code}` })
+
+  return new Hono()
+    .post('/cgi-bin/stable_token', async (c) => {
+      const { appid, secret, force_refresh: force } = await json(c.req.raw)
+      if (typeof appid !== 'string' || typeof secret !== 'string') return c.json(errcode(40013))
+      tokenRequests.set(appid, (tokenRequests.get(appid) ?? 0) + 1)
+      const failure = injected('token', appid)
+      if (failure !== null) return c.json(errcode(failure))
+      if (secret === 'wrong-secret') return c.json(errcode(40125))
+      let held = tokens.get(appid)
+      if (!held || held.expiresAt <= Date.now() || force === true) {
+        held = {
+          token: `FAKE_TOKEN_${++issued}_${crypto.randomUUID()}`,
+          expiresAt: Date.now() + TOKEN_SECONDS * 1000,
+        }
+        tokens.set(appid, held)
+      }
+      return c.json({
+        access_token: held.token,
+        expires_in: Math.round((held.expiresAt - Date.now()) / 1000),
+      })
+    })
+    .post('/cgi-bin/message/custom/send', async (c) => {
+      const body = await json(c.req.raw)
+      const failure = injected('send', body.touser)
+      if (failure !== null) return c.json(errcode(failure))
+      if (!validToken(c.req.query('access_token'))) return c.json(errcode(40001))
+      remember(sent, { touser: String(body.touser), body, at: Date.now() })
+      return c.json(errcode(0))
+    })
+    .post('/cgi-bin/message/custom/typing', async (c) => {
+      const body = await json(c.req.raw)
+      const failure = injected('typing', body.touser)
+      if (failure !== null) return c.json(errcode(failure))
+      if (!validToken(c.req.query('access_token'))) return c.json(errcode(40001))
+      remember(typing, { touser: String(body.touser), body, at: Date.now() })
+      return c.json(errcode(0))
+    })
+    .post('/fake/fail', async (c) => {
+      const { path, code, times, for: target } = await json(c.req.raw)
+      if (typeof path !== 'string' || typeof code !== 'number' || typeof target !== 'string') {
+        return c.text('path, code and for', 400)
+      }
+      failures.set(`${path}:${target}`, { code, times: typeof times === 'number' ? times : 1 })
+      return c.json({ ok: true })
+    })
+    .post('/fake/expire', async (c) => {
+      const { appid } = await json(c.req.raw)
+      if (typeof appid === 'string') tokens.delete(appid)
+      return c.json({ ok: true })
+    })
+    .get('/fake/sent', (c) => {
+      const touser = c.req.query('touser')
+      return c.json(sent.filter((entry) => entry.touser === touser))
+    })
+    .get('/fake/typing', (c) => {
+      const touser = c.req.query('touser')
+      return c.json(typing.filter((entry) => entry.touser === touser))
+    })
+    .get('/fake/stats', (c) => {
+      const appid = c.req.query('appid') ?? ''
+      return c.json({ tokenRequests: tokenRequests.get(appid) ?? 0 })
+    })
+}

@@ -1,0 +1,180 @@
+/**
+ * The later queue's consumer: runs deferred handlers after the push was answered. Each job
+ * first applies its push (idempotently) so that the user's reply window is open, shows the
+ * typing indicator while the handler works, and sends its messages through the user's outbox,
+ * so that a Queue redelivery never resends what WeChat accepted. WeChat's refusals (window
+ * closed, quota used) end the job; a busy WeChat or a failing handler is retried with backoff,
+ * then dead-lettered with its reason.
+ */
+
+import { recordDeadLetter } from './dead-letters.ts'
+import type { Env } from './env.ts'
+import { errorName, logEvent, logProblem } from './log.ts'
+import type { QueuedJob } from './queued-push.ts'
+import type { LaterContext, Router } from './router.ts'
+import { PushSession, SessionReplay, type SessionSchema, userSessionStore } from './session.ts'
+import { type Talker, talkerFor } from './talk.ts'
+import { customMessageOf, WechatApiError } from './wechat/api.ts'
+import { stateOwnerOf } from './wechat/push.ts'
+
+/** After this many attempts a failing job is dead-lettered, with its reason. */
+export const LATER_MAX_ATTEMPTS = 5
+/** WeChat shows "typing…" for 15 s: it is renewed this often while the handler works. */
+export const TYPING_RENEW_MS = 10_000
+/** A deferred handler's session reads may take this long. */
+const LATER_SESSION_MS = 30_000
+
+/** What one job came to. `retry`: try again later (the reason is logged). */
+export type JobOutcome = 'done' | 'replayed' | 'skipped' | 'refused' | { retry: string }
+
+/**
+ * Runs one deferred job.
+ *
+ * @example
+ * const outcome = await runLaterJob(message.body, env, bot)
+ */
+export async function runLaterJob<S extends SessionSchema<S>>(
+  queued: QueuedJob,
+  env: Env,
+  bot: Router<Env, S>,
+  /** The Queue message's id: the same on a redelivery, another for a duplicate job. */
+  claimant: string,
+): Promise<JobOutcome> {
+  const { key, push, job } = queued
+  const owner = stateOwnerOf(push)
+  const run = bot.laterJob(job)
+  if (owner === null || !run) {
+    logProblem('later_skipped', { key, reason: owner === null ? 'no user' : 'no such job' })
+    return 'skipped'
+  }
+  const user = env.USERS.getByName(owner)
+  const jobId = `later:${key}`
+  // A push retried before KV remembered its answer queues its job twice: one message runs it.
+  const claim = await user.claimJob(jobId, claimant)
+  if (claim !== 'claimed') return 'replayed'
+  const applied = await user.apply(key, push)
+  if (applied === 'failed') return { retry: 'UserState could not apply the push' }
+  if (applied === 'stale' || applied === 'purged') return 'skipped'
+  const talker = talkerFor(env)
+  if (!talker) {
+    logProblem('later_skipped', { key, reason: 'talking back is off' })
+    return 'skipped'
+  }
+
+  let index = 0
+  let sent = 0
+  const context: LaterContext<Env, S> = {
+    env,
+    session: new PushSession<S>(
+      userSessionStore(env.USERS, owner),
+      jobId,
+      'plaintext',
+      () => LATER_SESSION_MS,
+    ),
+    profile: () => user.snapshot(),
+    log: {},
+    async send(reply) {
+      const at = index++
+      const message = customMessageOf(reply)
+      const reservation = await user.reserveSend(jobId, at)
+      if (reservation === 'already_sent') return
+      if (reservation === 'window_closed') {
+        throw new WechatApiError('window_closed', null, 'the user’s reply window is closed')
+      }
+      try {
+        await talker.send(owner, message)
+      } catch (error) {
+        await user.releaseSend(jobId, at)
+        throw error
+      }
+      await user.confirmSend(jobId, at)
+      sent++
+    },
+  }
+  const typing = showTyping(talker, owner)
+  try {
+    await run(push, context)
+  } catch (error) {
+    if (error instanceof SessionReplay) return 'replayed'
+    if (error instanceof WechatApiError && !error.retryable) {
+      logProblem('send_refused', { key, failure: error.failure, code: error.code })
+      await user.finishJob(jobId)
+      return 'refused'
+    }
+    return {
+      retry:
+        error instanceof WechatApiError
+          ? `WeChat: ${error.failure}`
+          : `handler: ${errorName(error)}`,
+    }
+  } finally {
+    await typing.stop(sent === 0)
+  }
+  const session = context.session as PushSession<S>
+  if (Object.keys(session.writes).length > 0) {
+    await user.commitSession(jobId, 'plaintext', push, session.writes, 'later', false)
+  }
+  await user.finishJob(jobId)
+  logEvent('later_done', { key, kind: push.kind, sent, ...context.log })
+  return 'done'
+}
+
+/** The later queue's messages: each job acknowledged, retried or dead-lettered on its own. */
+export async function handleLaterBatch<S extends SessionSchema<S>>(
+  batch: MessageBatch<QueuedJob>,
+  env: Env,
+  bot: Router<Env, S>,
+  retryDelaySeconds: (attempts: number) => number,
+): Promise<void> {
+  await Promise.all(
+    batch.messages.map(async function settle(message) {
+      let outcome: JobOutcome
+      try {
+        outcome = await runLaterJob(message.body, env, bot, message.id)
+      } catch (error) {
+        outcome = { retry: `binding: ${errorName(error)}` }
+      }
+      if (typeof outcome === 'string') {
+        message.ack()
+        return
+      }
+      if (message.attempts >= LATER_MAX_ATTEMPTS) {
+        await recordDeadLetter(env.DEDUP, message.body, message.attempts, outcome.retry)
+        const owner = stateOwnerOf(message.body.push)
+        if (owner !== null) await env.USERS.getByName(owner).releaseJob(`later:${message.body.key}`)
+        message.ack()
+        return
+      }
+      const delaySeconds = retryDelaySeconds(message.attempts)
+      logProblem('later_retry', {
+        key: message.body.key,
+        attempts: message.attempts,
+        delaySeconds,
+        reason: outcome.retry,
+      })
+      message.retry({ delaySeconds })
+    }),
+  )
+}
+
+/** Shows "typing…" now and every {@link TYPING_RENEW_MS} until stopped; failures are logged once. */
+function showTyping(talker: Talker, openid: string) {
+  let failed = false
+  const show = () =>
+    talker.typing(openid, true).catch((error: unknown) => {
+      if (!failed) {
+        failed = true
+        const failure = error instanceof WechatApiError ? error.failure : errorName(error)
+        logEvent('typing_unavailable', { failure })
+      }
+    })
+  const first = show()
+  const timer = setInterval(show, TYPING_RENEW_MS)
+  return {
+    async stop(cancel: boolean) {
+      clearInterval(timer)
+      await first
+      if (cancel && !failed) await talker.typing(openid, false).catch(() => {})
+    },
+  }
+}

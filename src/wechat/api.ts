@@ -1,0 +1,335 @@
+/**
+ * WeChat's server API, as far as talking back needs it: the stable access token, customer-
+ * service messages and the typing indicator. Pure: requests are built and answers classified
+ * here; the caller supplies `fetch`, the base URL and the token.
+ *
+ * https://developers.weixin.qq.com/doc/offiaccount/Basic_Information/getStableAccessToken.html
+ * https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Service_Center_messages.html
+ */
+
+import type { Reply } from './reply.ts'
+
+/** A customer-service message, as `cgi-bin/message/custom/send` takes it (without `touser`). */
+export type CustomMessage =
+  | { readonly msgtype: 'text'; readonly text: { readonly content: string } }
+  | { readonly msgtype: 'image'; readonly image: { readonly media_id: string } }
+  | { readonly msgtype: 'voice'; readonly voice: { readonly media_id: string } }
+  | {
+      readonly msgtype: 'video'
+      readonly video: {
+        readonly media_id: string
+        readonly thumb_media_id?: string
+        readonly title?: string
+        readonly description?: string
+      }
+    }
+  | {
+      readonly msgtype: 'music'
+      readonly music: {
+        readonly title?: string
+        readonly description?: string
+        readonly musicurl: string
+        readonly hqmusicurl?: string
+        readonly thumb_media_id: string
+      }
+    }
+  /** A link card: one article that opens `url`. */
+  | {
+      readonly msgtype: 'news'
+      readonly news: {
+        readonly articles: readonly [
+          {
+            readonly title: string
+            readonly description?: string
+            readonly url: string
+            readonly picurl?: string
+          },
+        ]
+      }
+    }
+  | { readonly msgtype: 'mpnews'; readonly mpnews: { readonly media_id: string } }
+  | { readonly msgtype: 'mpnewsarticle'; readonly mpnewsarticle: { readonly article_id: string } }
+  | {
+      readonly msgtype: 'msgmenu'
+      readonly msgmenu: {
+        readonly head_content: string
+        readonly list: readonly { readonly id: string; readonly content: string }[]
+        readonly tail_content: string
+      }
+    }
+  | {
+      readonly msgtype: 'miniprogrampage'
+      readonly miniprogrampage: {
+        readonly title: string
+        readonly appid: string
+        readonly pagepath: string
+        readonly thumb_media_id: string
+      }
+    }
+
+export const CUSTOM_MESSAGE_TYPES = [
+  'text',
+  'image',
+  'voice',
+  'video',
+  'music',
+  'news',
+  'mpnews',
+  'mpnewsarticle',
+  'msgmenu',
+  'miniprogrampage',
+] as const satisfies readonly CustomMessage['msgtype'][]
+
+/**
+ * Builders for customer-service messages.
+ *
+ * @example
+ * await send(message.text('Your answer is ready.'))
+ */
+export const message = {
+  text: (content: string): CustomMessage => ({ msgtype: 'text', text: { content } }),
+  image: (mediaId: string): CustomMessage => ({ msgtype: 'image', image: { media_id: mediaId } }),
+  voice: (mediaId: string): CustomMessage => ({ msgtype: 'voice', voice: { media_id: mediaId } }),
+  link: (article: {
+    title: string
+    description?: string
+    url: string
+    picurl?: string
+  }): CustomMessage => ({
+    msgtype: 'news',
+    news: { articles: [article] },
+  }),
+  mpnews: (mediaId: string): CustomMessage => ({
+    msgtype: 'mpnews',
+    mpnews: { media_id: mediaId },
+  }),
+  menu: (head: string, choices: { id: string; content: string }[], tail = ''): CustomMessage => ({
+    msgtype: 'msgmenu',
+    msgmenu: { head_content: head, list: choices, tail_content: tail },
+  }),
+  miniProgram: (page: {
+    title: string
+    appid: string
+    pagepath: string
+    thumbMediaId: string
+  }): CustomMessage => ({
+    msgtype: 'miniprogrampage',
+    miniprogrampage: {
+      title: page.title,
+      appid: page.appid,
+      pagepath: page.pagepath,
+      thumb_media_id: page.thumbMediaId,
+    },
+  }),
+} as const
+
+/** Why a call failed, as the code that handles it needs to know. */
+export type ApiFailure =
+  /** 40001, 40014, 42001: refresh the token once and call again. */
+  | 'token_invalid'
+  /** 40164: the caller's IP is not on the account's whitelist (Workers have no fixed one). */
+  | 'ip_not_whitelisted'
+  /** 45015: the user's reply window has passed. Not retried. */
+  | 'window_closed'
+  /** 45047: the window's quota of messages is used up. Not retried. */
+  | 'quota_used'
+  /** -1, a network error, a timeout, a 5xx: try again later. */
+  | 'busy'
+  /** Anything else WeChat refused (bad media id, bad request…): not retried. */
+  | 'refused'
+
+/** A failed call: WeChat's `errcode` (or none, for a network failure) and what it means. */
+export class WechatApiError extends Error {
+  readonly code: number | null
+  readonly failure: ApiFailure
+
+  constructor(failure: ApiFailure, code: number | null, message: string) {
+    super(message)
+    this.name = 'WechatApiError'
+    this.failure = failure
+    this.code = code
+  }
+
+  /** Worth calling again later (with backoff). */
+  get retryable(): boolean {
+    return this.failure === 'busy'
+  }
+}
+
+/** What an `errcode` means. */
+export function failureOf(code: number): ApiFailure {
+  if (code === 40001 || code === 40014 || code === 42001) return 'token_invalid'
+  if (code === 40164) return 'ip_not_whitelisted'
+  if (code === 45015) return 'window_closed'
+  if (code === 45047) return 'quota_used'
+  if (code === -1) return 'busy'
+  return 'refused'
+}
+
+/** No call to WeChat waits longer than this. */
+export const API_TIMEOUT_MS = 5_000
+
+export interface ApiCall {
+  readonly fetch: typeof fetch
+  readonly base: string
+}
+
+/**
+ * POSTs JSON to WeChat and returns the answer, or throws a {@link WechatApiError}. The access
+ * token goes in the query, as WeChat wants it; it is never part of an error's message.
+ */
+export async function postJson<T>(
+  call: ApiCall,
+  path: string,
+  body: unknown,
+  accessToken?: string,
+): Promise<T> {
+  const url = new URL(path, call.base.endsWith('/') ? call.base : `${call.base}/`)
+  if (accessToken !== undefined) url.searchParams.set('access_token', accessToken)
+  let response: Response
+  try {
+    response = await call.fetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(API_TIMEOUT_MS),
+    })
+  } catch (error) {
+    const timedOut = error instanceof Error && error.name === 'TimeoutError'
+    throw new WechatApiError(
+      'busy',
+      null,
+      timedOut ? 'WeChat did not answer in time' : 'WeChat could not be reached',
+    )
+  }
+  if (response.status >= 500)
+    throw new WechatApiError('busy', null, `WeChat answered ${response.status}`)
+  let answer: { errcode?: number; errmsg?: string } & T
+  try {
+    answer = await response.json()
+  } catch {
+    throw new WechatApiError('busy', null, 'WeChat answered something that is not JSON')
+  }
+  const code = typeof answer.errcode === 'number' ? answer.errcode : 0
+  if (code !== 0) throw new WechatApiError(failureOf(code), code, `WeChat refused: errcode ${code}`)
+  return answer
+}
+
+export interface IssuedToken {
+  readonly accessToken: string
+  /** Milliseconds since the epoch. */
+  readonly expiresAt: number
+}
+
+/** `cgi-bin/stable_token`: the account's token, the same one until it nears expiry. */
+export async function fetchStableToken(
+  call: ApiCall,
+  appId: string,
+  secret: string,
+  forceRefresh: boolean,
+  now = Date.now(),
+): Promise<IssuedToken> {
+  const answer = await postJson<{ access_token?: unknown; expires_in?: unknown }>(
+    call,
+    'cgi-bin/stable_token',
+    {
+      grant_type: 'client_credential',
+      appid: appId,
+      secret,
+      force_refresh: forceRefresh,
+    },
+  )
+  return issuedToken(answer, now)
+}
+
+/** Reads `{ access_token, expires_in }`, as WeChat and a token service of your own answer. */
+export function issuedToken(
+  answer: { access_token?: unknown; expires_in?: unknown },
+  now = Date.now(),
+): IssuedToken {
+  const { access_token: accessToken, expires_in: expiresIn } = answer
+  if (
+    typeof accessToken !== 'string' ||
+    accessToken === '' ||
+    typeof expiresIn !== 'number' ||
+    !(expiresIn > 0)
+  ) {
+    throw new WechatApiError('busy', null, 'the token answer lacks access_token or expires_in')
+  }
+  return { accessToken, expiresAt: now + expiresIn * 1000 }
+}
+
+/** `cgi-bin/message/custom/send`. */
+export async function sendCustomMessage(
+  call: ApiCall,
+  accessToken: string,
+  openid: string,
+  message: CustomMessage,
+): Promise<void> {
+  await postJson(call, 'cgi-bin/message/custom/send', { touser: openid, ...message }, accessToken)
+}
+
+/** `cgi-bin/message/custom/typing`: shows (or cancels) "typing…" to the user for 15 s. */
+export async function sendTyping(
+  call: ApiCall,
+  accessToken: string,
+  openid: string,
+  typing: boolean,
+): Promise<void> {
+  await postJson(
+    call,
+    'cgi-bin/message/custom/typing',
+    { touser: openid, command: typing ? 'Typing' : 'CancelTyping' },
+    accessToken,
+  )
+}
+
+/**
+ * A passive reply as a customer-service message, so that a deferred handler can `send` what it
+ * would have replied. A news reply becomes a link card of its first article.
+ */
+export function customMessageOf(reply: Reply | CustomMessage): CustomMessage {
+  if ('msgtype' in reply) return reply
+  switch (reply.type) {
+    case 'text':
+      return message.text(reply.content)
+    case 'image':
+      return message.image(reply.mediaId)
+    case 'voice':
+      return message.voice(reply.mediaId)
+    case 'video':
+      return {
+        msgtype: 'video',
+        video: {
+          media_id: reply.mediaId,
+          ...(reply.title !== undefined && { title: reply.title }),
+          ...(reply.description !== undefined && { description: reply.description }),
+        },
+      }
+    case 'music':
+      return {
+        msgtype: 'music',
+        music: {
+          musicurl: reply.musicUrl ?? '',
+          thumb_media_id: reply.thumbMediaId,
+          ...(reply.hqMusicUrl !== undefined && { hqmusicurl: reply.hqMusicUrl }),
+          ...(reply.title !== undefined && { title: reply.title }),
+          ...(reply.description !== undefined && { description: reply.description }),
+        },
+      }
+    case 'news': {
+      const [first] = reply.articles
+      if (!first?.url) throw new TypeError('a news message needs an article with a url')
+      return message.link({
+        title: first.title,
+        url: first.url,
+        ...(first.description !== undefined && { description: first.description }),
+        ...(first.picUrl !== undefined && { picurl: first.picUrl }),
+      })
+    }
+    case 'transfer_customer_service':
+      throw new TypeError('transfer_customer_service is a passive reply only')
+    default:
+      return reply satisfies never
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * When WeChat lets an account send a user customer-service messages: each interaction opens a
+ * window with a quota. Since June 2023 (the current rule, as the customer-service page states
+ * it: https://developers.weixin.qq.com/doc/offiaccount/Customer_Service/Customer_Service_Messages.html):
+ *
+ * | the user…                                             | messages | within |
+ * | ----------------------------------------------------- | -------- | ------ |
+ * | sends a message                                       | 5        | 48 h   |
+ * | clicks a menu (CLICK, scancode_push, scancode_waitmsg) | 3        | 1 min  |
+ * | follows                                               | 3        | 1 min  |
+ * | scans a QR code                                       | 3        | 1 min  |
+ *
+ * A new interaction of the same kind opens its window afresh. Pure: the state is the caller's.
+ */
+
+import type { PushKind } from './push.ts'
+
+export type WindowKind = 'message' | 'event'
+
+export interface WindowRule {
+  readonly quota: number
+  readonly lengthMs: number
+}
+
+export const WINDOW_RULES: { readonly [K in WindowKind]: WindowRule } = {
+  message: { quota: 5, lengthMs: 48 * 60 * 60 * 1000 },
+  event: { quota: 3, lengthMs: 60 * 1000 },
+}
+
+/** An open window: when the interaction happened (ms) and how many messages it has carried. */
+export interface Grant {
+  readonly openedAt: number
+  readonly used: number
+}
+
+const OPENS: Partial<Record<PushKind, WindowKind>> = {
+  text: 'message',
+  image: 'message',
+  voice: 'message',
+  video: 'message',
+  shortvideo: 'message',
+  location: 'message',
+  link: 'message',
+  click: 'event',
+  scancode_push: 'event',
+  scancode_waitmsg: 'event',
+  subscribe: 'event',
+  scan: 'event',
+}
+
+/** The window a push opens, if any. */
+export function windowOpenedBy(kind: PushKind): WindowKind | null {
+  return OPENS[kind] ?? null
+}
+
+/**
+ * The window a message sent at `now` may use: the longer one first, so that a menu click's
+ * short window is kept for when the message window is spent. Null when none is open.
+ */
+export function usableWindow(
+  grants: Partial<Record<WindowKind, Grant>>,
+  now: number,
+): WindowKind | null {
+  for (const kind of ['message', 'event'] as const) {
+    const grant = grants[kind]
+    const rule = WINDOW_RULES[kind]
+    if (grant && now < grant.openedAt + rule.lengthMs && grant.used < rule.quota) return kind
+  }
+  return null
+}

@@ -1,0 +1,44 @@
+/** The tests' handle on the fake WeChat API (src/debug/fake-wechat.ts), over its own HTTP. */
+
+import { env } from 'cloudflare:workers'
+
+const BASE = env.WECHAT_API_BASE
+
+async function call<T>(path: string, init?: RequestInit): Promise<T> {
+  const response = await fetch(new URL(path, BASE), init)
+  if (!response.ok) throw new Error(`fake WeChat answered ${response.status}`)
+  return response.json()
+}
+
+export interface Recorded {
+  readonly touser: string
+  readonly body: Record<string, unknown> & { msgtype?: string; text?: { content: string } }
+  readonly at: number
+}
+
+export const fakeWechat = {
+  sent: (touser: string) => call<Recorded[]>(`fake/sent?touser=${touser}`),
+  typing: (touser: string) => call<Recorded[]>(`fake/typing?touser=${touser}`),
+  tokenRequests: async (appid: string) =>
+    (await call<{ tokenRequests: number }>(`fake/stats?appid=${appid}`)).tokenRequests,
+  /** The next `times` calls to `path` for that appid (token) or user (send, typing) fail. */
+  fail: (path: 'token' | 'send' | 'typing', target: string, code: number, times = 1) =>
+    call(`fake/fail`, {
+      method: 'POST',
+      body: JSON.stringify({ path, for: target, code, times }),
+    }),
+  /** WeChat forgets the appid's token: the next call with it is answered 40001. */
+  expire: (appid: string) =>
+    call('fake/expire', { method: 'POST', body: JSON.stringify({ appid }) }),
+  /** A token straight from the fake, as another service of the account's would hold. */
+  issue: (appid: string) =>
+    call<{ access_token: string; expires_in: number }>('cgi-bin/stable_token', {
+      method: 'POST',
+      body: JSON.stringify({ grant_type: 'client_credential', appid, secret: 'elsewhere' }),
+    }),
+}
+
+/** A fresh AppID, so that a test's token Durable Object and the fake's counts are its own. */
+export function appid(): string {
+  return `wx${crypto.randomUUID().replaceAll('-', '').slice(0, 16)}`
+}

@@ -1,0 +1,246 @@
+import { runDurableObjectAlarm } from 'cloudflare:test'
+import { env, exports } from 'cloudflare:workers'
+import { describe, expect, it, vi } from 'vitest'
+import { REFRESH_AHEAD_MS } from '../src/access-token.ts'
+import { listDeadLetters } from '../src/dead-letters.ts'
+import { forgePushXml } from '../src/debug/forge.ts'
+import type { Env } from '../src/env.ts'
+import { talkerFor } from '../src/talk.ts'
+import { message, WechatApiError } from '../src/wechat/api.ts'
+import { ADMIN_HEADERS } from './helpers/admin.ts'
+import { eventually } from './helpers/eventually.ts'
+import { appid, fakeWechat } from './helpers/fake-wechat.ts'
+import { forgedPush, parsedPush, queuedPush } from './helpers/pushes.ts'
+import { exchange, openid } from './helpers/wechat.ts'
+
+/** A talker whose token Durable Object is this test's own. */
+function talkerWith(app: string) {
+  const talker = talkerFor({ ...env, WECHAT_APPID: app } as Env)
+  if (!talker) throw new Error('talking back is off')
+  return talker
+}
+
+/** Opens the user's reply window as their push would (applied to their UserState). */
+async function interacted(id: string, kind: 'text' | 'click' = 'text', createTime?: number) {
+  const queued = await queuedPush(
+    forgedPush(kind, { openid: id, ...(createTime !== undefined && { createTime }) }),
+  )
+  expect(await env.USERS.getByName(id).apply(queued.key, queued.push)).toBe('applied')
+}
+
+function adminSend(id: string, body: object = message.text('hello from an operator')) {
+  return exports.default.fetch(`https://edge.test/admin/users/${id}/messages`, {
+    method: 'POST',
+    headers: ADMIN_HEADERS,
+    body: JSON.stringify(body),
+  })
+}
+
+describe('the access token', () => {
+  it('is fetched once for 50 concurrent sends that find none', async () => {
+    const app = appid()
+    const talker = talkerWith(app)
+    const users = Array.from({ length: 50 }, (_, i) => openid(`flight${i}`))
+    await Promise.all(users.map((id) => talker.send(id, message.text('hi'))))
+    expect(await fakeWechat.tokenRequests(app)).toBe(1)
+    for (const id of users.slice(0, 5)) expect(await fakeWechat.sent(id)).toHaveLength(1)
+  })
+
+  it('is refreshed ahead of expiry by an alarm, so that no send waits for WeChat', async () => {
+    const app = appid()
+    const tokens = env.ACCESS_TOKENS.getByName(app)
+    const first = await tokens.token()
+    expect(first.ok).toBe(true)
+    const status = await tokens.status()
+    expect(status).toMatchObject({ held: true, source: 'stable_token' })
+    const alarm = await runDurableObjectAlarm(tokens)
+    expect(alarm).toBe(true)
+    // WeChat hands back the same stable token while it is valid; once it is gone, a new one.
+    await fakeWechat.expire(app)
+    await runDurableObjectAlarm(tokens)
+    const second = await tokens.token()
+    expect(second.ok && first.ok && second.token !== first.token).toBe(true)
+    // The first fetch, then one per alarm: none when the token was asked for.
+    expect(await fakeWechat.tokenRequests(app)).toBe(3)
+    expect(status.expiresAt! - REFRESH_AHEAD_MS).toBeGreaterThan(Date.now())
+  })
+
+  it('on 40001: refreshes once and retries the call once', async () => {
+    const app = appid()
+    const talker = talkerWith(app)
+    const id = openid('t40001')
+    await talker.typing(id, true)
+    await fakeWechat.expire(app)
+    await talker.send(id, message.text('after a refresh'))
+    expect(await fakeWechat.tokenRequests(app)).toBe(2)
+    expect((await fakeWechat.sent(id)).map((m) => m.body.text?.content)).toEqual([
+      'after a refresh',
+    ])
+  })
+
+  it('refreshes once for many callers holding the same stale token', async () => {
+    const app = appid()
+    const talker = talkerWith(app)
+    await talker.typing(openid('warm'), true)
+    await fakeWechat.expire(app)
+    const users = Array.from({ length: 10 }, (_, i) => openid(`stale${i}`))
+    await Promise.all(users.map((id) => talker.send(id, message.text('stale'))))
+    expect(await fakeWechat.tokenRequests(app)).toBe(2)
+    for (const id of users) expect(await fakeWechat.sent(id)).toHaveLength(1)
+  })
+
+  it('names 40164 (IP not whitelisted), and takes a token pushed in from elsewhere', async () => {
+    const app = appid()
+    await fakeWechat.fail('token', app, 40164)
+    const talker = talkerWith(app)
+    const id = openid('whitelist')
+    const refused = await talker.send(id, message.text('x')).catch((error: unknown) => error)
+    expect(refused).toBeInstanceOf(WechatApiError)
+    expect(refused).toMatchObject({ failure: 'ip_not_whitelisted', code: 40164 })
+    const tokens = env.ACCESS_TOKENS.getByName(app)
+    expect((await tokens.status()).lastError).toMatchObject({ code: 40164 })
+    const elsewhere = await fakeWechat.issue(app)
+    await tokens.put(elsewhere.access_token, elsewhere.expires_in)
+    await talker.send(id, message.text('with a pushed token'))
+    expect(await fakeWechat.sent(id)).toHaveLength(1)
+    expect(await tokens.status()).toMatchObject({ held: true, source: 'pushed', lastError: null })
+  })
+
+  it('shows whether a token is held and until when, never the token', async () => {
+    await talkerFor(env)?.typing(openid('status'), true)
+    const response = await exports.default.fetch('https://edge.test/admin/access-token', {
+      headers: ADMIN_HEADERS,
+    })
+    const body = await response.text()
+    expect(JSON.parse(body)).toMatchObject({
+      talkBack: true,
+      held: true,
+      expiresAt: expect.any(Number),
+    })
+    expect(body).not.toContain('FAKE_TOKEN')
+  })
+
+  it('refuses a forced refresh past WeChat’s 20 a day', async () => {
+    const app = appid()
+    const tokens = env.ACCESS_TOKENS.getByName(app)
+    for (let i = 0; i < 20; i++) expect((await tokens.forceRefresh()).ok).toBe(true)
+    expect(await tokens.forceRefresh()).toMatchObject({ ok: false, failure: 'refused' })
+    expect(await fakeWechat.tokenRequests(app)).toBe(20)
+  })
+})
+
+describe('operators sending to a user', () => {
+  it('refuses a send outside every window without calling WeChat', async () => {
+    const id = openid('no-window')
+    const response = await adminSend(id)
+    expect(response.status).toBe(409)
+    expect(await response.json()).toEqual({ sent: false, error: 'window_closed' })
+    expect(await fakeWechat.sent(id)).toEqual([])
+  })
+
+  it('allows 5 messages within 48 h of a user’s message, then refuses', async () => {
+    const id = openid('five')
+    await interacted(id, 'text')
+    const statuses: number[] = []
+    for (let i = 0; i < 6; i++) statuses.push((await adminSend(id)).status)
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 409])
+    expect(await fakeWechat.sent(id)).toHaveLength(5)
+  })
+
+  it('allows 3 within a minute of a menu click, and none after 48 h of silence', async () => {
+    const clicked = openid('three')
+    await interacted(clicked, 'click')
+    const statuses: number[] = []
+    for (let i = 0; i < 4; i++) statuses.push((await adminSend(clicked)).status)
+    expect(statuses).toEqual([200, 200, 200, 409])
+    const old = openid('old')
+    await interacted(old, 'text', Math.floor(Date.now() / 1000) - 49 * 60 * 60)
+    expect((await adminSend(old)).status).toBe(409)
+  })
+
+  it('does not retry 45015 from WeChat, and gives the window its place back', async () => {
+    const id = openid('t45015')
+    await interacted(id, 'text')
+    await fakeWechat.fail('send', id, 45015)
+    const refused = await adminSend(id)
+    expect(refused.status).toBe(409)
+    expect(await refused.json()).toEqual({ sent: false, error: 'window_closed', code: 45015 })
+    expect((await adminSend(id)).status).toBe(200)
+    expect(await fakeWechat.sent(id)).toHaveLength(1)
+  })
+
+  it('refuses a malformed message with 400', async () => {
+    expect((await adminSend(openid('bad'), { msgtype: 'fax' })).status).toBe(400)
+  })
+})
+
+describe('deferred handlers', () => {
+  it('answers success at once and sends once, despite three retries and a Queue redelivery', async () => {
+    const id = openid('later')
+    const xml = forgePushXml('text', { openid: id, content: 'later hello' })
+    const answers = await Promise.all([exchange(xml), exchange(xml), exchange(xml)])
+    expect(answers.map((answer) => [answer.status, answer.reply])).toEqual([
+      [200, 'success'],
+      [200, 'success'],
+      [200, 'success'],
+    ])
+    const sent = await eventually(async () => {
+      const messages = await fakeWechat.sent(id)
+      expect(messages).toHaveLength(1)
+      return messages
+    }, 20_000)
+    expect(sent[0]?.body).toMatchObject({ msgtype: 'text', text: { content: 'later: hello' } })
+    // The job delivered once more, as a Queue may: nothing more is sent.
+    await env.LATER.send({ ...(await queuedPush(parsedPush(xml))), job: 0 })
+    await new Promise((resolve) => setTimeout(resolve, 3_000))
+    expect(await fakeWechat.sent(id)).toHaveLength(1)
+  }, 30_000)
+
+  it('shows the typing indicator before the message', async () => {
+    const id = openid('typing')
+    await exchange(forgePushXml('text', { openid: id, content: 'later typed' }))
+    const [sent] = await eventually(async () => {
+      const messages = await fakeWechat.sent(id)
+      expect(messages).toHaveLength(1)
+      return messages
+    }, 20_000)
+    const typing = await fakeWechat.typing(id)
+    expect(typing[0]?.body).toMatchObject({ command: 'Typing' })
+    expect(typing[0]!.at).toBeLessThanOrEqual(sent!.at)
+  }, 30_000)
+
+  it('retries a busy WeChat (-1), then dead-letters the job with its reason', async () => {
+    const id = openid('busy')
+    await fakeWechat.fail('send', id, -1, 100)
+    const xml = forgePushXml('text', { openid: id, content: 'later busy' })
+    await exchange(xml)
+    const letter = await eventually(async () => {
+      const found = (await listDeadLetters(env.DEDUP)).find((dead) => dead.openid === id)
+      expect(found).toBeDefined()
+      return found
+    }, 25_000)
+    expect(letter).toMatchObject({ queue: 'later', reason: 'WeChat: busy', attempts: 5 })
+    expect(await fakeWechat.sent(id)).toEqual([])
+  }, 30_000)
+
+  it('never writes an access token into a log line', async () => {
+    const lines: string[] = []
+    for (const level of ['log', 'warn', 'error'] as const) {
+      vi.spyOn(console, level).mockImplementation((line: unknown) => {
+        lines.push(String(line))
+      })
+    }
+    const app = appid()
+    const talker = talkerWith(app)
+    const id = openid('no-token-log')
+    await talker.send(id, message.text('one'))
+    await fakeWechat.expire(app)
+    await talker.send(id, message.text('two'))
+    await fakeWechat.fail('token', app, 40164)
+    await fakeWechat.expire(app)
+    await talker.send(id, message.text('three')).catch(() => {})
+    expect(lines.length).toBeGreaterThan(0)
+    expect(lines.join('\n')).not.toContain('FAKE_TOKEN')
+    expect(lines.join('\n')).not.toContain('access_token=')
+  })
+})
