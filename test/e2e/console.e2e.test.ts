@@ -92,6 +92,14 @@ describe('the debugging console', () => {
       .toBe('count (6 bytes)')
   })
 
+  it('shows a deferred reply arriving as a customer-service message', async () => {
+    await page.fill('#content', 'later from the browser')
+    await page.click('#send')
+    await expect
+      .poll(() => page.locator('#chat .bubble.cs').last().textContent(), { timeout: 15_000 })
+      .toBe('later: from the browser')
+  })
+
   it('sends an unfollow, and the stored state is gone', async () => {
     await page.selectOption('#kind', 'unsubscribe')
     await page.click('#send')

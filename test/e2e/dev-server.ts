@@ -48,6 +48,9 @@ export async function startDevServer(): Promise<DevServer> {
       '.dev.vars.example',
       '--var',
       'DEBUG_CONSOLE:true',
+      // The fake WeChat API is served by this same dev server, on its own port.
+      '--var',
+      `WECHAT_API_BASE:http://127.0.0.1:${port}/debug/wechat-api/`,
       '--show-interactive-dev-session=false',
     ],
     {
