@@ -1,0 +1,361 @@
+/**
+ * `npm run cost`: what a push costs in binding operations, in dollars on Workers Paid, and how
+ * many pushes a day the Free plan carries. Drives the reference mix through the real Worker
+ * (bench/cost-worker.ts: every binding wrapped to count what is really called) under
+ * Miniflare, kind by kind and path by path, and prints a table, the prices it used, and one
+ * closing line:
+ *
+ *   reference mix: $X.XX per million pushes; free plan: N pushes/day (limited by <quota>)
+ *
+ * `--smoke` runs every part with a handful of pushes (CI does); `--json FILE` writes the figures.
+ */
+
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { build } from 'esbuild'
+import { Miniflare } from 'miniflare'
+import { type ForgeFields, forgePushXml, signPush } from '../src/debug/forge.ts'
+import type { PushKind } from '../src/wechat/push.ts'
+import type { Counts } from './cost-worker.ts'
+import { SIGNER } from './pipeline.ts'
+
+const ROOT = new URL('..', import.meta.url).pathname
+const OUT = `${ROOT}bench/.build-cost`
+const { values: flags } = parseArgs({
+  options: { smoke: { type: 'boolean', default: false }, json: { type: 'string' } },
+})
+const USERS = flags.smoke ? 3 : 40
+
+/**
+ * Workers Paid list prices, per unit, read on 2026-11-28 from Cloudflare's pricing pages (the
+ * stored copies of developers.cloudflare.com/workers/platform/pricing/, /kv/platform/pricing/,
+ * /queues/platform/pricing/, /durable-objects/platform/pricing/). Marginal prices past each
+ * monthly inclusion: the $5 monthly minimum and the inclusions are left out.
+ */
+export const PRICES = {
+  workerRequest: 0.3 / 1e6,
+  kvRead: 0.5 / 1e6,
+  kvWrite: 5 / 1e6,
+  kvDelete: 5 / 1e6,
+  kvList: 5 / 1e6,
+  queueOperation: 0.4 / 1e6,
+  doRequest: 0.15 / 1e6,
+  doGbSecond: 12.5 / 1e6,
+  rowRead: 0.001 / 1e6,
+  rowWritten: 1 / 1e6,
+} as const
+
+/** Workers Free daily quotas, read from the same pages on 2026-11-28. */
+export const FREE_PER_DAY = {
+  'Workers requests': 100_000,
+  'KV reads': 100_000,
+  'KV writes': 1_000,
+  'KV deletes': 1_000,
+  'KV lists': 1_000,
+  'Queues operations': 10_000,
+  'Durable Objects requests': 100_000,
+  'Durable Objects duration (GB-s)': 13_000,
+  'SQLite rows read': 5_000_000,
+  'SQLite rows written': 100_000,
+} as const
+
+/** A Durable Object is billed at 128 MB while it runs. */
+const DO_GB = 0.128
+
+type Path = 'first delivery' | 'retry' | 'unfollow'
+
+interface Scenario {
+  readonly name: string
+  readonly path: Path
+  readonly kind: PushKind
+  readonly fields?: ForgeFields
+  /** Share of the reference mix. */
+  readonly weight: number
+}
+
+// The event-push page's six pushes share what text, retries and unfollows leave.
+const EVENTS = 0.68 / 6
+const SCENARIOS: Scenario[] = [
+  { name: 'subscribe', path: 'first delivery', kind: 'subscribe', weight: EVENTS },
+  {
+    name: 'subscribe (QR)',
+    path: 'first delivery',
+    kind: 'subscribe',
+    fields: { scene: 'poster' },
+    weight: EVENTS,
+  },
+  { name: 'scan', path: 'first delivery', kind: 'scan', weight: EVENTS },
+  { name: 'location_report', path: 'first delivery', kind: 'location_report', weight: EVENTS },
+  { name: 'click', path: 'first delivery', kind: 'click', weight: EVENTS },
+  { name: 'view', path: 'first delivery', kind: 'view', weight: EVENTS },
+  { name: 'text', path: 'first delivery', kind: 'text', weight: 0.2 },
+  { name: 'text', path: 'retry', kind: 'text', weight: 0.1 },
+  { name: 'unsubscribe', path: 'unfollow', kind: 'unsubscribe', weight: 0.02 },
+]
+
+/** Operations per push, as billed. */
+interface PerPush {
+  workerRequests: number
+  kvReads: number
+  kvWrites: number
+  kvDeletes: number
+  kvLists: number
+  queueOperations: number
+  doRequests: number
+  doGbSeconds: number
+  rowsRead: number
+  rowsWritten: number
+}
+
+function perPush(counts: Counts, pushes: number): PerPush {
+  // A message is written, read and deleted: three operations; each retry reads it once more.
+  const queueOperations = counts.queueSends * 3 + counts.queueRetries
+  // Queue consumer invocations are Worker requests too; DO alarms are DO requests.
+  return {
+    workerRequests: (counts.fetches + counts.queueInvocations) / pushes,
+    kvReads: counts.kvReads / pushes,
+    kvWrites: counts.kvWrites / pushes,
+    kvDeletes: counts.kvDeletes / pushes,
+    kvLists: counts.kvLists / pushes,
+    queueOperations: queueOperations / pushes,
+    doRequests: (counts.doRequests + counts.alarms) / pushes,
+    doGbSeconds: ((counts.doWallMs / 1000) * DO_GB) / pushes,
+    rowsRead: counts.rowsRead / pushes,
+    rowsWritten: counts.rowsWritten / pushes,
+  }
+}
+
+function dollars(p: PerPush): number {
+  return (
+    p.workerRequests * PRICES.workerRequest +
+    p.kvReads * PRICES.kvRead +
+    p.kvWrites * PRICES.kvWrite +
+    p.kvDeletes * PRICES.kvDelete +
+    p.kvLists * PRICES.kvList +
+    p.queueOperations * PRICES.queueOperation +
+    p.doRequests * PRICES.doRequest +
+    p.doGbSeconds * PRICES.doGbSecond +
+    p.rowsRead * PRICES.rowRead +
+    p.rowsWritten * PRICES.rowWritten
+  )
+}
+
+function freeCapacity(p: PerPush): { pushes: number; quota: string } {
+  const use: Record<keyof typeof FREE_PER_DAY, number> = {
+    'Workers requests': p.workerRequests,
+    'KV reads': p.kvReads,
+    'KV writes': p.kvWrites,
+    'KV deletes': p.kvDeletes,
+    'KV lists': p.kvLists,
+    'Queues operations': p.queueOperations,
+    'Durable Objects requests': p.doRequests,
+    'Durable Objects duration (GB-s)': p.doGbSeconds,
+    'SQLite rows read': p.rowsRead,
+    'SQLite rows written': p.rowsWritten,
+  }
+  let best = { pushes: Number.POSITIVE_INFINITY, quota: 'none' }
+  for (const [quota, perDay] of Object.entries(FREE_PER_DAY)) {
+    const used = use[quota as keyof typeof FREE_PER_DAY]
+    if (used > 0 && perDay / used < best.pushes) best = { pushes: perDay / used, quota }
+  }
+  return { pushes: Math.floor(best.pushes), quota: best.quota }
+}
+
+async function buildWorker(): Promise<string> {
+  rmSync(OUT, { recursive: true, force: true })
+  mkdirSync(OUT, { recursive: true })
+  await build({
+    entryPoints: [`${ROOT}bench/cost-worker.ts`],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    conditions: ['workerd', 'worker', 'browser'],
+    outfile: `${OUT}/index.js`,
+    external: ['cloudflare:workers'],
+    loader: { '.html': 'text' },
+    alias: { 'is-unsafe': `${ROOT}src/wechat/is-unsafe-stub.ts` },
+    logLevel: 'warning',
+  })
+  return `${OUT}/index.js`
+}
+
+function start(scriptPath: string, compatibilityDate: string): Miniflare {
+  return new Miniflare({
+    modules: true,
+    scriptPath,
+    compatibilityDate,
+    bindings: {
+      WECHAT_TOKEN: SIGNER.token,
+      WECHAT_APPID: SIGNER.appId,
+      WECHAT_ENCODING_AES_KEY: SIGNER.encodingAesKey,
+      REQUIRE_ENCRYPTION: 'false',
+      SIGNATURE_MAX_AGE_SECONDS: '300',
+      REPLY_BUDGET_MS: '4500',
+      QUEUE_RETRY_BASE_SECONDS: '0',
+      DEBUG_CONSOLE: 'false',
+      WECHAT_API_BASE: 'http://127.0.0.1:9/',
+      WECHAT_TOKEN_URL: '',
+    },
+    kvNamespaces: ['DEDUP'],
+    queueProducers: { PUSHES: 'wechat-edge-pushes', LATER: 'wechat-edge-later' },
+    queueConsumers: {
+      'wechat-edge-pushes': { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 5 },
+      'wechat-edge-later': { maxBatchSize: 10, maxBatchTimeout: 1, maxRetries: 10 },
+    },
+    durableObjects: {
+      USERS: { className: 'CountedUserState', useSQLite: true },
+      ACCESS_TOKENS: { className: 'AccessToken', useSQLite: true },
+    },
+    handleRuntimeStdio(stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) {
+      if (process.env.COST_DEBUG) {
+        stdout.pipe(process.stderr)
+        stderr.pipe(process.stderr)
+        return
+      }
+      stdout.resume()
+      stderr.resume()
+    },
+  })
+}
+
+async function counts(mf: Miniflare, method: 'GET' | 'DELETE' = 'GET'): Promise<Counts> {
+  const response = await mf.dispatchFetch('http://cost.local/__cost', { method })
+  return response.json() as Promise<Counts>
+}
+
+/** Waits until every message sent has been consumed and nothing has moved for a moment. */
+async function settled(mf: Miniflare): Promise<Counts> {
+  let last = ''
+  for (let i = 0; i < 200; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    const now = await counts(mf)
+    const snapshot = JSON.stringify(now)
+    if (now.queueMessages >= now.queueSends && snapshot === last) return now
+    last = snapshot
+  }
+  throw new Error('the queues did not settle')
+}
+
+async function post(mf: Miniflare, xml: string): Promise<void> {
+  const { query, body } = await signPush(xml, SIGNER, 'plaintext')
+  const response = await mf.dispatchFetch(`http://cost.local/wechat?${query}`, {
+    method: 'POST',
+    body,
+  })
+  if (response.status !== 200) throw new Error(`a push was answered ${response.status}`)
+  await response.arrayBuffer()
+}
+
+async function measure(mf: Miniflare, scenario: Scenario, round: number): Promise<PerPush> {
+  const now = Math.floor(Date.now() / 1000)
+  const users = Array.from(
+    { length: USERS },
+    (_, i) => `oCost${round}x${scenario.name.replace(/\W/g, '')}${i}`,
+  )
+  // Followers with a history, as most pushes come from: a follow and a few pushes first.
+  const history = ['subscribe', 'click', 'text', 'location_report'] as const
+  for (const openid of users) {
+    for (const [i, kind] of history.entries())
+      await post(mf, forgePushXml(kind, { openid, createTime: now - 60 + i }))
+  }
+  const pushes = users.map((openid) =>
+    forgePushXml(scenario.kind, { openid, createTime: now, ...scenario.fields }),
+  )
+  if (scenario.path === 'retry') for (const xml of pushes) await post(mf, xml)
+  await settled(mf)
+  await counts(mf, 'DELETE')
+  for (const xml of pushes) await post(mf, xml)
+  return perPush(await settled(mf), pushes.length)
+}
+
+function format(p: PerPush): string[] {
+  const n = (value: number) =>
+    value === 0 ? '0' : value < 0.01 ? value.toExponential(1) : value.toFixed(2)
+  return [
+    n(p.workerRequests),
+    n(p.kvReads),
+    n(p.kvWrites + p.kvDeletes + p.kvLists),
+    n(p.queueOperations),
+    n(p.doRequests),
+    n(p.rowsRead),
+    n(p.rowsWritten),
+    `$${(dollars(p) * 1e6).toFixed(2)}`,
+  ]
+}
+
+async function main() {
+  const compatibilityDate = /compatibility_date\s*=\s*"([\d-]+)"/.exec(
+    readFileSync(`${ROOT}wrangler.toml`, 'utf8'),
+  )?.[1]
+  if (!compatibilityDate) throw new Error('no compatibility_date in wrangler.toml')
+  const mf = start(await buildWorker(), compatibilityDate)
+  await mf.ready
+  try {
+    const rows: { scenario: Scenario; per: PerPush }[] = []
+    for (const [round, scenario] of SCENARIOS.entries()) {
+      rows.push({ scenario, per: await measure(mf, scenario, round) })
+    }
+    const mix = rows.reduce<PerPush>(
+      (sum, { scenario, per }) => {
+        for (const key of Object.keys(sum) as (keyof PerPush)[])
+          sum[key] += per[key] * scenario.weight
+        return sum
+      },
+      {
+        workerRequests: 0,
+        kvReads: 0,
+        kvWrites: 0,
+        kvDeletes: 0,
+        kvLists: 0,
+        queueOperations: 0,
+        doRequests: 0,
+        doGbSeconds: 0,
+        rowsRead: 0,
+        rowsWritten: 0,
+      },
+    )
+    const header = [
+      'push',
+      'path',
+      'share',
+      'Worker req',
+      'KV reads',
+      'KV writes',
+      'Queue ops',
+      'DO req',
+      'rows read',
+      'rows written',
+      '$/M',
+    ]
+    const lines = [
+      `| ${header.join(' | ')} |`,
+      `|${header.map(() => ' --- ').join('|')}|`,
+      ...rows.map(
+        ({ scenario, per }) =>
+          `| ${scenario.name} | ${scenario.path} | ${(scenario.weight * 100).toFixed(1)}% | ${format(per).join(' | ')} |`,
+      ),
+      `| **reference mix** | | 100% | ${format(mix).join(' | ')} |`,
+    ]
+    console.log(lines.join('\n'))
+    console.log(
+      `\nPrices: Workers Paid list prices read 2026-11-28 (developers.cloudflare.com: workers, kv, queues, durable-objects pricing pages), past the monthly inclusions: Worker request $0.30/M, KV read $0.50/M, KV write/delete/list $5.00/M, Queue operation $0.40/M (3 per message), DO request $0.15/M, DO duration $12.50/M GB-s at 128 MB, SQLite row read $0.001/M, row written $1.00/M.`,
+    )
+    const free = freeCapacity(mix)
+    const perMillion = dollars(mix) * 1e6
+    console.log(
+      `Free plan daily quotas (same pages): ${Object.entries(FREE_PER_DAY)
+        .map(([quota, perDay]) => `${quota} ${perDay.toLocaleString('en-US')}`)
+        .join(', ')}.`,
+    )
+    if (flags.json) {
+      writeFileSync(flags.json, JSON.stringify({ rows, mix, perMillion, free }, null, 2))
+    }
+    console.log(
+      `reference mix: $${perMillion.toFixed(2)} per million pushes; free plan: ${free.pushes} pushes/day (limited by ${free.quota})`,
+    )
+  } finally {
+    await mf.dispose()
+  }
+}
+
+await main()
