@@ -100,7 +100,7 @@ function countingNamespace<T extends Rpc.DurableObjectBranded | undefined>(
 }
 
 function countedEnv(env: Env): Env {
-  const kv = wrap(env.DEDUP, {
+  const kv = wrap(env.DEAD_LETTERS, {
     get: (c) => c.kvReads++,
     put: (c) => c.kvWrites++,
     delete: (c) => c.kvDeletes++,
@@ -109,7 +109,7 @@ function countedEnv(env: Env): Env {
   const send = (c: Counts) => c.queueSends++
   return {
     ...env,
-    DEDUP: kv,
+    DEAD_LETTERS: kv,
     PUSHES: wrap(env.PUSHES, { send }),
     LATER: wrap(env.LATER, { send }),
     USERS: countingNamespace(env.USERS),

@@ -196,7 +196,7 @@ function start(scriptPath: string, compatibilityDate: string): Miniflare {
       WECHAT_API_BASE: 'http://127.0.0.1:9/',
       WECHAT_TOKEN_URL: '',
     },
-    kvNamespaces: ['DEDUP'],
+    kvNamespaces: ['DEAD_LETTERS'],
     queueProducers: { PUSHES: 'wechat-edge-pushes', LATER: 'wechat-edge-later' },
     queueConsumers: {
       'wechat-edge-pushes': { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 5 },

@@ -42,11 +42,10 @@ export function edgeWorker(scriptPath: string, compatibilityDate: string): Minif
       WECHAT_ENCODING_AES_KEY: ACCOUNT.aes.encodingAesKey,
       REQUIRE_ENCRYPTION: 'false',
       SIGNATURE_MAX_AGE_SECONDS: '300',
-      DEDUP_TTL_SECONDS: '600',
       REPLY_BUDGET_MS: '4500',
       DEBUG_CONSOLE: 'false',
     },
-    kvNamespaces: ['DEDUP'],
+    kvNamespaces: ['DEAD_LETTERS'],
     // The producer only: the consumer and its Durable Objects are work for later invocations,
     // billed apart from the request; left out so that they do not take the request path's core.
     queueProducers: { PUSHES: 'wechat-edge-pushes' },
@@ -62,9 +61,9 @@ const BINDINGS_WORKER = `export default {
   async fetch(request, env, ctx) {
     const body = await request.text()
     const key = 'reply:' + body.length + ':' + Math.random()
-    await env.DEDUP.get(key)
+    await env.DEAD_LETTERS.get(key)
     await env.PUSHES.send({ key })
-    ctx.waitUntil(env.DEDUP.put(key, 'success', { expirationTtl: 600 }))
+    ctx.waitUntil(env.DEAD_LETTERS.put(key, 'success', { expirationTtl: 600 }))
     return new Response('success')
   },
 }`
@@ -83,7 +82,7 @@ export function bindingsOnlyWorker(compatibilityDate: string): Miniflare {
     modules: true,
     script: BINDINGS_WORKER,
     compatibilityDate,
-    kvNamespaces: ['DEDUP'],
+    kvNamespaces: ['DEAD_LETTERS'],
     queueProducers: { PUSHES: 'wechat-edge-pushes' },
     handleRuntimeStdio: quiet,
   })

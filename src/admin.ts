@@ -64,16 +64,19 @@ export const admin = new Hono<{ Bindings: Env }>()
   .delete('/users/:openid', async (c) => {
     const openid = c.req.param('openid')
     await c.env.USERS.getByName(openid).purge()
-    await forgetDeadLetters(c.env.DEDUP, openid)
+    await forgetDeadLetters(c.env.DEAD_LETTERS, openid)
     return c.body(null, 204)
   })
   .get('/dead-letters', async (c) => {
-    const deadLetters = await listDeadLetters(c.env.DEDUP)
+    const deadLetters = await listDeadLetters(c.env.DEAD_LETTERS)
     return c.json({ count: deadLetters.length, deadLetters })
   })
   .post('/dead-letters/replay', async (c) => {
     return c.json({
-      replayed: await replayDeadLetters(c.env.DEDUP, { pushes: c.env.PUSHES, later: c.env.LATER }),
+      replayed: await replayDeadLetters(c.env.DEAD_LETTERS, {
+        pushes: c.env.PUSHES,
+        later: c.env.LATER,
+      }),
     })
   })
   .post('/users/:openid/messages', async (c) => {

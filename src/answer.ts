@@ -1,22 +1,18 @@
 /**
- * Answering one verified push: dedup, route within the reply budget, enqueue (durable before
- * the answer), commit the handler's session writes, remember the reply, seal it in safe mode,
- * and log one line for it.
+ * Answering one verified push: route it within the reply budget, then make it durable before
+ * the answer with one call to the user's Durable Object, which receives the push, its reply and
+ * its session writes at most once (a retry gets the first reply back). Should that call fail,
+ * the push goes to the Queue instead; only when neither takes it is the answer a 503. Then the
+ * reply is sealed in safe mode, and one line is logged.
  */
 
 import type { Config } from './config.ts'
 import { settleWithin } from './deadline.ts'
-import type { ReplyCache } from './dedup.ts'
-import { errorName, logEvent, logProblem } from './log.ts'
+import { errorName, logEvent, logProblem, quotaNamed } from './log.ts'
 import type { QueuedJob, QueuedPush } from './queued-push.ts'
 import type { LogFields, RouteContext, Router } from './router.ts'
-import {
-  PushSession,
-  type SessionCommitted,
-  SessionReplay,
-  type SessionSchema,
-  type SessionStore,
-} from './session.ts'
+import { PushSession, SessionReplay, type SessionSchema, type SessionStore } from './session.ts'
+import type { Receipt } from './user-state.ts'
 import { dedupKey } from './wechat/dedup-key.ts'
 import { type OpenedPush, sealReply } from './wechat/envelope.ts'
 import { WechatError } from './wechat/errors.ts'
@@ -30,13 +26,14 @@ export interface AnswerDeps<E, S extends SessionSchema<S>> {
   readonly config: Config
   readonly bot: Router<E, S>
   readonly env: E
-  readonly cache: ReplyCache
+  /** The fallback when the user's Durable Object cannot be reached. */
   readonly enqueue: (queued: QueuedPush) => Promise<unknown>
   /** Sends a deferred route's job to the later queue. */
   readonly enqueueLater: (job: QueuedJob) => Promise<unknown>
   /** The session store of the user a push belongs to. */
   readonly sessions: (owner: string) => SessionStore
-  readonly waitUntil: (work: Promise<unknown>) => void
+  /** What else goes with a user's purge (their dead letters). */
+  readonly forget: (owner: string) => Promise<void>
   /** Milliseconds since the epoch when the request arrived: the budget counts from it. */
   readonly startedAt: number
 }
@@ -59,61 +56,84 @@ export async function answerPush<E, S extends SessionSchema<S>>(
   const { push, mode } = opened
   const key = await dedupKey(push)
   const log: LogFields = {}
-  const remembered = await deps.cache.lookup(key, mode)
-  let body: string
-  let outcome: Routed['outcome'] | 'retry'
-  if (remembered !== null) {
-    body = remembered
-    outcome = 'retry'
-  } else {
-    const deadline = deps.startedAt + deps.config.replyBudgetMs
-    const msLeft = () => deadline - Date.now()
-    const owner = stateOwnerOf(push)
-    const store = owner === null ? null : deps.sessions(owner)
-    const session = new PushSession<S>(store, key, mode, msLeft)
-    let deferred: number | undefined
-    const context: RouteContext<E, S> = {
-      env: deps.env,
-      signal: new AbortController().signal,
-      session,
-      profile: () => (store ? store.profile() : Promise.resolve(null)),
-      log,
-      defer: (job) => {
-        deferred = job
-      },
-    }
-    const queued: QueuedPush = { key, push, receivedAt: deps.startedAt }
-    const [durable, routed] = await Promise.all([
-      // A push that touches nobody's state (a system push) needs no work after the answer.
-      owner === null ? ('not_needed' as const) : enqueueWithin(deps.enqueue(queued), msLeft()),
-      routeWithin(deps.bot, push, context, msLeft()),
-    ])
-    if (durable !== 'queued' && durable !== 'not_needed') {
-      logProblem('push_not_queued', { kind: push.kind, key, reason: durable })
-      throw new WechatError(503, 'push could not be queued; retry later')
-    }
-    outcome = routed.outcome
-    body =
-      routed.outcome === 'replayed'
-        ? routed.body
-        : routed.outcome === 'replied'
-          ? renderReply(routed.reply, addressOf(push))
-          : NO_REPLY
-    const completed = routed.outcome === 'replied' || routed.outcome === 'no_reply'
-    if (store && completed && Object.keys(session.writes).length > 0) {
-      body = await commitSession(store, session, { key, mode, push, body, msLeft })
-    }
-    if (completed && deferred !== undefined) {
-      // Durable before the answer, as the push is: the answer promises the work will be done.
-      const job: QueuedJob = { ...queued, job: deferred }
-      const sent = await enqueueWithin(deps.enqueueLater(job), msLeft())
-      if (sent !== 'queued') {
-        logProblem('job_not_queued', { kind: push.kind, key, reason: sent })
-        throw new WechatError(503, 'push could not be queued; retry later')
+  const deadline = deps.startedAt + deps.config.replyBudgetMs
+  const msLeft = () => deadline - Date.now()
+  const owner = stateOwnerOf(push)
+  const store = owner === null ? null : deps.sessions(owner)
+  const session = new PushSession<S>(store, key, mode, msLeft)
+  let deferred: number | undefined
+  const context: RouteContext<E, S> = {
+    env: deps.env,
+    signal: new AbortController().signal,
+    session,
+    profile: () => (store ? store.profile() : Promise.resolve(null)),
+    log,
+    defer: (job) => {
+      deferred = job
+    },
+  }
+  // The handler may use the budget but what making the push durable needs after it.
+  const reserve = Math.min(DURABLE_RESERVE_MS, deps.config.replyBudgetMs / 5)
+  const routed = await routeWithin(deps.bot, push, context, msLeft() - reserve)
+  let body =
+    routed.outcome === 'replayed'
+      ? routed.body
+      : routed.outcome === 'replied'
+        ? renderReply(routed.reply, addressOf(push))
+        : NO_REPLY
+  let outcome: Routed['outcome'] | 'retry' = routed.outcome
+  const completed = routed.outcome === 'replied' || routed.outcome === 'no_reply'
+  const queued: QueuedPush = { key, push, receivedAt: deps.startedAt }
+  if (store && routed.outcome !== 'replayed') {
+    const writes = completed ? session.writes : {}
+    const receipt = await receiveWithin(
+      store,
+      { key, mode, push, body, writes },
+      () => msLeft() - reserve / 2,
+    )
+    if (receipt.outcome === 'replay') {
+      body = receipt.reply
+      outcome = 'retry'
+    } else if (receipt.outcome === 'purged' && owner !== null) {
+      await deps.forget(owner)
+    } else if (receipt.outcome === 'too_large' || receipt.outcome === 'stale') {
+      logProblem('session_not_written', { key, reason: receipt.outcome })
+    } else if (receipt.outcome !== 'received') {
+      // The Durable Object did not take it: the Queue must, or WeChat must send it again.
+      logProblem('push_not_received', {
+        kind: push.kind,
+        key,
+        reason: receipt.outcome,
+        quota: 'quota' in receipt ? receipt.quota : null,
+      })
+      // Session writes cannot wait in the Queue: WeChat's retry runs the handler again.
+      const sent =
+        Object.keys(writes).length > 0
+          ? ({ status: 'not with session writes', quota: null } as const)
+          : await enqueueWithin(deps.enqueue(queued), msLeft(), 'Queues')
+      if (sent.status !== 'queued') {
+        logProblem('push_not_queued', {
+          kind: push.kind,
+          key,
+          reason: sent.status,
+          quota: sent.quota,
+        })
+        throw new WechatError(503, 'push could not be made durable; retry later')
       }
-      log.deferred = true
+      log.via = 'queue'
     }
-    deps.waitUntil(deps.cache.remember(key, mode, body))
+  } else if (routed.outcome === 'replayed') {
+    outcome = 'retry'
+  }
+  if (completed && deferred !== undefined && outcome !== 'retry') {
+    // Durable before the answer, as the push is: the answer promises the work will be done.
+    const job: QueuedJob = { ...queued, job: deferred }
+    const sent = await enqueueWithin(deps.enqueueLater(job), msLeft(), 'Queues')
+    if (sent.status !== 'queued') {
+      logProblem('job_not_queued', { kind: push.kind, key, reason: sent.status, quota: sent.quota })
+      throw new WechatError(503, 'push could not be made durable; retry later')
+    }
+    log.deferred = true
   }
   logEvent('push', {
     ...log,
@@ -130,44 +150,37 @@ export async function answerPush<E, S extends SessionSchema<S>>(
   return body
 }
 
+/** Time kept back from the handler for making the push durable (and the Queue fallback). */
+const DURABLE_RESERVE_MS = 1_000
+
 /**
- * Commits the handler's session writes with the push and its reply; the body to answer with.
- * Another attempt that committed first wins: its reply is the answer. A commit that cannot be
- * made is a 503: WeChat's retry runs the handler again, or finds the commit if it did land.
+ * The user's Durable Object receives the push within `msLeft` (what is left of the budget but
+ * the Queue fallback's share). A failure or a timeout is an outcome, not an exception.
  */
-async function commitSession<S extends SessionSchema<S>>(
+async function receiveWithin(
   store: SessionStore,
-  session: PushSession<S>,
-  push: {
+  received: {
     key: string
     mode: OpenedPush['mode']
     push: Push
     body: string
-    msLeft: () => number
+    writes: Readonly<Record<string, string | null>>
   },
-): Promise<string> {
-  const committing = store
-    .commit(push.key, push.mode, push.push, session.writes, push.body)
-    .catch((error: unknown) => ({ outcome: 'failed', error: errorName(error) }) as const)
-  const result: SessionCommitted | { outcome: 'failed' | 'timed_out'; error?: string } =
-    await settleWithin(committing, push.msLeft(), () => ({ outcome: 'timed_out' }) as const)
-  switch (result.outcome) {
-    case 'committed':
-    case 'discarded':
-      return push.body
-    case 'replay':
-      return result.reply
-    case 'stale':
-    case 'too_large':
-      logProblem('session_not_written', { key: push.key, reason: result.outcome })
-      return push.body
-    case 'failed':
-    case 'timed_out':
-      logProblem('session_not_committed', { key: push.key, reason: result.outcome })
-      throw new WechatError(503, 'session could not be saved; retry later')
-    default:
-      return result satisfies never
-  }
+  msLeft: () => number,
+): Promise<Receipt | { outcome: 'failed'; quota: string | null } | { outcome: 'timed_out' }> {
+  const receiving = Promise.resolve()
+    .then(() =>
+      store.receive(received.key, received.mode, received.push, received.body, received.writes),
+    )
+    .catch((error: unknown) => ({
+      outcome: 'failed' as const,
+      quota: quotaNamed(error, 'Durable Objects'),
+    }))
+  return settleWithin(
+    receiving,
+    msLeft() - DURABLE_RESERVE_MS / 2,
+    () => ({ outcome: 'timed_out' }) as const,
+  )
 }
 
 function addressOf(push: Push) {
@@ -178,15 +191,21 @@ function addressOf(push: Push) {
   }
 }
 
+interface Enqueued {
+  readonly status: 'queued' | 'failed' | 'timed out'
+  readonly quota: string | null
+}
+
 async function enqueueWithin(
   send: Promise<unknown>,
   budgetMs: number,
-): Promise<'queued' | `failed: ${string}` | 'timed out'> {
+  binding: string,
+): Promise<Enqueued> {
   const sent = send.then(
-    () => 'queued' as const,
-    (error: unknown) => `failed: ${errorName(error)}` as const,
+    (): Enqueued => ({ status: 'queued', quota: null }),
+    (error: unknown): Enqueued => ({ status: 'failed', quota: quotaNamed(error, binding) }),
   )
-  return settleWithin(sent, budgetMs, () => 'timed out' as const)
+  return settleWithin(sent, budgetMs, (): Enqueued => ({ status: 'timed out', quota: null }))
 }
 
 async function routeWithin<E, S extends SessionSchema<S>>(

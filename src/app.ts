@@ -9,9 +9,9 @@ import { admin } from './admin.ts'
 import { answerPush } from './answer.ts'
 import { readBoundedText, refuseDeclaredOver } from './body.ts'
 import { readConfig } from './config.ts'
+import { forgetDeadLetters } from './dead-letters.ts'
 import { debugConsole } from './debug/console.ts'
 import { fakeWechat } from './debug/fake-wechat.ts'
-import { kvReplyCache } from './dedup.ts'
 import type { Env } from './env.ts'
 import { errorName, logProblem } from './log.ts'
 import type { Router } from './router.ts'
@@ -88,11 +88,10 @@ export function createApp<S extends SessionSchema<S>>(bot: Router<Env, S>) {
       config,
       bot,
       env: c.env,
-      cache: kvReplyCache(c.env.DEDUP, config.dedupTtlSeconds),
       enqueue: (queued) => c.env.PUSHES.send(queued),
       enqueueLater: (job) => c.env.LATER.send(job),
       sessions: (owner) => userSessionStore(c.env.USERS, owner),
-      waitUntil: (work) => c.executionCtx.waitUntil(work),
+      forget: (owner) => forgetDeadLetters(c.env.DEAD_LETTERS, owner),
       startedAt,
     })
     return c.body(answer, 200, {

@@ -21,7 +21,6 @@ export interface Config {
   readonly account: Account
   /** Null without an AppID: nothing can be sent after the answer. */
   readonly talkBack: TalkBack | null
-  readonly dedupTtlSeconds: number
   readonly replyBudgetMs: number
   readonly adminToken: string | null
   readonly debugConsole: boolean
@@ -31,9 +30,6 @@ export interface Config {
   /** What is served but weaker than it should be (a guessable Token); never a secret's value. */
   readonly warnings: readonly string[]
 }
-
-/** KV refuses an expiration TTL under 60 seconds. */
-const KV_MIN_TTL_SECONDS = 60
 
 const configs = new WeakMap<Env, Config>()
 
@@ -92,7 +88,6 @@ function parseConfig(env: Env): Config {
       requireEncryption,
       signatureMaxAgeSeconds: positive(env.SIGNATURE_MAX_AGE_SECONDS, 300),
     },
-    dedupTtlSeconds: Math.max(KV_MIN_TTL_SECONDS, positive(env.DEDUP_TTL_SECONDS, 600)),
     replyBudgetMs: positive(env.REPLY_BUDGET_MS, 4500),
     adminToken: env.ADMIN_TOKEN?.trim() || null,
     debugConsole: flag(env.DEBUG_CONSOLE),

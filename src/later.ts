@@ -111,10 +111,7 @@ export async function runLaterJob<S extends SessionSchema<S>>(
     await typing.stop(sent === 0)
   }
   const session = context.session as PushSession<S>
-  if (Object.keys(session.writes).length > 0) {
-    await user.commitSession(jobId, 'plaintext', push, session.writes, 'later', false)
-  }
-  await user.finishJob(jobId)
+  await user.finishJob(jobId, session.writes)
   logEvent('later_done', { key, kind: push.kind, sent, ...context.log })
   return 'done'
 }
@@ -139,7 +136,7 @@ export async function handleLaterBatch<S extends SessionSchema<S>>(
         return
       }
       if (message.attempts >= LATER_MAX_ATTEMPTS) {
-        await recordDeadLetter(env.DEDUP, message.body, message.attempts, outcome.retry)
+        await recordDeadLetter(env.DEAD_LETTERS, message.body, message.attempts, outcome.retry)
         const owner = stateOwnerOf(message.body.push)
         if (owner !== null) await env.USERS.getByName(owner).releaseJob(`later:${message.body.key}`)
         message.ack()

@@ -17,3 +17,13 @@ export function logProblem(event: string, fields: LogFields): void {
 export function errorName(error: unknown): string {
   return error instanceof Error ? error.name : typeof error
 }
+
+/**
+ * The quota a binding's error says ran out, named for the log line (`Queues daily quota`), or
+ * null. Binding errors carry no input, so their message may be read; it is never logged.
+ */
+export function quotaNamed(error: unknown, binding: string): string | null {
+  return error instanceof Error && /limit|quota|exceeded/i.test(error.message)
+    ? `${binding} daily quota`
+    : null
+}

@@ -57,10 +57,10 @@ async function applyToUser(message: Message<QueuedPush>, env: Env): Promise<void
   }
   const outcome = await env.USERS.getByName(owner).apply(key, push)
   if (outcome === 'failed') throw new Error('UserState could not apply the push')
-  if (outcome === 'purged') await forgetDeadLetters(env.DEDUP, owner)
+  if (outcome === 'purged') await forgetDeadLetters(env.DEAD_LETTERS, owner)
   logEvent('applied', { kind: push.kind, key, outcome, lagMs: Date.now() - receivedAt })
 }
 
 async function keepDeadLetter(message: Message<QueuedPush>, env: Env): Promise<void> {
-  await recordDeadLetter(env.DEDUP, message.body, message.attempts)
+  await recordDeadLetter(env.DEAD_LETTERS, message.body, message.attempts)
 }

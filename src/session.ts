@@ -2,13 +2,13 @@
  * A handler's per-user session: small JSON values by key, kept in the user's `UserState`.
  *
  * Exactly once: reads are loaded from the Durable Object on first use (a handler that never
- * touches the session costs no call); writes are buffered and committed after the handler, in
- * one transaction with the push itself, the dedup key and the reply. A second run of the same
- * push (a retry that missed KV, or a concurrent one) finds that commit and answers with the
- * first reply instead of writing again, so a counter counts each push once.
+ * touches the session costs no extra call); writes are buffered and handed over after the
+ * handler, in the one call that receives the push, with its dedup key and its reply. A second
+ * run of the same push (a retry, or a concurrent attempt) finds that push received and answers
+ * with the first reply instead of writing again, so a counter counts each push once.
  */
 
-import type { UserSnapshot, UserState } from './user-state.ts'
+import type { Receipt, UserSnapshot, UserState } from './user-state.ts'
 import type { PushMode } from './wechat/envelope.ts'
 import type { Push } from './wechat/push.ts'
 
@@ -28,9 +28,9 @@ export const MAX_SESSION_BYTES = 16 * 1024
 const KEY = /^[\w.:-]{1,64}$/
 /**
  * A session read gives up this long before the reply budget ends, so that a handler that sees
- * it fail still has time to answer, and its writes time to be committed.
+ * it fail still has time to answer, and the push time to be made durable.
  */
-export const SESSION_READ_RESERVE_MS = 500
+export const SESSION_READ_RESERVE_MS = 1_500
 
 /**
  * @example
@@ -50,22 +50,17 @@ export type SessionOpened =
   /** This push was committed before: its first reply (or `success` for another mode). */
   | { readonly replay: string }
 
-export type SessionCommitted =
-  | { readonly outcome: 'committed' | 'stale' | 'too_large' | 'discarded' }
-  | { readonly outcome: 'replay'; readonly reply: string }
-
 /** The user's Durable Object, as the request path sees it. */
 export interface SessionStore {
   open(key: string, mode: PushMode): Promise<SessionOpened>
-  commit(
+  /** Receives the push with its reply and session writes: once per key (see UserState). */
+  receive(
     key: string,
     mode: PushMode,
     push: Push,
-    writes: Readonly<Record<string, string | null>>,
     reply: string,
-    /** False for a deferred job's writes: its push was applied on its own. */
-    recordPush?: boolean,
-  ): Promise<SessionCommitted>
+    writes: Readonly<Record<string, string | null>>,
+  ): Promise<Receipt>
   profile(): Promise<UserSnapshot | null>
 }
 
@@ -214,8 +209,7 @@ export function userSessionStore(
   const user = () => users.getByName(owner)
   return {
     open: (key, mode) => user().openSession(key, mode),
-    commit: (key, mode, push, writes, reply) =>
-      user().commitSession(key, mode, push, writes, reply),
+    receive: (key, mode, push, reply, writes) => user().receive(key, mode, push, reply, writes),
     profile: () => user().snapshot(),
   }
 }

@@ -1,18 +1,16 @@
 /**
  * UserState: one Durable Object per follower (by OpenID), on SQLite storage. It is the authority
- * for effects: each push applies at most once by its dedup key, a field never goes back in time,
- * and an unsubscribe deletes everything, leaving only a tombstone that holds the unsubscribe
- * time and expires on its own, so that a late push cannot bring data back.
+ * for effects and for retries: each push is received at most once by its dedup key, together
+ * with the reply it was given (a retry gets that reply back) and its handler's session writes;
+ * a field never goes back in time; and an unsubscribe deletes everything, leaving only a
+ * tombstone that holds the unsubscribe time and expires on its own, so that a late push cannot
+ * bring data back. Each push writes as few rows as it can: one for its key and reply, one
+ * upsert of the profile, one for a reply window it opens.
  */
 
 import { DurableObject } from 'cloudflare:workers'
 import { errorName, logProblem } from './log.ts'
-import {
-  MAX_SESSION_BYTES,
-  type SessionCommitted,
-  type SessionOpened,
-  sessionBytes,
-} from './session.ts'
+import { MAX_SESSION_BYTES, type SessionOpened, sessionBytes } from './session.ts'
 import type { PushMode } from './wechat/envelope.ts'
 import { isKeyedMenuEvent, isPurge, type Push, type PushKind, stateOwnerOf } from './wechat/push.ts'
 import { type Grant, usableWindow, type WindowKind, windowOpenedBy } from './wechat/windows.ts'
@@ -82,6 +80,11 @@ interface ProfileRow extends Record<string, SqlStorageValue> {
   event_count: number
 }
 
+/**
+ * One row per push received: its key, when, its kind and CreateTime (the recent log reads
+ * them), and the reply it was given (null when the Queue applied it without one). WITHOUT ROWID,
+ * so that the key is the table and no second index is written with each push.
+ */
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS profile (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -99,27 +102,20 @@ const SCHEMA = `
     menu_at INTEGER NOT NULL DEFAULT -1,
     event_count INTEGER NOT NULL DEFAULT 0
   );
-  CREATE TABLE IF NOT EXISTS applied (key TEXT PRIMARY KEY, applied_at INTEGER NOT NULL);
-  CREATE INDEX IF NOT EXISTS applied_by_age ON applied (applied_at);
-  CREATE TABLE IF NOT EXISTS recent (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL,
+  CREATE TABLE IF NOT EXISTS received (
+    key TEXT PRIMARY KEY,
+    received_at INTEGER NOT NULL,
     kind TEXT NOT NULL,
     create_time INTEGER NOT NULL,
-    applied_at INTEGER NOT NULL
-  );
-  CREATE TABLE IF NOT EXISTS session (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-  CREATE TABLE IF NOT EXISTS replies (
-    key TEXT PRIMARY KEY,
-    mode TEXT NOT NULL,
-    body TEXT NOT NULL,
-    at INTEGER NOT NULL
-  );
+    mode TEXT,
+    reply TEXT
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS session (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS windows (
     kind TEXT PRIMARY KEY,
     opened_at INTEGER NOT NULL,
     used INTEGER NOT NULL
-  );
+  ) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS outbox (
     job TEXT NOT NULL,
     idx INTEGER NOT NULL,
@@ -127,13 +123,20 @@ const SCHEMA = `
     grant_kind TEXT,
     at INTEGER NOT NULL,
     PRIMARY KEY (job, idx)
-  );
+  ) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS tombstone (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     unsubscribed_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL
   );
 `
+
+/** What the request path's one call answers: how the push was taken, and what to answer. */
+export type Receipt =
+  | { readonly outcome: 'received' | 'stale' | 'purged' | 'too_large' }
+  /** This push was received before: the reply it was given (`success` in another mode). */
+  | { readonly outcome: 'replay'; readonly reply: string }
+  | { readonly outcome: 'failed' }
 
 export class UserState extends DurableObject {
   readonly #sql: SqlStorage
@@ -160,7 +163,7 @@ export class UserState extends DurableObject {
   async #apply(key: string, push: Push): Promise<ApplyOutcome> {
     const unsubscribedAt = this.#tombstoneTime()
     if (unsubscribedAt !== null && predatesUnsubscribe(push, unsubscribedAt)) return 'stale'
-    if (this.#isApplied(key)) return 'duplicate'
+    if (this.#received(key)) return 'duplicate'
     const owner = stateOwnerOf(push)
     if (owner === null) return 'not_a_follower'
     if (isPurge(push)) {
@@ -168,85 +171,135 @@ export class UserState extends DurableObject {
       return 'purged'
     }
     const now = Date.now()
-    this.ctx.storage.transactionSync(() => this.#record(key, owner, push, now))
+    this.ctx.storage.transactionSync(() => {
+      if (unsubscribedAt !== null) this.#sql.exec('DELETE FROM tombstone')
+      this.#record(owner, push)
+      this.#sql.exec(
+        'INSERT INTO received (key, received_at, kind, create_time) VALUES (?, ?, ?, ?)',
+        key,
+        now,
+        push.kind,
+        push.createTime,
+      )
+    })
     await this.#ensureAlarm(now + APPLIED_KEY_RETENTION_MS)
     return 'applied'
   }
 
   /**
-   * The session as this push should read it: its values, or, when this push was committed
-   * already, the reply it was given then (`success` for a push since sent in another mode, so
-   * that an encrypted reply is never replayed in clear).
+   * The request path's one call: receives a push with the reply the bot gave it and its
+   * handler's session writes, all in one transaction, at most once per key. A retry (or a
+   * concurrent second attempt) gets the first reply back and changes nothing. Failures come
+   * back as `failed`, not as exceptions.
    */
-  openSession(key: string, mode: PushMode): SessionOpened {
-    const committed = this.#sql
-      .exec<{ mode: string; body: string }>('SELECT mode, body FROM replies WHERE key = ?', key)
-      .toArray()[0]
-    if (committed) return { replay: committed.mode === mode ? committed.body : 'success' }
-    const values: Record<string, string> = {}
-    for (const row of this.#sql.exec<{ name: string; value: string }>(
-      'SELECT name, value FROM session',
-    )) {
-      values[row.name] = row.value
-    }
-    return { replay: null, values }
-  }
-
-  /**
-   * Commits a push's session writes, in one transaction with the push itself (unless the Queue
-   * applied it already), its key and its reply. A second commit of the same key writes nothing
-   * and returns the first reply.
-   */
-  async commitSession(
+  async receive(
     key: string,
     mode: PushMode,
     push: Push,
-    writes: Readonly<Record<string, string | null>>,
     reply: string,
-    recordPush = true,
-  ): Promise<SessionCommitted> {
+    writes: Readonly<Record<string, string | null>> = {},
+  ): Promise<Receipt> {
+    try {
+      return await this.#receive(key, mode, push, reply, writes)
+    } catch (error) {
+      logProblem('receive_failed', { kind: push.kind, key, error: errorName(error) })
+      return { outcome: 'failed' }
+    }
+  }
+
+  async #receive(
+    key: string,
+    mode: PushMode,
+    push: Push,
+    reply: string,
+    writes: Readonly<Record<string, string | null>>,
+  ): Promise<Receipt> {
     const owner = stateOwnerOf(push)
-    // A purge deletes the session with everything else: its writes would not outlive it.
-    if (owner === null || isPurge(push)) return { outcome: 'discarded' }
+    if (owner === null) return { outcome: 'failed' }
     const unsubscribedAt = this.#tombstoneTime()
     if (unsubscribedAt !== null && predatesUnsubscribe(push, unsubscribedAt)) {
       return { outcome: 'stale' }
     }
-    const opened = this.openSession(key, mode)
-    if (opened.replay !== null) return { outcome: 'replay', reply: opened.replay }
-    const next = new Map(Object.entries(opened.values))
+    const earlier = this.#received(key)
+    if (earlier?.reply != null) {
+      return { outcome: 'replay', reply: earlier.mode === mode ? earlier.reply : 'success' }
+    }
+    if (isPurge(push)) {
+      // The purge deletes the session and every reply with the rest: nothing to remember.
+      if (!earlier) await this.#purge(Math.max(push.createTime, unsubscribedAt ?? 0))
+      return { outcome: 'purged' }
+    }
+    const tooLarge = sessionBytes(this.#sessionAfter(writes)) > MAX_SESSION_BYTES
+    const now = Date.now()
+    this.ctx.storage.transactionSync(() => {
+      if (!tooLarge) this.#write(writes)
+      if (earlier) {
+        // The Queue applied the push while this attempt answered: keep its reply only.
+        this.#sql.exec('UPDATE received SET mode = ?, reply = ? WHERE key = ?', mode, reply, key)
+        return
+      }
+      if (unsubscribedAt !== null) this.#sql.exec('DELETE FROM tombstone')
+      this.#record(owner, push)
+      this.#sql.exec(
+        'INSERT INTO received (key, received_at, kind, create_time, mode, reply) VALUES (?, ?, ?, ?, ?, ?)',
+        key,
+        now,
+        push.kind,
+        push.createTime,
+        mode,
+        reply,
+      )
+    })
+    if (!earlier) await this.#ensureAlarm(now + APPLIED_KEY_RETENTION_MS)
+    return { outcome: tooLarge ? 'too_large' : 'received' }
+  }
+
+  /**
+   * The session as this push should read it: its values, or, when this push was received
+   * already with its reply, that reply (`success` for a push since sent in another mode, so
+   * that an encrypted reply is never replayed in clear).
+   */
+  openSession(key: string, mode: PushMode): SessionOpened {
+    const earlier = this.#received(key)
+    if (earlier?.reply != null) return { replay: earlier.mode === mode ? earlier.reply : 'success' }
+    return { replay: null, values: Object.fromEntries(this.#sessionRows()) }
+  }
+
+  #received(key: string): { mode: string | null; reply: string | null } | undefined {
+    return this.#sql
+      .exec<{ mode: string | null; reply: string | null }>(
+        'SELECT mode, reply FROM received WHERE key = ?',
+        key,
+      )
+      .toArray()[0]
+  }
+
+  #sessionRows(): Map<string, string> {
+    const rows = this.#sql.exec<{ name: string; value: string }>('SELECT name, value FROM session')
+    return new Map([...rows].map((row) => [row.name, row.value]))
+  }
+
+  #sessionAfter(writes: Readonly<Record<string, string | null>>): Map<string, string> {
+    const next = this.#sessionRows()
     for (const [name, value] of Object.entries(writes)) {
       if (value === null) next.delete(name)
       else next.set(name, value)
     }
-    if (sessionBytes(next) > MAX_SESSION_BYTES) return { outcome: 'too_large' }
-    const now = Date.now()
-    this.ctx.storage.transactionSync(() => {
-      for (const [name, value] of Object.entries(writes)) {
-        if (value === null) this.#sql.exec('DELETE FROM session WHERE name = ?', name)
-        else {
-          this.#sql.exec(
-            'INSERT INTO session (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2',
-            name,
-            value,
-          )
-        }
-      }
-      this.#sql.exec(
-        'INSERT INTO replies (key, mode, body, at) VALUES (?, ?, ?, ?)',
-        key,
-        mode,
-        reply,
-        now,
-      )
-      if (recordPush && !this.#isApplied(key)) this.#record(key, owner, push, now)
-    })
-    await this.#ensureAlarm(now + APPLIED_KEY_RETENTION_MS)
-    return { outcome: 'committed' }
+    return next
   }
 
-  #isApplied(key: string): boolean {
-    return this.#sql.exec('SELECT 1 FROM applied WHERE key = ?', key).toArray().length > 0
+  /** Session writes, inside the caller's transaction. */
+  #write(writes: Readonly<Record<string, string | null>>): void {
+    for (const [name, value] of Object.entries(writes)) {
+      if (value === null) this.#sql.exec('DELETE FROM session WHERE name = ?', name)
+      else {
+        this.#sql.exec(
+          'INSERT INTO session (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2',
+          name,
+          value,
+        )
+      }
+    }
   }
 
   /**
@@ -330,13 +383,20 @@ export class UserState extends DurableObject {
     this.#sql.exec('DELETE FROM outbox WHERE job = ? AND idx = -2', job)
   }
 
-  /** Marks a deferred job done, so that a redelivery of it does nothing. */
-  finishJob(job: string): void {
-    this.#sql.exec(
-      `INSERT INTO outbox (job, idx, state, at) VALUES (?, -1, 'done', ?) ON CONFLICT DO NOTHING`,
-      job,
-      Date.now(),
-    )
+  /**
+   * Marks a deferred job done, with its handler's session writes, in one transaction: a
+   * redelivery of it then does nothing, and writes nothing twice.
+   */
+  finishJob(job: string, writes: Readonly<Record<string, string | null>> = {}): void {
+    const fits = sessionBytes(this.#sessionAfter(writes)) <= MAX_SESSION_BYTES
+    this.ctx.storage.transactionSync(() => {
+      if (fits) this.#write(writes)
+      this.#sql.exec(
+        `INSERT INTO outbox (job, idx, state, at) VALUES (?, -1, 'done', ?) ON CONFLICT DO NOTHING`,
+        job,
+        Date.now(),
+      )
+    })
   }
 
   isJobFinished(job: string): boolean {
@@ -345,10 +405,10 @@ export class UserState extends DurableObject {
     )
   }
 
-  /** The push's effects, inside the caller's transaction. */
-  #record(key: string, owner: string, push: Push, now: number): void {
-    this.#sql.exec('DELETE FROM tombstone')
-    this.#applyFields(owner, push)
+  /** The push's effects on the profile and the reply windows, inside the caller's transaction. */
+  #record(owner: string, push: Push): void {
+    const [sql, ...params] = profileUpsert(owner, push)
+    this.#sql.exec(sql, ...params)
     const opens = windowOpenedBy(push.kind)
     if (opens !== null) {
       // A newer interaction opens its window afresh; an older one delivered late does not.
@@ -359,15 +419,6 @@ export class UserState extends DurableObject {
         push.createTime * 1000,
       )
     }
-    this.#sql.exec('INSERT INTO applied (key, applied_at) VALUES (?, ?)', key, now)
-    this.#sql.exec(
-      'INSERT INTO recent (key, kind, create_time, applied_at) VALUES (?, ?, ?, ?)',
-      key,
-      push.kind,
-      push.createTime,
-      now,
-    )
-    this.#trim()
   }
 
   /** The admin view, or null when nothing is stored (purged users included). */
@@ -404,18 +455,19 @@ export class UserState extends DurableObject {
     }
   }
 
-  /** The bounded log of recent pushes, newest first: kinds and keys, no content. */
+  /** The last pushes received, newest first: kinds and keys, no content. */
   recent(): RecentPush[] {
     return this.#sql
-      .exec<{ key: string; kind: string; create_time: number; applied_at: number }>(
-        'SELECT key, kind, create_time, applied_at FROM recent ORDER BY seq DESC',
+      .exec<{ key: string; kind: string; create_time: number; received_at: number }>(
+        'SELECT key, kind, create_time, received_at FROM received ORDER BY received_at DESC, create_time DESC LIMIT ?',
+        MAX_RECENT_PUSHES,
       )
       .toArray()
       .map((row) => ({
         key: row.key,
         kind: row.kind as PushKind,
         createTime: row.create_time,
-        appliedAt: row.applied_at,
+        appliedAt: row.received_at,
       }))
   }
 
@@ -437,12 +489,18 @@ export class UserState extends DurableObject {
       await this.ctx.storage.setAlarm(tombstone.expires_at)
       return
     }
-    this.#sql.exec('DELETE FROM applied WHERE applied_at <= ?', now - APPLIED_KEY_RETENTION_MS)
-    this.#sql.exec('DELETE FROM replies WHERE at <= ?', now - APPLIED_KEY_RETENTION_MS)
+    // Pruned here, once a day, rather than with each push: a scan per push would cost more
+    // rows read than everything else together.
+    this.#sql.exec('DELETE FROM received WHERE received_at <= ?', now - APPLIED_KEY_RETENTION_MS)
+    this.#sql.exec(
+      `DELETE FROM received WHERE key IN
+         (SELECT key FROM received ORDER BY received_at DESC LIMIT -1 OFFSET ?)`,
+      MAX_APPLIED_KEYS,
+    )
     this.#sql.exec('DELETE FROM outbox WHERE at <= ?', now - APPLIED_KEY_RETENTION_MS)
     const oldest = this.#sql
-      .exec<{ applied_at: number }>('SELECT min(applied_at) AS applied_at FROM applied')
-      .toArray()[0]?.applied_at
+      .exec<{ at: number | null }>('SELECT min(received_at) AS at FROM received')
+      .toArray()[0]?.at
     if (typeof oldest === 'number') {
       await this.ctx.storage.setAlarm(oldest + APPLIED_KEY_RETENTION_MS)
     }
@@ -472,100 +530,105 @@ export class UserState extends DurableObject {
     return row ? row.unsubscribed_at : null
   }
 
-  /** Each field moves forward only: a push older than what a field holds leaves it. */
-  #applyFields(owner: string, push: Push): void {
-    const at = push.createTime
-    this.#sql.exec(
-      `INSERT INTO profile (id, openid, event_count) VALUES (1, ?, 1)
-       ON CONFLICT (id) DO UPDATE SET event_count = event_count + 1`,
-      owner,
-    )
-    if (isKeyedMenuEvent(push)) {
-      this.#sql.exec(
-        'UPDATE profile SET last_menu_key = ?2, menu_at = ?1 WHERE id = 1 AND ?1 >= menu_at',
-        at,
-        push.key,
-      )
-      return
-    }
-    switch (push.kind) {
-      case 'subscribe':
-        this.#sql.exec(
-          `UPDATE profile SET subscribed = 1, subscribed_at = ?1, subscription_at = ?1,
-             scene = CASE WHEN ?1 >= scene_at THEN ?2 ELSE scene END,
-             scene_at = max(scene_at, ?1)
-           WHERE id = 1 AND ?1 >= subscription_at`,
-          at,
-          push.scene,
-        )
-        return
-      case 'scan':
-        this.#sql.exec(
-          'UPDATE profile SET scene = ?2, scene_at = ?1 WHERE id = 1 AND ?1 >= scene_at',
-          at,
-          push.scene,
-        )
-        return
-      case 'location_report':
-        this.#sql.exec(
-          `UPDATE profile SET latitude = ?2, longitude = ?3, precision = ?4, location_at = ?1
-           WHERE id = 1 AND ?1 >= location_at`,
-          at,
-          push.latitude,
-          push.longitude,
-          push.precision,
-        )
-        return
-      // Counted, nothing else kept: no content of a message is stored.
-      case 'view':
-      case 'view_miniprogram':
-      case 'text':
-      case 'image':
-      case 'voice':
-      case 'video':
-      case 'shortvideo':
-      case 'location':
-      case 'link':
-      case 'subscribe_msg_popup_event':
-      case 'subscribe_msg_change_event':
-      case 'subscribe_msg_sent_event':
-      case 'kf_create_session':
-      case 'kf_close_session':
-      case 'kf_switch_session':
-        return
-      // Purges and pushes that touch nobody's state never reach here (#apply).
-      case 'unsubscribe':
-      case 'user_authorization_revoke':
-      case 'user_authorization_cancellation':
-      case 'user_info_modified':
-      case 'template_send_job_finish':
-      case 'mass_send_job_finish':
-      case 'publish_job_finish':
-      case 'unknown':
-        throw new Error(`${push.kind} does not update a profile`)
-      default:
-        push satisfies never
-    }
-  }
-
-  #trim(): void {
-    this.#sql.exec(
-      `DELETE FROM applied WHERE key IN
-         (SELECT key FROM applied ORDER BY applied_at DESC LIMIT -1 OFFSET ?)`,
-      MAX_APPLIED_KEYS,
-    )
-    this.#sql.exec(
-      'DELETE FROM recent WHERE seq IN (SELECT seq FROM recent ORDER BY seq DESC LIMIT -1 OFFSET ?)',
-      MAX_RECENT_PUSHES,
-    )
-    this.#sql.exec(
-      'DELETE FROM replies WHERE key IN (SELECT key FROM replies ORDER BY at DESC LIMIT -1 OFFSET ?)',
-      MAX_APPLIED_KEYS,
-    )
-  }
-
   async #ensureAlarm(at: number): Promise<void> {
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(at)
+  }
+}
+
+/**
+ * The profile's one upsert for a push: counted, and each field it carries moved forward only (a
+ * push older than what a field holds leaves it). One statement, so one row written.
+ */
+function profileUpsert(owner: string, push: Push): [string, ...SqlStorageValue[]] {
+  const insert = (columns: string, values: string, update: string) =>
+    `INSERT INTO profile (id, openid, event_count${columns}) VALUES (1, ?1, 1${values})
+     ON CONFLICT (id) DO UPDATE SET event_count = event_count + 1${update}`
+  const at = push.createTime
+  if (isKeyedMenuEvent(push)) {
+    return [
+      insert(
+        ', last_menu_key, menu_at',
+        ', ?3, ?2',
+        `, last_menu_key = CASE WHEN ?2 >= menu_at THEN ?3 ELSE last_menu_key END,
+           menu_at = max(menu_at, ?2)`,
+      ),
+      owner,
+      at,
+      push.key,
+    ]
+  }
+  switch (push.kind) {
+    case 'subscribe':
+      return [
+        insert(
+          ', subscribed_at, subscription_at, scene, scene_at',
+          ', ?2, ?2, ?3, ?2',
+          `, subscribed = CASE WHEN ?2 >= subscription_at THEN 1 ELSE subscribed END,
+             subscribed_at = CASE WHEN ?2 >= subscription_at THEN ?2 ELSE subscribed_at END,
+             scene = CASE WHEN ?2 >= subscription_at AND ?2 >= scene_at THEN ?3 ELSE scene END,
+             scene_at = CASE WHEN ?2 >= subscription_at THEN max(scene_at, ?2) ELSE scene_at END,
+             subscription_at = max(subscription_at, ?2)`,
+        ),
+        owner,
+        at,
+        push.scene,
+      ]
+    case 'scan':
+      return [
+        insert(
+          ', scene, scene_at',
+          ', ?3, ?2',
+          `, scene = CASE WHEN ?2 >= scene_at THEN ?3 ELSE scene END, scene_at = max(scene_at, ?2)`,
+        ),
+        owner,
+        at,
+        push.scene,
+      ]
+    case 'location_report':
+      return [
+        insert(
+          ', latitude, longitude, precision, location_at',
+          ', ?3, ?4, ?5, ?2',
+          `, latitude = CASE WHEN ?2 >= location_at THEN ?3 ELSE latitude END,
+             longitude = CASE WHEN ?2 >= location_at THEN ?4 ELSE longitude END,
+             precision = CASE WHEN ?2 >= location_at THEN ?5 ELSE precision END,
+             location_at = max(location_at, ?2)`,
+        ),
+        owner,
+        at,
+        push.latitude,
+        push.longitude,
+        push.precision,
+      ]
+    // Counted, nothing else kept: no content of a message is stored.
+    case 'view':
+    case 'view_miniprogram':
+    case 'text':
+    case 'image':
+    case 'voice':
+    case 'video':
+    case 'shortvideo':
+    case 'location':
+    case 'link':
+    case 'subscribe_msg_popup_event':
+    case 'subscribe_msg_change_event':
+    case 'subscribe_msg_sent_event':
+    case 'kf_create_session':
+    case 'kf_close_session':
+    case 'kf_switch_session':
+      return [insert('', '', ''), owner]
+    // Purges and pushes that touch nobody's state never reach here (#apply, #receive).
+    case 'unsubscribe':
+    case 'user_authorization_revoke':
+    case 'user_authorization_cancellation':
+    case 'user_info_modified':
+    case 'template_send_job_finish':
+    case 'mass_send_job_finish':
+    case 'publish_job_finish':
+    case 'unknown':
+      throw new Error(`${push.kind} does not update a profile`)
+    default:
+      return push satisfies never
   }
 }
 

@@ -215,7 +215,7 @@ describe('deferred handlers', () => {
     const xml = forgePushXml('text', { openid: id, content: 'later busy' })
     await exchange(xml)
     const letter = await eventually(async () => {
-      const found = (await listDeadLetters(env.DEDUP)).find((dead) => dead.openid === id)
+      const found = (await listDeadLetters(env.DEAD_LETTERS)).find((dead) => dead.openid === id)
       expect(found).toBeDefined()
       return found
     }, 25_000)

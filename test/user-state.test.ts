@@ -31,8 +31,8 @@ function rowCounts(id: string) {
       state.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n
     return {
       profile: count('profile'),
-      applied: count('applied'),
-      recent: count('recent'),
+      received: count('received'),
+      session: count('session'),
       tombstone: count('tombstone'),
     }
   })
@@ -108,8 +108,8 @@ describe('UserState', () => {
   })
 })
 
-describe('the applied-key table stays bounded', () => {
-  it(`keeps at most ${MAX_APPLIED_KEYS} keys`, async () => {
+describe('the received-key table stays bounded', () => {
+  it(`keeps at most ${MAX_APPLIED_KEYS} keys once the daily alarm has run`, async () => {
     const id = openid('bounded')
     const user = userOf(id)
     await runInDurableObject(user, async (instance: UserState) => {
@@ -118,7 +118,8 @@ describe('the applied-key table stays bounded', () => {
       )
       for (let i = 0; i < MAX_APPLIED_KEYS + 10; i++) await instance.apply(`k${i}`, push)
     })
-    expect((await rowCounts(id)).applied).toBe(MAX_APPLIED_KEYS)
+    expect(await runDurableObjectAlarm(user)).toBe(true)
+    expect((await rowCounts(id)).received).toBe(MAX_APPLIED_KEYS)
     expect(await user.snapshot()).toMatchObject({ eventCount: MAX_APPLIED_KEYS + 10 })
   })
 
@@ -128,12 +129,12 @@ describe('the applied-key table stays bounded', () => {
     await apply(id, 'click', { createTime: 2 })
     await runInDurableObject(userOf(id), (_: UserState, state) => {
       state.storage.sql.exec(
-        'UPDATE applied SET applied_at = applied_at - ? WHERE rowid = (SELECT min(rowid) FROM applied)',
+        'UPDATE received SET received_at = received_at - ? WHERE create_time = 1',
         APPLIED_KEY_RETENTION_MS + 1,
       )
     })
     expect(await runDurableObjectAlarm(userOf(id))).toBe(true)
-    expect(await rowCounts(id)).toMatchObject({ applied: 1, profile: 1 })
+    expect(await rowCounts(id)).toMatchObject({ received: 1, profile: 1 })
     // The alarm is set again for the key that is left.
     expect(
       await runInDurableObject(userOf(id), (_: UserState, state) => state.storage.getAlarm()),
@@ -150,7 +151,7 @@ describe('the unfollow purge', () => {
     expect(await apply(id, 'unsubscribe', { createTime: 103 })).toBe('purged')
     expect(await userOf(id).snapshot()).toBeNull()
     expect(await userOf(id).recent()).toEqual([])
-    expect(await rowCounts(id)).toEqual({ profile: 0, applied: 0, recent: 0, tombstone: 1 })
+    expect(await rowCounts(id)).toEqual({ profile: 0, received: 0, session: 0, tombstone: 1 })
     const tombstone = await runInDurableObject(userOf(id), (_: UserState, state) =>
       state.storage.sql.exec('SELECT * FROM tombstone').toArray(),
     )
@@ -209,6 +210,6 @@ describe('the unfollow purge', () => {
     await apply(id, 'click', { createTime: 100 })
     await userOf(id).purge()
     expect(await userOf(id).snapshot()).toBeNull()
-    expect(await rowCounts(id)).toMatchObject({ profile: 0, applied: 0, recent: 0 })
+    expect(await rowCounts(id)).toMatchObject({ profile: 0, received: 0, session: 0 })
   })
 })

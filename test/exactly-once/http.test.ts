@@ -1,7 +1,6 @@
 import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { forgePushXml } from '../../src/debug/forge.ts'
-import { kvReplyCache } from '../../src/dedup.ts'
 import { dedupKey } from '../../src/wechat/dedup-key.ts'
 import { userState } from '../helpers/admin.ts'
 import { eventually } from '../helpers/eventually.ts'
@@ -32,17 +31,13 @@ describe('exactly once, over HTTP and the real Queue', () => {
     await settled(id, { eventCount: 1, scene: 'triple', subscribed: true })
   })
 
-  it('answers a later retry with the first reply, from KV', async () => {
+  it('answers a later retry with the first reply, from the user’s Durable Object', async () => {
     const id = openid('later')
     const xml = forgePushXml('text', { openid: id, content: 'first' })
     const first = await exchange(xml)
-    const stored = await eventually(async () => {
-      const key = await dedupKey(parsedPush(xml))
-      const value = await kvReplyCache(env.DEDUP, 60).lookup(key, 'plaintext')
-      expect(value).not.toBeNull()
-      return value
-    })
-    expect(stored).toBe(first.reply)
+    const push = parsedPush(xml)
+    const stored = await env.USERS.getByName(id).openSession(await dedupKey(push), 'plaintext')
+    expect(stored).toEqual({ replay: first.reply })
     expect((await exchange(xml)).reply).toBe(first.reply)
     await settled(id, { eventCount: 1 })
   })

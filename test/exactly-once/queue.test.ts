@@ -13,7 +13,7 @@ import { openid } from '../helpers/wechat.ts'
 
 /** The dead letters filed under one user, as the admin API lists them. */
 const deadLettersOf = async (id: string) =>
-  (await listDeadLetters(env.DEDUP)).filter((letter) => letter.openid === id)
+  (await listDeadLetters(env.DEAD_LETTERS)).filter((letter) => letter.openid === id)
 
 async function queued(kind: PushKind, id: string, createTime?: number): Promise<QueuedPush> {
   return queuedPush(
@@ -126,7 +126,7 @@ describe('the dead-letter queue', () => {
     expect(await userState(id)).toBeNull()
 
     // Once the cause is mended (here: the same push, well-formed), the replay applies it.
-    await recordDeadLetter(env.DEDUP, good, 6)
+    await recordDeadLetter(env.DEAD_LETTERS, good, 6)
     const replay = await exports.default.fetch('https://edge.test/admin/dead-letters/replay', {
       method: 'POST',
       headers: ADMIN_HEADERS,

@@ -1,7 +1,6 @@
 import { env } from 'cloudflare:workers'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { forgePushXml } from '../../src/debug/forge.ts'
-import { kvReplyCache } from '../../src/dedup.ts'
 import type { Env } from '../../src/env.ts'
 import { handleQueueBatch } from '../../src/queue.ts'
 import type { QueuedPush } from '../../src/queued-push.ts'
@@ -18,8 +17,8 @@ const broken = () => Promise.reject(new Error('binding failed'))
 /** The real KV namespace with some of its methods replaced. */
 function kvWith(
   replaced: Partial<Record<'get' | 'put', (...args: unknown[]) => Promise<unknown>>>,
-): Env['DEDUP'] {
-  return new Proxy(env.DEDUP, {
+): Env['DEAD_LETTERS'] {
+  return new Proxy(env.DEAD_LETTERS, {
     get(target, name, receiver) {
       if (name === 'get' && replaced.get) return replaced.get
       if (name === 'put' && replaced.put) return replaced.put
@@ -34,73 +33,121 @@ function queueWith(send: (...args: unknown[]) => Promise<unknown>): Env['PUSHES'
   return { send, sendBatch: env.PUSHES.sendBatch.bind(env.PUSHES) } as unknown as Env['PUSHES']
 }
 
-/** The reply the cache holds for this push in plaintext, read through the cache itself. */
-const cachedReply = async (xml: string) =>
-  kvReplyCache(env.DEDUP, 60).lookup(await dedupKey(parsedPush(xml)), 'plaintext')
+/** What Cloudflare's bindings throw past a Free-plan daily quota (the message names it). */
+const overQuota = (binding: string) => () =>
+  Promise.reject(new Error(`${binding}: exceeded the daily free tier limit`))
 
-describe('KV failing', () => {
+/** The real USERS namespace whose stubs' `receive` is replaced; everything else passes. */
+function usersWith(receive: (...args: unknown[]) => Promise<unknown>): Env['USERS'] {
+  return {
+    getByName(name: string) {
+      const stub = env.USERS.getByName(name)
+      return new Proxy(stub, {
+        get(target, method) {
+          if (method === 'receive') return receive
+          return (...args: unknown[]) =>
+            (target as unknown as Record<string, (...a: unknown[]) => unknown>)[String(method)]!(
+              ...args,
+            )
+        },
+      })
+    },
+  } as unknown as Env['USERS']
+}
+
+/** Whether the user's Durable Object holds the push with a reply (a retry would get it). */
+async function received(xml: string): Promise<boolean> {
+  const push = parsedPush(xml)
+  const opened = await env.USERS.getByName(push.fromUserName).openSession(
+    await dedupKey(push),
+    'plaintext',
+  )
+  return opened.replay !== null
+}
+
+describe('the user’s Durable Object failing', () => {
   it.each([
-    ['throwing on get', { get: broken }],
-    ['stalling on get', { get: never }],
-    ['throwing on put', { put: broken }],
-  ])('%s: the push is still answered with its reply and applied once', async (_, replaced) => {
-    const id = openid('kv')
-    const xml = forgePushXml('click', { openid: id, menuKey: 'KV' })
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const response = await fetchWith(await signedRequest(xml), { DEDUP: kvWith(replaced) })
-      expect(response.status).toBe(200)
-      expect(await response.text()).toContain('You clicked menu KV.')
-    }
-    await eventually(async () =>
-      expect(await userState(id)).toMatchObject({ eventCount: 1, lastMenuKey: 'KV' }),
-    )
-  })
-
-  it('stalling on put: the answer does not wait for it', async () => {
-    let putSettled = false
-    const slowPut = () =>
-      new Promise<void>((resolve) =>
-        setTimeout(() => {
-          putSettled = true
-          resolve()
-        }, 6_000),
-      )
-    const xml = forgePushXml('text', { openid: openid('slow-put'), content: 'prompt' })
-    const { response, leftWork } = await fetchLeavingWork(await signedRequest(xml), {
-      DEDUP: kvWith({ put: slowPut }),
+    ['refusing (over its daily quota)', overQuota('Durable Objects')],
+    ['throwing', broken],
+    ['stalling', never],
+  ])('%s: the push goes to the Queue, is answered, and applied once', async (_, receive) => {
+    const warnings: string[] = []
+    vi.spyOn(console, 'warn').mockImplementation((line: unknown) => warnings.push(String(line)))
+    const id = openid('do-down')
+    const xml = forgePushXml('click', { openid: id, menuKey: 'FALLBACK' })
+    const response = await fetchWith(await signedRequest(xml), {
+      USERS: usersWith(receive),
+      REPLY_BUDGET_MS: '2500',
     })
-    expect(await response.text()).toContain('prompt')
-    expect(putSettled).toBe(false)
-    await leftWork
-    expect(putSettled).toBe(true)
+    expect(response.status).toBe(200)
+    expect(await response.text()).toContain('You clicked menu FALLBACK.')
+    await eventually(async () =>
+      expect(await userState(id)).toMatchObject({ eventCount: 1, lastMenuKey: 'FALLBACK' }),
+    )
+    expect(warnings.some((line) => line.includes('push_not_received'))).toBe(true)
+    // WeChat's retry, with the Durable Object back: the same reply, no second effect.
+    expect((await exchange(xml)).reply).toContain('You clicked menu FALLBACK.')
+    expect(await userState(id)).toMatchObject({ eventCount: 1 })
   })
 })
 
 describe('the Queue failing', () => {
-  it('throwing on send: 503, no reply stored, and WeChat’s retry succeeds and applies once', async () => {
-    const id = openid('queue-down')
+  it('refusing (over its daily quota) does not matter while the Durable Object takes the push', async () => {
+    const id = openid('queue-quota')
+    const xml = forgePushXml('text', { openid: id, content: 'no queue needed' })
+    const response = await fetchWith(await signedRequest(xml), {
+      PUSHES: queueWith(overQuota('Queues')),
+    })
+    expect(response.status).toBe(200)
+    expect(await response.text()).toContain('no queue needed')
+    expect(await userState(id)).toMatchObject({ eventCount: 1 })
+  })
+
+  it('with the Durable Object down too: 503 naming the quota, nothing kept, and WeChat’s retry applies once', async () => {
+    const warnings: string[] = []
+    vi.spyOn(console, 'warn').mockImplementation((line: unknown) => warnings.push(String(line)))
+    const id = openid('both-down')
     const xml = forgePushXml('subscribe', { openid: id, scene: 'retry-me' })
-    const failed = await fetchWith(await signedRequest(xml), { PUSHES: queueWith(broken) })
+    const failed = await fetchWith(await signedRequest(xml), {
+      USERS: usersWith(overQuota('Durable Objects')),
+      PUSHES: queueWith(overQuota('Queues')),
+    })
     expect(failed.status).toBe(503)
-    expect(await failed.text()).toBe('push could not be queued; retry later')
-    expect(await cachedReply(xml)).toBeNull()
+    expect(await failed.text()).toBe('push could not be made durable; retry later')
+    expect(warnings.join('\n')).toContain('"quota":"Queues daily quota"')
+    expect(warnings.join('\n')).toContain('"quota":"Durable Objects daily quota"')
+    expect(await received(xml)).toBe(false)
 
     const retried = await exchange(xml)
     expect(retried.status).toBe(200)
     expect(retried.reply).toContain('QR scene retry-me')
-    await eventually(async () =>
-      expect(await userState(id)).toMatchObject({ eventCount: 1, scene: 'retry-me' }),
-    )
+    expect(await userState(id)).toMatchObject({ eventCount: 1, scene: 'retry-me' })
   })
 
-  it('stalling on send past the budget: 503, no reply stored', async () => {
-    const xml = forgePushXml('text', { openid: openid('queue-slow') })
+  it('with both stalling past the budget: 503, nothing kept', async () => {
+    const xml = forgePushXml('text', { openid: openid('both-slow') })
     const response = await fetchWith(await signedRequest(xml), {
+      USERS: usersWith(never),
       PUSHES: queueWith(never),
-      REPLY_BUDGET_MS: '200',
+      REPLY_BUDGET_MS: '1500',
     })
     expect(response.status).toBe(503)
-    expect(await cachedReply(xml)).toBeNull()
+    expect(await received(xml)).toBe(false)
+  })
+})
+
+describe('KV failing', () => {
+  it('refusing every write (over its daily quota): pushes and retries still take effect once', async () => {
+    const id = openid('kv-quota')
+    const xml = forgePushXml('click', { openid: id, menuKey: 'KV' })
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const response = await fetchWith(await signedRequest(xml), {
+        DEAD_LETTERS: kvWith({ get: overQuota('KV'), put: overQuota('KV') }),
+      })
+      expect(response.status).toBe(200)
+      expect(await response.text()).toContain('You clicked menu KV.')
+    }
+    expect(await userState(id)).toMatchObject({ eventCount: 1, lastMenuKey: 'KV' })
   })
 })
 

@@ -229,10 +229,14 @@ describe('6. identities are what WeChat issues', () => {
 
   it('purges one user’s dead letters and no one else’s', async () => {
     const id = openid('prefix')
-    await recordDeadLetter(env.DEDUP, await queuedPush(forgedPush('text', { openid: id })), 6)
+    await recordDeadLetter(
+      env.DEAD_LETTERS,
+      await queuedPush(forgedPush('text', { openid: id })),
+      6,
+    )
     const neighbour = `${id}x`
     await recordDeadLetter(
-      env.DEDUP,
+      env.DEAD_LETTERS,
       await queuedPush(forgedPush('text', { openid: neighbour })),
       6,
     )
@@ -241,7 +245,9 @@ describe('6. identities are what WeChat issues', () => {
       headers: { Authorization: `Bearer ${env.ADMIN_TOKEN}` },
     })
     expect(purge.status).toBe(204)
-    const left = (await listDeadLetters(env.DEDUP)).filter((letter) => letter.openid.startsWith(id))
+    const left = (await listDeadLetters(env.DEAD_LETTERS)).filter((letter) =>
+      letter.openid.startsWith(id),
+    )
     expect(left.map((letter) => letter.openid)).toEqual([neighbour])
   })
 })
