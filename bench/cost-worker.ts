@@ -171,13 +171,14 @@ for (const name of Object.getOwnPropertyNames(UserState.prototype)) {
   const method = (UserState.prototype as unknown as Record<string, unknown>)[name]
   if (name === 'constructor' || typeof method !== 'function') continue
   Object.defineProperty(CountedUserState.prototype, name, {
-    value: async function counted(this: CountedUserState, ...args: unknown[]) {
+    // Sync stays sync: UserState calls some of its own methods from inside others.
+    value: function counted(this: CountedUserState, ...args: unknown[]) {
       if (name === 'alarm') counts.alarms++
-      try {
-        return await (method as (...a: unknown[]) => unknown).apply(this, args)
-      } finally {
-        settlers.get(this)?.()
-      }
+      const settle = () => settlers.get(this)?.()
+      const result = (method as (...a: unknown[]) => unknown).apply(this, args)
+      if (result instanceof Promise) return result.finally(settle)
+      settle()
+      return result
     },
   })
 }
