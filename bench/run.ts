@@ -173,7 +173,7 @@ function table(results: {
         `| ${name} | ${run.requestsPerSecond.toFixed(0)} | ${percent(run, loaded.runs.ceiling)} | ${percent(run, loaded.runs.bindingsOnly)} | ${run.p50Ms} | ${run.p99Ms} | ${run.requests} | ${run.non2xx} | ${run.errors} |`,
     ),
     '',
-    `manyFollowers: pushes from ${loaded.followersReached} distinct followers in turn; agedStore: after about ${loaded.storedReplies} replies were stored. The Queue consumer and its Durable Objects are not running in these runs (see bench/README.md).`,
+    `manyFollowers: pushes from ${loaded.followersReached} distinct followers in turn; agedStore: after about ${loaded.storedReplies} replies were stored. Each push makes one call to its user's Durable Object; the Queue consumers are not running (see bench/README.md).`,
     '',
   ]
   return lines.join('\n')

@@ -171,17 +171,9 @@ export class UserState extends DurableObject {
       return 'purged'
     }
     const now = Date.now()
-    this.ctx.storage.transactionSync(() => {
-      if (unsubscribedAt !== null) this.#sql.exec('DELETE FROM tombstone')
-      this.#record(owner, push)
-      this.#sql.exec(
-        'INSERT INTO received (key, received_at, kind, create_time) VALUES (?, ?, ?, ?)',
-        key,
-        now,
-        push.kind,
-        push.createTime,
-      )
-    })
+    this.ctx.storage.transactionSync(() =>
+      this.#receiveNew({ key, owner, push, now, hadTombstone: unsubscribedAt !== null }),
+    )
     await this.#ensureAlarm(now + APPLIED_KEY_RETENTION_MS)
     return 'applied'
   }
@@ -238,17 +230,15 @@ export class UserState extends DurableObject {
         this.#sql.exec('UPDATE received SET mode = ?, reply = ? WHERE key = ?', mode, reply, key)
         return
       }
-      if (unsubscribedAt !== null) this.#sql.exec('DELETE FROM tombstone')
-      this.#record(owner, push)
-      this.#sql.exec(
-        'INSERT INTO received (key, received_at, kind, create_time, mode, reply) VALUES (?, ?, ?, ?, ?, ?)',
+      this.#receiveNew({
         key,
+        owner,
+        push,
         now,
-        push.kind,
-        push.createTime,
+        hadTombstone: unsubscribedAt !== null,
         mode,
         reply,
-      )
+      })
     })
     if (!earlier) await this.#ensureAlarm(now + APPLIED_KEY_RETENTION_MS)
     return { outcome: tooLarge ? 'too_large' : 'received' }
@@ -402,6 +392,32 @@ export class UserState extends DurableObject {
   isJobFinished(job: string): boolean {
     return (
       this.#sql.exec(`SELECT 1 FROM outbox WHERE job = ? AND idx = -1`, job).toArray().length > 0
+    )
+  }
+
+  /**
+   * A push seen for the first time, inside the caller's transaction: a later follow ends the
+   * tombstone, the push takes effect, and its key is kept (with its reply, when it has one).
+   */
+  #receiveNew(first: {
+    key: string
+    owner: string
+    push: Push
+    now: number
+    hadTombstone: boolean
+    mode?: PushMode
+    reply?: string
+  }): void {
+    if (first.hadTombstone) this.#sql.exec('DELETE FROM tombstone')
+    this.#record(first.owner, first.push)
+    this.#sql.exec(
+      'INSERT INTO received (key, received_at, kind, create_time, mode, reply) VALUES (?, ?, ?, ?, ?, ?)',
+      first.key,
+      first.now,
+      first.push.kind,
+      first.push.createTime,
+      first.mode ?? null,
+      first.reply ?? null,
     )
   }
 

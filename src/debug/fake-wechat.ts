@@ -69,6 +69,17 @@ export function fakeWechat() {
 
   const errcode = (code: number) => ({ errcode: code, errmsg: `fake errcode ${code}` })
 
+  /** A send or typing call: failed as asked, refused for a token WeChat did not issue, or taken. */
+  const recordCall = async (request: Request, path: 'send' | 'typing', list: Recorded[]) => {
+    const body = await json(request)
+    const failure = injected(path, body.touser)
+    if (failure !== null) return Response.json(errcode(failure))
+    const token = new URL(request.url).searchParams.get('access_token') ?? undefined
+    if (!validToken(token)) return Response.json(errcode(40001))
+    remember(list, { touser: String(body.touser), body, at: Date.now() })
+    return Response.json(errcode(0))
+  }
+
   return new Hono()
     .post('/cgi-bin/stable_token', async (c) => {
       const { appid, secret, force_refresh: force } = await json(c.req.raw)
@@ -90,22 +101,8 @@ export function fakeWechat() {
         expires_in: Math.round((held.expiresAt - Date.now()) / 1000),
       })
     })
-    .post('/cgi-bin/message/custom/send', async (c) => {
-      const body = await json(c.req.raw)
-      const failure = injected('send', body.touser)
-      if (failure !== null) return c.json(errcode(failure))
-      if (!validToken(c.req.query('access_token'))) return c.json(errcode(40001))
-      remember(sent, { touser: String(body.touser), body, at: Date.now() })
-      return c.json(errcode(0))
-    })
-    .post('/cgi-bin/message/custom/typing', async (c) => {
-      const body = await json(c.req.raw)
-      const failure = injected('typing', body.touser)
-      if (failure !== null) return c.json(errcode(failure))
-      if (!validToken(c.req.query('access_token'))) return c.json(errcode(40001))
-      remember(typing, { touser: String(body.touser), body, at: Date.now() })
-      return c.json(errcode(0))
-    })
+    .post('/cgi-bin/message/custom/send', (c) => recordCall(c.req.raw, 'send', sent))
+    .post('/cgi-bin/message/custom/typing', (c) => recordCall(c.req.raw, 'typing', typing))
     .post('/fake/fail', async (c) => {
       const { path, code, times, for: target } = await json(c.req.raw)
       if (typeof path !== 'string' || typeof code !== 'number' || typeof target !== 'string') {
