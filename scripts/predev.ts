@@ -13,6 +13,11 @@ if (!existsSync('.dev.vars')) {
 }
 
 const vars = readDevVars()
+// A .dev.vars made before a setting was added lacks it: say so rather than fail mysteriously.
+const missing = Object.keys(readDevVars('.dev.vars.example')).filter((name) => !(name in vars))
+if (missing.length > 0) {
+  console.log(`.dev.vars lacks ${missing.join(', ')}: copy them from .dev.vars.example.`)
+}
 const token = vars.ADMIN_TOKEN
 if (vars.DEBUG_CONSOLE === 'true' && token) {
   console.log(`Debugging console: http://localhost:8787/debug#token=${encodeURIComponent(token)}`)

@@ -109,6 +109,29 @@ describe('npm run simulate', () => {
     expect(countFrom(second.stdout)).toEqual(['2'])
   })
 
+  it('lets an operator talk back through the fake WeChat API, window-checked', async () => {
+    const openid = `oE2eOperator${Date.now()}`
+    const admin = { Authorization: 'Bearer local-admin-token' }
+    const send = () =>
+      fetch(`${server.url}/admin/users/${openid}/messages`, {
+        method: 'POST',
+        headers: admin,
+        body: JSON.stringify({ msgtype: 'text', text: { content: 'from an operator' } }),
+      })
+    expect((await send()).status).toBe(409)
+    expect((await simulate('text', '--openid', openid, '--content', 'hi')).code).toBe(0)
+    expect((await send()).status).toBe(200)
+    const token = await (await fetch(`${server.url}/admin/access-token`, { headers: admin })).json()
+    expect(token).toMatchObject({ talkBack: true, held: true })
+    await fetch(`${server.url}/debug/wechat-api/fake/fail`, {
+      method: 'POST',
+      body: JSON.stringify({ path: 'send', for: openid, code: 45047 }),
+    })
+    const refused = await send()
+    expect(refused.status).toBe(409)
+    expect(await refused.json()).toMatchObject({ error: 'quota_used', code: 45047 })
+  })
+
   it('exits non-zero on a non-200 answer', async () => {
     const { code, stdout } = await simulate('text', '--token', 'wrong-token')
     expect(code).toBe(1)
