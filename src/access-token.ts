@@ -205,7 +205,8 @@ function usable(held: Held): boolean {
   return held.expiresAt - Date.now() > (held.source === 'pushed' ? 0 : REFRESH_AHEAD_MS / 5)
 }
 
-async function fetchFrom(talkBack: TalkBack, force: boolean): Promise<IssuedToken> {
+/** A token from the configured source: WeChat's stable_token, or the account's own service. */
+export async function fetchFrom(talkBack: TalkBack, force: boolean): Promise<IssuedToken> {
   const call = {
     fetch: (input: RequestInfo | URL, init?: RequestInit) => fetch(input, init),
     base: talkBack.apiBase,

@@ -1,7 +1,7 @@
 import { runDurableObjectAlarm } from 'cloudflare:test'
 import { env, exports } from 'cloudflare:workers'
 import { describe, expect, it, vi } from 'vitest'
-import { REFRESH_AHEAD_MS } from '../src/access-token.ts'
+import { fetchFrom, REFRESH_AHEAD_MS } from '../src/access-token.ts'
 import { listDeadLetters } from '../src/dead-letters.ts'
 import { forgePushXml } from '../src/debug/forge.ts'
 import type { Env } from '../src/env.ts'
@@ -104,6 +104,28 @@ describe('the access token', () => {
     await talker.send(id, message.text('with a pushed token'))
     expect(await fakeWechat.sent(id)).toHaveLength(1)
     expect(await tokens.status()).toMatchObject({ held: true, source: 'pushed', lastError: null })
+  })
+
+  it('takes tokens from the account’s own token service (WECHAT_TOKEN_URL)', async () => {
+    const app = appid()
+    const base = env.WECHAT_API_BASE
+    const issued = await fetchFrom(
+      {
+        appId: app,
+        apiBase: base,
+        source: 'url',
+        appSecret: null,
+        tokenUrl: `${base}fake/token-service?appid=${app}`,
+      },
+      false,
+    )
+    expect(issued.accessToken).toMatch(/^FAKE_TOKEN_/)
+    expect(issued.expiresAt).toBeGreaterThan(Date.now() + 7000 * 1000)
+    const talker = talkerWith(app)
+    await env.ACCESS_TOKENS.getByName(app).put(issued.accessToken, 7200)
+    const id = openid('token-url')
+    await talker.send(id, message.text('with a token from our own service'))
+    expect(await fakeWechat.sent(id)).toHaveLength(1)
   })
 
   it('shows whether a token is held and until when, never the token', async () => {

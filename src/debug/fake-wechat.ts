@@ -7,7 +7,9 @@
  *
  * Control routes (not WeChat's): `POST /fake/fail` {path: token | send | typing, code, times,
  * for: an appid (token) or a touser (send, typing)}, `POST /fake/expire` {appid},
- * `GET /fake/sent?touser=`, `GET /fake/typing?touser=`, `GET /fake/stats?appid=`. Failures are
+ * `GET /fake/sent?touser=`, `GET /fake/typing?touser=`, `GET /fake/stats?appid=`, and
+ * `GET /fake/token-service?appid=`: a token service of the account's own (WECHAT_TOKEN_URL),
+ * handing out the same tokens as stable_token. Failures are
  * aimed at one appid or user, so that tests running side by side never meet.
  */
 
@@ -80,6 +82,22 @@ export function fakeWechat() {
     return Response.json(errcode(0))
   }
 
+  /** The appid's current token, a new one when it has none left or a refresh is forced. */
+  const tokenFor = (appid: string, force: boolean) => {
+    let held = tokens.get(appid)
+    if (!held || held.expiresAt <= Date.now() || force) {
+      held = {
+        token: `FAKE_TOKEN_${++issued}_${crypto.randomUUID()}`,
+        expiresAt: Date.now() + TOKEN_SECONDS * 1000,
+      }
+      tokens.set(appid, held)
+    }
+    return {
+      access_token: held.token,
+      expires_in: Math.round((held.expiresAt - Date.now()) / 1000),
+    }
+  }
+
   return new Hono()
     .post('/cgi-bin/stable_token', async (c) => {
       const { appid, secret, force_refresh: force } = await json(c.req.raw)
@@ -88,18 +106,12 @@ export function fakeWechat() {
       const failure = injected('token', appid)
       if (failure !== null) return c.json(errcode(failure))
       if (secret === 'wrong-secret') return c.json(errcode(40125))
-      let held = tokens.get(appid)
-      if (!held || held.expiresAt <= Date.now() || force === true) {
-        held = {
-          token: `FAKE_TOKEN_${++issued}_${crypto.randomUUID()}`,
-          expiresAt: Date.now() + TOKEN_SECONDS * 1000,
-        }
-        tokens.set(appid, held)
-      }
-      return c.json({
-        access_token: held.token,
-        expires_in: Math.round((held.expiresAt - Date.now()) / 1000),
-      })
+      return c.json(tokenFor(appid, force === true))
+    })
+    .get('/fake/token-service', (c) => {
+      const appid = c.req.query('appid') ?? ''
+      tokenRequests.set(appid, (tokenRequests.get(appid) ?? 0) + 1)
+      return c.json(tokenFor(appid, false))
     })
     .post('/cgi-bin/message/custom/send', (c) => recordCall(c.req.raw, 'send', sent))
     .post('/cgi-bin/message/custom/typing', (c) => recordCall(c.req.raw, 'typing', typing))
