@@ -125,8 +125,10 @@ export async function answerPush<E, S extends SessionSchema<S>>(
   } else if (routed.outcome === 'replayed') {
     outcome = 'retry'
   }
-  if (completed && deferred !== undefined && outcome !== 'retry') {
+  if (completed && deferred !== undefined) {
     // Durable before the answer, as the push is: the answer promises the work will be done.
+    // Queued again on a retry too, in case the first attempt's send failed after the push was
+    // received: the job runs once whatever (one Queue message claims it, see src/later.ts).
     const job: QueuedJob = { ...queued, job: deferred }
     const sent = await enqueueWithin(deps.enqueueLater(job), msLeft(), 'Queues')
     if (sent.status !== 'queued') {

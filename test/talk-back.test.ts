@@ -11,7 +11,8 @@ import { ADMIN_HEADERS } from './helpers/admin.ts'
 import { eventually } from './helpers/eventually.ts'
 import { appid, fakeWechat } from './helpers/fake-wechat.ts'
 import { forgedPush, parsedPush, queuedPush } from './helpers/pushes.ts'
-import { exchange, openid } from './helpers/wechat.ts'
+import { exchange, openid, signedRequest } from './helpers/wechat.ts'
+import { fetchWith } from './helpers/worker.ts'
 
 /** A talker whose token Durable Object is this test's own. */
 function talkerWith(app: string) {
@@ -216,6 +217,23 @@ describe('deferred handlers', () => {
     await env.LATER.send({ ...(await queuedPush(parsedPush(xml))), job: 0 })
     await new Promise((resolve) => setTimeout(resolve, 3_000))
     expect(await fakeWechat.sent(id)).toHaveLength(1)
+  }, 30_000)
+
+  it('queues the job again on the retry when the first attempt could not queue it', async () => {
+    const id = openid('later-lost')
+    const xml = forgePushXml('text', { openid: id, content: 'later twice' })
+    const refusing = {
+      send: () => Promise.reject(new Error('Queues: exceeded the daily free tier limit')),
+    } as unknown as Env['LATER']
+    const first = await fetchWith(await signedRequest(xml), { LATER: refusing })
+    expect(first.status).toBe(503)
+    expect((await exchange(xml)).reply).toBe('success')
+    const sent = await eventually(async () => {
+      const messages = await fakeWechat.sent(id)
+      expect(messages).toHaveLength(1)
+      return messages
+    }, 20_000)
+    expect(sent[0]?.body).toMatchObject({ text: { content: 'later: twice' } })
   }, 30_000)
 
   it('shows the typing indicator before the message', async () => {
