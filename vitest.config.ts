@@ -1,13 +1,20 @@
 import { cloudflareTest } from '@cloudflare/vitest-plugin'
+import { buildSync } from 'esbuild'
 import { defineConfig } from 'vitest/config'
-import { fakeWechat } from './src/debug/fake-wechat.ts'
 import { quietInspectorProbe } from './test/helpers/quiet-inspector-probe.ts'
 
 quietInspectorProbe()
 
-/** WeChat's API, faked: the tests' only stand-in. Every other outbound request is refused. */
-const FAKE_WECHAT = 'fake-wechat.test'
-const fake = fakeWechat()
+/** WeChat's API, faked (the tests' only stand-in), bundled to run as a worker of its own. */
+const FAKE_WECHAT_HOST = 'fake-wechat.test'
+const fakeWechatScript = buildSync({
+  entryPoints: ['test/helpers/fake-wechat-worker.ts'],
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  write: false,
+}).outputFiles[0]?.text
+if (!fakeWechatScript) throw new Error('the fake WeChat worker did not build')
 
 // Tests run inside workerd with real local KV, Queues and Durable Objects. Secrets are
 // WeChat's documented sample account and override any local .dev.vars; the Queue retries at
@@ -17,16 +24,19 @@ export default defineConfig({
     cloudflareTest({
       wrangler: { configPath: './wrangler.toml' },
       miniflare: {
-        outboundService(request: Request) {
-          const url = new URL(request.url)
-          if (url.hostname !== FAKE_WECHAT) {
-            return new Response(`no network in tests: ${url.hostname}`, { status: 599 })
-          }
-          return fake.fetch(request)
-        },
+        // Every request the Worker and the tests send out goes to the fake.
+        outboundService: 'fake-wechat',
+        workers: [
+          {
+            name: 'fake-wechat',
+            modules: true,
+            script: fakeWechatScript,
+            compatibilityDate: '2026-05-01',
+          },
+        ],
         bindings: {
           WECHAT_APPSECRET: 'test-secret',
-          WECHAT_API_BASE: `https://${FAKE_WECHAT}/`,
+          WECHAT_API_BASE: `https://${FAKE_WECHAT_HOST}/`,
           WECHAT_TOKEN: 'spamtest',
           WECHAT_APPID: 'wx2c2769f8efd9abc2',
           WECHAT_ENCODING_AES_KEY: 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG',
