@@ -125,11 +125,6 @@ export class PushSession<S extends SessionSchema<S> = AnySession> implements Ses
     this.#msLeft = msLeft
   }
 
-  /** Whether the handler read or wrote the session, so that its writes must be committed. */
-  get touched(): boolean {
-    return this.#values !== undefined
-  }
-
   get writes(): Readonly<Record<string, string | null>> {
     return Object.fromEntries(this.#writes)
   }
