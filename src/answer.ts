@@ -178,11 +178,7 @@ async function receiveWithin(
       outcome: 'failed' as const,
       quota: quotaNamed(error, 'Durable Objects'),
     }))
-  return settleWithin(
-    receiving,
-    msLeft() - DURABLE_RESERVE_MS / 2,
-    () => ({ outcome: 'timed_out' }) as const,
-  )
+  return settleWithin(receiving, msLeft(), () => ({ outcome: 'timed_out' }) as const)
 }
 
 function addressOf(push: Push) {
