@@ -221,7 +221,7 @@ export class UserState extends DurableObject {
       if (!earlier) await this.#purge(Math.max(push.createTime, unsubscribedAt ?? 0))
       return { outcome: 'purged' }
     }
-    const tooLarge = sessionBytes(this.#sessionAfter(writes)) > MAX_SESSION_BYTES
+    const tooLarge = !this.#fits(writes)
     const now = Date.now()
     this.ctx.storage.transactionSync(() => {
       if (!tooLarge) this.#write(writes)
@@ -267,6 +267,15 @@ export class UserState extends DurableObject {
   #sessionRows(): Map<string, string> {
     const rows = this.#sql.exec<{ name: string; value: string }>('SELECT name, value FROM session')
     return new Map([...rows].map((row) => [row.name, row.value]))
+  }
+
+  /**
+   * Whether the session stays within its limit with these writes. No writes, nothing to read:
+   * most pushes come here without any, and reading the session costs a row read per key.
+   */
+  #fits(writes: Readonly<Record<string, string | null>>): boolean {
+    if (Object.keys(writes).length === 0) return true
+    return sessionBytes(this.#sessionAfter(writes)) <= MAX_SESSION_BYTES
   }
 
   #sessionAfter(writes: Readonly<Record<string, string | null>>): Map<string, string> {
@@ -378,7 +387,7 @@ export class UserState extends DurableObject {
    * redelivery of it then does nothing, and writes nothing twice.
    */
   finishJob(job: string, writes: Readonly<Record<string, string | null>> = {}): void {
-    const fits = sessionBytes(this.#sessionAfter(writes)) <= MAX_SESSION_BYTES
+    const fits = this.#fits(writes)
     this.ctx.storage.transactionSync(() => {
       if (fits) this.#write(writes)
       this.#sql.exec(
@@ -462,13 +471,8 @@ export class UserState extends DurableObject {
   }
 
   #sessionSummary(): UserSnapshot['session'] {
-    const rows = this.#sql
-      .exec<{ name: string; value: string }>('SELECT name, value FROM session ORDER BY name')
-      .toArray()
-    return {
-      keys: rows.map((row) => row.name),
-      bytes: sessionBytes(rows.map((row) => [row.name, row.value])),
-    }
+    const rows = this.#sessionRows()
+    return { keys: [...rows.keys()].sort(), bytes: sessionBytes(rows) }
   }
 
   /** The last pushes received, newest first: kinds and keys, no content. */
