@@ -12,7 +12,7 @@ import type { Env } from './env.ts'
 import { errorName, logEvent, logProblem } from './log.ts'
 import type { QueuedJob } from './queued-push.ts'
 import type { LaterContext, Router } from './router.ts'
-import { PushSession, SessionReplay, type SessionSchema, userSessionStore } from './session.ts'
+import { PushSession, type SessionSchema, userSessionStore } from './session.ts'
 import { type Talker, talkerFor } from './talk.ts'
 import { customMessageOf, WechatApiError } from './wechat/api.ts'
 import { stateOwnerOf } from './wechat/push.ts'
@@ -49,7 +49,7 @@ export async function runLaterJob<S extends SessionSchema<S>>(
   }
   const user = env.USERS.getByName(owner)
   const jobId = `later:${key}`
-  // A push retried before KV remembered its answer queues its job twice: one message runs it.
+  // A push whose answer WeChat retried queues its job twice: one Queue message runs it.
   const claim = await user.claimJob(jobId, claimant)
   if (claim !== 'claimed') return 'replayed'
   const applied = await user.apply(key, push)
@@ -95,7 +95,6 @@ export async function runLaterJob<S extends SessionSchema<S>>(
   try {
     await run(push, context)
   } catch (error) {
-    if (error instanceof SessionReplay) return 'replayed'
     if (error instanceof WechatApiError && !error.retryable) {
       logProblem('send_refused', { key, failure: error.failure, code: error.code })
       await user.finishJob(jobId)
