@@ -102,9 +102,11 @@ export function createApp<S extends SessionSchema<S>>(bot: Router<Env, S>) {
   app.all('/wechat', (c) => c.text('method not allowed', 405, { Allow: 'GET, POST' }))
   app.route('/admin', admin)
   // The fake of WeChat's API that .dev.vars points WECHAT_API_BASE at, with the console only.
-  const fake = fakeWechat()
+  // Made on first use: a deployed Worker, console off, never builds it.
+  let fake: ReturnType<typeof fakeWechat> | undefined
   app.all('/debug/wechat-api/*', (c) => {
     if (!readConfig(c.env).debugConsole) return c.text('not found', 404)
+    fake ??= fakeWechat()
     const url = new URL(c.req.url)
     url.pathname = url.pathname.slice('/debug/wechat-api'.length)
     return fake.fetch(new Request(url, c.req.raw))
