@@ -122,7 +122,12 @@ export class AccessToken extends DurableObject<Cloudflare.Env> {
     return this.#inflight
   }
 
+  /**
+   * A forced refresh, single flight like the others: callers that find one under way share its
+   * token (and one of the day's 20), rather than each forcing a new one that retires the last.
+   */
   async #forced(): Promise<Held> {
+    if (this.#inflight) return this.#inflight
     const times = await this.#forcedTimes()
     if (times.length >= MAX_FORCED_REFRESHES_PER_DAY) {
       throw new WechatApiError(
@@ -131,9 +136,9 @@ export class AccessToken extends DurableObject<Cloudflare.Env> {
         `WeChat allows ${MAX_FORCED_REFRESHES_PER_DAY} forced refreshes a day`,
       )
     }
+    if (this.#inflight) return this.#inflight
     await this.ctx.storage.put('forced', [...times, Date.now()])
-    const fresh = await this.#fetch(true)
-    return fresh
+    return this.#refresh(true)
   }
 
   async #fetch(force: boolean): Promise<Held> {

@@ -90,6 +90,19 @@ describe('the access token', () => {
     for (const id of users) expect(await fakeWechat.sent(id)).toHaveLength(1)
   })
 
+  it('forces one refresh for many callers when WeChat hands back the token it refuses', async () => {
+    const app = appid()
+    const talker = talkerWith(app)
+    await talker.typing(openid('warm-revoked'), true)
+    await fakeWechat.revoke(app)
+    const users = Array.from({ length: 10 }, (_, i) => openid(`revoked${i}`))
+    await Promise.all(users.map((id) => talker.send(id, message.text('after a forced refresh'))))
+    for (const id of users) expect(await fakeWechat.sent(id)).toHaveLength(1)
+    // The first fetch, one unforced refresh (the same token back), one forced: not one each.
+    expect(await fakeWechat.tokenRequests(app)).toBe(3)
+    expect((await env.ACCESS_TOKENS.getByName(app).status()).forcedRefreshesToday).toBe(1)
+  })
+
   it('names 40164 (IP not whitelisted), and takes a token pushed in from elsewhere', async () => {
     const app = appid()
     await fakeWechat.fail('token', app, 40164)

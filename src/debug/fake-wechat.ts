@@ -6,7 +6,8 @@
  * https://fake-wechat.test/.
  *
  * Control routes (not WeChat's): `POST /fake/fail` {path: token | send | typing, code, times,
- * for: an appid (token) or a touser (send, typing)}, `POST /fake/expire` {appid},
+ * for: an appid (token) or a touser (send, typing)}, `POST /fake/expire` {appid}, `POST
+ * /fake/revoke` {appid} (the API refuses the token, stable_token still returns it unforced),
  * `GET /fake/sent?touser=`, `GET /fake/typing?touser=`, `GET /fake/stats?appid=`, and
  * `GET /fake/token-service?appid=`: a token service of the account's own (WECHAT_TOKEN_URL),
  * handing out the same tokens as stable_token. Failures are
@@ -56,8 +57,12 @@ export function fakeWechat() {
     return failure.code
   }
 
+  /** Tokens the API refuses (40001) though stable_token still hands them back unforced. */
+  const revoked = new Set<string>()
+
   const validToken = (token: string | undefined) =>
     token !== undefined &&
+    !revoked.has(token) &&
     [...tokens.values()].some((held) => held.token === token && held.expiresAt > Date.now())
 
   const json = async (request: Request): Promise<Record<string, unknown>> => {
@@ -126,6 +131,12 @@ export function fakeWechat() {
     .post('/fake/expire', async (c) => {
       const { appid } = await json(c.req.raw)
       if (typeof appid === 'string') tokens.delete(appid)
+      return c.json({ ok: true })
+    })
+    .post('/fake/revoke', async (c) => {
+      const { appid } = await json(c.req.raw)
+      const held = typeof appid === 'string' ? tokens.get(appid) : undefined
+      if (held) revoked.add(held.token)
       return c.json({ ok: true })
     })
     .get('/fake/sent', (c) => {

@@ -30,6 +30,9 @@ export const fakeWechat = {
   /** WeChat forgets the appid's token: the next call with it is answered 40001. */
   expire: (appid: string) =>
     call('fake/expire', { method: 'POST', body: JSON.stringify({ appid }) }),
+  /** WeChat refuses the appid's token (40001), yet hands it back until a forced refresh. */
+  revoke: (appid: string) =>
+    call('fake/revoke', { method: 'POST', body: JSON.stringify({ appid }) }),
   /** A token straight from the fake, as another service of the account's would hold. */
   issue: (appid: string) =>
     call<{ access_token: string; expires_in: number }>('cgi-bin/stable_token', {
