@@ -8,6 +8,7 @@
  * with the first reply instead of writing again, so a counter counts each push once.
  */
 
+import { settleWithin } from './deadline.ts'
 import type { Receipt, UserSnapshot, UserState } from './user-state.ts'
 import type { PushMode } from './wechat/envelope.ts'
 import type { Push } from './wechat/push.ts'
@@ -173,27 +174,18 @@ export class PushSession<S extends SessionSchema<S> = AnySession> implements Ses
   }
 }
 
-/** Rejects with a {@link SessionUnavailableError} once `ms` have passed. */
+/** Rejects with a {@link SessionUnavailableError} once `ms` have passed, or if `work` fails. */
 async function withinBudget<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new SessionUnavailableError('the session was not reached in time')),
-      Math.max(0, ms),
-    )
-  })
-  try {
-    return await Promise.race([
-      work.catch((error: unknown) => {
-        throw error instanceof SessionUnavailableError
-          ? error
-          : new SessionUnavailableError('the session could not be reached')
-      }),
-      timeout,
-    ])
-  } finally {
-    if (timer !== undefined) clearTimeout(timer)
-  }
+  const late: unique symbol = Symbol('late')
+  const settled = await settleWithin<T, typeof late>(
+    work.catch(() => {
+      throw new SessionUnavailableError('the session could not be reached')
+    }),
+    ms,
+    () => late,
+  )
+  if (settled === late) throw new SessionUnavailableError('the session was not reached in time')
+  return settled
 }
 
 /** The session store of one user: thin RPC to their Durable Object. */
