@@ -50,7 +50,7 @@ export default defineConfig({
   ],
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['test/e2e/**'],
+    exclude: ['test/e2e/**', 'test/deploy/**'],
     testTimeout: 30_000,
     // Every spy is undone before the next test, whether or not its file remembered to.
     restoreMocks: true,

@@ -1,59 +1,50 @@
 /**
- * `npm run setup`: makes what `wrangler deploy` does not provision on its own, and may be run
- * again at any time. Wrangler creates the KV namespace on the first deploy (a binding with no
- * id); the queues and the secrets are made here:
+ * `npm run setup [-- --env staging]`: sets the Worker's secrets that are not set yet, and may be
+ * run again at any time. Everything else (queues, the KV namespace, the Durable Objects) is
+ * made by `npm run deploy`.
  *
- * - the pushes queue and its dead-letter queue, unless they exist (`wrangler queues info`);
- * - each secret that is not set yet (`wrangler secret list`): WECHAT_TOKEN and ADMIN_TOKEN are
- *   generated (32 random hexadecimal characters, printed once so you can paste the Token into
- *   WeChat's developer center); WECHAT_APPID and WECHAT_ENCODING_AES_KEY are asked for, as
- *   WeChat's developer center shows them.
+ * - WECHAT_TOKEN and ADMIN_TOKEN are generated (32 random hexadecimal characters) and printed
+ *   once: paste the Token into WeChat's developer center.
+ * - WECHAT_APPID, WECHAT_ENCODING_AES_KEY and WECHAT_APPSECRET are asked for on the first run
+ *   (the key and the AppSecret without echo), as WeChat's developer center shows them; Enter
+ *   skips one. A later run asks nothing, so that it can be repeated safely.
+ * - Any of them may come from the environment instead: `WECHAT_APPSECRET=… npm run setup`
+ *   adds one later.
+ *
+ * A secret already set is never replaced (`npx wrangler secret put NAME` changes one). When
+ * Cloudflare's state cannot be read, setup stops with wrangler's error and changes nothing.
  */
 
-import { spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readConfig } from '../src/config.ts'
+import type { Env } from '../src/env.ts'
+import { ask } from './ask.ts'
+import { DeployError, environmentArg, exitOn, putSecrets, secretsOnWorker } from './wrangler.ts'
 
-const WRANGLER = ['wrangler']
-
-function wrangler(args: string[], input?: string) {
-  return spawnSync('npx', [...WRANGLER, ...args], {
-    encoding: 'utf8',
-    input,
-    stdio: [input === undefined ? 'inherit' : 'pipe', 'pipe', 'pipe'],
-  })
+interface SecretSpec {
+  readonly name: string
+  /** Generated when not set; otherwise asked for. */
+  readonly generated: boolean
+  readonly question?: string
+  readonly masked?: boolean
 }
 
-/** The queue names `wrangler.toml` declares: producers, consumers and dead-letter queues. */
-function declaredQueues(): string[] {
-  const toml = readFileSync('wrangler.toml', 'utf8')
-  const names = [...toml.matchAll(/^\s*(?:queue|dead_letter_queue)\s*=\s*"([^"]+)"/gm)]
-  return [...new Set(names.map((match) => match[1] ?? ''))].filter(Boolean)
-}
-
-function ensureQueue(name: string): void {
-  if (wrangler(['queues', 'info', name]).status === 0) {
-    console.log(`queue ${name}: exists`)
-    return
-  }
-  const created = wrangler(['queues', 'create', name])
-  if (created.status !== 0) {
-    console.error(created.stderr || created.stdout)
-    throw new Error(`could not create queue ${name}`)
-  }
-  console.log(`queue ${name}: created`)
-}
-
-function secretsSet(): Set<string> {
-  const listed = wrangler(['secret', 'list', '--format', 'json'])
-  // Before the first deploy there is no Worker, so no secret either.
-  if (listed.status !== 0) return new Set()
-  try {
-    const secrets = JSON.parse(listed.stdout) as { name: string }[]
-    return new Set(secrets.map((secret) => secret.name))
-  } catch {
-    return new Set()
-  }
-}
+const SECRETS: readonly SecretSpec[] = [
+  { name: 'WECHAT_TOKEN', generated: true },
+  { name: 'ADMIN_TOKEN', generated: true },
+  { name: 'WECHAT_APPID', generated: false, question: 'AppID (wx…)' },
+  {
+    name: 'WECHAT_ENCODING_AES_KEY',
+    generated: false,
+    question: 'EncodingAESKey (43 characters; safe and compatible mode)',
+    masked: true,
+  },
+  {
+    name: 'WECHAT_APPSECRET',
+    generated: false,
+    question: 'AppSecret (talking back after 5 s)',
+    masked: true,
+  },
+]
 
 function randomHex(bytes: number): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (byte) =>
@@ -61,39 +52,74 @@ function randomHex(bytes: number): string {
   ).join('')
 }
 
-function putSecret(name: string, value?: string): void {
-  // With a value it is piped in; without, wrangler prompts for it.
-  const put = wrangler(['secret', 'put', name], value)
-  if (put.status !== 0) {
-    console.error(put.stderr || put.stdout)
-    throw new Error(`could not set ${name}`)
+/**
+ * What the Worker would say of these values (config.ts is the one place that validates them),
+ * keeping the problems that name one of them. Secrets already set count as set.
+ */
+function problemsWith(values: Record<string, string>, present: ReadonlySet<string>): string[] {
+  const alreadySet = Object.fromEntries([...present].map((name) => [name, 'set']))
+  const env = { WECHAT_TOKEN: 'set', ...alreadySet, ...values } as unknown as Env
+  const names = Object.keys(values)
+  return readConfig(env).problems.filter((problem) => names.some((name) => problem.includes(name)))
+}
+
+async function valueFor(
+  spec: SecretSpec,
+  chosen: Record<string, string>,
+  present: ReadonlySet<string>,
+): Promise<string | null> {
+  const fromEnvironment = process.env[spec.name]?.trim()
+  if (fromEnvironment) return fromEnvironment
+  if (spec.generated) return randomHex(16)
+  // Questions belong to the first run (no Token yet); a re-run only fills in what is given.
+  if (!process.stdin.isTTY || present.has('WECHAT_TOKEN')) {
+    console.log(`secret ${spec.name}: not set (to add it: ${spec.name}=… npm run setup)`)
+    return null
+  }
+  for (;;) {
+    const answer = await ask(`${spec.question}, Enter to skip: `, { masked: spec.masked === true })
+    if (!answer) return null
+    const problems = problemsWith({ ...chosen, [spec.name]: answer }, present).filter((problem) =>
+      problem.startsWith(spec.name),
+    )
+    if (problems.length === 0) return answer
+    console.log(`  ${problems.join('; ')}`)
   }
 }
 
-function main(): void {
-  for (const queue of declaredQueues()) ensureQueue(queue)
-  const present = secretsSet()
-  for (const name of ['WECHAT_TOKEN', 'ADMIN_TOKEN']) {
-    if (present.has(name)) {
-      console.log(`secret ${name}: set`)
+async function main(): Promise<void> {
+  const environment = environmentArg(process.argv.slice(2))
+  const worker = environment ? `the ${environment} Worker` : 'the Worker'
+  const listed = await secretsOnWorker(environment)
+  if (listed === null) console.log(`${worker} does not exist yet: setting its secrets creates it.`)
+  const present = listed ?? new Set<string>()
+
+  const chosen: Record<string, string> = {}
+  for (const spec of SECRETS) {
+    if (present.has(spec.name)) {
+      console.log(`secret ${spec.name}: set (kept)`)
       continue
     }
-    const value = randomHex(16)
-    putSecret(name, value)
-    console.log(`secret ${name}: generated and set. Keep it: ${value}`)
-    if (name === 'WECHAT_TOKEN') {
-      console.log('  Paste it as the Token in WeChat’s developer center (Server Configuration).')
+    const value = await valueFor(spec, chosen, present)
+    if (value !== null) chosen[spec.name] = value
+  }
+  const problems = problemsWith(chosen, present)
+  if (problems.length > 0) throw new DeployError(`Nothing was set: ${problems.join('; ')}`)
+  const names = Object.keys(chosen)
+  if (names.length === 0) {
+    console.log('Nothing to change.')
+  } else {
+    putSecrets(chosen, environment)
+    for (const name of names) console.log(`secret ${name}: set`)
+    for (const spec of SECRETS.filter((spec) => spec.generated && names.includes(spec.name))) {
+      // Printed once, here: Cloudflare never shows a secret again.
+      console.log(`\n${spec.name} = ${chosen[spec.name]}   (keep it; it is not shown again)`)
+      if (spec.name === 'WECHAT_TOKEN') {
+        console.log('  Paste it as the Token in WeChat’s developer center (Server Configuration).')
+      }
     }
   }
-  for (const name of ['WECHAT_APPID', 'WECHAT_ENCODING_AES_KEY']) {
-    if (present.has(name)) {
-      console.log(`secret ${name}: set`)
-      continue
-    }
-    console.log(`secret ${name}: enter it as WeChat’s developer center shows it`)
-    putSecret(name)
-  }
-  console.log('Done. Next: npm run deploy')
+  console.log(`\nNext: npm run deploy${environment ? ` -- --env ${environment}` : ''}`)
 }
 
-main()
+main().catch(exitOn)

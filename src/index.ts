@@ -7,6 +7,7 @@ import { bot } from './bot.ts'
 import { readConfig } from './config.ts'
 import type { Env } from './env.ts'
 import { handleLaterBatch } from './later.ts'
+import { withRequestId } from './log.ts'
 import { handleQueueBatch, retryDelaySeconds } from './queue.ts'
 import type { QueuedJob, QueuedPush } from './queued-push.ts'
 
@@ -19,14 +20,19 @@ export { UserState } from './user-state.ts'
 const app = createApp(bot)
 
 export default {
-  fetch: app.fetch,
+  fetch(request, env, ctx) {
+    // Cloudflare's id for the request: the one an operator also finds in its dashboard.
+    return withRequestId(request.headers.get('Cf-Ray'), () => app.fetch(request, env, ctx))
+  },
   queue(batch, env) {
-    if (batch.queue.endsWith(LATER_QUEUE_SUFFIX)) {
-      const base = readConfig(env).queueRetryBaseSeconds
-      return handleLaterBatch(batch as MessageBatch<QueuedJob>, env, bot, (attempts) =>
-        retryDelaySeconds(attempts, base),
-      )
-    }
-    return handleQueueBatch(batch as MessageBatch<QueuedPush>, env)
+    return withRequestId(null, function consume() {
+      if (batch.queue.endsWith(LATER_QUEUE_SUFFIX)) {
+        const base = readConfig(env).queueRetryBaseSeconds
+        return handleLaterBatch(batch as MessageBatch<QueuedJob>, env, bot, (attempts) =>
+          retryDelaySeconds(attempts, base),
+        )
+      }
+      return handleQueueBatch(batch as MessageBatch<QueuedPush>, env)
+    })
   },
 } satisfies ExportedHandler<Env, QueuedPush | QueuedJob>

@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm } from 'cloudflare:test'
 import { env, exports } from 'cloudflare:workers'
-import { describe, expect, it, vi } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { fetchFrom, REFRESH_AHEAD_MS } from '../src/access-token.ts'
 import { listDeadLetters } from '../src/dead-letters.ts'
 import { forgePushXml } from '../src/debug/forge.ts'
@@ -10,6 +10,7 @@ import { message, WechatApiError } from '../src/wechat/api.ts'
 import { ADMIN_HEADERS } from './helpers/admin.ts'
 import { eventually } from './helpers/eventually.ts'
 import { appid, fakeWechat } from './helpers/fake-wechat.ts'
+import { captureLogs } from './helpers/logs.ts'
 import { forgedPush, parsedPush, queuedPush } from './helpers/pushes.ts'
 import { exchange, openid, signedRequest } from './helpers/wechat.ts'
 import { fetchWith } from './helpers/worker.ts'
@@ -277,12 +278,7 @@ describe('deferred handlers', () => {
   }, 30_000)
 
   it('never writes an access token into a log line', async () => {
-    const lines: string[] = []
-    for (const level of ['log', 'warn', 'error'] as const) {
-      vi.spyOn(console, level).mockImplementation((line: unknown) => {
-        lines.push(String(line))
-      })
-    }
+    const lines = captureLogs('log', 'warn', 'error')
     const app = appid()
     const talker = talkerWith(app)
     const id = openid('no-token-log')
@@ -292,8 +288,8 @@ describe('deferred handlers', () => {
     await fakeWechat.fail('token', app, 40164)
     await fakeWechat.expire(app)
     await talker.send(id, message.text('three')).catch(() => {})
-    expect(lines.length).toBeGreaterThan(0)
-    expect(lines.join('\n')).not.toContain('FAKE_TOKEN')
-    expect(lines.join('\n')).not.toContain('access_token=')
+    expect(lines.records.length).toBeGreaterThan(0)
+    expect(lines.text()).not.toContain('FAKE_TOKEN')
+    expect(lines.text()).not.toContain('access_token=')
   })
 })

@@ -8,6 +8,7 @@ import type { QueuedPush } from '../../src/queued-push.ts'
 import type { PushKind } from '../../src/wechat/push.ts'
 import { ADMIN_HEADERS, userState } from '../helpers/admin.ts'
 import { eventually } from '../helpers/eventually.ts'
+import { captureLogs } from '../helpers/logs.ts'
 import { forgedPush, queuedPush } from '../helpers/pushes.ts'
 import { openid } from '../helpers/wechat.ts'
 
@@ -53,10 +54,7 @@ describe('the Queue consumer', () => {
   })
 
   it('retries only the messages whose user failed, with backoff', async () => {
-    const warnings: string[] = []
-    vi.spyOn(console, 'warn').mockImplementation((line: unknown) => {
-      warnings.push(String(line))
-    })
+    const warnings = captureLogs('warn')
     const healthy = openid('healthy')
     const broken = openid('broken')
     const result = await consume(
@@ -70,7 +68,7 @@ describe('the Queue consumer', () => {
     )
     expect(result.explicitAcks.sort()).toEqual(['m0', 'm2'])
     expect(result.retryMessages.map((message) => message.msgId)).toEqual(['m1'])
-    expect(warnings.map((line) => JSON.parse(line))).toContainEqual(
+    expect(warnings.records).toContainEqual(
       expect.objectContaining({ event: 'queue_retry', attempts: 3, delaySeconds: 8 }),
     )
     vi.restoreAllMocks()

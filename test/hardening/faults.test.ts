@@ -1,5 +1,5 @@
 import { env } from 'cloudflare:workers'
-import { describe, expect, it, vi } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { forgePushXml } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
 import { handleQueueBatch } from '../../src/queue.ts'
@@ -7,9 +7,10 @@ import type { QueuedPush } from '../../src/queued-push.ts'
 import { dedupKey } from '../../src/wechat/dedup-key.ts'
 import { userState } from '../helpers/admin.ts'
 import { eventually } from '../helpers/eventually.ts'
+import { captureLogs } from '../helpers/logs.ts'
 import { forgedPush, parsedPush, queuedPush } from '../helpers/pushes.ts'
 import { exchange, openid, signedRequest } from '../helpers/wechat.ts'
-import { fetchLeavingWork, fetchWith } from '../helpers/worker.ts'
+import { fetchWith } from '../helpers/worker.ts'
 
 const never = () => new Promise<never>(() => {})
 const broken = () => Promise.reject(new Error('binding failed'))
@@ -71,8 +72,7 @@ describe('the user’s Durable Object failing', () => {
     ['throwing', broken],
     ['stalling', never],
   ])('%s: the push goes to the Queue, is answered, and applied once', async (_, receive) => {
-    const warnings: string[] = []
-    vi.spyOn(console, 'warn').mockImplementation((line: unknown) => warnings.push(String(line)))
+    const warnings = captureLogs('warn')
     const id = openid('do-down')
     const xml = forgePushXml('click', { openid: id, menuKey: 'FALLBACK' })
     const response = await fetchWith(await signedRequest(xml), {
@@ -84,7 +84,7 @@ describe('the user’s Durable Object failing', () => {
     await eventually(async () =>
       expect(await userState(id)).toMatchObject({ eventCount: 1, lastMenuKey: 'FALLBACK' }),
     )
-    expect(warnings.some((line) => line.includes('push_not_received'))).toBe(true)
+    expect(warnings.records.some((line) => line.event === 'push_not_received')).toBe(true)
     // WeChat's retry, with the Durable Object back: the same reply, no second effect.
     expect((await exchange(xml)).reply).toContain('You clicked menu FALLBACK.')
     expect(await userState(id)).toMatchObject({ eventCount: 1 })
@@ -104,8 +104,7 @@ describe('the Queue failing', () => {
   })
 
   it('with the Durable Object down too: 503 naming the quota, nothing kept, and WeChat’s retry applies once', async () => {
-    const warnings: string[] = []
-    vi.spyOn(console, 'warn').mockImplementation((line: unknown) => warnings.push(String(line)))
+    const warnings = captureLogs('warn')
     const id = openid('both-down')
     const xml = forgePushXml('subscribe', { openid: id, scene: 'retry-me' })
     const failed = await fetchWith(await signedRequest(xml), {
@@ -114,8 +113,8 @@ describe('the Queue failing', () => {
     })
     expect(failed.status).toBe(503)
     expect(await failed.text()).toBe('push could not be made durable; retry later')
-    expect(warnings.join('\n')).toContain('"quota":"Queues daily quota"')
-    expect(warnings.join('\n')).toContain('"quota":"Durable Objects daily quota"')
+    expect(warnings.text()).toContain('"quota":"Queues daily quota"')
+    expect(warnings.text()).toContain('"quota":"Durable Objects daily quota"')
     expect(await received(xml)).toBe(false)
 
     const retried = await exchange(xml)

@@ -13,6 +13,7 @@ import { reply } from '../../src/wechat/reply.ts'
 import { wechatSignature } from '../../src/wechat/signature.ts'
 import { userState } from '../helpers/admin.ts'
 import { eventually } from '../helpers/eventually.ts'
+import { captureLogs } from '../helpers/logs.ts'
 import { forgedPush, queuedPush } from '../helpers/pushes.ts'
 import {
   account,
@@ -107,10 +108,9 @@ describe('1. no padding oracle behind a valid msg_signature', () => {
   })
 
   it('logs the precise reason, and only the log', async () => {
-    const warnings: string[] = []
-    vi.spyOn(console, 'warn').mockImplementation((line: unknown) => warnings.push(String(line)))
+    const warnings = captureLogs('warn')
     await postSealed(await sealRaw(envelope({ appId: 'wx0000000000000000' })))
-    expect(warnings.join('\n')).toContain('sealed for another AppID')
+    expect(warnings.text()).toContain('sealed for another AppID')
   })
 
   it('still opens a well-sealed push', async () => {
@@ -315,8 +315,7 @@ describe('8. smaller findings', () => {
   })
 
   it('logs a client that went away mid-body as such, not as a body that is not UTF-8', async () => {
-    const warnings: string[] = []
-    vi.spyOn(console, 'warn').mockImplementation((line: unknown) => warnings.push(String(line)))
+    const warnings = captureLogs('warn')
     const { query } = await signPush('<xml/>', account, 'plaintext')
     let sent = false
     const body = new ReadableStream<Uint8Array>({
@@ -332,7 +331,7 @@ describe('8. smaller findings', () => {
     )
     expect(response.status).toBe(400)
     expect(await response.text()).toBe('body could not be read')
-    expect(warnings.join('\n')).toContain('body_unreadable')
-    expect(warnings.join('\n')).not.toContain('not UTF-8')
+    expect(warnings.text()).toContain('body_unreadable')
+    expect(warnings.text()).not.toContain('not UTF-8')
   })
 })

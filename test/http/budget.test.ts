@@ -1,11 +1,11 @@
-import { env } from 'cloudflare:workers'
-import { describe, expect, it, vi } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { forgePushXml } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
 import { Router } from '../../src/router.ts'
 import { reply } from '../../src/wechat/reply.ts'
 import { userState } from '../helpers/admin.ts'
 import { eventually } from '../helpers/eventually.ts'
+import { captureLogs } from '../helpers/logs.ts'
 import { openid, signedRequest } from '../helpers/wechat.ts'
 import { fetchWith } from '../helpers/worker.ts'
 
@@ -57,10 +57,7 @@ describe('the reply budget', () => {
 
 describe('errors in middleware', () => {
   it('are answered success with a log line, like a handler’s', async () => {
-    const warnings: string[] = []
-    vi.spyOn(console, 'warn').mockImplementation((line: unknown) => {
-      warnings.push(String(line))
-    })
+    const warnings = captureLogs('warn')
     const failing = new Router<Env>()
       .use(() => {
         throw new TypeError('middleware broke')
@@ -69,7 +66,7 @@ describe('errors in middleware', () => {
     const response = await post(forgePushXml('text', { openid: openid('mw-error') }), failing)
     expect(response.status).toBe(200)
     expect(await response.text()).toBe('success')
-    expect(warnings.map((line) => JSON.parse(line))).toContainEqual({
+    expect(warnings.records).toContainEqual({
       event: 'handler_error',
       kind: 'text',
       error: 'TypeError',

@@ -2,6 +2,7 @@ import { exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { WEAK_TOKEN_WARNING } from '../../src/config.ts'
 import { forgePushXml, signPush } from '../../src/debug/forge.ts'
+import { captureLogs } from '../helpers/logs.ts'
 import { account, openid, postPush } from '../helpers/wechat.ts'
 import { fetchWith } from '../helpers/worker.ts'
 
@@ -99,19 +100,15 @@ describe('logs', () => {
   })
 
   it('writes one structured line per push, without content or secrets', async () => {
-    const lines: string[] = []
-    vi.spyOn(console, 'log').mockImplementation((line: unknown) => {
-      lines.push(String(line))
-    })
+    const lines = captureLogs('log')
     const content = 'my private message 12345'
     const sender = openid('log')
     await postPush(forgePushXml('text', { openid: sender, content, msgId: '9876543210' }))
-    const pushLines = lines
-      .map((line) => JSON.parse(line))
-      .filter((entry) => entry.event === 'push')
+    const pushLines = lines.records.filter((entry) => entry.event === 'push')
     expect(pushLines).toEqual([
       {
         event: 'push',
+        requestId: expect.any(String),
         kind: 'text',
         key: expect.stringMatching(/^msg:[0-9a-f]{40}$/),
         mode: 'plaintext',
@@ -122,7 +119,7 @@ describe('logs', () => {
         botMs: expect.any(Number),
       },
     ])
-    const all = lines.join('\n')
+    const all = lines.text()
     expect(all).not.toContain(content)
     expect(all).not.toContain(sender)
     for (const secret of Object.values(account)) expect(all).not.toContain(secret)
