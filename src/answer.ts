@@ -61,7 +61,7 @@ export async function answerPush<E, S extends SessionSchema<S>>(
   const owner = stateOwnerOf(push)
   const store = owner === null ? null : deps.sessions(owner)
   const session = new PushSession<S>(store, key, mode, msLeft)
-  let deferred: number | undefined
+  let deferred: string | undefined
   const context: RouteContext<E, S> = {
     env: deps.env,
     signal: new AbortController().signal,

@@ -24,8 +24,17 @@ export const TYPING_RENEW_MS = 10_000
 /** A deferred handler's session reads may take this long. */
 const LATER_SESSION_MS = 30_000
 
-/** What one job came to. `retry`: try again later (the reason is logged). */
-export type JobOutcome = 'done' | 'replayed' | 'skipped' | 'refused' | { retry: string }
+/**
+ * What one job came to. `retry`: try again later (the reason is logged). `deadLetter`: it can
+ * never run as queued (its route is gone); kept for the operator with the reason.
+ */
+export type JobOutcome =
+  | 'done'
+  | 'replayed'
+  | 'skipped'
+  | 'refused'
+  | { retry: string }
+  | { deadLetter: string }
 
 /**
  * Runs one deferred job.
@@ -43,8 +52,10 @@ export async function runLaterJob<S extends SessionSchema<S>>(
   const { key, push, job } = queued
   const owner = stateOwnerOf(push)
   const run = bot.laterJob(job)
-  if (owner === null || !run) {
-    logProblem('later_skipped', { key, reason: owner === null ? 'no user' : 'no such job' })
+  // A deploy removed or renamed the route: no other handler may take its job.
+  if (!run) return { deadLetter: `no later() route is named ${job}` }
+  if (owner === null) {
+    logProblem('later_skipped', { key, reason: 'no user' })
     return 'skipped'
   }
   const user = env.USERS.getByName(owner)
@@ -131,6 +142,11 @@ export async function handleLaterBatch<S extends SessionSchema<S>>(
         outcome = { retry: `binding: ${errorName(error)}` }
       }
       if (typeof outcome === 'string') {
+        message.ack()
+        return
+      }
+      if ('deadLetter' in outcome) {
+        await recordDeadLetter(env.DEAD_LETTERS, message.body, message.attempts, outcome.deadLetter)
         message.ack()
         return
       }

@@ -15,6 +15,6 @@ export interface QueuedPush {
 
 /** A deferred handler's work, on the later queue: the push, and which handler runs it. */
 export interface QueuedJob extends QueuedPush {
-  /** The deferred handler's number in the bot (the order `later()` routes were registered). */
-  readonly job: number
+  /** The deferred route's name (`later(run, { name })`, or the route's own): stable across deploys. */
+  readonly job: string
 }

@@ -47,8 +47,21 @@ export type RouteContext<E = unknown, S extends SessionSchema<S> = AnySession> =
   HandlerContext<E, S>,
   'next' | 'state'
 > & {
-  /** Called when the push went to a deferred route: job `job` runs after the answer. */
-  readonly defer?: (job: number) => void
+  /** Called when the push went to a deferred route: the job named `name` runs after the answer. */
+  readonly defer?: (name: string) => void
+}
+
+/** A middleware or handler called `next()` a second time (as Hono's compose refuses it). */
+export class NextCalledTwiceError extends Error {
+  override readonly name = 'NextCalledTwiceError'
+  constructor() {
+    super('next() called multiple times')
+  }
+}
+
+/** A bot that cannot run as written: two deferred routes with one name, say. Thrown at start-up. */
+export class RouterDefinitionError extends Error {
+  override readonly name = 'RouterDefinitionError'
 }
 
 /** What a deferred handler gets: the session, and `send` for customer-service messages. */
@@ -77,6 +90,8 @@ interface Deferred {
   readonly [LATER]: {
     readonly run: LaterHandler<Push, never, never>
     readonly interim: Reply | undefined
+    /** The name the Queue carries; without one, the route's own (see Router). */
+    readonly name: string | undefined
   }
 }
 
@@ -84,20 +99,35 @@ interface Deferred {
  * Marks a route to run later: the push is answered at once (`success`, or `interim`), and `run`
  * goes to the Queue, where it may take as long as it needs and talk back with `send`.
  *
+ * A queued job names its route, so that a deploy that adds or reorders routes sends it to the
+ * same handler (or, when the name is gone, to the dead letters, never to another handler). The
+ * name defaults to the route's: `menu:KEY`, `scene:NAME`, `text:PATTERN`, `kind:KIND`,
+ * `fallback`; a `when()` route, whose predicate has no stable name, must be given one.
+ *
  * @example
  * bot.text(/^ask /, later(async (push, { send }) => {
  *   await send(reply.text(await slowAnswer(push.content)))
- * }, { interim: reply.text('Thinking…') }))
+ * }, { interim: reply.text('Thinking…'), name: 'ask' }))
  */
 export function later<P extends Push, E = unknown, S extends SessionSchema<S> = AnySession>(
   run: LaterHandler<P, E, S>,
-  options: { interim?: Reply } = {},
+  options: { interim?: Reply; name?: string } = {},
 ): Handler<P, E, S> {
-  const interim = options.interim
+  const { interim, name } = options
   const handler: Handler<P, E, S> = () => interim
   return Object.assign(handler, {
-    [LATER]: { run: run as unknown as LaterHandler<Push, never, never>, interim },
+    [LATER]: { run: run as unknown as LaterHandler<Push, never, never>, interim, name },
   })
+}
+
+/** `next` that runs the rest once: a second call is an error, as in Hono's compose. */
+function once(next: () => Promise<Reply | undefined>): () => Promise<Reply | undefined> {
+  let called = false
+  return function nextOnce() {
+    if (called) return Promise.reject(new NextCalledTwiceError())
+    called = true
+    return next()
+  }
 }
 
 function deferredOf(handler: unknown): Deferred[typeof LATER] | undefined {
@@ -170,19 +200,35 @@ export class Router<E = unknown, S extends SessionSchema<S> = AnySession> {
   readonly #predicates: Route<Push, E, S>[] = []
   readonly #kinds = new Map<PushKind, Handler<Push, E, S>[]>()
   #fallback: Handler<Push, E, S> | undefined
-  /** Deferred handlers, numbered in the order registered: the Queue names them by number. */
-  readonly #laterRuns: LaterHandler<Push, never, never>[] = []
+  /** Deferred handlers by the name their jobs carry on the Queue. */
+  readonly #laterRuns = new Map<string, LaterHandler<Push, never, never>>()
+  /** The name of each deferred route's handler, as registered. */
+  readonly #laterNames = new Map<unknown, string>()
 
-  /** Numbers a deferred handler the first time it is registered. */
-  #note<H>(handler: H): H {
+  /**
+   * Names a deferred handler by its `later()` name or the route's own; two routes with one
+   * name are refused here, when the bot is built.
+   */
+  #note<H>(handler: H, routeName: string | null): H {
     const deferred = deferredOf(handler)
-    if (deferred && !this.#laterRuns.includes(deferred.run)) this.#laterRuns.push(deferred.run)
+    if (!deferred) return handler
+    const name = deferred.name ?? routeName
+    if (name === null) {
+      throw new RouterDefinitionError(
+        'a later() route under when() needs a name: later(run, { name })',
+      )
+    }
+    if (this.#laterRuns.has(name)) {
+      throw new RouterDefinitionError(`two later() routes are named ${name}: give one another name`)
+    }
+    this.#laterRuns.set(name, deferred.run)
+    this.#laterNames.set(handler, name)
     return handler
   }
 
-  /** The deferred handler the Queue names by number. */
-  laterJob(job: number): LaterHandler<Push, E, S> | undefined {
-    return this.#laterRuns[job] as LaterHandler<Push, E, S> | undefined
+  /** The deferred handler a queued job names, or undefined when no route has that name now. */
+  laterJob(name: string): LaterHandler<Push, E, S> | undefined {
+    return this.#laterRuns.get(name) as LaterHandler<Push, E, S> | undefined
   }
 
   /** Runs `middleware` around every push (blocklists, admin-only commands, metrics). */
@@ -194,7 +240,7 @@ export class Router<E = unknown, S extends SessionSchema<S> = AnySession> {
   /** Handles every push of one kind, unless a more specific route matches. */
   on<K extends PushKind>(kind: K, handler: Handler<PushOf<K>, E, S>): this {
     const handlers = this.#kinds.get(kind) ?? []
-    handlers.push(this.#note(handler) as Handler<Push, E, S>)
+    handlers.push(this.#note(handler, `kind:${kind}`) as Handler<Push, E, S>)
     this.#kinds.set(kind, handlers)
     return this
   }
@@ -203,7 +249,7 @@ export class Router<E = unknown, S extends SessionSchema<S> = AnySession> {
   menu(key: Pattern, handler: Handler<KeyedMenuEvent, E, S>): this {
     this.#menus.push({
       matches: (push) => matchesPattern(key, push.key),
-      handler: this.#note(handler),
+      handler: this.#note(handler, `menu:${key}`),
     })
     return this
   }
@@ -212,7 +258,7 @@ export class Router<E = unknown, S extends SessionSchema<S> = AnySession> {
   scene(scene: Pattern, handler: Handler<ScenePush, E, S>): this {
     this.#scenes.push({
       matches: (push) => matchesPattern(scene, push.scene),
-      handler: this.#note(handler),
+      handler: this.#note(handler, `scene:${scene}`),
     })
     return this
   }
@@ -221,20 +267,20 @@ export class Router<E = unknown, S extends SessionSchema<S> = AnySession> {
   text(pattern: Pattern, handler: Handler<TextMessage, E, S>): this {
     this.#texts.push({
       matches: (push) => matchesPattern(pattern, push.content),
-      handler: this.#note(handler),
+      handler: this.#note(handler, `text:${pattern}`),
     })
     return this
   }
 
   /** Handles any push for which `predicate` holds: after text patterns, before kinds. */
   when(predicate: (push: Push) => boolean, handler: Handler<Push, E, S>): this {
-    this.#predicates.push({ matches: predicate, handler: this.#note(handler) })
+    this.#predicates.push({ matches: predicate, handler: this.#note(handler, null) })
     return this
   }
 
   /** Handles whatever no other route took. Without one, such pushes get `success`. */
   fallback(handler: Handler<Push, E, S>): this {
-    this.#fallback ??= this.#note(handler)
+    this.#fallback ??= this.#note(handler, 'fallback')
     return this
   }
 
@@ -268,24 +314,20 @@ export class Router<E = unknown, S extends SessionSchema<S> = AnySession> {
       if (!handler) return undefined
       const deferred = deferredOf(handler)
       if (deferred) {
-        base.defer?.(this.#laterRuns.indexOf(deferred.run))
+        const name = this.#laterNames.get(handler)
+        if (name !== undefined) base.defer?.(name)
         return deferred.interim
       }
-      return (
-        (await handler(
-          push,
-          contextWith(() => runHandler(index + 1)),
-        )) ?? undefined
-      )
+      return (await handler(push, contextWith(once(() => runHandler(index + 1))))) ?? undefined
     }
     const runMiddleware = async (index: number): Promise<Reply | undefined> => {
       const middleware = this.#middleware[index]
       if (!middleware) return runHandler(0)
       let produced: Reply | undefined
-      const next = async () => {
+      const next = once(async () => {
         produced = await runMiddleware(index + 1)
         return produced
-      }
+      })
       const result = await middleware(push, contextWith(next), next)
       if (result === null) return undefined
       return result ?? produced

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { Router } from '../src/router.ts'
+import { later, Router, RouterDefinitionError } from '../src/router.ts'
 import type { Push, PushKind } from '../src/wechat/push.ts'
 import { type Reply, reply } from '../src/wechat/reply.ts'
 import { forgedPush } from './helpers/pushes.ts'
@@ -197,5 +197,92 @@ describe('predicates and fall-through', () => {
   it('answers nothing when the last route passes', async () => {
     const bot = new Router().on('text', (_push, { next }) => next())
     expect(await bot.route(push('text'), routeContext())).toBeUndefined()
+  })
+})
+
+describe('next() twice', () => {
+  it('is refused in middleware, as Hono’s compose refuses it: the rest runs once', async () => {
+    let runs = 0
+    const bot = new Router()
+      .use(async (_push, _context, next) => {
+        await next()
+        await next()
+      })
+      .on('text', () => {
+        runs++
+        return reply.text('once')
+      })
+    await expect(bot.route(push('text'), context)).rejects.toThrow('next() called multiple times')
+    expect(runs).toBe(1)
+  })
+
+  it('is refused in a handler’s context.next(): the next route runs once', async () => {
+    let runs = 0
+    const bot = new Router()
+      .text('x', async (_push, { next }) => {
+        await next()
+        return next()
+      })
+      .on('text', () => {
+        runs++
+        return reply.text('once')
+      })
+    await expect(bot.route(push('text', { content: 'x' }), context)).rejects.toThrow(
+      'next() called multiple times',
+    )
+    expect(runs).toBe(1)
+  })
+})
+
+describe('deferred routes by name', () => {
+  const run = async () => {}
+  const deferredName = async (bot: Router, routed: Push) => {
+    let name: string | undefined
+    await bot.route(routed, {
+      ...context,
+      defer: (job) => {
+        name = job
+      },
+    })
+    return name
+  }
+
+  it('name their jobs after the route, or as later() says', async () => {
+    const bot = new Router()
+      .menu('BUY', later(run))
+      .scene('spring', later(run))
+      .text(/^ask /, later(run))
+      .on('image', later(run))
+      .when((p) => p.kind === 'voice', later(run, { name: 'voice-note' }))
+      .fallback(later(run))
+    expect(await deferredName(bot, push('click', { menuKey: 'BUY' }))).toBe('menu:BUY')
+    expect(await deferredName(bot, push('scan', { scene: 'spring' }))).toBe('scene:spring')
+    expect(await deferredName(bot, push('text', { content: 'ask me' }))).toBe('text:/^ask /')
+    expect(await deferredName(bot, push('image'))).toBe('kind:image')
+    expect(await deferredName(bot, push('voice'))).toBe('voice-note')
+    expect(await deferredName(bot, push('location'))).toBe('fallback')
+  })
+
+  it('find the same handler whatever order a later deploy registers routes in', () => {
+    const first = async () => {}
+    const second = async () => {}
+    const before = new Router().text('a', later(first)).text('b', later(second))
+    const after = new Router()
+      .text(
+        'c',
+        later(async () => {}),
+      )
+      .text('b', later(second))
+    expect(before.laterJob('text:b')).toBe(second)
+    expect(after.laterJob('text:b')).toBe(second)
+    // A route that is gone finds nothing: the job is dead-lettered, never given to another.
+    expect(after.laterJob('text:a')).toBeUndefined()
+  })
+
+  it('refuse two routes with one name, and a when() route without one, at start-up', () => {
+    expect(() => new Router().text('a', later(run)).text('a', later(run))).toThrow(
+      RouterDefinitionError,
+    )
+    expect(() => new Router().when(() => true, later(run))).toThrow(/needs a name/)
   })
 })

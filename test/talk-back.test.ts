@@ -228,9 +228,25 @@ describe('deferred handlers', () => {
     }, 20_000)
     expect(sent[0]?.body).toMatchObject({ msgtype: 'text', text: { content: 'later: hello' } })
     // The job delivered once more, as a Queue may: nothing more is sent.
-    await env.LATER.send({ ...(await queuedPush(parsedPush(xml))), job: 0 })
+    await env.LATER.send({ ...(await queuedPush(parsedPush(xml))), job: 'text:/^later /' })
     await new Promise((resolve) => setTimeout(resolve, 3_000))
     expect(await fakeWechat.sent(id)).toHaveLength(1)
+  }, 30_000)
+
+  it('dead-letters a job whose route a deploy removed, naming it, and runs no other handler', async () => {
+    const id = openid('later-gone')
+    const queued = await queuedPush(forgedPush('text', { openid: id, content: 'gone soon' }))
+    await env.LATER.send({ ...queued, job: 'text:/^gone /' })
+    const letter = await eventually(async () => {
+      const found = (await listDeadLetters(env.DEAD_LETTERS)).find((l) => l.key === queued.key)
+      expect(found).toBeDefined()
+      return found
+    }, 20_000)
+    expect(letter).toMatchObject({
+      queue: 'later',
+      reason: 'no later() route is named text:/^gone /',
+    })
+    expect(await fakeWechat.sent(id)).toEqual([])
   }, 30_000)
 
   it('queues the job again on the retry when the first attempt could not queue it', async () => {

@@ -72,4 +72,26 @@ describe('errors in middleware', () => {
       error: 'TypeError',
     })
   })
+
+  it('calling next() twice: the handler runs once, the push is answered success and logged', async () => {
+    const warnings = captureLogs('warn')
+    let runs = 0
+    const twice = new Router<Env>()
+      .use(async (_push, _context, next) => {
+        await next()
+        await next()
+      })
+      .on('text', () => {
+        runs++
+        return reply.text('once')
+      })
+    const response = await post(forgePushXml('text', { openid: openid('next-twice') }), twice)
+    expect(await response.text()).toBe('success')
+    expect(runs).toBe(1)
+    expect(warnings.records).toContainEqual({
+      event: 'handler_error',
+      kind: 'text',
+      error: 'NextCalledTwiceError',
+    })
+  })
 })
