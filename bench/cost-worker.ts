@@ -6,14 +6,14 @@
  * Built by `npm run cost` with esbuild and run under Miniflare; never deployed.
  */
 
-import { AccessToken } from '../src/access-token.ts'
-import { createApp } from '../src/app.ts'
-import { bot } from '../src/bot.ts'
+import { bot } from '../src/default-bot.ts'
 import type { Env } from '../src/env.ts'
-import { handleLaterBatch } from '../src/later.ts'
-import { handleQueueBatch, retryDelaySeconds } from '../src/queue.ts'
-import type { QueuedJob, QueuedPush } from '../src/queued-push.ts'
-import { UserState } from '../src/user-state.ts'
+import { createApp } from '../src/http/app.ts'
+import { handleLaterBatch } from '../src/queues/later.ts'
+import { handleQueueBatch, retryDelaySeconds } from '../src/queues/pushes.ts'
+import type { QueuedJob, QueuedPush } from '../src/queues/queued.ts'
+import { AccessToken } from '../src/talk/access-token.ts'
+import { UserState } from '../src/user/state.ts'
 
 export interface Counts {
   fetches: number

@@ -3,10 +3,10 @@
  * binding is touched. Shared by the Node runner and the workerd runner.
  */
 
-import { bot, type CountSession } from '../src/bot.ts'
+import { PushSession } from '../src/bot/session.ts'
 import { forgePushXml, signPush } from '../src/debug/forge.ts'
+import { bot, type CountSession } from '../src/default-bot.ts'
 import type { Env } from '../src/env.ts'
-import { PushSession } from '../src/session.ts'
 import { decryptMessage, encryptMessage, importEncodingAesKey } from '../src/wechat/crypto.ts'
 import { dedupKey } from '../src/wechat/dedup-key.ts'
 import { type Account, openPush, sealReply } from '../src/wechat/envelope.ts'

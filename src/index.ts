@@ -2,20 +2,20 @@
  * The Worker: the HTTP app around the bot, the Queue consumer, and the per-user Durable Object.
  */
 
-import { createApp } from './app.ts'
-import { bot } from './bot.ts'
 import { readConfig } from './config.ts'
+import { bot } from './default-bot.ts'
 import type { Env } from './env.ts'
-import { handleLaterBatch } from './later.ts'
+import { createApp } from './http/app.ts'
 import { withRequestId } from './log.ts'
-import { handleQueueBatch, retryDelaySeconds } from './queue.ts'
-import type { QueuedJob, QueuedPush } from './queued-push.ts'
+import { handleLaterBatch } from './queues/later.ts'
+import { handleQueueBatch, retryDelaySeconds } from './queues/pushes.ts'
+import type { QueuedJob, QueuedPush } from './queues/queued.ts'
 
 /** Deferred handlers' queue: its name ends so, whatever the deployment calls its queues. */
 const LATER_QUEUE_SUFFIX = '-later'
 
-export { AccessToken } from './access-token.ts'
-export { UserState } from './user-state.ts'
+export { AccessToken } from './talk/access-token.ts'
+export { UserState } from './user/state.ts'
 
 const app = createApp(bot)
 

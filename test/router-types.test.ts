@@ -1,5 +1,5 @@
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import { Router } from '../src/router.ts'
+import { Router } from '../src/bot/router.ts'
 import type { PushKind, PushOf } from '../src/wechat/push.ts'
 import { reply } from '../src/wechat/reply.ts'
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { later, Router, RouterDefinitionError } from '../src/router.ts'
+import { later, Router, RouterDefinitionError } from '../src/bot/router.ts'
 import type { Push, PushKind } from '../src/wechat/push.ts'
 import { type Reply, reply } from '../src/wechat/reply.ts'
 import { forgedPush } from './helpers/pushes.ts'

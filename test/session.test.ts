@@ -1,9 +1,13 @@
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
+import { Router } from '../src/bot/router.ts'
+import {
+  MAX_SESSION_BYTES,
+  SessionLimitError,
+  SessionUnavailableError,
+} from '../src/bot/session.ts'
 import { forgePushXml } from '../src/debug/forge.ts'
 import type { Env } from '../src/env.ts'
-import { Router } from '../src/router.ts'
-import { MAX_SESSION_BYTES, SessionLimitError, SessionUnavailableError } from '../src/session.ts'
 import { reply } from '../src/wechat/reply.ts'
 import { userState } from './helpers/admin.ts'
 import { eventually } from './helpers/eventually.ts'

@@ -8,10 +8,10 @@
 
 import type { ExecutionContext } from 'hono'
 import { Hono } from 'hono/tiny'
-import { hasAdminToken } from '../admin.ts'
-import { readBoundedText } from '../body.ts'
 import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
+import { hasAdminToken } from '../http/admin.ts'
+import { readBoundedText } from '../http/body.ts'
 import { isWechatId, PUSH_KINDS, type PushKind } from '../wechat/push.ts'
 import { parseXmlRoot, type XmlElement } from '../wechat/xml.ts'
 import page from './console.html'

@@ -1,10 +1,15 @@
-import { createExecutionContext, createMessageBatch, getQueueResult } from 'cloudflare:test'
+import {
+  createExecutionContext,
+  createMessageBatch,
+  getQueueResult,
+  runDurableObjectAlarm,
+} from 'cloudflare:test'
 import { env, exports } from 'cloudflare:workers'
 import { describe, expect, it, vi } from 'vitest'
-import { listDeadLetters, recordDeadLetter } from '../../src/dead-letters.ts'
 import type { Env } from '../../src/env.ts'
-import { handleQueueBatch, retryDelaySeconds } from '../../src/queue.ts'
-import type { QueuedPush } from '../../src/queued-push.ts'
+import { listDeadLetters, recordDeadLetter } from '../../src/queues/dead-letters.ts'
+import { handleQueueBatch, retryDelaySeconds } from '../../src/queues/pushes.ts'
+import type { QueuedPush } from '../../src/queues/queued.ts'
 import type { PushKind } from '../../src/wechat/push.ts'
 import { ADMIN_HEADERS, userState } from '../helpers/admin.ts'
 import { eventually } from '../helpers/eventually.ts'
@@ -124,7 +129,7 @@ describe('the dead-letter queue', () => {
     expect(await userState(id)).toBeNull()
 
     // Once the cause is mended (here: the same push, well-formed), the replay applies it.
-    await recordDeadLetter(env.DEAD_LETTERS, good, 6)
+    await recordDeadLetter(env.DEAD_LETTERS, { queued: good, attempts: 6, reason: null })
     const replay = await exports.default.fetch('https://edge.test/admin/dead-letters/replay', {
       method: 'POST',
       headers: ADMIN_HEADERS,
@@ -151,6 +156,8 @@ describe('the dead-letter queue', () => {
       headers: ADMIN_HEADERS,
     })
     expect(purge.status).toBe(204)
+    // The user's object sweeps them from its alarm, due at once.
+    await runDurableObjectAlarm(env.USERS.getByName(id))
     expect(await deadLettersOf(id)).toEqual([])
   })
 })

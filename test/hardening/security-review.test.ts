@@ -1,14 +1,15 @@
+import { runDurableObjectAlarm } from 'cloudflare:test'
 /**
  * The adversarial review's findings, each as the attack that worked before and must not now.
  */
 
 import { env, exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { Router } from '../../src/bot/router.ts'
 import { readConfig, WEAK_TOKEN_WARNING } from '../../src/config.ts'
-import { listDeadLetters, recordDeadLetter } from '../../src/dead-letters.ts'
 import { forgePushXml, signPush } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
-import { Router } from '../../src/router.ts'
+import { listDeadLetters, recordDeadLetter } from '../../src/queues/dead-letters.ts'
 import { reply } from '../../src/wechat/reply.ts'
 import { wechatSignature } from '../../src/wechat/signature.ts'
 import { userState } from '../helpers/admin.ts'
@@ -229,22 +230,24 @@ describe('6. identities are what WeChat issues', () => {
 
   it('purges one user’s dead letters and no one else’s', async () => {
     const id = openid('prefix')
-    await recordDeadLetter(
-      env.DEAD_LETTERS,
-      await queuedPush(forgedPush('text', { openid: id })),
-      6,
-    )
+    await recordDeadLetter(env.DEAD_LETTERS, {
+      queued: await queuedPush(forgedPush('text', { openid: id })),
+      attempts: 6,
+      reason: null,
+    })
     const neighbour = `${id}x`
-    await recordDeadLetter(
-      env.DEAD_LETTERS,
-      await queuedPush(forgedPush('text', { openid: neighbour })),
-      6,
-    )
+    await recordDeadLetter(env.DEAD_LETTERS, {
+      queued: await queuedPush(forgedPush('text', { openid: neighbour })),
+      attempts: 6,
+      reason: null,
+    })
     const purge = await exports.default.fetch(`https://edge.test/admin/users/${id}`, {
       method: 'DELETE',
       headers: { Authorization: `Bearer ${env.ADMIN_TOKEN}` },
     })
     expect(purge.status).toBe(204)
+    // The user's object sweeps their letters from its alarm, due at once.
+    await runDurableObjectAlarm(env.USERS.getByName(id))
     const left = (await listDeadLetters(env.DEAD_LETTERS)).filter((letter) =>
       letter.openid.startsWith(id),
     )

@@ -1,7 +1,7 @@
 /** The admin API as an operator calls it, over the Worker's real HTTP surface. */
 
 import { env, exports } from 'cloudflare:workers'
-import type { UserSnapshot } from '../../src/user-state.ts'
+import type { UserSnapshot } from '../../src/user/state.ts'
 
 export const ADMIN_HEADERS = { Authorization: `Bearer ${env.ADMIN_TOKEN}` }
 

@@ -1,7 +1,7 @@
 /** Pushes as the code under test sees them: forged as WeChat writes them, then parsed. */
 
 import { type ForgeFields, forgePushXml } from '../../src/debug/forge.ts'
-import type { QueuedPush } from '../../src/queued-push.ts'
+import type { QueuedPush } from '../../src/queues/queued.ts'
 import { dedupKey } from '../../src/wechat/dedup-key.ts'
 import { type Push, type PushKind, parsePush } from '../../src/wechat/push.ts'
 import { parseXmlRoot } from '../../src/wechat/xml.ts'

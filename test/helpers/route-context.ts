@@ -1,7 +1,7 @@
 /** A route context for exercising a router alone: no user, so its session is unavailable. */
 
-import type { RouteContext } from '../../src/router.ts'
-import { PushSession } from '../../src/session.ts'
+import type { RouteContext } from '../../src/bot/router.ts'
+import { PushSession } from '../../src/bot/session.ts'
 
 export function routeContext(): RouteContext {
   return {

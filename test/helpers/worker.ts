@@ -5,11 +5,11 @@
 
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
-import { createApp } from '../../src/app.ts'
-import { bot as defaultBot } from '../../src/bot.ts'
+import type { Router } from '../../src/bot/router.ts'
+import type { SessionSchema } from '../../src/bot/session.ts'
+import { bot as defaultBot } from '../../src/default-bot.ts'
 import type { Env } from '../../src/env.ts'
-import type { Router } from '../../src/router.ts'
-import type { SessionSchema } from '../../src/session.ts'
+import { createApp } from '../../src/http/app.ts'
 
 /** The response, and a promise for the work the Worker left running after it (waitUntil). */
 export async function fetchLeavingWork<S extends SessionSchema<S>>(

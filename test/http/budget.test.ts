@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
+import { Router } from '../../src/bot/router.ts'
 import { forgePushXml } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
-import { Router } from '../../src/router.ts'
 import { reply } from '../../src/wechat/reply.ts'
 import { userState } from '../helpers/admin.ts'
 import { eventually } from '../helpers/eventually.ts'

@@ -6,18 +6,23 @@
  * reply is sealed in safe mode, and one line is logged.
  */
 
-import type { Config } from './config.ts'
-import { settleWithin } from './deadline.ts'
-import { errorName, logEvent, logProblem, quotaNamed } from './log.ts'
-import type { QueuedJob, QueuedPush } from './queued-push.ts'
-import type { LogFields, RouteContext, Router } from './router.ts'
-import { PushSession, SessionReplay, type SessionSchema, type SessionStore } from './session.ts'
-import type { Receipt } from './user-state.ts'
-import { dedupKey } from './wechat/dedup-key.ts'
-import { type OpenedPush, sealReply } from './wechat/envelope.ts'
-import { WechatError } from './wechat/errors.ts'
-import { type Push, stateOwnerOf } from './wechat/push.ts'
-import { type Reply, renderReply } from './wechat/reply.ts'
+import type { LogFields, RouteContext, Router } from '../bot/router.ts'
+import {
+  PushSession,
+  SessionReplay,
+  type SessionSchema,
+  type SessionStore,
+} from '../bot/session.ts'
+import type { Config } from '../config.ts'
+import { settleWithin } from '../deadline.ts'
+import { errorName, logEvent, logProblem, quotaNamed } from '../log.ts'
+import type { QueuedJob, QueuedPush } from '../queues/queued.ts'
+import type { Receipt } from '../user/state.ts'
+import { dedupKey } from '../wechat/dedup-key.ts'
+import { type OpenedPush, sealReply } from '../wechat/envelope.ts'
+import { WechatError } from '../wechat/errors.ts'
+import { type Push, stateOwnerOf } from '../wechat/push.ts'
+import { type Reply, renderReply } from '../wechat/reply.ts'
 
 /** The body that tells WeChat "no reply", and not to retry. */
 export const NO_REPLY = 'success'
@@ -32,8 +37,6 @@ export interface AnswerDeps<E, S extends SessionSchema<S>> {
   readonly enqueueLater: (job: QueuedJob) => Promise<unknown>
   /** The session store of the user a push belongs to. */
   readonly sessions: (owner: string) => SessionStore
-  /** What else goes with a user's purge (their dead letters). */
-  readonly forget: (owner: string) => Promise<void>
   /** Milliseconds since the epoch when the request arrived: the budget counts from it. */
   readonly startedAt: number
 }
@@ -94,11 +97,11 @@ export async function answerPush<E, S extends SessionSchema<S>>(
     if (receipt.outcome === 'replay') {
       body = receipt.reply
       outcome = 'retry'
-    } else if (receipt.outcome === 'purged' && owner !== null) {
-      await deps.forget(owner)
+    } else if (receipt.outcome === 'purged') {
+      // The user's object deleted everything, and sweeps their dead letters from its alarm.
     } else if (receipt.outcome === 'too_large' || receipt.outcome === 'stale') {
       logProblem('session_not_written', { key, reason: receipt.outcome })
-    } else if (receipt.outcome !== 'received') {
+    } else if (receipt.outcome !== 'received' && receipt.outcome !== 'duplicate') {
       // The Durable Object did not take it: the Queue must, or WeChat must send it again.
       logProblem('push_not_received', {
         kind: push.kind,

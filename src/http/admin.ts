@@ -6,15 +6,15 @@
 
 import type { MiddlewareHandler } from 'hono'
 import { Hono } from 'hono/tiny'
+import { readConfig } from '../config.ts'
+import type { Env } from '../env.ts'
+import { logProblem } from '../log.ts'
+import { listDeadLetters, replayDeadLetters } from '../queues/dead-letters.ts'
+import { talkerFor } from '../talk/talk.ts'
+import { CUSTOM_MESSAGE_TYPES, type CustomMessage, WechatApiError } from '../wechat/api.ts'
+import { isWechatId } from '../wechat/push.ts'
+import { constantTimeEqual } from '../wechat/signature.ts'
 import { readBoundedText } from './body.ts'
-import { readConfig } from './config.ts'
-import { forgetDeadLetters, listDeadLetters, replayDeadLetters } from './dead-letters.ts'
-import type { Env } from './env.ts'
-import { logProblem } from './log.ts'
-import { talkerFor } from './talk.ts'
-import { CUSTOM_MESSAGE_TYPES, type CustomMessage, WechatApiError } from './wechat/api.ts'
-import { isWechatId } from './wechat/push.ts'
-import { constantTimeEqual } from './wechat/signature.ts'
 
 /** A customer-service message is small; WeChat's own limit for text is 2,048 bytes. */
 const MAX_MESSAGE_BYTES = 16 * 1024
@@ -62,9 +62,8 @@ export const admin = new Hono<{ Bindings: Env }>()
     return snapshot ? c.json(snapshot) : c.text('not found', 404)
   })
   .delete('/users/:openid', async (c) => {
-    const openid = c.req.param('openid')
-    await c.env.USERS.getByName(openid).purge()
-    await forgetDeadLetters(c.env.DEAD_LETTERS, openid)
+    // Their object deletes everything now and sweeps their dead letters from its alarm.
+    await c.env.USERS.getByName(c.req.param('openid')).purge()
     return c.body(null, 204)
   })
   .get('/dead-letters', async (c) => {
@@ -89,13 +88,18 @@ export const admin = new Hono<{ Bindings: Env }>()
     const openid = c.req.param('openid')
     const user = c.env.USERS.getByName(openid)
     const job = `admin:${crypto.randomUUID()}`
-    if ((await user.reserveSend(job, 0)) === 'window_closed') {
+    // The operator's send is a one-message job of its own: claimed, reserved, confirmed.
+    const claimant = 'admin'
+    const claimed = await user.claimJob(job, claimant, null)
+    if (claimed !== 'claimed' || (await user.reserveSend(job, 0)) !== 'reserved') {
+      await user.releaseJob(job)
       return c.json({ sent: false, error: 'window_closed' }, 409)
     }
     try {
       await talker.send(openid, message)
     } catch (error) {
       await user.releaseSend(job, 0)
+      await user.releaseJob(job)
       if (!(error instanceof WechatApiError)) throw error
       logProblem('send_refused', { failure: error.failure, code: error.code, by: 'admin' })
       const status =
@@ -107,6 +111,7 @@ export const admin = new Hono<{ Bindings: Env }>()
       return c.json({ sent: false, error: error.failure, code: error.code }, status)
     }
     await user.confirmSend(job, 0)
+    await user.finishJob(job, claimant)
     return c.json({ sent: true })
   })
   .all('/users/:openid', (c) => c.text('method not allowed', 405, { Allow: 'GET, DELETE' }))

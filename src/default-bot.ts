@@ -5,8 +5,8 @@
  * gets `success`. One middleware times the bot into the log line.
  */
 
+import { later, Router } from './bot/router.ts'
 import type { Env } from './env.ts'
-import { later, Router } from './router.ts'
 import { reply } from './wechat/reply.ts'
 
 /** How long the `later` example pretends to work. */

@@ -6,15 +6,15 @@
  */
 
 import { DurableObject } from 'cloudflare:workers'
-import { readConfig, type TalkBack } from './config.ts'
-import { errorName, logEvent, logProblem } from './log.ts'
+import { readConfig, type TalkBack } from '../config.ts'
+import { errorName, logEvent, logProblem } from '../log.ts'
 import {
   type ApiFailure,
   fetchStableToken,
   type IssuedToken,
   issuedToken,
   WechatApiError,
-} from './wechat/api.ts'
+} from '../wechat/api.ts'
 
 /** A token is refreshed this long before it expires, and not used past that point. */
 export const REFRESH_AHEAD_MS = 5 * 60 * 1000

@@ -7,15 +7,15 @@
  * then dead-lettered with its reason.
  */
 
-import { recordDeadLetter } from './dead-letters.ts'
-import type { Env } from './env.ts'
-import { errorName, logEvent, logProblem } from './log.ts'
-import type { QueuedJob } from './queued-push.ts'
-import type { LaterContext, Router } from './router.ts'
-import { PushSession, type SessionSchema, userSessionStore } from './session.ts'
-import { type Talker, talkerFor } from './talk.ts'
-import { customMessageOf, WechatApiError } from './wechat/api.ts'
-import { stateOwnerOf } from './wechat/push.ts'
+import type { LaterContext, Router } from '../bot/router.ts'
+import { jobSession, type SessionSchema } from '../bot/session.ts'
+import type { Env } from '../env.ts'
+import { errorName, logEvent, logProblem } from '../log.ts'
+import { type Talker, talkerFor } from '../talk/talk.ts'
+import { customMessageOf, WechatApiError } from '../wechat/api.ts'
+import { stateOwnerOf } from '../wechat/push.ts'
+import { keepDeadLetter } from './dead-letters.ts'
+import type { QueuedJob } from './queued.ts'
 
 /** After this many attempts a failing job is dead-lettered, with its reason. */
 export const LATER_MAX_ATTEMPTS = 5
@@ -33,6 +33,8 @@ export type JobOutcome =
   | 'replayed'
   | 'skipped'
   | 'refused'
+  /** Its user was purged after the push: nothing was sent or written. */
+  | 'purged'
   | { retry: string }
   | { deadLetter: string }
 
@@ -61,11 +63,12 @@ export async function runLaterJob<S extends SessionSchema<S>>(
   const user = env.USERS.getByName(owner)
   const jobId = `later:${key}`
   // A push whose answer WeChat retried queues its job twice: one Queue message runs it.
-  const claim = await user.claimJob(jobId, claimant)
+  const claim = await user.claimJob(jobId, claimant, push)
+  if (claim === 'purged') return 'purged'
   if (claim !== 'claimed') return 'replayed'
   const applied = await user.apply(key, push)
   if (applied === 'failed') return { retry: 'UserState could not apply the push' }
-  if (applied === 'stale' || applied === 'purged') return 'skipped'
+  if (applied === 'stale' || applied === 'purged') return 'purged'
   const talker = talkerFor(env)
   if (!talker) {
     logProblem('later_skipped', { key, reason: 'talking back is off' })
@@ -74,14 +77,10 @@ export async function runLaterJob<S extends SessionSchema<S>>(
 
   let index = 0
   let sent = 0
+  const session = jobSession<S>(() => user.readSession(), LATER_SESSION_MS)
   const context: LaterContext<Env, S> = {
     env,
-    session: new PushSession<S>(
-      userSessionStore(env.USERS, owner),
-      jobId,
-      'plaintext',
-      () => LATER_SESSION_MS,
-    ),
+    session,
     profile: () => user.snapshot(),
     log: {},
     async send(reply) {
@@ -89,6 +88,7 @@ export async function runLaterJob<S extends SessionSchema<S>>(
       const message = customMessageOf(reply)
       const reservation = await user.reserveSend(jobId, at)
       if (reservation === 'already_sent') return
+      if (reservation === 'purged') throw new UserPurgedError()
       if (reservation === 'window_closed') {
         throw new WechatApiError('window_closed', null, 'the user’s reply window is closed')
       }
@@ -106,9 +106,10 @@ export async function runLaterJob<S extends SessionSchema<S>>(
   try {
     await run(push, context)
   } catch (error) {
+    if (error instanceof UserPurgedError) return 'purged'
     if (error instanceof WechatApiError && !error.retryable) {
       logProblem('send_refused', { key, failure: error.failure, code: error.code })
-      await user.finishJob(jobId)
+      await user.finishJob(jobId, claimant)
       return 'refused'
     }
     return {
@@ -120,10 +121,32 @@ export async function runLaterJob<S extends SessionSchema<S>>(
   } finally {
     await typing.stop(sent === 0)
   }
-  const session = context.session as PushSession<S>
-  await user.finishJob(jobId, session.writes)
+  const finished = await user.finishJob(jobId, claimant, session.writes)
+  if (finished === 'purged') return 'purged'
+  // Reported as the request path reports a session write that does not fit.
+  if (finished === 'too_large') logProblem('session_not_written', { key, reason: 'too_large' })
   logEvent('later_done', { key, kind: push.kind, sent, ...context.log })
   return 'done'
+}
+
+/**
+ * Keeps a job the consumer gave up on, and lets its claim go, so that a replay of the letter
+ * runs it (the outbox keeps what WeChat accepted from being sent again).
+ */
+export async function giveUp(
+  env: Env,
+  queued: QueuedJob,
+  attempts: number,
+  reason: string | null,
+): Promise<void> {
+  await keepDeadLetter(env, { queued, attempts, reason })
+  const owner = stateOwnerOf(queued.push)
+  if (owner !== null) await env.USERS.getByName(owner).releaseJob(`later:${queued.key}`)
+}
+
+/** The user unfollowed (or revoked) while the job ran: it ends, and nothing of it is kept. */
+class UserPurgedError extends Error {
+  override readonly name = 'UserPurgedError'
 }
 
 /** The later queue's messages: each job acknowledged, retried or dead-lettered on its own. */
@@ -145,15 +168,9 @@ export async function handleLaterBatch<S extends SessionSchema<S>>(
         message.ack()
         return
       }
-      if ('deadLetter' in outcome) {
-        await recordDeadLetter(env.DEAD_LETTERS, message.body, message.attempts, outcome.deadLetter)
-        message.ack()
-        return
-      }
-      if (message.attempts >= LATER_MAX_ATTEMPTS) {
-        await recordDeadLetter(env.DEAD_LETTERS, message.body, message.attempts, outcome.retry)
-        const owner = stateOwnerOf(message.body.push)
-        if (owner !== null) await env.USERS.getByName(owner).releaseJob(`later:${message.body.key}`)
+      if ('deadLetter' in outcome || message.attempts >= LATER_MAX_ATTEMPTS) {
+        const reason = 'deadLetter' in outcome ? outcome.deadLetter : outcome.retry
+        await giveUp(env, message.body, message.attempts, reason)
         message.ack()
         return
       }

@@ -8,10 +8,11 @@
  * with the first reply instead of writing again, so a counter counts each push once.
  */
 
-import { settleWithin } from './deadline.ts'
-import type { Receipt, UserSnapshot, UserState } from './user-state.ts'
-import type { PushMode } from './wechat/envelope.ts'
-import type { Push } from './wechat/push.ts'
+import { settleWithin } from '../deadline.ts'
+import { MAX_SESSION_BYTES, type SessionWrites, sessionBytes } from '../user/session-rows.ts'
+import type { Receipt, SessionOpened, UserSnapshot, UserState } from '../user/state.ts'
+import type { PushMode } from '../wechat/envelope.ts'
+import type { Push } from '../wechat/push.ts'
 
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json }
 
@@ -24,8 +25,8 @@ export type SessionSchema<S = Record<string, Json>> = { [K in keyof S]: Json }
 /** The session of a bot that declares no shape. */
 export type AnySession = Record<string, Json>
 
-/** At most this much per user, keys and JSON values together (UTF-8 bytes). */
-export const MAX_SESSION_BYTES = 16 * 1024
+export { MAX_SESSION_BYTES } from '../user/session-rows.ts'
+
 const KEY = /^[\w.:-]{1,64}$/
 /**
  * A session read gives up this long before the reply budget ends, so that a handler that sees
@@ -45,12 +46,6 @@ export interface Session<S extends SessionSchema<S> = AnySession> {
   keys(): Promise<(keyof S & string)[]>
 }
 
-/** What the user's Durable Object answers when a push first reads its session. */
-export type SessionOpened =
-  | { readonly replay: null; readonly values: Readonly<Record<string, string>> }
-  /** This push was committed before: its first reply (or `success` for another mode). */
-  | { readonly replay: string }
-
 /** The user's Durable Object, as the request path sees it. */
 export interface SessionStore {
   open(key: string, mode: PushMode): Promise<SessionOpened>
@@ -60,7 +55,7 @@ export interface SessionStore {
     mode: PushMode,
     push: Push,
     reply: string,
-    writes: Readonly<Record<string, string | null>>,
+    writes: SessionWrites,
   ): Promise<Receipt>
   profile(): Promise<UserSnapshot | null>
 }
@@ -95,16 +90,6 @@ export class SessionReplay extends Error {
   }
 }
 
-const encoder = new TextEncoder()
-
-/** The size a session's entries take, as the limit counts it. */
-export function sessionBytes(entries: Iterable<[string, string]>): number {
-  let bytes = 0
-  for (const [name, value] of entries)
-    bytes += encoder.encode(name).length + encoder.encode(value).length
-  return bytes
-}
-
 /**
  * The session of one push on the request path.
  *
@@ -112,21 +97,34 @@ export function sessionBytes(entries: Iterable<[string, string]>): number {
  * const session = new PushSession(store, key, 'encrypted', () => deadline - Date.now())
  */
 export class PushSession<S extends SessionSchema<S> = AnySession> implements Session<S> {
-  readonly #store: SessionStore | null
-  readonly #key: string
-  readonly #mode: PushMode
-  readonly #msLeft: () => number
+  readonly #load: () => Promise<Map<string, string>>
   #values: Promise<Map<string, string>> | undefined
   readonly #writes = new Map<string, string | null>()
 
-  constructor(store: SessionStore | null, key: string, mode: PushMode, msLeft: () => number) {
-    this.#store = store
-    this.#key = key
-    this.#mode = mode
-    this.#msLeft = msLeft
+  constructor(store: SessionStore | null, key: string, mode: PushMode, msLeft: () => number)
+  constructor(load: () => Promise<Map<string, string>>)
+  constructor(
+    source: SessionStore | null | (() => Promise<Map<string, string>>),
+    key = '',
+    mode: PushMode = 'plaintext',
+    msLeft: () => number = () => 0,
+  ) {
+    this.#load =
+      typeof source === 'function'
+        ? source
+        : async function loadForPush() {
+            if (!source) throw new SessionUnavailableError('this push belongs to no user')
+            const opened = await withinBudget(
+              source.open(key, mode),
+              msLeft() - SESSION_READ_RESERVE_MS,
+            )
+            if (opened.replay !== null) throw new SessionReplay(opened.replay)
+            return new Map(Object.entries(opened.values))
+          }
   }
 
-  get writes(): Readonly<Record<string, string | null>> {
+  /** The writes to hand over with the push (or the job), null for a deleted key. */
+  get writes(): SessionWrites {
     return Object.fromEntries(this.#writes)
   }
 
@@ -163,15 +161,20 @@ export class PushSession<S extends SessionSchema<S> = AnySession> implements Ses
     this.#values ??= this.#load()
     return this.#values
   }
+}
 
-  async #load(): Promise<Map<string, string>> {
-    const store = this.#store
-    if (!store) throw new SessionUnavailableError('this push belongs to no user')
-    const msForRead = this.#msLeft() - SESSION_READ_RESERVE_MS
-    const opened = await withinBudget(store.open(this.#key, this.#mode), msForRead)
-    if (opened.replay !== null) throw new SessionReplay(opened.replay)
-    return new Map(Object.entries(opened.values))
-  }
+/**
+ * The session of a deferred job: read from the user's object on first use (nothing to replay:
+ * the job's claim keeps it to one run), its writes handed over when the job finishes.
+ *
+ * @example
+ * const session = jobSession(() => user.readSession(), 30_000)
+ */
+export function jobSession<S extends SessionSchema<S> = AnySession>(
+  read: () => Promise<Readonly<Record<string, string>>>,
+  ms: number,
+): PushSession<S> {
+  return new PushSession<S>(async () => new Map(Object.entries(await withinBudget(read(), ms))))
 }
 
 /** Rejects with a {@link SessionUnavailableError} once `ms` have passed, or if `work` fails. */

@@ -4,16 +4,16 @@
  * once more with a fresh one. Binding code, kept thin: the protocol is in src/wechat/api.ts.
  */
 
-import type { TokenResult } from './access-token.ts'
-import { readConfig } from './config.ts'
-import type { Env } from './env.ts'
+import { readConfig } from '../config.ts'
+import type { Env } from '../env.ts'
 import {
   type ApiCall,
   type CustomMessage,
   sendCustomMessage,
   sendTyping,
   WechatApiError,
-} from './wechat/api.ts'
+} from '../wechat/api.ts'
+import type { TokenResult } from './access-token.ts'
 
 export interface Talker {
   /** Sends one customer-service message. Throws a {@link WechatApiError}. */

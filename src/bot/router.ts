@@ -4,9 +4,8 @@
  * nothing for `success`, or passes the push on to the next matching route.
  */
 
-import type { AnySession, Session, SessionSchema } from './session.ts'
-import type { UserSnapshot } from './user-state.ts'
-import type { CustomMessage } from './wechat/api.ts'
+import type { UserSnapshot } from '../user/state.ts'
+import type { CustomMessage } from '../wechat/api.ts'
 import {
   isKeyedMenuEvent,
   type KeyedMenuEvent,
@@ -16,8 +15,9 @@ import {
   type ScanEvent,
   type SubscribeEvent,
   type TextMessage,
-} from './wechat/push.ts'
-import type { Reply } from './wechat/reply.ts'
+} from '../wechat/push.ts'
+import type { Reply } from '../wechat/reply.ts'
+import type { AnySession, Session, SessionSchema } from './session.ts'
 
 /** Values a middleware may add to a push's log line: never message content. */
 export type LogFields = Record<string, string | number | boolean>

@@ -3,8 +3,8 @@
  * a client that went away from a body that is not UTF-8.
  */
 
-import { errorName, logProblem } from './log.ts'
-import { MalformedPushError, WechatError } from './wechat/errors.ts'
+import { errorName, logProblem } from '../log.ts'
+import { MalformedPushError, WechatError } from '../wechat/errors.ts'
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
 

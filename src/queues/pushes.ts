@@ -5,12 +5,13 @@
  * queue receives so that nothing accepted is lost.
  */
 
-import { readConfig } from './config.ts'
-import { forgetDeadLetters, recordDeadLetter } from './dead-letters.ts'
-import type { Env } from './env.ts'
-import { errorName, logEvent, logProblem } from './log.ts'
-import type { QueuedPush } from './queued-push.ts'
-import { stateOwnerOf } from './wechat/push.ts'
+import { readConfig } from '../config.ts'
+import type { Env } from '../env.ts'
+import { errorName, logEvent, logProblem } from '../log.ts'
+import { stateOwnerOf } from '../wechat/push.ts'
+import { keepDeadLetter } from './dead-letters.ts'
+import { giveUp } from './later.ts'
+import type { QueuedJob, QueuedPush } from './queued.ts'
 
 /** The dead-letter queue's name ends so, whatever the deployment calls its queues. */
 const DEAD_LETTER_SUFFIX = '-dlq'
@@ -25,7 +26,7 @@ export function retryDelaySeconds(attempts: number, baseSeconds: number): number
 /** The Queue consumer: both the pushes queue and its dead-letter queue arrive here. */
 export async function handleQueueBatch(batch: MessageBatch<QueuedPush>, env: Env): Promise<void> {
   const deadLetters = batch.queue.endsWith(DEAD_LETTER_SUFFIX)
-  const apply = deadLetters ? keepDeadLetter : applyToUser
+  const apply = deadLetters ? keepLetter : applyToUser
   const baseSeconds = readConfig(env).queueRetryBaseSeconds
   await Promise.all(
     batch.messages.map(async function settle(message) {
@@ -57,10 +58,12 @@ async function applyToUser(message: Message<QueuedPush>, env: Env): Promise<void
   }
   const outcome = await env.USERS.getByName(owner).apply(key, push)
   if (outcome === 'failed') throw new Error('UserState could not apply the push')
-  if (outcome === 'purged') await forgetDeadLetters(env.DEAD_LETTERS, owner)
   logEvent('applied', { kind: push.kind, key, outcome, lagMs: Date.now() - receivedAt })
 }
 
-async function keepDeadLetter(message: Message<QueuedPush>, env: Env): Promise<void> {
-  await recordDeadLetter(env.DEAD_LETTERS, message.body, message.attempts)
+/** What the platform moved to the dead-letter queue: a push, or a job that outran its retries. */
+async function keepLetter(message: Message<QueuedPush | QueuedJob>, env: Env): Promise<void> {
+  const queued = message.body
+  if ('job' in queued) await giveUp(env, queued, message.attempts, 'the Queue gave up')
+  else await keepDeadLetter(env, { queued, attempts: message.attempts, reason: null })
 }

@@ -4,21 +4,20 @@
  */
 
 import { Hono } from 'hono/tiny'
-import { name, version } from '../package.json'
+import { name, version } from '../../package.json'
+import type { Router } from '../bot/router.ts'
+import { type SessionSchema, userSessionStore } from '../bot/session.ts'
+import { readConfig } from '../config.ts'
+import { debugConsole } from '../debug/console.ts'
+import { fakeWechat } from '../debug/fake-wechat.ts'
+import type { Env } from '../env.ts'
+import { errorName, logProblem } from '../log.ts'
+import { openPushBody, SealedPushError, verifyPushQuery } from '../wechat/envelope.ts'
+import { MalformedPushError, WechatError } from '../wechat/errors.ts'
+import { verifySignature } from '../wechat/signature.ts'
 import { admin } from './admin.ts'
 import { answerPush } from './answer.ts'
 import { readBoundedText, refuseDeclaredOver } from './body.ts'
-import { readConfig } from './config.ts'
-import { forgetDeadLetters } from './dead-letters.ts'
-import { debugConsole } from './debug/console.ts'
-import { fakeWechat } from './debug/fake-wechat.ts'
-import type { Env } from './env.ts'
-import { errorName, logProblem } from './log.ts'
-import type { Router } from './router.ts'
-import { type SessionSchema, userSessionStore } from './session.ts'
-import { openPushBody, SealedPushError, verifyPushQuery } from './wechat/envelope.ts'
-import { MalformedPushError, WechatError } from './wechat/errors.ts'
-import { verifySignature } from './wechat/signature.ts'
 
 /** WeChat's pushes are small; anything larger is refused before it is read whole. */
 export const MAX_BODY_BYTES = 64 * 1024
@@ -91,7 +90,6 @@ export function createApp<S extends SessionSchema<S>>(bot: Router<Env, S>) {
       enqueue: (queued) => c.env.PUSHES.send(queued),
       enqueueLater: (job) => c.env.LATER.send(job),
       sessions: (owner) => userSessionStore(c.env.USERS, owner),
-      forget: (owner) => forgetDeadLetters(c.env.DEAD_LETTERS, owner),
       startedAt,
     })
     return c.body(answer, 200, {

@@ -3,7 +3,7 @@
  * producer, the consumer and the dead letters share the type without importing each other.
  */
 
-import type { Push } from './wechat/push.ts'
+import type { Push } from '../wechat/push.ts'
 
 export interface QueuedPush {
   /** The push's dedup key: the Durable Object applies each key at most once. */

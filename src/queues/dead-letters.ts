@@ -1,12 +1,14 @@
 /**
  * Pushes and deferred jobs the consumers gave up on. Each is kept in KV for a week, whole, with
  * the reason when one is known, so that an operator can see it and replay it onto the queue it
- * came from; a user's purge removes theirs.
+ * came from. A user's letters go through their Durable Object, which refuses them after the
+ * user's purge and sweeps them away with it; a system push's letter is kept directly.
  */
 
-import { logProblem } from './log.ts'
-import type { QueuedJob, QueuedPush } from './queued-push.ts'
-import { stateOwnerOf } from './wechat/push.ts'
+import type { Env } from '../env.ts'
+import { logProblem } from '../log.ts'
+import { stateOwnerOf } from '../wechat/push.ts'
+import type { QueuedJob, QueuedPush } from './queued.ts'
 
 const PREFIX = 'dead:'
 export const DEAD_LETTER_TTL_SECONDS = 7 * 24 * 60 * 60
@@ -45,11 +47,27 @@ function storageKey(openid: string, key: string): string {
   return `${PREFIX}${openid}:${key}`
 }
 
+/** A letter to keep: what was queued, how often it was tried, and why it failed. */
+export interface DeadLetterInput {
+  readonly queued: QueuedPush | QueuedJob
+  readonly attempts: number
+  readonly reason: string | null
+}
+
+/**
+ * Keeps a letter through its owner: the user's Durable Object (which refuses it after their
+ * purge), or KV directly for a push that belongs to no user.
+ */
+export async function keepDeadLetter(env: Env, letter: DeadLetterInput): Promise<void> {
+  const owner = stateOwnerOf(letter.queued.push)
+  if (owner === null) await recordDeadLetter(env.DEAD_LETTERS, letter)
+  else await env.USERS.getByName(owner).keepDeadLetter(letter)
+}
+
+/** Writes a letter to KV. Called by its owner only (see {@link keepDeadLetter}). */
 export async function recordDeadLetter(
   kv: KVNamespace,
-  queued: QueuedPush | QueuedJob,
-  attempts: number,
-  reason: string | null = null,
+  { queued, attempts, reason }: DeadLetterInput,
 ): Promise<void> {
   const summary: DeadLetterSummary = {
     key: queued.key,
@@ -109,7 +127,7 @@ export async function replayDeadLetters(kv: KVNamespace, queues: ReplayQueues): 
   return replayed
 }
 
-/** Part of a user's purge: their dead letters go too. */
+/** Part of a user's purge, run by their Durable Object's alarm: their dead letters go too. */
 export async function forgetDeadLetters(kv: KVNamespace, openid: string): Promise<void> {
   for (const entry of await listKeys(kv, storageKey(openid, ''))) await kv.delete(entry.name)
 }

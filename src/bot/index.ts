@@ -1,0 +1,33 @@
+/**
+ * Everything a bot author imports, from one place: the router and its deferred routes, the
+ * context and session types, passive replies and customer-service messages.
+ *
+ * @example
+ * import { later, message, reply, Router } from './bot/index.ts'
+ *
+ * export const bot = new Router<Env>()
+ *   .on('subscribe', () => reply.text('Welcome!'))
+ *   .text(/^ask /, later(async (push, { send }) => send(message.text('…'))))
+ */
+
+export { message } from '../wechat/api.ts'
+export type { Push, PushKind, PushOf } from '../wechat/push.ts'
+export { type Reply, reply } from '../wechat/reply.ts'
+export {
+  type Handler,
+  type HandlerContext,
+  type LaterContext,
+  type LaterHandler,
+  later,
+  type Middleware,
+  NextCalledTwiceError,
+  Router,
+  RouterDefinitionError,
+} from './router.ts'
+export {
+  type Json,
+  type Session,
+  SessionLimitError,
+  type SessionSchema,
+  SessionUnavailableError,
+} from './session.ts'

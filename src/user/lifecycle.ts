@@ -1,0 +1,127 @@
+/**
+ * A user's lifecycle in their object: how long what is kept lives, the purge and its
+ * tombstone, and when the object must wake next, derived from every table.
+ *
+ * The purge deletes everything; the tombstone that follows holds only the time of the
+ * unsubscribe (and the progress of the dead-letter sweep) and lives as long as anything of the
+ * user could come back: a Queue retry, a job still running, a dead letter (kept 7 days) being
+ * replayed. A follow in that time starts from empty tables and keeps the tombstone, so that a
+ * push from before the unsubscribe is still refused.
+ */
+
+import { DEAD_LETTER_TTL_SECONDS } from '../queues/dead-letters.ts'
+import type { Push } from '../wechat/push.ts'
+import { WINDOW_RULES } from '../wechat/windows.ts'
+import { migrate } from './schema.ts'
+
+const HOUR_MS = 60 * 60 * 1000
+/** Received keys, outbox and job rows are kept this long after they were written. */
+export const RETENTION_MS = 24 * HOUR_MS
+/** …and received keys at most this many, oldest forgotten first. */
+export const MAX_RECEIVED_KEYS = 1000
+/** Past every dead letter's life (and the Queue's last retries), so none can bring a user back. */
+export const TOMBSTONE_TTL_MS = DEAD_LETTER_TTL_SECONDS * 1000 + 24 * HOUR_MS
+/**
+ * KV lists are eventually consistent (a key written just before may be missing from a list for
+ * up to a minute): the dead letters are swept twice, a minute apart, each retried until done.
+ */
+export const DEAD_LETTER_SWEEPS = 2
+export const SWEEP_SPACING_MS = 60 * 1000
+/** A reply window's row outlives the longest window. */
+const WINDOW_ROW_MS = Math.max(...Object.values(WINDOW_RULES).map((rule) => rule.lengthMs))
+
+export interface Tombstone {
+  readonly unsubscribedAt: number
+  readonly expiresAt: number
+  readonly sweepsLeft: number
+  readonly sweepAt: number
+}
+
+export function tombstoneOf(sql: SqlStorage): Tombstone | null {
+  const row = sql
+    .exec<{ unsubscribed_at: number; expires_at: number; sweeps_left: number; sweep_at: number }>(
+      'SELECT unsubscribed_at, expires_at, sweeps_left, sweep_at FROM tombstone',
+    )
+    .toArray()[0]
+  return row
+    ? {
+        unsubscribedAt: row.unsubscribed_at,
+        expiresAt: row.expires_at,
+        sweepsLeft: row.sweeps_left,
+        sweepAt: row.sweep_at,
+      }
+    : null
+}
+
+/**
+ * A push from before the unsubscribe must not bring data back. A follow in the unsubscribe's
+ * own second is a re-follow; anything else from that second is taken as earlier.
+ */
+export function predatesUnsubscribe(push: Push, tombstone: Tombstone | null): boolean {
+  if (tombstone === null) return false
+  if (push.createTime < tombstone.unsubscribedAt) return true
+  return push.createTime === tombstone.unsubscribedAt && push.kind !== 'subscribe'
+}
+
+/**
+ * Deletes everything of the user, then writes the tombstone, whose sweep of the user's dead
+ * letters starts at once (the object's alarm carries it out).
+ */
+export async function purge(storage: DurableObjectStorage, unsubscribedAt: number): Promise<void> {
+  await storage.deleteAlarm()
+  await storage.deleteAll()
+  migrate(storage.sql)
+  const now = Date.now()
+  storage.sql.exec(
+    `INSERT INTO tombstone (id, unsubscribed_at, expires_at, sweeps_left, sweep_at)
+     VALUES (1, ?, ?, ?, ?)`,
+    unsubscribedAt,
+    now + TOMBSTONE_TTL_MS,
+    DEAD_LETTER_SWEEPS,
+    now,
+  )
+  await storage.setAlarm(now)
+}
+
+/** Deletes what has outlived its retention; the tombstone too, once it expires. */
+export function prune(sql: SqlStorage, now: number): void {
+  sql.exec('DELETE FROM received WHERE received_at <= ?', now - RETENTION_MS)
+  sql.exec(
+    `DELETE FROM received WHERE key IN
+       (SELECT key FROM received ORDER BY received_at DESC LIMIT -1 OFFSET ?)`,
+    MAX_RECEIVED_KEYS,
+  )
+  sql.exec('DELETE FROM outbox WHERE at <= ?', now - RETENTION_MS)
+  sql.exec('DELETE FROM jobs WHERE at <= ?', now - RETENTION_MS)
+  sql.exec('DELETE FROM windows WHERE opened_at <= ?', now - WINDOW_ROW_MS)
+  sql.exec('DELETE FROM tombstone WHERE expires_at <= ?', now)
+}
+
+/**
+ * When the object must wake next: the first moment any row it holds expires, or the next
+ * dead-letter sweep; null when it holds nothing that expires.
+ */
+export function nextWake(sql: SqlStorage): number | null {
+  // Scalar subqueries, not a UNION: Durable Objects' SQLite allows few compound terms.
+  const row = sql
+    .exec<Record<string, number | null>>(
+      `SELECT (SELECT min(received_at) FROM received) + ?1 AS received,
+              (SELECT min(at) FROM outbox) + ?1 AS outbox,
+              (SELECT min(at) FROM jobs) + ?1 AS jobs,
+              (SELECT min(opened_at) FROM windows) + ?2 AS windows,
+              (SELECT expires_at FROM tombstone) AS tombstone,
+              (SELECT sweep_at FROM tombstone WHERE sweeps_left > 0) AS sweep`,
+      RETENTION_MS,
+      WINDOW_ROW_MS,
+    )
+    .one()
+  const times = Object.values(row).filter((at): at is number => typeof at === 'number')
+  return times.length > 0 ? Math.min(...times) : null
+}
+
+/** Whether the object holds anything of a user (a profile, a session, a window, a send). */
+export function holdsAnything(sql: SqlStorage): boolean {
+  const tables = ['profile', 'session', 'received', 'outbox', 'jobs', 'windows']
+  const exists = tables.map((table) => `EXISTS (SELECT 1 FROM ${table})`).join(' OR ')
+  return sql.exec<{ held: number }>(`SELECT ${exists} AS held`).one().held === 1
+}

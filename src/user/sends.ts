@@ -1,0 +1,138 @@
+/**
+ * Customer-service sends in the user's object: the reply windows their pushes open, the outbox
+ * (each message of a job by index: reserved, then sent), and the jobs table (which Queue
+ * message runs a deferred job, and whether it finished). Every write of a job needs its claim,
+ * and a purge deletes the claims: a job that was running when its user unfollowed can neither
+ * send nor write afterwards.
+ */
+
+import type { Push } from '../wechat/push.ts'
+import { type Grant, usableWindow, type WindowKind, windowOpenedBy } from '../wechat/windows.ts'
+
+/** What {@link reserveSend} decided. `purged`: the job lost its claim to a purge. */
+export type SendReservation = 'reserved' | 'already_sent' | 'window_closed' | 'purged'
+
+/** What {@link claimJob} decided. */
+export type JobClaim = 'claimed' | 'taken' | 'done' | 'purged'
+
+/** Opens (or, for a newer interaction, reopens) the window a push opens; in the caller's transaction. */
+export function openWindow(sql: SqlStorage, push: Push): void {
+  const opens = windowOpenedBy(push.kind)
+  if (opens === null) return
+  // A newer interaction opens its window afresh; an older one delivered late does not.
+  sql.exec(
+    `INSERT INTO windows (kind, opened_at, used) VALUES (?1, ?2, 0)
+     ON CONFLICT (kind) DO UPDATE SET opened_at = ?2, used = 0 WHERE ?2 > opened_at`,
+    opens,
+    push.createTime * 1000,
+  )
+}
+
+/** Whether a job holds its claim and is still running. */
+function running(sql: SqlStorage, job: string): boolean {
+  return (
+    sql.exec(`SELECT 1 FROM jobs WHERE job = ? AND state = 'running'`, job).toArray().length > 0
+  )
+}
+
+/**
+ * Claims a job for one Queue message (its id survives redelivery): `taken` when another message
+ * holds it (a duplicate queued by a retried push), `done` when it finished. The caller has
+ * checked that the user was not purged since the job's push.
+ */
+export function claimJob(sql: SqlStorage, job: string, claimant: string, now: number): JobClaim {
+  const row = sql
+    .exec<{ claimant: string; state: string }>(
+      'SELECT claimant, state FROM jobs WHERE job = ?',
+      job,
+    )
+    .toArray()[0]
+  if (row?.state === 'done') return 'done'
+  if (row && row.claimant !== claimant) return 'taken'
+  if (!row) {
+    sql.exec(
+      `INSERT INTO jobs (job, claimant, state, at) VALUES (?, ?, 'running', ?)`,
+      job,
+      claimant,
+      now,
+    )
+  }
+  return 'claimed'
+}
+
+/**
+ * Takes one message out of the user's open windows and notes it in the outbox. `already_sent`:
+ * WeChat accepted this one before (a redelivery). A reservation left by an attempt that died
+ * before confirming is reused: WeChat may or may not have that message.
+ */
+export function reserveSend(
+  storage: DurableObjectStorage,
+  job: string,
+  index: number,
+  now: number,
+): SendReservation {
+  const sql = storage.sql
+  if (!running(sql, job)) return 'purged'
+  const row = sql
+    .exec<{ state: string }>('SELECT state FROM outbox WHERE job = ? AND idx = ?', job, index)
+    .toArray()[0]
+  if (row?.state === 'sent') return 'already_sent'
+  if (row?.state === 'reserved') return 'reserved'
+  const grants: Partial<Record<WindowKind, Grant>> = {}
+  for (const window of sql.exec<{ kind: WindowKind; opened_at: number; used: number }>(
+    'SELECT kind, opened_at, used FROM windows',
+  )) {
+    grants[window.kind] = { openedAt: window.opened_at, used: window.used }
+  }
+  const kind = usableWindow(grants, now)
+  if (kind === null) return 'window_closed'
+  storage.transactionSync(() => {
+    sql.exec('UPDATE windows SET used = used + 1 WHERE kind = ?', kind)
+    sql.exec(
+      `INSERT INTO outbox (job, idx, state, grant_kind, at) VALUES (?, ?, 'reserved', ?, ?)`,
+      job,
+      index,
+      kind,
+      now,
+    )
+  })
+  return 'reserved'
+}
+
+/** WeChat accepted the message: a redelivery will not send it again. */
+export function confirmSend(sql: SqlStorage, job: string, index: number, now: number): void {
+  sql.exec(`UPDATE outbox SET state = 'sent', at = ? WHERE job = ? AND idx = ?`, now, job, index)
+}
+
+/** WeChat did not take the message: its place in the window is given back. */
+export function releaseSend(storage: DurableObjectStorage, job: string, index: number): void {
+  const sql = storage.sql
+  const row = sql
+    .exec<{ grant_kind: string }>(
+      `SELECT grant_kind FROM outbox WHERE job = ? AND idx = ? AND state = 'reserved'`,
+      job,
+      index,
+    )
+    .toArray()[0]
+  if (!row) return
+  storage.transactionSync(() => {
+    sql.exec('UPDATE windows SET used = max(0, used - 1) WHERE kind = ?', row.grant_kind)
+    sql.exec('DELETE FROM outbox WHERE job = ? AND idx = ?', job, index)
+  })
+}
+
+/** Marks a claimed job done, in the caller's transaction; false when the claim is gone (a purge). */
+export function finishJob(sql: SqlStorage, job: string, claimant: string, now: number): boolean {
+  const finished = sql.exec(
+    `UPDATE jobs SET state = 'done', at = ? WHERE job = ? AND claimant = ? AND state = 'running'`,
+    now,
+    job,
+    claimant,
+  )
+  return finished.rowsWritten > 0
+}
+
+/** Lets another message take the job (its own was dead-lettered, so a replay may run it). */
+export function releaseJob(sql: SqlStorage, job: string): void {
+  sql.exec(`DELETE FROM jobs WHERE job = ? AND state = 'running'`, job)
+}

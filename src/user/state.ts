@@ -1,0 +1,312 @@
+/**
+ * UserState: one Durable Object per follower (by OpenID), on SQLite storage, and the one owner
+ * of everything about that user. Every push reaches it through one admit path, whether it
+ * comes from the request, the Queue or a job: received at most once by its dedup key, with the
+ * reply it was given (a retry gets that reply back) and its handler's session writes, in one
+ * transaction. It also owns the user's reply windows, outbox and job claims (sends.ts), their
+ * dead letters, and the purge with its tombstone and the alarm that finishes it (lifecycle.ts).
+ */
+
+import { DurableObject } from 'cloudflare:workers'
+import { errorName, logEvent, logProblem } from '../log.ts'
+import {
+  type DeadLetterInput,
+  forgetDeadLetters,
+  recordDeadLetter,
+} from '../queues/dead-letters.ts'
+import type { PushMode } from '../wechat/envelope.ts'
+import { isPurge, type Push, stateOwnerOf } from '../wechat/push.ts'
+import {
+  holdsAnything,
+  nextWake,
+  predatesUnsubscribe,
+  prune,
+  purge,
+  SWEEP_SPACING_MS,
+  tombstoneOf,
+} from './lifecycle.ts'
+import {
+  profileUpsert,
+  type RecentPush,
+  recentOf,
+  snapshotOf,
+  type UserSnapshot,
+} from './profile.ts'
+import { migrate } from './schema.ts'
+import {
+  claimJob,
+  confirmSend,
+  finishJob,
+  type JobClaim,
+  openWindow,
+  releaseJob,
+  releaseSend,
+  reserveSend,
+  type SendReservation,
+} from './sends.ts'
+import { type SessionWrites, sessionRows, writeSession, writesFit } from './session-rows.ts'
+
+export type { RecentPush, UserSnapshot } from './profile.ts'
+export type { JobClaim, SendReservation } from './sends.ts'
+
+/** What admitting a push came to: how it was taken, and what to answer. */
+export type Receipt =
+  | { readonly outcome: 'received' | 'duplicate' | 'stale' | 'purged' | 'too_large' }
+  /** This push was received before with a reply: that reply (`success` in another mode). */
+  | { readonly outcome: 'replay'; readonly reply: string }
+  /** Nothing was taken; the caller should retry (storage refused the push). */
+  | { readonly outcome: 'failed' }
+
+/** The Queue consumer's view of {@link Receipt}. */
+export type ApplyOutcome = 'applied' | 'duplicate' | 'stale' | 'purged' | 'failed'
+
+/** What a deferred job's session came to when it finished. */
+export type JobFinish = 'finished' | 'too_large' | 'purged'
+
+/** The session as a push should read it, or the reply it was already given. */
+export type SessionOpened =
+  | { readonly replay: null; readonly values: Readonly<Record<string, string>> }
+  | { readonly replay: string }
+
+interface Admission {
+  readonly key: string
+  readonly push: Push
+  /** The mode the reply was answered in; null for the Queue, which answers nobody. */
+  readonly mode: PushMode | null
+  readonly reply: string | null
+  readonly writes: SessionWrites
+}
+
+export class UserState extends DurableObject<Cloudflare.Env> {
+  readonly #sql: SqlStorage
+
+  constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
+    super(ctx, env)
+    this.#sql = ctx.storage.sql
+    migrate(this.#sql)
+  }
+
+  /**
+   * The request path's one call: the push with the reply the bot gave it and its handler's
+   * session writes. A retry (or a concurrent second attempt) gets the first reply back and
+   * changes nothing. Failures come back as `failed`, so that no stack crosses RPC into a log.
+   */
+  async receive(
+    key: string,
+    mode: PushMode,
+    push: Push,
+    reply: string,
+    writes: SessionWrites = {},
+  ): Promise<Receipt> {
+    return this.#guarded(push, key, { key, push, mode, reply, writes })
+  }
+
+  /** The Queue's call: the push without a reply (the answer went out already, or never will). */
+  async apply(key: string, push: Push): Promise<ApplyOutcome> {
+    const receipt = await this.#guarded(push, key, {
+      key,
+      push,
+      mode: null,
+      reply: null,
+      writes: {},
+    })
+    switch (receipt.outcome) {
+      case 'received':
+      case 'too_large':
+        return 'applied'
+      case 'replay':
+        return 'duplicate'
+      default:
+        return receipt.outcome
+    }
+  }
+
+  async #guarded(push: Push, key: string, admission: Admission): Promise<Receipt> {
+    try {
+      return await this.#admit(admission)
+    } catch (error) {
+      logProblem('receive_failed', { kind: push.kind, key, error: errorName(error) })
+      return { outcome: 'failed' }
+    }
+  }
+
+  /** The one admit path. */
+  async #admit({ key, push, mode, reply, writes }: Admission): Promise<Receipt> {
+    const owner = stateOwnerOf(push)
+    if (owner === null) return { outcome: 'failed' }
+    const tombstone = tombstoneOf(this.#sql)
+    if (predatesUnsubscribe(push, tombstone)) return { outcome: 'stale' }
+    const earlier = this.#received(key)
+    if (earlier?.reply != null) {
+      return {
+        outcome: 'replay',
+        reply: mode !== null && earlier.mode === mode ? earlier.reply : 'success',
+      }
+    }
+    if (earlier && reply === null) return { outcome: 'duplicate' }
+    if (isPurge(push)) {
+      // The purge deletes the session and every reply with the rest: nothing to remember.
+      if (!earlier)
+        await purge(this.ctx.storage, Math.max(push.createTime, tombstone?.unsubscribedAt ?? 0))
+      return { outcome: 'purged' }
+    }
+    const fits = writesFit(this.#sql, writes)
+    const now = Date.now()
+    this.ctx.storage.transactionSync(() => {
+      if (fits) writeSession(this.#sql, writes)
+      if (earlier) {
+        // The Queue applied the push while this attempt answered: keep its reply only.
+        this.#sql.exec('UPDATE received SET mode = ?, reply = ? WHERE key = ?', mode, reply, key)
+        return
+      }
+      const [upsert, ...params] = profileUpsert(owner, push)
+      this.#sql.exec(upsert, ...params)
+      openWindow(this.#sql, push)
+      this.#sql.exec(
+        'INSERT INTO received (key, received_at, kind, create_time, mode, reply) VALUES (?, ?, ?, ?, ?, ?)',
+        key,
+        now,
+        push.kind,
+        push.createTime,
+        mode,
+        reply,
+      )
+    })
+    await this.#wakeBy(nextWake(this.#sql))
+    return { outcome: fits ? 'received' : 'too_large' }
+  }
+
+  /**
+   * The session as this push should read it: its values, or, when this push was received
+   * already with its reply, that reply (`success` for a push since sent in another mode, so
+   * that an encrypted reply is never replayed in clear).
+   */
+  openSession(key: string, mode: PushMode): SessionOpened {
+    const earlier = this.#received(key)
+    if (earlier?.reply != null) return { replay: earlier.mode === mode ? earlier.reply : 'success' }
+    return { replay: null, values: Object.fromEntries(sessionRows(this.#sql)) }
+  }
+
+  /** The session's values, for a deferred job (which has no reply to replay). */
+  readSession(): Readonly<Record<string, string>> {
+    return Object.fromEntries(sessionRows(this.#sql))
+  }
+
+  #received(key: string): { mode: string | null; reply: string | null } | undefined {
+    return this.#sql
+      .exec<{ mode: string | null; reply: string | null }>(
+        'SELECT mode, reply FROM received WHERE key = ?',
+        key,
+      )
+      .toArray()[0]
+  }
+
+  /**
+   * Claims a deferred job (or an operator's send, with a null push) for one claimant. `purged`
+   * when the user unfollowed after the push: nothing is written.
+   */
+  async claimJob(job: string, claimant: string, push: Push | null): Promise<JobClaim> {
+    if (push !== null && predatesUnsubscribe(push, tombstoneOf(this.#sql))) return 'purged'
+    const claim = claimJob(this.#sql, job, claimant, Date.now())
+    if (claim === 'claimed') await this.#wakeBy(nextWake(this.#sql))
+    return claim
+  }
+
+  reserveSend(job: string, index: number): SendReservation {
+    return reserveSend(this.ctx.storage, job, index, Date.now())
+  }
+
+  confirmSend(job: string, index: number): void {
+    confirmSend(this.#sql, job, index, Date.now())
+  }
+
+  releaseSend(job: string, index: number): void {
+    releaseSend(this.ctx.storage, job, index)
+  }
+
+  releaseJob(job: string): void {
+    releaseJob(this.#sql, job)
+  }
+
+  /**
+   * Marks a job done with its handler's session writes, in one transaction: a redelivery then
+   * does nothing and writes nothing twice. A job whose claim a purge deleted writes nothing.
+   */
+  finishJob(job: string, claimant: string, writes: SessionWrites = {}): JobFinish {
+    const fits = writesFit(this.#sql, writes)
+    return this.ctx.storage.transactionSync(() => {
+      if (!finishJob(this.#sql, job, claimant, Date.now())) return 'purged'
+      if (!fits) return 'too_large'
+      writeSession(this.#sql, writes)
+      return 'finished'
+    })
+  }
+
+  /**
+   * Keeps a push or job the consumers gave up on, unless the user was purged since it was
+   * sent: nothing of a user is written after their purge, dead letters included.
+   */
+  async keepDeadLetter(letter: DeadLetterInput): Promise<'kept' | 'purged'> {
+    if (predatesUnsubscribe(letter.queued.push, tombstoneOf(this.#sql))) {
+      logEvent('dead_letter_dropped', { key: letter.queued.key, reason: 'user purged' })
+      return 'purged'
+    }
+    await recordDeadLetter(this.env.DEAD_LETTERS, letter)
+    return 'kept'
+  }
+
+  /** The admin view, or null when nothing is stored (purged users included). */
+  snapshot(): UserSnapshot | null {
+    return snapshotOf(this.#sql)
+  }
+
+  /** The last pushes received, newest first: kinds and keys, no content. */
+  recent(): RecentPush[] {
+    return recentOf(this.#sql)
+  }
+
+  /** Deletes everything now (the admin API's DELETE), as an unsubscribe would. */
+  async purge(): Promise<void> {
+    await purge(this.ctx.storage, Math.floor(Date.now() / 1000))
+  }
+
+  /**
+   * Prunes what outlived its retention, sweeps the dead letters of a purged user, and sets the
+   * next wake from every table. An object left with nothing deletes its storage.
+   */
+  override async alarm(): Promise<void> {
+    const now = Date.now()
+    prune(this.#sql, now)
+    const tombstone = tombstoneOf(this.#sql)
+    if (tombstone && tombstone.sweepsLeft > 0 && tombstone.sweepAt <= now) await this.#sweep()
+    if (!tombstoneOf(this.#sql) && !holdsAnything(this.#sql)) {
+      await this.ctx.storage.deleteAll()
+      return
+    }
+    await this.#wakeBy(nextWake(this.#sql), true)
+  }
+
+  /** One sweep of the user's dead letters; a failure is retried by the next alarm. */
+  async #sweep(): Promise<void> {
+    const openid = this.ctx.id.name
+    let swept = openid === undefined
+    try {
+      if (openid !== undefined) await forgetDeadLetters(this.env.DEAD_LETTERS, openid)
+      swept = true
+    } catch (error) {
+      logProblem('dead_letter_sweep_failed', { error: errorName(error) })
+    }
+    this.#sql.exec(
+      `UPDATE tombstone SET sweeps_left = sweeps_left - ?, sweep_at = ?`,
+      swept ? 1 : 0,
+      Date.now() + SWEEP_SPACING_MS,
+    )
+  }
+
+  /** Sets the alarm for `at` unless one is due sooner (or, `replace`, whatever is set). */
+  async #wakeBy(at: number | null, replace = false): Promise<void> {
+    if (at === null) return
+    const current = await this.ctx.storage.getAlarm()
+    if (replace || current === null || current > at) await this.ctx.storage.setAlarm(at)
+  }
+}
