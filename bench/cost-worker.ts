@@ -9,6 +9,7 @@
 import { bot } from '../src/default-bot.ts'
 import type { Env } from '../src/env.ts'
 import { createApp } from '../src/http/app.ts'
+import { Ledger } from '../src/ledger.ts'
 import { handleLaterBatch } from '../src/queues/later.ts'
 import { handleQueueBatch, retryDelaySeconds } from '../src/queues/pushes.ts'
 import type { QueuedJob, QueuedPush } from '../src/queues/queued.ts'
@@ -100,16 +101,19 @@ function countingNamespace<T extends Rpc.DurableObjectBranded | undefined>(
 }
 
 function countedEnv(env: Env): Env {
-  const kv = wrap(env.DEAD_LETTERS, {
-    get: (c) => c.kvReads++,
-    put: (c) => c.kvWrites++,
-    delete: (c) => c.kvDeletes++,
-    list: (c) => c.kvLists++,
-  })
+  const kv = (namespace: KVNamespace) =>
+    wrap(namespace, {
+      get: (c) => c.kvReads++,
+      put: (c) => c.kvWrites++,
+      delete: (c) => c.kvDeletes++,
+      list: (c) => c.kvLists++,
+    })
   const send = (c: Counts) => c.queueSends++
   return {
     ...env,
-    DEAD_LETTERS: kv,
+    DEAD_LETTERS: kv(env.DEAD_LETTERS),
+    REPLY_CACHE: kv(env.REPLY_CACHE),
+    LEDGER: countingNamespace(env.LEDGER),
     PUSHES: wrap(env.PUSHES, { send }),
     LATER: wrap(env.LATER, { send }),
     USERS: countingNamespace(env.USERS),
@@ -160,7 +164,8 @@ const settlers = new WeakMap<object, () => void>()
 export class CountedUserState extends UserState {
   constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
     const settle = countingStorage(ctx)
-    super(ctx, env)
+    // Its own KV calls (the dead-letter sweep after a purge) are counted too.
+    super(ctx, countedEnv(env))
     settle()
     settlers.set(this, settle)
   }
@@ -183,7 +188,7 @@ for (const name of Object.getOwnPropertyNames(UserState.prototype)) {
   })
 }
 
-export { AccessToken }
+export { AccessToken, Ledger }
 
 const app = createApp(bot)
 

@@ -19,6 +19,7 @@ import { type ForgeFields, forgePushXml, signPush } from '../src/debug/forge.ts'
 import type { PushKind } from '../src/wechat/push.ts'
 import type { Counts } from './cost-worker.ts'
 import { SIGNER } from './pipeline.ts'
+import { RUNTIME } from './runtime.ts'
 
 const ROOT = new URL('..', import.meta.url).pathname
 const OUT = `${ROOT}bench/.build-cost`
@@ -211,7 +212,7 @@ async function buildWorker(): Promise<string> {
     platform: 'browser',
     conditions: ['workerd', 'worker', 'browser'],
     outfile: `${OUT}/index.js`,
-    external: ['cloudflare:workers'],
+    external: ['cloudflare:workers', 'node:*'],
     loader: { '.html': 'text' },
     alias: { 'is-unsafe': `${ROOT}src/wechat/is-unsafe-stub.ts` },
     logLevel: 'warning',
@@ -226,6 +227,7 @@ function start(scriptPath: string, compatibilityDate: string): Miniflare {
     modules: true,
     scriptPath,
     compatibilityDate,
+    compatibilityFlags: RUNTIME.compatibilityFlags,
     bindings: {
       WECHAT_TOKEN: SIGNER.token,
       WECHAT_APPID: SIGNER.appId,
@@ -241,7 +243,7 @@ function start(scriptPath: string, compatibilityDate: string): Miniflare {
     },
     // WeChat's API, faked, for deferred replies; nothing else leaves the Worker.
     outboundService: (request: Request) => wechat.fetch(request),
-    kvNamespaces: ['DEAD_LETTERS'],
+    kvNamespaces: ['DEAD_LETTERS', 'REPLY_CACHE'],
     queueProducers: { PUSHES: 'wechat-edge-pushes', LATER: 'wechat-edge-later' },
     queueConsumers: {
       'wechat-edge-pushes': { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 5 },
@@ -250,6 +252,7 @@ function start(scriptPath: string, compatibilityDate: string): Miniflare {
     durableObjects: {
       USERS: { className: 'CountedUserState', useSQLite: true },
       ACCESS_TOKENS: { className: 'AccessToken', useSQLite: true },
+      LEDGER: { className: 'Ledger', useSQLite: true },
     },
     handleRuntimeStdio(stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) {
       if (process.env.COST_DEBUG) {
@@ -334,10 +337,7 @@ function format(p: PerPush): string[] {
 }
 
 async function main() {
-  const compatibilityDate = /compatibility_date\s*=\s*"([\d-]+)"/.exec(
-    readFileSync(`${ROOT}wrangler.toml`, 'utf8'),
-  )?.[1]
-  if (!compatibilityDate) throw new Error('no compatibility_date in wrangler.toml')
+  const { compatibilityDate } = RUNTIME
   const mf = start(await buildWorker(), compatibilityDate)
   await mf.ready
   try {

@@ -8,6 +8,7 @@ import autocannon from 'autocannon'
 import { Miniflare, type MiniflareOptions } from 'miniflare'
 import type { PreparedRequest } from './mix.ts'
 import { ACCOUNT } from './pipeline.ts'
+import { RUNTIME } from './runtime.ts'
 
 export interface LoadFigures {
   readonly requestsPerSecond: number
@@ -36,6 +37,7 @@ export function edgeWorker(scriptPath: string, compatibilityDate: string): Minif
     // The build keeps the console page as a text module beside the script, as it uploads it.
     modulesRules: [{ type: 'Text', include: ['**/*.html'] }],
     compatibilityDate,
+    compatibilityFlags: RUNTIME.compatibilityFlags,
     bindings: {
       WECHAT_TOKEN: ACCOUNT.token,
       WECHAT_APPID: ACCOUNT.aes.appId,
@@ -45,11 +47,14 @@ export function edgeWorker(scriptPath: string, compatibilityDate: string): Minif
       REPLY_BUDGET_MS: '4500',
       DEBUG_CONSOLE: 'false',
     },
-    kvNamespaces: ['DEAD_LETTERS'],
+    kvNamespaces: ['DEAD_LETTERS', 'REPLY_CACHE'],
     // The producer only: the consumer and its Durable Objects are work for later invocations,
     // billed apart from the request; left out so that they do not take the request path's core.
     queueProducers: { PUSHES: 'wechat-edge-pushes' },
-    durableObjects: { USERS: { className: 'UserState', useSQLite: true } },
+    durableObjects: {
+      USERS: { className: 'UserState', useSQLite: true },
+      LEDGER: { className: 'Ledger', useSQLite: true },
+    },
     handleRuntimeStdio: quiet,
   }
   return new Miniflare(options)
@@ -73,6 +78,7 @@ export function bareWorker(compatibilityDate: string): Miniflare {
     modules: true,
     script: BARE_WORKER,
     compatibilityDate,
+    compatibilityFlags: RUNTIME.compatibilityFlags,
     handleRuntimeStdio: quiet,
   })
 }
@@ -82,6 +88,7 @@ export function bindingsOnlyWorker(compatibilityDate: string): Miniflare {
     modules: true,
     script: BINDINGS_WORKER,
     compatibilityDate,
+    compatibilityFlags: RUNTIME.compatibilityFlags,
     kvNamespaces: ['DEAD_LETTERS'],
     queueProducers: { PUSHES: 'wechat-edge-pushes' },
     handleRuntimeStdio: quiet,

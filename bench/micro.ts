@@ -8,6 +8,7 @@ import { build } from 'esbuild'
 import { Miniflare } from 'miniflare'
 import { forgePushXml } from '../src/debug/forge.ts'
 import { fixture, repeat, type Stage } from './pipeline.ts'
+import { RUNTIME } from './runtime.ts'
 import { webotFixture } from './webot.ts'
 
 export interface StageFigures {
@@ -70,6 +71,7 @@ async function pipelineWorker(compatibilityDate: string): Promise<Miniflare> {
     modules: true,
     script: bundle.outputFiles[0]?.text ?? '',
     compatibilityDate,
+    compatibilityFlags: RUNTIME.compatibilityFlags,
   })
 }
 

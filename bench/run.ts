@@ -12,6 +12,7 @@ import { gzipSync } from 'node:zlib'
 import { bareWorker, bindingsOnlyWorker, edgeWorker, type LoadFigures, load } from './load.ts'
 import { type MicroResults, measurePipeline } from './micro.ts'
 import { requestMix } from './mix.ts'
+import { RUNTIME } from './runtime.ts'
 
 const ROOT = new URL('..', import.meta.url).pathname
 const BUILD = `${ROOT}bench/.build`
@@ -34,10 +35,7 @@ const rounds = smoke ? 2 : 9
 const manyFollowers = Number(flags.followers ?? (smoke ? 1_000 : 100_000))
 const poolSize = smoke ? 2_000 : 60_000
 
-const compatibilityDate = /compatibility_date\s*=\s*"([\d-]+)"/.exec(
-  readFileSync(`${ROOT}wrangler.toml`, 'utf8'),
-)?.[1]
-if (!compatibilityDate) throw new Error('no compatibility_date in wrangler.toml')
+const { compatibilityDate } = RUNTIME
 
 function log(line: string) {
   console.log(`bench: ${line}`)

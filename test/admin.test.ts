@@ -1,4 +1,5 @@
-import { exports } from 'cloudflare:workers'
+import { runInDurableObject } from 'cloudflare:test'
+import { env, exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { forgePushXml } from '../src/debug/forge.ts'
 import { ADMIN_HEADERS, userState } from './helpers/admin.ts'
@@ -9,6 +10,20 @@ import { fetchWith } from './helpers/worker.ts'
 const adminUrl = (id: string) => `https://edge.test/admin/users/${id}`
 
 describe('the admin API', () => {
+  it('reads a user never seen without creating their storage', async () => {
+    const id = openid('never-seen')
+    const response = await exports.default.fetch(adminUrl(id), { headers: ADMIN_HEADERS })
+    expect(response.status).toBe(404)
+    const tables = await runInDurableObject(env.USERS.getByName(id), (_, state) =>
+      state.storage.sql
+        .exec<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table'`)
+        .toArray()
+        .map((row) => row.name)
+        .filter((name) => !name.startsWith('_cf')),
+    )
+    expect(tables).toEqual([])
+  })
+
   it('shows a user’s state exactly as the admin API documents it', async () => {
     const id = openid('admin')
     const at = Math.floor(Date.now() / 1000)

@@ -15,6 +15,7 @@ import {
 } from '../bot/session.ts'
 import type { Config } from '../config.ts'
 import { settleWithin } from '../deadline.ts'
+import type { LedgerReceipt } from '../ledger.ts'
 import { errorName, logEvent, logProblem, quotaNamed } from '../log.ts'
 import type { QueuedJob, QueuedPush } from '../queues/queued.ts'
 import type { Receipt } from '../user/state.ts'
@@ -23,6 +24,7 @@ import { type OpenedPush, sealReply } from '../wechat/envelope.ts'
 import { WechatError } from '../wechat/errors.ts'
 import { type Push, stateOwnerOf } from '../wechat/push.ts'
 import { type Reply, renderReply } from '../wechat/reply.ts'
+import type { ReplyCache } from './reply-cache.ts'
 
 /** The body that tells WeChat "no reply", and not to retry. */
 export const NO_REPLY = 'success'
@@ -33,10 +35,19 @@ export interface AnswerDeps<E, S extends SessionSchema<S>> {
   readonly env: E
   /** The fallback when the user's Durable Object cannot be reached. */
   readonly enqueue: (queued: QueuedPush) => Promise<unknown>
+  /** Replies kept while an owner is unreachable, for the retries (reply-cache.ts). */
+  readonly replies: ReplyCache
   /** Sends a deferred route's job to the later queue. */
   readonly enqueueLater: (job: QueuedJob) => Promise<unknown>
   /** The session store of the user a push belongs to. */
   readonly sessions: (owner: string) => SessionStore
+  /** Receives a push that belongs to no user: the ledger (src/ledger.ts). */
+  readonly receiveUnowned: (
+    push: Push,
+    key: string,
+    mode: OpenedPush['mode'],
+    reply: string,
+  ) => Promise<LedgerReceipt>
   /** Milliseconds since the epoch when the request arrived: the budget counts from it. */
   readonly startedAt: number
 }
@@ -87,11 +98,13 @@ export async function answerPush<E, S extends SessionSchema<S>>(
   let outcome: Routed['outcome'] | 'retry' = routed.outcome
   const completed = routed.outcome === 'replied' || routed.outcome === 'no_reply'
   const queued: QueuedPush = { key, push, receivedAt: deps.startedAt }
-  if (store && routed.outcome !== 'replayed') {
+  if (routed.outcome !== 'replayed') {
     const writes = completed ? session.writes : {}
     const receipt = await receiveWithin(
-      store,
-      { key, mode, push, body, writes },
+      () =>
+        store
+          ? store.receive(key, mode, push, body, writes)
+          : deps.receiveUnowned(push, key, mode, body),
       () => msLeft() - reserve / 2,
     )
     if (receipt.outcome === 'replay') {
@@ -109,6 +122,16 @@ export async function answerPush<E, S extends SessionSchema<S>>(
         reason: receipt.outcome,
         quota: 'quota' in receipt ? receipt.quota : null,
       })
+      // A retry while the owner is still down gets the first attempt's reply; the first
+      // attempt keeps it for them. The push goes to the Queue either way (its consumer
+      // applies each key once), in case the first attempt's send was lost.
+      const cached = await deps.replies.get(key, msLeft() / 4)
+      if (cached) {
+        body = cached.mode === mode ? cached.reply : NO_REPLY
+        outcome = 'retry'
+      } else {
+        await deps.replies.put(key, { mode, reply: body }, msLeft() / 4)
+      }
       // Session writes cannot wait in the Queue: WeChat's retry runs the handler again.
       const sent =
         Object.keys(writes).length > 0
@@ -125,7 +148,7 @@ export async function answerPush<E, S extends SessionSchema<S>>(
       }
       log.via = 'queue'
     }
-  } else if (routed.outcome === 'replayed') {
+  } else {
     outcome = 'retry'
   }
   if (completed && deferred !== undefined) {
@@ -159,24 +182,18 @@ export async function answerPush<E, S extends SessionSchema<S>>(
 const DURABLE_RESERVE_MS = 1_000
 
 /**
- * The user's Durable Object receives the push within `msLeft` (what is left of the budget but
- * the Queue fallback's share). A failure or a timeout is an outcome, not an exception.
+ * The push's owner (the user's Durable Object, or the ledger) receives it within `msLeft` (what
+ * is left of the budget but the Queue fallback's share). A failure or a timeout is an outcome,
+ * not an exception.
  */
 async function receiveWithin(
-  store: SessionStore,
-  received: {
-    key: string
-    mode: OpenedPush['mode']
-    push: Push
-    body: string
-    writes: Readonly<Record<string, string | null>>
-  },
+  receive: () => Promise<Receipt | LedgerReceipt>,
   msLeft: () => number,
-): Promise<Receipt | { outcome: 'failed'; quota: string | null } | { outcome: 'timed_out' }> {
+): Promise<
+  Receipt | LedgerReceipt | { outcome: 'failed'; quota: string | null } | { outcome: 'timed_out' }
+> {
   const receiving = Promise.resolve()
-    .then(() =>
-      store.receive(received.key, received.mode, received.push, received.body, received.writes),
-    )
+    .then(receive)
     .catch((error: unknown) => ({
       outcome: 'failed' as const,
       quota: quotaNamed(error, 'Durable Objects'),

@@ -11,6 +11,7 @@ import { readConfig } from '../config.ts'
 import { debugConsole } from '../debug/console.ts'
 import { fakeWechat } from '../debug/fake-wechat.ts'
 import type { Env } from '../env.ts'
+import { ledgerFor } from '../ledger.ts'
 import { errorName, logProblem } from '../log.ts'
 import { openPushBody, SealedPushError, verifyPushQuery } from '../wechat/envelope.ts'
 import { MalformedPushError, WechatError } from '../wechat/errors.ts'
@@ -18,6 +19,7 @@ import { verifySignature } from '../wechat/signature.ts'
 import { admin } from './admin.ts'
 import { answerPush } from './answer.ts'
 import { readBoundedText, refuseDeclaredOver } from './body.ts'
+import { kvReplyCache } from './reply-cache.ts'
 
 /** WeChat's pushes are small; anything larger is refused before it is read whole. */
 export const MAX_BODY_BYTES = 64 * 1024
@@ -90,6 +92,9 @@ export function createApp<S extends SessionSchema<S>>(bot: Router<Env, S>) {
       enqueue: (queued) => c.env.PUSHES.send(queued),
       enqueueLater: (job) => c.env.LATER.send(job),
       sessions: (owner) => userSessionStore(c.env.USERS, owner),
+      replies: kvReplyCache(c.env.REPLY_CACHE),
+      receiveUnowned: (push, key, mode, reply) =>
+        ledgerFor(c.env.LEDGER, push, key).receive(key, mode, reply),
       startedAt,
     })
     return c.body(answer, 200, {

@@ -7,13 +7,14 @@
  * then dead-lettered with its reason.
  */
 
-import type { LaterContext, Router } from '../bot/router.ts'
-import { jobSession, type SessionSchema } from '../bot/session.ts'
+import type { LaterContext, LaterHandler, Router } from '../bot/router.ts'
+import { jobSession, PushSession, type SessionSchema } from '../bot/session.ts'
 import type { Env } from '../env.ts'
+import { ledgerFor } from '../ledger.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
 import { type Talker, talkerFor } from '../talk/talk.ts'
 import { customMessageOf, WechatApiError } from '../wechat/api.ts'
-import { stateOwnerOf } from '../wechat/push.ts'
+import { type Push, stateOwnerOf } from '../wechat/push.ts'
 import { keepDeadLetter } from './dead-letters.ts'
 import type { QueuedJob } from './queued.ts'
 
@@ -56,10 +57,7 @@ export async function runLaterJob<S extends SessionSchema<S>>(
   const run = bot.laterJob(job)
   // A deploy removed or renamed the route: no other handler may take its job.
   if (!run) return { deadLetter: `no later() route is named ${job}` }
-  if (owner === null) {
-    logProblem('later_skipped', { key, reason: 'no user' })
-    return 'skipped'
-  }
+  if (owner === null) return runUnownedJob(queued, env, run, claimant)
   const user = env.USERS.getByName(owner)
   const jobId = `later:${key}`
   // A push whose answer WeChat retried queues its job twice: one Queue message runs it.
@@ -130,6 +128,54 @@ export async function runLaterJob<S extends SessionSchema<S>>(
 }
 
 /**
+ * A job on a push that belongs to no user (a job result, an unknown event): claimed in the
+ * ledger, so that it runs once however often WeChat delivers the push. It has no session and
+ * no window to send in: `send` refuses without calling WeChat.
+ */
+async function runUnownedJob<S extends SessionSchema<S>>(
+  queued: QueuedJob,
+  env: Env,
+  run: LaterHandler<Push, Env, S>,
+  claimant: string,
+): Promise<JobOutcome> {
+  const { key, push } = queued
+  const ledger = ledgerFor(env.LEDGER, push, key)
+  const jobId = `later:${key}`
+  if ((await ledger.claimJob(jobId, claimant)) !== 'claimed') return 'replayed'
+  const context: LaterContext<Env, S> = {
+    env,
+    session: new PushSession<S>(null, key, 'plaintext', () => 0),
+    profile: async () => null,
+    log: {},
+    send() {
+      return Promise.reject(
+        new WechatApiError(
+          'window_closed',
+          null,
+          'this push belongs to no user: no window to send in',
+        ),
+      )
+    },
+  }
+  try {
+    await run(push, context)
+  } catch (error) {
+    if (!(error instanceof WechatApiError) || error.retryable) {
+      return {
+        retry:
+          error instanceof WechatApiError
+            ? `WeChat: ${error.failure}`
+            : `handler: ${errorName(error)}`,
+      }
+    }
+    logProblem('send_refused', { key, failure: error.failure, code: error.code })
+  }
+  await ledger.finishJob(jobId, claimant)
+  logEvent('later_done', { key, kind: push.kind, sent: 0, ...context.log })
+  return 'done'
+}
+
+/**
  * Keeps a job the consumer gave up on, and lets its claim go, so that a replay of the letter
  * runs it (the outbox keeps what WeChat accepted from being sent again).
  */
@@ -141,7 +187,9 @@ export async function giveUp(
 ): Promise<void> {
   await keepDeadLetter(env, { queued, attempts, reason })
   const owner = stateOwnerOf(queued.push)
-  if (owner !== null) await env.USERS.getByName(owner).releaseJob(`later:${queued.key}`)
+  const job = `later:${queued.key}`
+  if (owner !== null) await env.USERS.getByName(owner).releaseJob(job)
+  else await ledgerFor(env.LEDGER, queued.push, queued.key).releaseJob(job)
 }
 
 /** The user unfollowed (or revoked) while the job ran: it ends, and nothing of it is kept. */

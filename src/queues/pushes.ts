@@ -7,6 +7,7 @@
 
 import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
+import { ledgerFor } from '../ledger.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
 import { stateOwnerOf } from '../wechat/push.ts'
 import { keepDeadLetter } from './dead-letters.ts'
@@ -51,9 +52,16 @@ export async function handleQueueBatch(batch: MessageBatch<QueuedPush>, env: Env
 async function applyToUser(message: Message<QueuedPush>, env: Env): Promise<void> {
   const { key, push, receivedAt } = message.body
   const owner = stateOwnerOf(push)
-  // A system push is never queued; one that arrives anyway must not create a UserState.
+  // A push of nobody's goes to the ledger, never to a UserState.
   if (owner === null) {
-    logEvent('applied', { kind: push.kind, key, outcome: 'not_a_follower', lagMs: 0 })
+    const receipt = await ledgerFor(env.LEDGER, push, key).receive(key, null, null)
+    if (receipt.outcome === 'failed') throw new Error('the ledger could not receive the push')
+    logEvent('applied', {
+      kind: push.kind,
+      key,
+      outcome: receipt.outcome,
+      lagMs: Date.now() - receivedAt,
+    })
     return
   }
   const outcome = await env.USERS.getByName(owner).apply(key, push)

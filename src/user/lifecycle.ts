@@ -12,7 +12,7 @@
 import { DEAD_LETTER_TTL_SECONDS } from '../queues/dead-letters.ts'
 import type { Push } from '../wechat/push.ts'
 import { WINDOW_RULES } from '../wechat/windows.ts'
-import { migrate } from './schema.ts'
+import { TOMBSTONE_TABLE } from './schema.ts'
 
 const HOUR_MS = 60 * 60 * 1000
 /** Received keys, outbox and job rows are kept this long after they were written. */
@@ -65,12 +65,13 @@ export function predatesUnsubscribe(push: Push, tombstone: Tombstone | null): bo
 
 /**
  * Deletes everything of the user, then writes the tombstone, whose sweep of the user's dead
- * letters starts at once (the object's alarm carries it out).
+ * letters starts at once (the object's alarm carries it out). Only the tombstone's table is
+ * made again: the caller migrates the rest before its next write.
  */
 export async function purge(storage: DurableObjectStorage, unsubscribedAt: number): Promise<void> {
   await storage.deleteAlarm()
   await storage.deleteAll()
-  migrate(storage.sql)
+  storage.sql.exec(TOMBSTONE_TABLE)
   const now = Date.now()
   storage.sql.exec(
     `INSERT INTO tombstone (id, unsubscribed_at, expires_at, sweeps_left, sweep_at)
@@ -94,6 +95,10 @@ export function prune(sql: SqlStorage, now: number): void {
   sql.exec('DELETE FROM outbox WHERE at <= ?', now - RETENTION_MS)
   sql.exec('DELETE FROM jobs WHERE at <= ?', now - RETENTION_MS)
   sql.exec('DELETE FROM windows WHERE opened_at <= ?', now - WINDOW_ROW_MS)
+  pruneTombstone(sql, now)
+}
+
+export function pruneTombstone(sql: SqlStorage, now: number): void {
   sql.exec('DELETE FROM tombstone WHERE expires_at <= ?', now)
 }
 
@@ -101,18 +106,21 @@ export function prune(sql: SqlStorage, now: number): void {
  * When the object must wake next: the first moment any row it holds expires, or the next
  * dead-letter sweep; null when it holds nothing that expires.
  */
-export function nextWake(sql: SqlStorage): number | null {
-  // Scalar subqueries, not a UNION: Durable Objects' SQLite allows few compound terms.
+export function nextWake(sql: SqlStorage, withTables = true): number | null {
+  // Scalar subqueries, not a UNION: Durable Objects' SQLite allows few compound terms. After a
+  // purge only the tombstone's table exists.
+  const rows = withTables
+    ? `(SELECT min(received_at) FROM received) + ?1 AS received,
+       (SELECT min(at) FROM outbox) + ?1 AS outbox,
+       (SELECT min(at) FROM jobs) + ?1 AS jobs,
+       (SELECT min(opened_at) FROM windows) + ?2 AS windows,`
+    : ''
   const row = sql
     .exec<Record<string, number | null>>(
-      `SELECT (SELECT min(received_at) FROM received) + ?1 AS received,
-              (SELECT min(at) FROM outbox) + ?1 AS outbox,
-              (SELECT min(at) FROM jobs) + ?1 AS jobs,
-              (SELECT min(opened_at) FROM windows) + ?2 AS windows,
+      `SELECT ${rows}
               (SELECT expires_at FROM tombstone) AS tombstone,
               (SELECT sweep_at FROM tombstone WHERE sweeps_left > 0) AS sweep`,
-      RETENTION_MS,
-      WINDOW_ROW_MS,
+      ...(withTables ? [RETENTION_MS, WINDOW_ROW_MS] : []),
     )
     .one()
   const times = Object.values(row).filter((at): at is number => typeof at === 'number')

@@ -1,14 +1,26 @@
 /**
- * The user's tables, versioned: a `schema_version` row and migrations applied in order, once
- * each, when the object starts (as cloudflare/agents keeps its own), rather than `CREATE TABLE
- * IF NOT EXISTS` on every construction. A purge deletes everything, the version too, so the
- * tables are made afresh by {@link migrate} right after.
+ * The user's tables and their migrations (see sqlite-migrations.ts). A purge deletes
+ * everything, the version too, so the tables are made afresh by {@link migrate} right after.
  */
+
+import { migrateTables } from '../sqlite-migrations.ts'
+
+/**
+ * The tombstone's table, also made alone by a purge (lifecycle.ts): the other tables come back
+ * with the next write, so that an unfollow writes as few rows as it can.
+ */
+export const TOMBSTONE_TABLE = `CREATE TABLE IF NOT EXISTS tombstone (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     unsubscribed_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     sweeps_left INTEGER NOT NULL DEFAULT 0,
+     sweep_at INTEGER NOT NULL DEFAULT 0
+   );`
 
 /** Ordered: a migration is never edited once shipped, only followed by another. */
 const MIGRATIONS: readonly string[] = [
   // 1: profile, received pushes (WITHOUT ROWID: the key is the table, no second index written
-  // per push), session, reply windows, outbox, tombstone.
+  // per push), session, reply windows, outbox, deferred jobs, tombstone.
   `CREATE TABLE profile (
      id INTEGER PRIMARY KEY CHECK (id = 1),
      openid TEXT NOT NULL,
@@ -47,45 +59,34 @@ const MIGRATIONS: readonly string[] = [
      at INTEGER NOT NULL,
      PRIMARY KEY (job, idx)
    ) WITHOUT ROWID;
-   CREATE TABLE tombstone (
-     id INTEGER PRIMARY KEY CHECK (id = 1),
-     unsubscribed_at INTEGER NOT NULL,
-     expires_at INTEGER NOT NULL
-   );`,
-  // 2: deferred jobs get a table of their own (they were outbox rows at index -2 and -1), and
-  // the tombstone carries the state of the dead-letter sweep that follows a purge.
-  `CREATE TABLE jobs (
+   CREATE TABLE jobs (
      job TEXT PRIMARY KEY,
      claimant TEXT NOT NULL,
      state TEXT NOT NULL,
      at INTEGER NOT NULL
    ) WITHOUT ROWID;
-   DELETE FROM outbox WHERE idx < 0;
-   ALTER TABLE tombstone ADD COLUMN sweeps_left INTEGER NOT NULL DEFAULT 0;
-   ALTER TABLE tombstone ADD COLUMN sweep_at INTEGER NOT NULL DEFAULT 0;`,
+   ${TOMBSTONE_TABLE}`,
 ]
+
+/**
+ * Objects made before the schema was versioned hold version 1 but for the jobs table (their
+ * job claims were outbox rows at index -2 and -1) and the tombstone's sweep columns.
+ */
+const UNVERSIONED_TO_1 = `
+  CREATE TABLE jobs (
+    job TEXT PRIMARY KEY,
+    claimant TEXT NOT NULL,
+    state TEXT NOT NULL,
+    at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  DELETE FROM outbox WHERE idx < 0;
+  ALTER TABLE tombstone ADD COLUMN sweeps_left INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE tombstone ADD COLUMN sweep_at INTEGER NOT NULL DEFAULT 0;`
 
 /** The version this code reads and writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length
 
-/**
- * Brings the tables to {@link SCHEMA_VERSION}: nothing to do but one read on an object that is
- * up to date. An object created before versioning (tables, no version row) counts as version 1.
- */
+/** Brings the user's tables to {@link SCHEMA_VERSION}; a new object runs one script. */
 export function migrate(sql: SqlStorage): void {
-  sql.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)')
-  let version = sql
-    .exec<{ version: number }>('SELECT version FROM schema_version')
-    .toArray()[0]?.version
-  if (version === undefined) {
-    const legacy = sql
-      .exec(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'profile'`)
-      .toArray()
-    version = legacy.length > 0 ? 1 : 0
-    sql.exec('INSERT INTO schema_version (version) VALUES (?)', version)
-  }
-  for (let next = version; next < SCHEMA_VERSION; next++) {
-    sql.exec(MIGRATIONS[next] ?? '')
-    sql.exec('UPDATE schema_version SET version = ?', next + 1)
-  }
+  migrateTables(sql, MIGRATIONS, { table: 'profile', upgrade: UNVERSIONED_TO_1 })
 }

@@ -21,8 +21,11 @@ import {
   nextWake,
   predatesUnsubscribe,
   prune,
+  pruneTombstone,
   purge,
+  RETENTION_MS,
   SWEEP_SPACING_MS,
+  type Tombstone,
   tombstoneOf,
 } from './lifecycle.ts'
 import {
@@ -78,12 +81,27 @@ interface Admission {
 }
 
 export class UserState extends DurableObject<Cloudflare.Env> {
-  readonly #sql: SqlStorage
+  /** Whether this instance has brought the tables up to date (a purge leaves only the tombstone). */
+  #migrated = false
 
-  constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
-    super(ctx, env)
-    this.#sql = ctx.storage.sql
-    migrate(this.#sql)
+  /** The tables, made or brought up to date on first use. */
+  get #sql(): SqlStorage {
+    const sql = this.ctx.storage.sql
+    if (!this.#migrated) {
+      migrate(sql)
+      this.#migrated = true
+    }
+    return sql
+  }
+
+  /** The tables if the object has any: a read (an admin GET, say) never creates storage. */
+  #existing(): SqlStorage | null {
+    if (this.#migrated) return this.#sql
+    const sql = this.ctx.storage.sql
+    const made = sql
+      .exec(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'profile'`)
+      .toArray()
+    return made.length > 0 ? this.#sql : null
   }
 
   /**
@@ -146,8 +164,7 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     if (earlier && reply === null) return { outcome: 'duplicate' }
     if (isPurge(push)) {
       // The purge deletes the session and every reply with the rest: nothing to remember.
-      if (!earlier)
-        await purge(this.ctx.storage, Math.max(push.createTime, tombstone?.unsubscribedAt ?? 0))
+      if (!earlier) await this.#purge(Math.max(push.createTime, tombstone?.unsubscribedAt ?? 0))
       return { outcome: 'purged' }
     }
     const fits = writesFit(this.#sql, writes)
@@ -172,7 +189,8 @@ export class UserState extends DurableObject<Cloudflare.Env> {
         reply,
       )
     })
-    await this.#wakeBy(nextWake(this.#sql))
+    // The row just written expires last; the alarm then finds the rest (lifecycle.ts).
+    await this.#wakeBy(now + RETENTION_MS)
     return { outcome: fits ? 'received' : 'too_large' }
   }
 
@@ -182,6 +200,7 @@ export class UserState extends DurableObject<Cloudflare.Env> {
    * that an encrypted reply is never replayed in clear).
    */
   openSession(key: string, mode: PushMode): SessionOpened {
+    if (!this.#existing()) return { replay: null, values: {} }
     const earlier = this.#received(key)
     if (earlier?.reply != null) return { replay: earlier.mode === mode ? earlier.reply : 'success' }
     return { replay: null, values: Object.fromEntries(sessionRows(this.#sql)) }
@@ -189,7 +208,8 @@ export class UserState extends DurableObject<Cloudflare.Env> {
 
   /** The session's values, for a deferred job (which has no reply to replay). */
   readSession(): Readonly<Record<string, string>> {
-    return Object.fromEntries(sessionRows(this.#sql))
+    const sql = this.#existing()
+    return sql ? Object.fromEntries(sessionRows(sql)) : {}
   }
 
   #received(key: string): { mode: string | null; reply: string | null } | undefined {
@@ -206,26 +226,31 @@ export class UserState extends DurableObject<Cloudflare.Env> {
    * when the user unfollowed after the push: nothing is written.
    */
   async claimJob(job: string, claimant: string, push: Push | null): Promise<JobClaim> {
-    if (push !== null && predatesUnsubscribe(push, tombstoneOf(this.#sql))) return 'purged'
-    const claim = claimJob(this.#sql, job, claimant, Date.now())
-    if (claim === 'claimed') await this.#wakeBy(nextWake(this.#sql))
+    if (push !== null && predatesUnsubscribe(push, this.#tombstone())) return 'purged'
+    const now = Date.now()
+    const claim = claimJob(this.#sql, job, claimant, now)
+    if (claim === 'claimed') await this.#wakeBy(now + RETENTION_MS)
     return claim
   }
 
   reserveSend(job: string, index: number): SendReservation {
+    // No tables: a purge took them, and the job's claim with them.
+    if (!this.#existing()) return 'purged'
     return reserveSend(this.ctx.storage, job, index, Date.now())
   }
 
   confirmSend(job: string, index: number): void {
-    confirmSend(this.#sql, job, index, Date.now())
+    const sql = this.#existing()
+    if (sql) confirmSend(sql, job, index, Date.now())
   }
 
   releaseSend(job: string, index: number): void {
-    releaseSend(this.ctx.storage, job, index)
+    if (this.#existing()) releaseSend(this.ctx.storage, job, index)
   }
 
   releaseJob(job: string): void {
-    releaseJob(this.#sql, job)
+    const sql = this.#existing()
+    if (sql) releaseJob(sql, job)
   }
 
   /**
@@ -233,6 +258,7 @@ export class UserState extends DurableObject<Cloudflare.Env> {
    * does nothing and writes nothing twice. A job whose claim a purge deleted writes nothing.
    */
   finishJob(job: string, claimant: string, writes: SessionWrites = {}): JobFinish {
+    if (!this.#existing()) return 'purged'
     const fits = writesFit(this.#sql, writes)
     return this.ctx.storage.transactionSync(() => {
       if (!finishJob(this.#sql, job, claimant, Date.now())) return 'purged'
@@ -247,7 +273,7 @@ export class UserState extends DurableObject<Cloudflare.Env> {
    * sent: nothing of a user is written after their purge, dead letters included.
    */
   async keepDeadLetter(letter: DeadLetterInput): Promise<'kept' | 'purged'> {
-    if (predatesUnsubscribe(letter.queued.push, tombstoneOf(this.#sql))) {
+    if (predatesUnsubscribe(letter.queued.push, this.#tombstone())) {
       logEvent('dead_letter_dropped', { key: letter.queued.key, reason: 'user purged' })
       return 'purged'
     }
@@ -257,17 +283,24 @@ export class UserState extends DurableObject<Cloudflare.Env> {
 
   /** The admin view, or null when nothing is stored (purged users included). */
   snapshot(): UserSnapshot | null {
-    return snapshotOf(this.#sql)
+    const sql = this.#existing()
+    return sql ? snapshotOf(sql) : null
   }
 
   /** The last pushes received, newest first: kinds and keys, no content. */
   recent(): RecentPush[] {
-    return recentOf(this.#sql)
+    const sql = this.#existing()
+    return sql ? recentOf(sql) : []
   }
 
   /** Deletes everything now (the admin API's DELETE), as an unsubscribe would. */
   async purge(): Promise<void> {
-    await purge(this.ctx.storage, Math.floor(Date.now() / 1000))
+    await this.#purge(Math.floor(Date.now() / 1000))
+  }
+
+  async #purge(unsubscribedAt: number): Promise<void> {
+    await purge(this.ctx.storage, unsubscribedAt)
+    this.#migrated = false
   }
 
   /**
@@ -276,14 +309,31 @@ export class UserState extends DurableObject<Cloudflare.Env> {
    */
   override async alarm(): Promise<void> {
     const now = Date.now()
-    prune(this.#sql, now)
-    const tombstone = tombstoneOf(this.#sql)
+    const tables = this.#existing()
+    const sql = this.ctx.storage.sql
+    if (tables) prune(tables, now)
+    else pruneTombstone(sql, now)
+    const tombstone = this.#tombstone()
     if (tombstone && tombstone.sweepsLeft > 0 && tombstone.sweepAt <= now) await this.#sweep()
-    if (!tombstoneOf(this.#sql) && !holdsAnything(this.#sql)) {
+    if (!this.#tombstone() && !(tables && holdsAnything(tables))) {
       await this.ctx.storage.deleteAll()
+      this.#migrated = false
       return
     }
-    await this.#wakeBy(nextWake(this.#sql), true)
+    await this.#wakeBy(nextWake(sql, tables !== null), true)
+  }
+
+  /** The tombstone, whether or not the other tables have been made again since the purge. */
+  #tombstone(): Tombstone | null {
+    return this.#migrated || this.#hasTombstoneTable() ? tombstoneOf(this.ctx.storage.sql) : null
+  }
+
+  #hasTombstoneTable(): boolean {
+    return (
+      this.ctx.storage.sql
+        .exec(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tombstone'`)
+        .toArray().length > 0
+    )
   }
 
   /** One sweep of the user's dead letters; a failure is retried by the next alarm. */
@@ -296,7 +346,7 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     } catch (error) {
       logProblem('dead_letter_sweep_failed', { error: errorName(error) })
     }
-    this.#sql.exec(
+    this.ctx.storage.sql.exec(
       `UPDATE tombstone SET sweeps_left = sweeps_left - ?, sweep_at = ?`,
       swept ? 1 : 0,
       Date.now() + SWEEP_SPACING_MS,

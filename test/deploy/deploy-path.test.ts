@@ -137,13 +137,21 @@ describe('deploying from zero, as the README says', () => {
     expect(api.state.queues.get('wechat-edge-pushes')?.consumers[0]?.deadLetterQueue).toBe(
       'wechat-edge-pushes-dlq',
     )
-    expect(api.state.kv.size).toBe(1)
+    expect(api.state.kv.size).toBe(2)
     const deployed = worker()
     expect(deployed.deployedVersion).not.toBeNull()
     expect(deployed.workersDev).toBe(true)
-    expect(deployed.migrationTag).toBe('v2')
+    expect(deployed.migrationTag).toBe('v3')
     expect(deployed.bindings.map((b) => b.name)).toEqual(
-      expect.arrayContaining(['DEAD_LETTERS', 'PUSHES', 'LATER', 'USERS', 'ACCESS_TOKENS']),
+      expect.arrayContaining([
+        'DEAD_LETTERS',
+        'REPLY_CACHE',
+        'PUSHES',
+        'LATER',
+        'USERS',
+        'ACCESS_TOKENS',
+        'LEDGER',
+      ]),
     )
     expect(api.unknown).toEqual([])
   })
@@ -195,7 +203,7 @@ describe('deploying from zero, as the README says', () => {
     await deploy.waitFor(/https:\/\/wechat-edge\.operator\.workers\.dev/)
     expect(await deploy.exited).toBe(0)
     expect(api.state.queues.size).toBe(3)
-    expect(api.state.kv.size).toBe(1)
+    expect(api.state.kv.size).toBe(2)
     expect(Object.fromEntries(worker().secrets)).toEqual(secrets)
     expect(worker().versions.length).toBe(versions + 1)
     expect(worker().deployedVersion).toBe(worker().versions.at(-1))

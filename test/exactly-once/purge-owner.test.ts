@@ -32,8 +32,11 @@ async function applied(id: string, kind: PushKind, createTime: number, fields = 
 
 function rows(id: string) {
   return runInDurableObject(userOf(id), (_: UserState, state) => {
+    // A purge leaves only the tombstone's table; the others come back with the next write.
     const count = (table: string) =>
-      state.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n
+      state.storage.sql.exec(`SELECT 1 FROM sqlite_master WHERE name = ?`, table).toArray().length
+        ? state.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n
+        : 0
     return {
       profile: count('profile'),
       session: count('session'),

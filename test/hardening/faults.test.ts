@@ -1,10 +1,12 @@
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
+import { Router } from '../../src/bot/router.ts'
 import { forgePushXml } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
 import { handleQueueBatch } from '../../src/queues/pushes.ts'
 import type { QueuedPush } from '../../src/queues/queued.ts'
 import { dedupKey } from '../../src/wechat/dedup-key.ts'
+import { reply } from '../../src/wechat/reply.ts'
 import { userState } from '../helpers/admin.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { captureLogs } from '../helpers/logs.ts'
@@ -214,5 +216,54 @@ describe('the consumer failing', () => {
     for (const [i, id] of ids.entries()) {
       expect(await userState(id)).toMatchObject({ eventCount: 1, lastMenuKey: `K${i}` })
     }
+  })
+})
+
+describe('the reply cache (KV with a TTL), for retries while the owner is down', () => {
+  /** The real REPLY_CACHE, every call counted. */
+  function countedReplyCache() {
+    const calls: string[] = []
+    const cache = new Proxy(env.REPLY_CACHE, {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver)
+        if (typeof value !== 'function') return value
+        return (...args: unknown[]) => {
+          calls.push(String(name))
+          return value.apply(target, args)
+        }
+      },
+    })
+    return { cache, calls }
+  }
+  const randomBot = () =>
+    new Router<Env>().on('click', () => reply.text(`answer ${crypto.randomUUID()}`))
+
+  it('gives a retry the first attempt’s reply while the Durable Object is down, and the Queue applies the push once', async () => {
+    const { cache, calls } = countedReplyCache()
+    const id = openid('cache-outage')
+    const xml = forgePushXml('click', { openid: id, menuKey: 'OUTAGE' })
+    const down = { USERS: usersWith(broken), REPLY_CACHE: cache }
+    const bot = randomBot()
+    const first = await fetchWith(await signedRequest(xml), down, bot)
+    const retry = await fetchWith(await signedRequest(xml), down, bot)
+    expect(first.status).toBe(200)
+    const reply = await first.text()
+    expect(reply).toContain('answer ')
+    expect(await retry.text()).toBe(reply)
+    expect(calls).toEqual(['get', 'put', 'get'])
+    await eventually(async () =>
+      expect(await userState(id)).toMatchObject({ eventCount: 1, lastMenuKey: 'OUTAGE' }),
+    )
+  })
+
+  it('is not touched in normal traffic: zero KV operations', async () => {
+    const { cache, calls } = countedReplyCache()
+    const bot = randomBot()
+    for (const label of ['a', 'b', 'c']) {
+      const xml = forgePushXml('click', { openid: openid(`cache-normal-${label}`) })
+      await fetchWith(await signedRequest(xml), { REPLY_CACHE: cache }, bot)
+      await fetchWith(await signedRequest(xml), { REPLY_CACHE: cache }, bot)
+    }
+    expect(calls).toEqual([])
   })
 })

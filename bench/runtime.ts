@@ -1,0 +1,17 @@
+/**
+ * The runtime the Worker is deployed with, read by wrangler's own config reader from
+ * wrangler.toml, so that every Miniflare the bench starts runs the Worker as deployed.
+ */
+
+import { unstable_readConfig } from 'wrangler'
+
+const config = unstable_readConfig({
+  config: new URL('../wrangler.toml', import.meta.url).pathname,
+})
+
+if (!config.compatibility_date) throw new Error('no compatibility_date in wrangler.toml')
+
+export const RUNTIME = {
+  compatibilityDate: config.compatibility_date,
+  compatibilityFlags: config.compatibility_flags,
+}
