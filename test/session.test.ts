@@ -130,7 +130,7 @@ describe('the session, bounded and lazy', () => {
 
   it('tells the handler when the session cannot be reached in time, rather than hanging', async () => {
     const hanging = {
-      getByName: () => ({ openSession: () => new Promise(() => {}) }),
+      getByName: () => ({ readSession: () => new Promise(() => {}) }),
     } as unknown as Env['USERS']
     const careful = new Router<Env, { step: number }>().on('text', async (_, { session }) => {
       try {

@@ -4,13 +4,13 @@
  * Exactly once: reads are loaded from the Durable Object on first use (a handler that never
  * touches the session costs no extra call); writes are buffered and handed over after the
  * handler, in the one call that receives the push, with its dedup key and its reply. A second
- * run of the same push (a retry, or a concurrent attempt) finds that push received and answers
- * with the first reply instead of writing again, so a counter counts each push once.
+ * run of the same push (a retry, or a concurrent attempt) is told so by that call, which answers
+ * with the first reply and drops the second run's writes: a counter counts each push once.
  */
 
 import { settleWithin } from '../deadline.ts'
 import { MAX_SESSION_BYTES, type SessionWrites, sessionBytes } from '../user/session-rows.ts'
-import type { Receipt, SessionOpened, UserSnapshot, UserState } from '../user/state.ts'
+import type { Receipt, UserSnapshot, UserState } from '../user/state.ts'
 import type { PushMode } from '../wechat/envelope.ts'
 import type { Push } from '../wechat/push.ts'
 
@@ -48,7 +48,8 @@ export interface Session<S extends SessionSchema<S> = AnySession> {
 
 /** The user's Durable Object, as the request path sees it. */
 export interface SessionStore {
-  open(key: string, mode: PushMode): Promise<SessionOpened>
+  /** The session's values. A retry reads them too; its writes are dropped when it is received. */
+  read(): Promise<Readonly<Record<string, string>>>
   /** Receives the push with its reply and session writes: once per key (see UserState). */
   receive(
     key: string,
@@ -77,36 +78,25 @@ export class SessionLimitError extends Error {
 }
 
 /**
- * Thrown through a handler when its push was already committed: the handler stops, and the
- * push is answered with the reply stored then.
- */
-export class SessionReplay extends Error {
-  readonly reply: string
-
-  constructor(reply: string) {
-    super('this push was already answered')
-    this.name = 'SessionReplay'
-    this.reply = reply
-  }
-}
-
-/**
  * The session of one push on the request path.
  *
  * @example
- * const session = new PushSession(store, key, 'encrypted', () => deadline - Date.now())
+ * const session = new PushSession(store, () => deadline - Date.now())
  */
 export class PushSession<S extends SessionSchema<S> = AnySession> implements Session<S> {
   readonly #load: () => Promise<Map<string, string>>
   #values: Promise<Map<string, string>> | undefined
   readonly #writes = new Map<string, string | null>()
 
-  constructor(store: SessionStore | null, key: string, mode: PushMode, msLeft: () => number)
+  /**
+   * @param store the user's object, or null for a push that belongs to no user (then every
+   *   read throws a {@link SessionUnavailableError}).
+   * @param msLeft what is left of the reply budget: a read gives up before it runs out.
+   */
+  constructor(store: SessionStore | null, msLeft: () => number)
   constructor(load: () => Promise<Map<string, string>>)
   constructor(
     source: SessionStore | null | (() => Promise<Map<string, string>>),
-    key = '',
-    mode: PushMode = 'plaintext',
     msLeft: () => number = () => 0,
   ) {
     this.#load =
@@ -114,12 +104,8 @@ export class PushSession<S extends SessionSchema<S> = AnySession> implements Ses
         ? source
         : async function loadForPush() {
             if (!source) throw new SessionUnavailableError('this push belongs to no user')
-            const opened = await withinBudget(
-              source.open(key, mode),
-              msLeft() - SESSION_READ_RESERVE_MS,
-            )
-            if (opened.replay !== null) throw new SessionReplay(opened.replay)
-            return new Map(Object.entries(opened.values))
+            const values = await withinBudget(source.read(), msLeft() - SESSION_READ_RESERVE_MS)
+            return new Map(Object.entries(values))
           }
   }
 
@@ -198,7 +184,7 @@ export function userSessionStore(
 ): SessionStore {
   const user = () => users.getByName(owner)
   return {
-    open: (key, mode) => user().openSession(key, mode),
+    read: () => user().readSession(),
     receive: (key, mode, push, reply, writes) => user().receive(key, mode, push, reply, writes),
     profile: () => user().snapshot(),
   }

@@ -7,12 +7,7 @@
  */
 
 import type { LogFields, RouteContext, Router } from '../bot/router.ts'
-import {
-  PushSession,
-  SessionReplay,
-  type SessionSchema,
-  type SessionStore,
-} from '../bot/session.ts'
+import { PushSession, type SessionSchema, type SessionStore } from '../bot/session.ts'
 import type { Config } from '../config.ts'
 import { settleWithin } from '../deadline.ts'
 import type { LedgerReceipt } from '../ledger.ts'
@@ -56,8 +51,6 @@ type RouteOutcome = 'replied' | 'no_reply' | 'over_budget' | 'handler_error'
 type Routed =
   | { readonly outcome: 'replied'; readonly reply: Reply }
   | { readonly outcome: Exclude<RouteOutcome, 'replied'> }
-  /** The push's session was committed before: answer with that reply. */
-  | { readonly outcome: 'replayed'; readonly body: string }
 
 /**
  * Answers one push: the body to send, with status 200. Throws a 503 {@link WechatError} when the
@@ -74,7 +67,7 @@ export async function answerPush<E, S extends SessionSchema<S>>(
   const msLeft = () => deadline - Date.now()
   const owner = stateOwnerOf(push)
   const store = owner === null ? null : deps.sessions(owner)
-  const session = new PushSession<S>(store, key, mode, msLeft)
+  const session = new PushSession<S>(store, msLeft)
   let deferred: string | undefined
   const context: RouteContext<E, S> = {
     env: deps.env,
@@ -89,67 +82,65 @@ export async function answerPush<E, S extends SessionSchema<S>>(
   // The handler may use the budget but what making the push durable needs after it.
   const reserve = Math.min(DURABLE_RESERVE_MS, deps.config.replyBudgetMs / 5)
   const routed = await routeWithin(deps.bot, push, context, msLeft() - reserve)
-  let body =
-    routed.outcome === 'replayed'
-      ? routed.body
-      : routed.outcome === 'replied'
-        ? renderReply(routed.reply, addressOf(push))
-        : NO_REPLY
+  let body = routed.outcome === 'replied' ? renderReply(routed.reply, addressOf(push)) : NO_REPLY
   let outcome: Routed['outcome'] | 'retry' = routed.outcome
   const completed = routed.outcome === 'replied' || routed.outcome === 'no_reply'
   const queued: QueuedPush = { key, push, receivedAt: deps.startedAt }
-  if (routed.outcome !== 'replayed') {
-    const writes = completed ? session.writes : {}
-    const receipt = await receiveWithin(
-      () =>
-        store
-          ? store.receive(key, mode, push, body, writes)
-          : deps.receiveUnowned(push, key, mode, body),
-      () => msLeft() - reserve / 2,
-    )
-    if (receipt.outcome === 'replay') {
-      body = receipt.reply
-      outcome = 'retry'
-    } else if (receipt.outcome === 'purged') {
-      // The user's object deleted everything, and sweeps their dead letters from its alarm.
-    } else if (receipt.outcome === 'too_large' || receipt.outcome === 'stale') {
-      logProblem('session_not_written', { key, reason: receipt.outcome })
-    } else if (receipt.outcome !== 'received' && receipt.outcome !== 'duplicate') {
-      // The Durable Object did not take it: the Queue must, or WeChat must send it again.
-      logProblem('push_not_received', {
+  const writes = completed ? session.writes : {}
+  const receipt = await receiveWithin(
+    () =>
+      store
+        ? store.receive(key, mode, push, body, writes)
+        : deps.receiveUnowned(push, key, mode, body),
+    () => msLeft() - reserve / 2,
+  )
+  if (receipt.outcome === 'replay') {
+    body = receipt.reply
+    outcome = 'retry'
+  } else if (receipt.outcome === 'purged') {
+    // The user's object deleted everything, and sweeps their dead letters from its alarm.
+  } else if (receipt.outcome === 'too_large' || receipt.outcome === 'stale') {
+    logProblem('session_not_written', { key, reason: receipt.outcome })
+  } else if (receipt.outcome !== 'received' && receipt.outcome !== 'duplicate') {
+    // The Durable Object did not take it: the Queue must, or WeChat must send it again.
+    logProblem('push_not_received', {
+      kind: push.kind,
+      key,
+      reason: receipt.outcome,
+      quota: 'quota' in receipt ? receipt.quota : null,
+    })
+    // Session writes cannot wait in the Queue: WeChat's retry runs the handler again.
+    if (Object.keys(writes).length > 0) {
+      logProblem('push_not_queued', {
         kind: push.kind,
         key,
-        reason: receipt.outcome,
-        quota: 'quota' in receipt ? receipt.quota : null,
+        reason: 'session writes',
+        quota: null,
       })
-      // A retry while the owner is still down gets the first attempt's reply; the first
-      // attempt keeps it for them. The push goes to the Queue either way (its consumer
-      // applies each key once), in case the first attempt's send was lost.
-      const cached = await deps.replies.get(key, msLeft() / 4)
-      if (cached) {
-        body = cached.mode === mode ? cached.reply : NO_REPLY
-        outcome = 'retry'
-      } else {
-        await deps.replies.put(key, { mode, reply: body }, msLeft() / 4)
-      }
-      // Session writes cannot wait in the Queue: WeChat's retry runs the handler again.
-      const sent =
-        Object.keys(writes).length > 0
-          ? ({ status: 'not with session writes', quota: null } as const)
-          : await enqueueWithin(deps.enqueue(queued), msLeft(), 'Queues')
-      if (sent.status !== 'queued') {
-        logProblem('push_not_queued', {
-          kind: push.kind,
-          key,
-          reason: sent.status,
-          quota: sent.quota,
-        })
-        throw new WechatError(503, 'push could not be made durable; retry later')
-      }
-      log.via = 'queue'
+      throw new WechatError(503, 'push could not be made durable; retry later')
     }
-  } else {
-    outcome = 'retry'
+    // A retry while the owner is still down gets the first attempt's reply, which that
+    // attempt kept for it. The push goes to the Queue with its reply either way (the
+    // consumer applies each key once), so that a retry after the outage gets it too.
+    const cached = await deps.replies.get(key, msLeft() / 4)
+    if (cached) {
+      body = cached.mode === mode ? cached.reply : NO_REPLY
+      outcome = 'retry'
+    } else {
+      await deps.replies.put(key, { mode, reply: body }, msLeft() / 4)
+    }
+    const answered: QueuedPush = { ...queued, answered: cached ?? { mode, reply: body } }
+    const sent = await enqueueWithin(deps.enqueue(answered), msLeft(), 'Queues')
+    if (sent.status !== 'queued') {
+      logProblem('push_not_queued', {
+        kind: push.kind,
+        key,
+        reason: sent.status,
+        quota: sent.quota,
+      })
+      throw new WechatError(503, 'push could not be made durable; retry later')
+    }
+    log.via = 'queue'
   }
   if (completed && deferred !== undefined) {
     // Durable before the answer, as the push is: the answer promises the work will be done.
@@ -236,7 +227,6 @@ async function routeWithin<E, S extends SessionSchema<S>>(
   const routed = bot.route(push, { ...context, signal: budget.signal }).then(
     (reply): Routed => (reply ? { outcome: 'replied', reply } : { outcome: 'no_reply' }),
     (error: unknown): Routed => {
-      if (error instanceof SessionReplay) return { outcome: 'replayed', body: error.reply }
       logProblem('handler_error', { kind: push.kind, error: errorName(error) })
       return { outcome: 'handler_error' }
     },

@@ -144,7 +144,7 @@ async function runUnownedJob<S extends SessionSchema<S>>(
   if ((await ledger.claimJob(jobId, claimant)) !== 'claimed') return 'replayed'
   const context: LaterContext<Env, S> = {
     env,
-    session: new PushSession<S>(null, key, 'plaintext', () => 0),
+    session: new PushSession<S>(null, () => 0),
     profile: async () => null,
     log: {},
     send() {

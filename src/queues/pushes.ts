@@ -50,11 +50,15 @@ export async function handleQueueBatch(batch: MessageBatch<QueuedPush>, env: Env
 }
 
 async function applyToUser(message: Message<QueuedPush>, env: Env): Promise<void> {
-  const { key, push, receivedAt } = message.body
+  const { key, push, receivedAt, answered } = message.body
   const owner = stateOwnerOf(push)
   // A push of nobody's goes to the ledger, never to a UserState.
   if (owner === null) {
-    const receipt = await ledgerFor(env.LEDGER, push, key).receive(key, null, null)
+    const receipt = await ledgerFor(env.LEDGER, push, key).receive(
+      key,
+      answered?.mode ?? null,
+      answered?.reply ?? null,
+    )
     if (receipt.outcome === 'failed') throw new Error('the ledger could not receive the push')
     logEvent('applied', {
       kind: push.kind,
@@ -64,7 +68,7 @@ async function applyToUser(message: Message<QueuedPush>, env: Env): Promise<void
     })
     return
   }
-  const outcome = await env.USERS.getByName(owner).apply(key, push)
+  const outcome = await env.USERS.getByName(owner).apply(key, push, answered)
   if (outcome === 'failed') throw new Error('UserState could not apply the push')
   logEvent('applied', { kind: push.kind, key, outcome, lagMs: Date.now() - receivedAt })
 }

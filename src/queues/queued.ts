@@ -3,6 +3,7 @@
  * producer, the consumer and the dead letters share the type without importing each other.
  */
 
+import type { PushMode } from '../wechat/envelope.ts'
 import type { Push } from '../wechat/push.ts'
 
 export interface QueuedPush {
@@ -11,6 +12,11 @@ export interface QueuedPush {
   readonly push: Push
   /** Milliseconds since the epoch when the Worker accepted it. */
   readonly receivedAt: number
+  /**
+   * The reply WeChat was given, when the request path answered while the push's owner was
+   * unreachable: the owner keeps it, so that a later retry gets the same reply.
+   */
+  readonly answered?: { readonly mode: PushMode; readonly reply: string }
 }
 
 /** A deferred handler's work, on the later queue: the push, and which handler runs it. */

@@ -66,11 +66,6 @@ export type ApplyOutcome = 'applied' | 'duplicate' | 'stale' | 'purged' | 'faile
 /** What a deferred job's session came to when it finished. */
 export type JobFinish = 'finished' | 'too_large' | 'purged'
 
-/** The session as a push should read it, or the reply it was already given. */
-export type SessionOpened =
-  | { readonly replay: null; readonly values: Readonly<Record<string, string>> }
-  | { readonly replay: string }
-
 interface Admission {
   readonly key: string
   readonly push: Push
@@ -119,13 +114,20 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     return this.#guarded(push, key, { key, push, mode, reply, writes })
   }
 
-  /** The Queue's call: the push without a reply (the answer went out already, or never will). */
-  async apply(key: string, push: Push): Promise<ApplyOutcome> {
+  /**
+   * The Queue's and a job's call: the push, with the reply WeChat was given when the request
+   * path answered without reaching this object (so that a later retry gets it), else none.
+   */
+  async apply(
+    key: string,
+    push: Push,
+    answered?: { readonly mode: PushMode; readonly reply: string },
+  ): Promise<ApplyOutcome> {
     const receipt = await this.#guarded(push, key, {
       key,
       push,
-      mode: null,
-      reply: null,
+      mode: answered?.mode ?? null,
+      reply: answered?.reply ?? null,
       writes: {},
     })
     switch (receipt.outcome) {
@@ -194,19 +196,7 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     return { outcome: fits ? 'received' : 'too_large' }
   }
 
-  /**
-   * The session as this push should read it: its values, or, when this push was received
-   * already with its reply, that reply (`success` for a push since sent in another mode, so
-   * that an encrypted reply is never replayed in clear).
-   */
-  openSession(key: string, mode: PushMode): SessionOpened {
-    if (!this.#existing()) return { replay: null, values: {} }
-    const earlier = this.#received(key)
-    if (earlier?.reply != null) return { replay: earlier.mode === mode ? earlier.reply : 'success' }
-    return { replay: null, values: Object.fromEntries(sessionRows(this.#sql)) }
-  }
-
-  /** The session's values, for a deferred job (which has no reply to replay). */
+  /** The session's values, as a handler or a job reads them. */
   readSession(): Readonly<Record<string, string>> {
     const sql = this.#existing()
     return sql ? Object.fromEntries(sessionRows(sql)) : {}

@@ -5,6 +5,7 @@ import { dedupKey } from '../../src/wechat/dedup-key.ts'
 import { userState } from '../helpers/admin.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { forgedPush, parsedPush, queuedPush } from '../helpers/pushes.ts'
+import { storedReply } from '../helpers/stored.ts'
 import { exchange, openid, postPush } from '../helpers/wechat.ts'
 
 /** Waits until the Queue has applied what the test expects to the user's Durable Object. */
@@ -36,8 +37,7 @@ describe('exactly once, over HTTP and the real Queue', () => {
     const xml = forgePushXml('text', { openid: id, content: 'first' })
     const first = await exchange(xml)
     const push = parsedPush(xml)
-    const stored = await env.USERS.getByName(id).openSession(await dedupKey(push), 'plaintext')
-    expect(stored).toEqual({ replay: first.reply })
+    expect(await storedReply(push)).toBe(first.reply)
     expect((await exchange(xml)).reply).toBe(first.reply)
     await settled(id, { eventCount: 1 })
   })

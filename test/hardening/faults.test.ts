@@ -11,6 +11,7 @@ import { userState } from '../helpers/admin.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { captureLogs } from '../helpers/logs.ts'
 import { forgedPush, parsedPush, queuedPush } from '../helpers/pushes.ts'
+import { storedReply } from '../helpers/stored.ts'
 import { exchange, openid, signedRequest } from '../helpers/wechat.ts'
 import { fetchWith } from '../helpers/worker.ts'
 
@@ -60,12 +61,7 @@ function usersWith(receive: (...args: unknown[]) => Promise<unknown>): Env['USER
 
 /** Whether the user's Durable Object holds the push with a reply (a retry would get it). */
 async function received(xml: string): Promise<boolean> {
-  const push = parsedPush(xml)
-  const opened = await env.USERS.getByName(push.fromUserName).openSession(
-    await dedupKey(push),
-    'plaintext',
-  )
-  return opened.replay !== null
+  return (await storedReply(parsedPush(xml))) !== null
 }
 
 describe('the user’s Durable Object failing', () => {
@@ -254,6 +250,10 @@ describe('the reply cache (KV with a TTL), for retries while the owner is down',
     await eventually(async () =>
       expect(await userState(id)).toMatchObject({ eventCount: 1, lastMenuKey: 'OUTAGE' }),
     )
+    // The Queue handed the reply to the user's object: a retry after the outage gets it too.
+    const after = await fetchWith(await signedRequest(xml), { REPLY_CACHE: cache }, bot)
+    expect(await after.text()).toBe(reply)
+    expect(await userState(id)).toMatchObject({ eventCount: 1 })
   })
 
   it('is not touched in normal traffic: zero KV operations', async () => {

@@ -7,7 +7,7 @@ export function routeContext(): RouteContext {
   return {
     env: {},
     signal: new AbortController().signal,
-    session: new PushSession(null, 'no-key', 'plaintext', () => 1_000),
+    session: new PushSession(null, () => 1_000),
     profile: async () => null,
     log: {},
   }
