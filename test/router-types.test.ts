@@ -1,7 +1,10 @@
 import { describe, expect, expectTypeOf, it } from 'vitest'
 import { Router } from '../src/bot/router.ts'
-import type { PushKind, PushOf } from '../src/wechat/push.ts'
+import type { AnySession } from '../src/bot/session.ts'
+import type { Push, PushKind, PushOf, TextMessage } from '../src/wechat/push.ts'
 import { reply } from '../src/wechat/reply.ts'
+import { forgedPush } from './helpers/pushes.ts'
+import { routeContext } from './helpers/route-context.ts'
 
 /** The kinds whose handler would be handed `never`: none may be. Checked by `npm run typecheck`. */
 type NeverKinds = { [K in PushKind]: [PushOf<K>] extends [never] ? K : never }[PushKind]
@@ -29,5 +32,31 @@ describe('Router.on types each kind’s push', () => {
       .on('user_authorization_revoke', (push) => reply.text(push.openId))
       .on('publish_job_finish', (push) => reply.text(push.publishId))
     expect(bot).toBeInstanceOf(Router)
+  })
+})
+
+describe('predicates and state are typed', () => {
+  it('narrows the push for a when() whose predicate is a type guard', () => {
+    const isLongText = (push: Push): push is TextMessage =>
+      push.kind === 'text' && push.content.length > 500
+    const bot = new Router().when(isLongText, (push) => {
+      expectTypeOf(push).toEqualTypeOf<TextMessage>()
+      return reply.text(push.content.slice(0, 10))
+    })
+    expect(bot).toBeInstanceOf(Router)
+  })
+
+  it('types context.state by the bot’s third parameter, as Hono types c.var', async () => {
+    const bot = new Router<unknown, AnySession, { member: { name: string } }>()
+      .use(async (_push, { state }, next) => {
+        state.member = { name: 'Li' }
+        return next()
+      })
+      .on('text', (_push, { state }) => {
+        expectTypeOf(state.member).toEqualTypeOf<{ name: string } | undefined>()
+        return reply.text(state.member?.name ?? 'nobody')
+      })
+    const answered = await bot.route(forgedPush('text'), routeContext())
+    expect(answered).toMatchObject({ type: 'text', content: 'Li' })
   })
 })

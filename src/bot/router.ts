@@ -23,7 +23,14 @@ import type { AnySession, Session, SessionSchema } from './session.ts'
 export type LogFields = Record<string, string | number | boolean>
 
 /** What a handler gets besides its push. */
-export interface HandlerContext<E = unknown, S extends SessionSchema<S> = AnySession> {
+/** What middleware hands to later middleware and handlers, as Hono's `c.var`. */
+export type StateVars = Record<string, unknown>
+
+export interface HandlerContext<
+  E = unknown,
+  S extends SessionSchema<S> = AnySession,
+  V extends StateVars = StateVars,
+> {
   readonly env: E
   /** Aborted when the reply budget runs out and `success` has been sent instead. */
   readonly signal: AbortSignal
@@ -38,8 +45,11 @@ export interface HandlerContext<E = unknown, S extends SessionSchema<S> = AnySes
   next(): Promise<Reply | undefined>
   /** Added to this push's log line. */
   readonly log: LogFields
-  /** Whatever middleware hands to later middleware and handlers. */
-  readonly state: Record<string, unknown>
+  /**
+   * Whatever middleware hands to later middleware and handlers, typed by the bot's third
+   * parameter: `new Router<Env, Session, { user: Member }>()`. Fresh for each push.
+   */
+  readonly state: Partial<V>
 }
 
 /** What the request path supplies; the router adds `next` and `state`. */
@@ -138,19 +148,25 @@ function deferredOf(handler: unknown): Deferred[typeof LATER] | undefined {
 
 // biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing is a handler for `success`
 export type HandlerResult = Reply | undefined | null | void
-export type Handler<P extends Push = Push, E = unknown, S extends SessionSchema<S> = AnySession> = (
-  push: P,
-  context: HandlerContext<E, S>,
-) => HandlerResult | Promise<HandlerResult>
+export type Handler<
+  P extends Push = Push,
+  E = unknown,
+  S extends SessionSchema<S> = AnySession,
+  V extends StateVars = StateVars,
+> = (push: P, context: HandlerContext<E, S, V>) => HandlerResult | Promise<HandlerResult>
 
 /**
  * Runs around every push, in the order registered (the first is outermost). `next()` runs the
  * rest and resolves with their reply. Return a reply to answer with it, `null` for no reply,
  * or nothing to keep what `next()` produced (no reply if it was not called).
  */
-export type Middleware<E = unknown, S extends SessionSchema<S> = AnySession> = (
+export type Middleware<
+  E = unknown,
+  S extends SessionSchema<S> = AnySession,
+  V extends StateVars = StateVars,
+> = (
   push: Push,
-  context: HandlerContext<E, S>,
+  context: HandlerContext<E, S, V>,
   next: () => Promise<Reply | undefined>,
 ) => HandlerResult | Promise<HandlerResult>
 
@@ -159,9 +175,9 @@ export type ScenePush = (SubscribeEvent & { scene: string }) | ScanEvent
 
 type Pattern = string | RegExp
 
-interface Route<P extends Push, E, S extends SessionSchema<S>> {
+interface Route<P extends Push, E, S extends SessionSchema<S>, V extends StateVars> {
   readonly matches: (push: P) => boolean
-  readonly handler: Handler<P, E, S>
+  readonly handler: Handler<P, E, S, V>
 }
 
 function matchesPattern(pattern: Pattern, value: string): boolean {
@@ -192,14 +208,18 @@ function hasScene(push: Push): push is ScenePush {
  *   .on('text', (push) => reply.text(push.content))
  *   .fallback(() => undefined)
  */
-export class Router<E = unknown, S extends SessionSchema<S> = AnySession> {
-  readonly #middleware: Middleware<E, S>[] = []
-  readonly #menus: Route<KeyedMenuEvent, E, S>[] = []
-  readonly #scenes: Route<ScenePush, E, S>[] = []
-  readonly #texts: Route<TextMessage, E, S>[] = []
-  readonly #predicates: Route<Push, E, S>[] = []
-  readonly #kinds = new Map<PushKind, Handler<Push, E, S>[]>()
-  #fallback: Handler<Push, E, S> | undefined
+export class Router<
+  E = unknown,
+  S extends SessionSchema<S> = AnySession,
+  V extends StateVars = StateVars,
+> {
+  readonly #middleware: Middleware<E, S, V>[] = []
+  readonly #menus: Route<KeyedMenuEvent, E, S, V>[] = []
+  readonly #scenes: Route<ScenePush, E, S, V>[] = []
+  readonly #texts: Route<TextMessage, E, S, V>[] = []
+  readonly #predicates: Route<Push, E, S, V>[] = []
+  readonly #kinds = new Map<PushKind, Handler<Push, E, S, V>[]>()
+  #fallback: Handler<Push, E, S, V> | undefined
   /** Deferred handlers by the name their jobs carry on the Queue. */
   readonly #laterRuns = new Map<string, LaterHandler<Push, never, never>>()
   /** The name of each deferred route's handler, as registered. */
@@ -232,21 +252,21 @@ export class Router<E = unknown, S extends SessionSchema<S> = AnySession> {
   }
 
   /** Runs `middleware` around every push (blocklists, admin-only commands, metrics). */
-  use(middleware: Middleware<E, S>): this {
+  use(middleware: Middleware<E, S, V>): this {
     this.#middleware.push(middleware)
     return this
   }
 
   /** Handles every push of one kind, unless a more specific route matches. */
-  on<K extends PushKind>(kind: K, handler: Handler<PushOf<K>, E, S>): this {
+  on<K extends PushKind>(kind: K, handler: Handler<PushOf<K>, E, S, V>): this {
     const handlers = this.#kinds.get(kind) ?? []
-    handlers.push(this.#note(handler, `kind:${kind}`) as Handler<Push, E, S>)
+    handlers.push(this.#note(handler, `kind:${kind}`) as Handler<Push, E, S, V>)
     this.#kinds.set(kind, handlers)
     return this
   }
 
   /** Handles menu events (CLICK, scan code, photo, location select) whose key matches. */
-  menu(key: Pattern, handler: Handler<KeyedMenuEvent, E, S>): this {
+  menu(key: Pattern, handler: Handler<KeyedMenuEvent, E, S, V>): this {
     this.#menus.push({
       matches: (push) => matchesPattern(key, push.key),
       handler: this.#note(handler, `menu:${key}`),
@@ -255,7 +275,7 @@ export class Router<E = unknown, S extends SessionSchema<S> = AnySession> {
   }
 
   /** Handles QR follows and scans whose scene (without `qrscene_`) matches. */
-  scene(scene: Pattern, handler: Handler<ScenePush, E, S>): this {
+  scene(scene: Pattern, handler: Handler<ScenePush, E, S, V>): this {
     this.#scenes.push({
       matches: (push) => matchesPattern(scene, push.scene),
       handler: this.#note(handler, `scene:${scene}`),
@@ -264,7 +284,7 @@ export class Router<E = unknown, S extends SessionSchema<S> = AnySession> {
   }
 
   /** Handles text messages whose content equals a string or matches a RegExp. */
-  text(pattern: Pattern, handler: Handler<TextMessage, E, S>): this {
+  text(pattern: Pattern, handler: Handler<TextMessage, E, S, V>): this {
     this.#texts.push({
       matches: (push) => matchesPattern(pattern, push.content),
       handler: this.#note(handler, `text:${pattern}`),
@@ -273,23 +293,25 @@ export class Router<E = unknown, S extends SessionSchema<S> = AnySession> {
   }
 
   /** Handles any push for which `predicate` holds: after text patterns, before kinds. */
-  when(predicate: (push: Push) => boolean, handler: Handler<Push, E, S>): this {
+  when<P extends Push>(predicate: (push: Push) => push is P, handler: Handler<P, E, S, V>): this
+  when(predicate: (push: Push) => boolean, handler: Handler<Push, E, S, V>): this
+  when(predicate: (push: Push) => boolean, handler: Handler<Push, E, S, V>): this {
     this.#predicates.push({ matches: predicate, handler: this.#note(handler, null) })
     return this
   }
 
   /** Handles whatever no other route took. Without one, such pushes get `success`. */
-  fallback(handler: Handler<Push, E, S>): this {
+  fallback(handler: Handler<Push, E, S, V>): this {
     this.#fallback ??= this.#note(handler, 'fallback')
     return this
   }
 
   /** Every handler that matches this push, in the order they are tried. */
-  resolve(push: Push): Handler<Push, E, S>[] {
-    const matching = <P extends Push>(routes: Route<P, E, S>[], typed: P) =>
+  resolve(push: Push): Handler<Push, E, S, V>[] {
+    const matching = <P extends Push>(routes: Route<P, E, S, V>[], typed: P) =>
       routes
         .filter((route) => route.matches(typed))
-        .map((route) => route.handler as Handler<Push, E, S>)
+        .map((route) => route.handler as Handler<Push, E, S, V>)
     return [
       ...(isKeyedMenuEvent(push) ? matching(this.#menus, push) : []),
       ...(hasScene(push) ? matching(this.#scenes, push) : []),
@@ -303,8 +325,8 @@ export class Router<E = unknown, S extends SessionSchema<S> = AnySession> {
   /** Runs the middleware and the handlers this push goes to; nothing → no reply. */
   async route(push: Push, base: RouteContext<E, S>): Promise<Reply | undefined> {
     const handlers = this.resolve(push)
-    const state: Record<string, unknown> = {}
-    const contextWith = (next: () => Promise<Reply | undefined>): HandlerContext<E, S> => ({
+    const state: Partial<V> = {}
+    const contextWith = (next: () => Promise<Reply | undefined>): HandlerContext<E, S, V> => ({
       ...base,
       state,
       next,
