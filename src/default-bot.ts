@@ -5,9 +5,8 @@
  * gets `success`. One middleware times the bot into the log line.
  */
 
-import { later, Router } from './bot/router.ts'
+import { later, Router, reply } from './bot/index.ts'
 import type { Env } from './env.ts'
-import { reply } from './wechat/reply.ts'
 
 /** How long the `later` example pretends to work. */
 const LATER_PAUSE_MS = 1_500
