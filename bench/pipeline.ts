@@ -43,7 +43,7 @@ export async function fixture(nowSeconds: number): Promise<Fixture> {
   const context = {
     env: {} as Env,
     signal: new AbortController().signal,
-    session: new PushSession<CountSession>(null, 'bench', 'plaintext', () => 1_000),
+    session: new PushSession<CountSession>(null, () => 1_000),
     profile: async () => null,
     log: {},
   }

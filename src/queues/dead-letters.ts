@@ -127,7 +127,16 @@ export async function replayDeadLetters(kv: KVNamespace, queues: ReplayQueues): 
   return replayed
 }
 
-/** Part of a user's purge, run by their Durable Object's alarm: their dead letters go too. */
-export async function forgetDeadLetters(kv: KVNamespace, openid: string): Promise<void> {
-  for (const entry of await listKeys(kv, storageKey(openid, ''))) await kv.delete(entry.name)
+/**
+ * Part of a user's purge, run by their Durable Object's alarm: their dead letters kept before
+ * `before` (ms) go too. Later ones belong to a new follow.
+ */
+export async function forgetDeadLetters(
+  kv: KVNamespace,
+  openid: string,
+  before: number,
+): Promise<void> {
+  for (const entry of await listKeys(kv, storageKey(openid, ''))) {
+    if (entry.metadata === undefined || entry.metadata.deadAt < before) await kv.delete(entry.name)
+  }
 }

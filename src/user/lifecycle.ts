@@ -3,7 +3,7 @@
  * tombstone, and when the object must wake next, derived from every table.
  *
  * The purge deletes everything; the tombstone that follows holds only the time of the
- * unsubscribe (and the progress of the dead-letter sweep) and lives as long as anything of the
+ * unsubscribe (and when to sweep the user's dead letters) and lives as long as anything of the
  * user could come back: a Queue retry, a job still running, a dead letter (kept 7 days) being
  * replayed. A follow in that time starts from empty tables and keeps the tombstone, so that a
  * push from before the unsubscribe is still refused.
@@ -23,31 +23,29 @@ export const MAX_RECEIVED_KEYS = 1000
 export const TOMBSTONE_TTL_MS = DEAD_LETTER_TTL_SECONDS * 1000 + 24 * HOUR_MS
 /**
  * KV lists are eventually consistent (a key written just before may be missing from a list for
- * up to a minute): the dead letters are swept twice, a minute apart, each retried until done.
+ * up to a minute): the dead letters are swept a minute after the purge, and again every minute
+ * until a sweep succeeds. Success is not written down: the alarm then moves past the sweep time.
  */
-export const DEAD_LETTER_SWEEPS = 2
-export const SWEEP_SPACING_MS = 60 * 1000
+export const SWEEP_DELAY_MS = 60 * 1000
 /** A reply window's row outlives the longest window. */
 const WINDOW_ROW_MS = Math.max(...Object.values(WINDOW_RULES).map((rule) => rule.lengthMs))
 
 export interface Tombstone {
   readonly unsubscribedAt: number
   readonly expiresAt: number
-  readonly sweepsLeft: number
   readonly sweepAt: number
 }
 
 export function tombstoneOf(sql: SqlStorage): Tombstone | null {
   const row = sql
-    .exec<{ unsubscribed_at: number; expires_at: number; sweeps_left: number; sweep_at: number }>(
-      'SELECT unsubscribed_at, expires_at, sweeps_left, sweep_at FROM tombstone',
+    .exec<{ unsubscribed_at: number; expires_at: number; sweep_at: number }>(
+      'SELECT unsubscribed_at, expires_at, sweep_at FROM tombstone',
     )
     .toArray()[0]
   return row
     ? {
         unsubscribedAt: row.unsubscribed_at,
         expiresAt: row.expires_at,
-        sweepsLeft: row.sweeps_left,
         sweepAt: row.sweep_at,
       }
     : null
@@ -74,14 +72,20 @@ export async function purge(storage: DurableObjectStorage, unsubscribedAt: numbe
   storage.sql.exec(TOMBSTONE_TABLE)
   const now = Date.now()
   storage.sql.exec(
-    `INSERT INTO tombstone (id, unsubscribed_at, expires_at, sweeps_left, sweep_at)
-     VALUES (1, ?, ?, ?, ?)`,
+    'INSERT INTO tombstone (id, unsubscribed_at, expires_at, sweep_at) VALUES (1, ?, ?, ?)',
     unsubscribedAt,
     now + TOMBSTONE_TTL_MS,
-    DEAD_LETTER_SWEEPS,
-    now,
+    now + SWEEP_DELAY_MS,
   )
-  await storage.setAlarm(now)
+  await storage.setAlarm(now + SWEEP_DELAY_MS)
+}
+
+/**
+ * Whether the dead letters are due a sweep: past its time, while the tombstone lives. A sweep
+ * removes only letters kept before the purge, so one repeated after a re-follow is harmless.
+ */
+export function sweepDue(tombstone: Tombstone | null, now: number): tombstone is Tombstone {
+  return tombstone !== null && tombstone.sweepAt <= now && now < tombstone.expiresAt
 }
 
 /** Deletes what has outlived its retention; the tombstone too, once it expires. */
@@ -103,8 +107,8 @@ export function pruneTombstone(sql: SqlStorage, now: number): void {
 }
 
 /**
- * When the object must wake next: the first moment any row it holds expires, or the next
- * dead-letter sweep; null when it holds nothing that expires.
+ * When the object must wake next: the first moment any row it holds expires, or a dead-letter
+ * sweep still to come; null when it holds nothing that expires.
  */
 export function nextWake(sql: SqlStorage, withTables = true): number | null {
   // Scalar subqueries, not a UNION: Durable Objects' SQLite allows few compound terms. After a
@@ -119,8 +123,10 @@ export function nextWake(sql: SqlStorage, withTables = true): number | null {
     .exec<Record<string, number | null>>(
       `SELECT ${rows}
               (SELECT expires_at FROM tombstone) AS tombstone,
-              (SELECT sweep_at FROM tombstone WHERE sweeps_left > 0) AS sweep`,
-      ...(withTables ? [RETENTION_MS, WINDOW_ROW_MS] : []),
+              (SELECT sweep_at FROM tombstone WHERE sweep_at > ?3) AS sweep`,
+      RETENTION_MS,
+      WINDOW_ROW_MS,
+      Date.now(),
     )
     .one()
   const times = Object.values(row).filter((at): at is number => typeof at === 'number')

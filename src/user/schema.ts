@@ -13,7 +13,6 @@ export const TOMBSTONE_TABLE = `CREATE TABLE IF NOT EXISTS tombstone (
      id INTEGER PRIMARY KEY CHECK (id = 1),
      unsubscribed_at INTEGER NOT NULL,
      expires_at INTEGER NOT NULL,
-     sweeps_left INTEGER NOT NULL DEFAULT 0,
      sweep_at INTEGER NOT NULL DEFAULT 0
    );`
 
@@ -70,7 +69,7 @@ const MIGRATIONS: readonly string[] = [
 
 /**
  * Objects made before the schema was versioned hold version 1 but for the jobs table (their
- * job claims were outbox rows at index -2 and -1) and the tombstone's sweep columns.
+ * job claims were outbox rows at index -2 and -1) and the tombstone's sweep time.
  */
 const UNVERSIONED_TO_1 = `
   CREATE TABLE jobs (
@@ -80,7 +79,6 @@ const UNVERSIONED_TO_1 = `
     at INTEGER NOT NULL
   ) WITHOUT ROWID;
   DELETE FROM outbox WHERE idx < 0;
-  ALTER TABLE tombstone ADD COLUMN sweeps_left INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE tombstone ADD COLUMN sweep_at INTEGER NOT NULL DEFAULT 0;`
 
 /** The version this code reads and writes. */

@@ -24,7 +24,9 @@ import {
   pruneTombstone,
   purge,
   RETENTION_MS,
-  SWEEP_SPACING_MS,
+  SWEEP_DELAY_MS,
+  sweepDue,
+  TOMBSTONE_TTL_MS,
   type Tombstone,
   tombstoneOf,
 } from './lifecycle.ts'
@@ -304,13 +306,15 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     if (tables) prune(tables, now)
     else pruneTombstone(sql, now)
     const tombstone = this.#tombstone()
-    if (tombstone && tombstone.sweepsLeft > 0 && tombstone.sweepAt <= now) await this.#sweep()
+    const swept = sweepDue(tombstone, now) ? await this.#sweep(tombstone) : true
     if (!this.#tombstone() && !(tables && holdsAnything(tables))) {
       await this.ctx.storage.deleteAll()
       this.#migrated = false
       return
     }
-    await this.#wakeBy(nextWake(sql, tables !== null), true)
+    // A failed sweep comes back in a minute; otherwise the next row to expire wakes it.
+    const next = swept ? nextWake(sql, tables !== null) : now + SWEEP_DELAY_MS
+    await this.#wakeBy(next, true)
   }
 
   /** The tombstone, whether or not the other tables have been made again since the purge. */
@@ -326,21 +330,17 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     )
   }
 
-  /** One sweep of the user's dead letters; a failure is retried by the next alarm. */
-  async #sweep(): Promise<void> {
+  /** Deletes the dead letters kept before the purge; false when KV failed (it is tried again). */
+  async #sweep(tombstone: Tombstone): Promise<boolean> {
     const openid = this.ctx.id.name
-    let swept = openid === undefined
+    if (openid === undefined) return true
     try {
-      if (openid !== undefined) await forgetDeadLetters(this.env.DEAD_LETTERS, openid)
-      swept = true
+      await forgetDeadLetters(this.env.DEAD_LETTERS, openid, tombstone.expiresAt - TOMBSTONE_TTL_MS)
+      return true
     } catch (error) {
       logProblem('dead_letter_sweep_failed', { error: errorName(error) })
+      return false
     }
-    this.ctx.storage.sql.exec(
-      `UPDATE tombstone SET sweeps_left = sweeps_left - ?, sweep_at = ?`,
-      swept ? 1 : 0,
-      Date.now() + SWEEP_SPACING_MS,
-    )
   }
 
   /** Sets the alarm for `at` unless one is due sooner (or, `replace`, whatever is set). */

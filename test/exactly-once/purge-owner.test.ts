@@ -20,6 +20,7 @@ import { message } from '../../src/wechat/api.ts'
 import type { PushKind } from '../../src/wechat/push.ts'
 import { fakeWechat } from '../helpers/fake-wechat.ts'
 import { forgedPush, queuedPush } from '../helpers/pushes.ts'
+import { sweepDeadLettersNow } from '../helpers/stored.ts'
 import { openid } from '../helpers/wechat.ts'
 
 const now = () => Math.floor(Date.now() / 1000)
@@ -157,18 +158,30 @@ describe('dead letters go with the purge', () => {
 
     const list = vi.spyOn(env.DEAD_LETTERS, 'list').mockRejectedValue(new Error('KV is down'))
     expect(await applied(id, 'unsubscribe', t + 2)).toBe('purged')
-    expect(await runDurableObjectAlarm(userOf(id))).toBe(true)
+    await sweepDeadLettersNow(id)
     const lettersOf = async () =>
       (await listDeadLetters(env.DEAD_LETTERS)).filter((l) => l.openid === id)
     list.mockRestore()
     expect(await lettersOf()).toHaveLength(1)
-
-    // The alarm comes back for it: here, at once.
-    await runInDurableObject(userOf(id), (_: UserState, state) => {
-      state.storage.sql.exec('UPDATE tombstone SET sweep_at = 0')
-    })
+    // The failed sweep set the alarm a minute ahead; here it runs at once.
+    const alarm = await runInDurableObject(userOf(id), (_: UserState, state) =>
+      state.storage.getAlarm(),
+    )
+    expect(alarm).toBeLessThanOrEqual(Date.now() + 60_000)
     expect(await runDurableObjectAlarm(userOf(id))).toBe(true)
     expect(await lettersOf()).toEqual([])
+  })
+
+  it('a sweep after a re-follow spares the letters of the new follow', async () => {
+    const id = openid('sweep-refollow')
+    const t = now() - 60
+    await applied(id, 'subscribe', t)
+    await applied(id, 'unsubscribe', t + 1)
+    await applied(id, 'subscribe', t + 2)
+    const fresh = await queuedPush(forgedPush('text', { openid: id, createTime: t + 3 }))
+    await userOf(id).keepDeadLetter({ queued: fresh, attempts: 6, reason: 'kept' })
+    await sweepDeadLettersNow(id)
+    expect((await listDeadLetters(env.DEAD_LETTERS)).filter((l) => l.openid === id)).toHaveLength(1)
   })
 
   it('a push of the user that reaches the dead-letter queue after their purge is not kept', async () => {

@@ -16,6 +16,7 @@ import { userState } from '../helpers/admin.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { captureLogs } from '../helpers/logs.ts'
 import { forgedPush, queuedPush } from '../helpers/pushes.ts'
+import { sweepDeadLettersNow } from '../helpers/stored.ts'
 import {
   account,
   exchange,
@@ -246,8 +247,8 @@ describe('6. identities are what WeChat issues', () => {
       headers: { Authorization: `Bearer ${env.ADMIN_TOKEN}` },
     })
     expect(purge.status).toBe(204)
-    // The user's object sweeps their letters from its alarm, due at once.
-    await runDurableObjectAlarm(env.USERS.getByName(id))
+    // The user's object sweeps their letters from its alarm, a minute after the purge.
+    await sweepDeadLettersNow(id)
     const left = (await listDeadLetters(env.DEAD_LETTERS)).filter((letter) =>
       letter.openid.startsWith(id),
     )

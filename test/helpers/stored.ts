@@ -3,7 +3,7 @@
  * retry of it would get back (null when it holds the push without one, or not at all).
  */
 
-import { runInDurableObject } from 'cloudflare:test'
+import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import type { UserState } from '../../src/user/state.ts'
 import { dedupKey } from '../../src/wechat/dedup-key.ts'
@@ -21,4 +21,16 @@ export async function storedReply(push: Push): Promise<string | null> {
       .toArray()[0]
     return row?.reply ?? null
   })
+}
+
+/**
+ * Runs the user's alarm as if the minute after their purge had passed: the sweep of their dead
+ * letters is due (KV lists are eventually consistent, so it waits that long in production).
+ */
+export async function sweepDeadLettersNow(openid: string): Promise<void> {
+  const user = env.USERS.getByName(openid)
+  await runInDurableObject(user, (_: UserState, state) => {
+    state.storage.sql.exec('UPDATE tombstone SET sweep_at = 0')
+  })
+  await runDurableObjectAlarm(user)
 }
