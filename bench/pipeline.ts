@@ -66,13 +66,13 @@ export async function fixture(nowSeconds: number): Promise<Fixture> {
 
   const shared = {
     parse: async () => parsePush(parseXmlRoot(xml)),
-    dedup: () => dedupKey(push),
+    dedup: () => dedupKey(push, ACCOUNT.token),
     route: () => bot.route(push, context),
     reply: async () => renderReply(reply, address),
   }
   const whole = async (query: Record<string, string>, body: string) => {
     const opened = await openPush(query, body, ACCOUNT, nowSeconds)
-    await dedupKey(opened.push)
+    await dedupKey(opened.push, ACCOUNT.token)
     const routed = await bot.route(opened.push, context)
     const rendered = renderReply(routed!, address)
     return opened.mode === 'encrypted'

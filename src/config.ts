@@ -66,10 +66,31 @@ function parseConfig(env: Env): Config {
     problems.push('REQUIRE_ENCRYPTION needs WECHAT_ENCODING_AES_KEY and WECHAT_APPID')
   }
 
+  const warnings: string[] = []
+  if (token && isWeakToken(token)) warnings.push(WEAK_TOKEN_WARNING)
+  const adminToken = env.ADMIN_TOKEN?.trim() || null
+  if (adminToken !== null && SAMPLE_ADMIN_TOKENS.includes(adminToken)) {
+    warnings.push('ADMIN_TOKEN is the public sample value: anyone can use the admin API')
+  }
+  if (aes !== null && !requireEncryption) {
+    warnings.push(
+      'REQUIRE_ENCRYPTION=false accepts plaintext pushes although an EncodingAESKey is set: remove it once the migration is done',
+    )
+  }
+  const apiBase = env.WECHAT_API_BASE?.trim() || WECHAT_API
+  if (apiBase !== WECHAT_API) {
+    warnings.push(
+      apiBase.startsWith('https://')
+        ? 'WECHAT_API_BASE is not WeChat’s API: the AppSecret and access tokens go to another host'
+        : 'WECHAT_API_BASE is not WeChat’s API and not https: the AppSecret and access tokens go out in clear',
+    )
+  }
   const appSecret = env.WECHAT_APPSECRET?.trim() || null
-  const tokenUrl = env.WECHAT_TOKEN_URL?.trim() || null
-  if (tokenUrl !== null && !/^https?:\/\//.test(tokenUrl)) {
-    problems.push('WECHAT_TOKEN_URL must be an http(s) URL')
+  // A wrong optional setting turns off its own feature, never the callback.
+  let tokenUrl = env.WECHAT_TOKEN_URL?.trim() || null
+  if (tokenUrl !== null && !isSafeServiceUrl(tokenUrl)) {
+    warnings.push('WECHAT_TOKEN_URL is ignored: it must be https (http only on this machine)')
+    tokenUrl = null
   }
   return {
     talkBack:
@@ -77,7 +98,7 @@ function parseConfig(env: Env): Config {
         ? null
         : {
             appId,
-            apiBase: env.WECHAT_API_BASE?.trim() || 'https://api.weixin.qq.com/',
+            apiBase,
             source: tokenUrl ? 'url' : appSecret ? 'stable_token' : 'pushed',
             appSecret,
             tokenUrl,
@@ -89,11 +110,11 @@ function parseConfig(env: Env): Config {
       signatureMaxAgeSeconds: positive(env.SIGNATURE_MAX_AGE_SECONDS, 300),
     },
     replyBudgetMs: positive(env.REPLY_BUDGET_MS, 4500),
-    adminToken: env.ADMIN_TOKEN?.trim() || null,
+    adminToken,
     debugConsole: flag(env.DEBUG_CONSOLE),
     queueRetryBaseSeconds: nonNegative(env.QUEUE_RETRY_BASE_SECONDS, 2),
     problems,
-    warnings: token && isWeakToken(token) ? [WEAK_TOKEN_WARNING] : [],
+    warnings,
   }
 }
 
@@ -108,6 +129,24 @@ function encryptionRequired(value: string | undefined, aesConfigured: boolean): 
   if (setting === 'true') return true
   if (setting === 'false') return false
   return aesConfigured
+}
+
+const WECHAT_API = 'https://api.weixin.qq.com/'
+
+/** The admin tokens of the committed examples: public, so never a real one. */
+const SAMPLE_ADMIN_TOKENS = ['local-admin-token']
+
+/** https, or http to this machine only (a token service run beside `npm run dev`). */
+function isSafeServiceUrl(url: string): boolean {
+  try {
+    const parsed = new URL(url)
+    if (parsed.protocol === 'https:') return true
+    return (
+      parsed.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(parsed.hostname)
+    )
+  } catch {
+    return false
+  }
 }
 
 export const WEAK_TOKEN_WARNING =

@@ -20,7 +20,7 @@ function userOf(id: string) {
 
 async function apply(id: string, kind: PushKind, fields: ForgeFields = {}) {
   const push = forgedPush(kind, { openid: id, ...fields })
-  return userOf(id).apply(await dedupKey(push), push)
+  return userOf(id).apply(await dedupKey(push, env.WECHAT_TOKEN), push)
 }
 
 function rowCounts(id: string) {
@@ -43,7 +43,7 @@ describe('UserState', () => {
   it('applies a push once: a redelivery is a no-op', async () => {
     const id = openid('once')
     const push = forgedPush('click', { openid: id, createTime: 1000 })
-    const key = await dedupKey(push)
+    const key = await dedupKey(push, env.WECHAT_TOKEN)
     expect(await userOf(id).apply(key, push)).toBe('applied')
     expect(await userOf(id).apply(key, push)).toBe('duplicate')
     expect(await userOf(id).snapshot()).toMatchObject({

@@ -107,74 +107,84 @@ function readable(xml: string): XmlElement | null {
  * app.route('/debug', debugConsole((request) => app.fetch(request, env, ctx)))
  */
 export function debugConsole(dispatchFor: (env: Env, ctx: ExecutionContext) => Dispatch) {
-  return new Hono<{ Bindings: Env }>()
-    .use('*', async function consoleEnabled(c, next) {
-      if (!readConfig(c.env).debugConsole) return c.text('not found', 404)
-      await next()
-    })
-    .get('/', (c) => c.html(page))
-    .use('/api/*', async function sameSiteAdmin(c, next) {
-      if (isCrossSite(c.req.raw)) return c.text('cross-site requests are refused', 403)
-      const { adminToken } = readConfig(c.env)
-      if (adminToken === null) return c.text('the console needs ADMIN_TOKEN', 403)
-      if (!hasAdminToken(c.req.header('Authorization'), adminToken)) {
-        return c.text('unauthorized', 401, { 'WWW-Authenticate': 'Bearer' })
-      }
-      await next()
-    })
-    .get('/api/meta', (c) => {
-      const { account } = readConfig(c.env)
-      const modes: ForgeMode[] = [
-        ...(account.requireEncryption ? [] : (['plaintext'] as const)),
-        ...(account.aes ? (['compatible', 'safe'] as const) : []),
-      ]
-      return c.json({ kinds: PUSH_KINDS, modes, defaults: FORGE_DEFAULTS })
-    })
-    .post('/api/send', async (c) => {
-      const text = await readBoundedText(c.req.raw, MAX_API_BODY_BYTES)
-      const input = parseSendRequest(text)
-      const kind = input.kind as PushKind
-      const mode = input.mode as ForgeMode
-      if (!PUSH_KINDS.includes(kind)) return c.text('unknown kind', 400)
-      if (!['plaintext', 'compatible', 'safe'].includes(mode)) return c.text('unknown mode', 400)
-      const { account } = readConfig(c.env)
-      if (mode !== 'plaintext' && !account.aes) {
-        return c.text(`${mode} mode needs WECHAT_APPID and WECHAT_ENCODING_AES_KEY`, 400)
-      }
-      const signer = { token: account.token, ...account.aes }
-      const xml =
-        typeof input.xml === 'string' ? input.xml : forgePushXml(kind, fieldsFrom(input.fields))
-      const { query, body } = await signPush(xml, signer, mode)
-      const url = new URL(`/wechat?${query}`, c.req.url)
-      const started = Date.now()
-      const response = await dispatchFor(
-        c.env,
-        c.executionCtx,
-      )(new Request(url, { method: 'POST', body }))
-      const answer = await response.text()
-      const ms = Date.now() - started
-      const reply = response.status === 200 ? await openReply(answer, signer) : null
-      return c.json({
-        request: { url: `${url.pathname}${url.search}`, xml, body },
-        response: { status: response.status, body: answer, ms },
-        reply: reply && { ...reply, message: readable(reply.plaintext) },
+  return (
+    new Hono<{ Bindings: Env }>()
+      .use('*', async function consoleEnabled(c, next) {
+        if (!readConfig(c.env).debugConsole) return c.text('not found', 404)
+        await next()
       })
-    })
-    .get('/api/users/:openid', async (c) => {
-      const openid = c.req.param('openid')
-      if (!isWechatId(openid)) return c.text('malformed openid', 400)
-      const user = c.env.USERS.getByName(openid)
-      const [state, recent] = await Promise.all([user.snapshot(), user.recent()])
-      return c.json({ state, recent })
-    })
-    .get('/api/sent/:openid', async (c) => {
-      // The customer-service messages the fake WeChat took for this user, newest last.
-      const openid = c.req.param('openid')
-      if (!isWechatId(openid)) return c.text('malformed openid', 400)
-      const talkBack = readConfig(c.env).talkBack
-      if (!talkBack) return c.json([])
-      const url = new URL(`fake/sent?touser=${openid}`, talkBack.apiBase)
-      const response = await fetch(url).catch(() => null)
-      return c.json(response?.ok ? await response.json() : [])
-    })
+      // The page holds the admin token once unlocked: never framed by another site, and it loads
+      // nothing from anywhere else.
+      .get('/', (c) =>
+        c.html(page, 200, {
+          'Content-Security-Policy':
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+          'X-Frame-Options': 'DENY',
+        }),
+      )
+      .use('/api/*', async function sameSiteAdmin(c, next) {
+        if (isCrossSite(c.req.raw)) return c.text('cross-site requests are refused', 403)
+        const { adminToken } = readConfig(c.env)
+        if (adminToken === null) return c.text('the console needs ADMIN_TOKEN', 403)
+        if (!(await hasAdminToken(c.req.header('Authorization'), adminToken))) {
+          return c.text('unauthorized', 401, { 'WWW-Authenticate': 'Bearer' })
+        }
+        await next()
+      })
+      .get('/api/meta', (c) => {
+        const { account } = readConfig(c.env)
+        const modes: ForgeMode[] = [
+          ...(account.requireEncryption ? [] : (['plaintext'] as const)),
+          ...(account.aes ? (['compatible', 'safe'] as const) : []),
+        ]
+        return c.json({ kinds: PUSH_KINDS, modes, defaults: FORGE_DEFAULTS })
+      })
+      .post('/api/send', async (c) => {
+        const text = await readBoundedText(c.req.raw, MAX_API_BODY_BYTES)
+        const input = parseSendRequest(text)
+        const kind = input.kind as PushKind
+        const mode = input.mode as ForgeMode
+        if (!PUSH_KINDS.includes(kind)) return c.text('unknown kind', 400)
+        if (!['plaintext', 'compatible', 'safe'].includes(mode)) return c.text('unknown mode', 400)
+        const { account } = readConfig(c.env)
+        if (mode !== 'plaintext' && !account.aes) {
+          return c.text(`${mode} mode needs WECHAT_APPID and WECHAT_ENCODING_AES_KEY`, 400)
+        }
+        const signer = { token: account.token, ...account.aes }
+        const xml =
+          typeof input.xml === 'string' ? input.xml : forgePushXml(kind, fieldsFrom(input.fields))
+        const { query, body } = await signPush(xml, signer, mode)
+        const url = new URL(`/wechat?${query}`, c.req.url)
+        const started = Date.now()
+        const response = await dispatchFor(
+          c.env,
+          c.executionCtx,
+        )(new Request(url, { method: 'POST', body }))
+        const answer = await response.text()
+        const ms = Date.now() - started
+        const reply = response.status === 200 ? await openReply(answer, signer) : null
+        return c.json({
+          request: { url: `${url.pathname}${url.search}`, xml, body },
+          response: { status: response.status, body: answer, ms },
+          reply: reply && { ...reply, message: readable(reply.plaintext) },
+        })
+      })
+      .get('/api/users/:openid', async (c) => {
+        const openid = c.req.param('openid')
+        if (!isWechatId(openid)) return c.text('malformed openid', 400)
+        const user = c.env.USERS.getByName(openid)
+        const [state, recent] = await Promise.all([user.snapshot(), user.recent()])
+        return c.json({ state, recent })
+      })
+      .get('/api/sent/:openid', async (c) => {
+        // The customer-service messages the fake WeChat took for this user, newest last.
+        const openid = c.req.param('openid')
+        if (!isWechatId(openid)) return c.text('malformed openid', 400)
+        const talkBack = readConfig(c.env).talkBack
+        if (!talkBack) return c.json([])
+        const url = new URL(`fake/sent?touser=${openid}`, talkBack.apiBase)
+        const response = await fetch(url).catch(() => null)
+        return c.json(response?.ok ? await response.json() : [])
+      })
+  )
 }

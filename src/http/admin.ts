@@ -40,17 +40,32 @@ const validOpenid: MiddlewareHandler = async (c, next) => {
   await next()
 }
 
-/** True when the request carries this deployment's admin token. */
-export function hasAdminToken(authorization: string | undefined, adminToken: string): boolean {
+const encoder = new TextEncoder()
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', encoder.encode(text))
+  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('')
+}
+
+/**
+ * True when the request carries this deployment's admin token. Both sides are hashed first, so
+ * the comparison takes the same time whatever the length of a guess: a plain comparison that
+ * stops at a length mismatch tells an attacker how long the token is.
+ */
+export async function hasAdminToken(
+  authorization: string | undefined,
+  adminToken: string,
+): Promise<boolean> {
   const presented = /^Bearer (.+)$/.exec(authorization ?? '')?.[1] ?? ''
-  return constantTimeEqual(presented, adminToken)
+  const [a, b] = await Promise.all([presented, adminToken].map(sha256Hex))
+  return constantTimeEqual(a ?? '', b ?? '')
 }
 
 export const admin = new Hono<{ Bindings: Env }>()
   .use('*', async function requireAdminToken(c, next) {
     const { adminToken } = readConfig(c.env)
     if (adminToken === null) return c.text('not found', 404)
-    if (!hasAdminToken(c.req.header('Authorization'), adminToken)) {
+    if (!(await hasAdminToken(c.req.header('Authorization'), adminToken))) {
       return c.text('unauthorized', 401, { 'WWW-Authenticate': 'Bearer' })
     }
     await next()

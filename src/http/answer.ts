@@ -61,7 +61,7 @@ export async function answerPush<E, S extends SessionSchema<S>>(
   deps: AnswerDeps<E, S>,
 ): Promise<string> {
   const { push, mode } = opened
-  const key = await dedupKey(push)
+  const key = await dedupKey(push, deps.config.account.token)
   const log: LogFields = {}
   const deadline = deps.startedAt + deps.config.replyBudgetMs
   const msLeft = () => deadline - Date.now()

@@ -16,7 +16,7 @@ import { errorName, logProblem } from '../log.ts'
 import { openPushBody, SealedPushError, verifyPushQuery } from '../wechat/envelope.ts'
 import { MalformedPushError, WechatError } from '../wechat/errors.ts'
 import { verifySignature } from '../wechat/signature.ts'
-import { admin } from './admin.ts'
+import { admin, hasAdminToken } from './admin.ts'
 import { answerPush } from './answer.ts'
 import { readBoundedText, refuseDeclaredOver } from './body.ts'
 import { kvReplyCache } from './reply-cache.ts'
@@ -42,15 +42,20 @@ function configured(env: Env) {
 export function createApp<S extends SessionSchema<S>>(bot: Router<Env, S>) {
   const app = new Hono<{ Bindings: Env }>()
 
-  app.get('/', (c) => {
-    const { account, problems, warnings, talkBack, debugConsole: consoleOn } = readConfig(c.env)
+  app.get('/', async (c) => {
+    const config = readConfig(c.env)
+    const { account, problems, warnings, talkBack, debugConsole: consoleOn, adminToken } = config
     // `npm run dev` prints the root URL: a browser opening it lands on the console.
     if (consoleOn && c.req.header('Accept')?.includes('text/html')) return c.redirect('/debug')
+    const health = { name, version, ready: problems.length === 0 }
+    // What is configured, and how well, is the operator's to know: a stranger learns nothing
+    // about the Token's strength or whether plaintext is accepted.
+    const operator =
+      adminToken !== null && (await hasAdminToken(c.req.header('Authorization'), adminToken))
+    if (!operator) return c.json(health)
     const encryption = account.aes !== null
     return c.json({
-      name,
-      version,
-      ready: problems.length === 0,
+      ...health,
       modes: {
         plaintext: !account.requireEncryption,
         compatible: encryption,

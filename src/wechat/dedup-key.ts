@@ -10,21 +10,51 @@
  *   the same fields, so the whole event tells two apart where an EventKey alone would not
  *   (unknown events, subscription popups, authorization changes for two OpenIDs).
  *
- * Hashed, so a key is short and nothing a user sent, nor their OpenID, shows in a log.
+ * A keyed hash (HMAC-SHA-256 with the account's Token, truncated to 160 bits), so that a key is
+ * short, nothing a user sent shows in a log, and a key that reaches a log cannot be reversed by
+ * hashing guesses: an unkeyed hash of a candidate OpenID and a day of timestamps would find
+ * the OpenID behind a key in a fraction of a second.
  */
 
 import { isMessage, type Push } from './push.ts'
-import { sha1Hex } from './signature.ts'
+
+const encoder = new TextEncoder()
+/** One imported key per secret, per isolate: importing costs more than the hash. */
+const keys = new Map<string, Promise<CryptoKey>>()
+
+function keyFor(secret: string): Promise<CryptoKey> {
+  let key = keys.get(secret)
+  if (!key) {
+    key = crypto.subtle.importKey(
+      'raw',
+      encoder.encode(`wechat-edge dedup key\n${secret}`),
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['sign'],
+    )
+    keys.set(secret, key)
+  }
+  return key
+}
+
+async function keyedHex(secret: string, text: string): Promise<string> {
+  const mac = await crypto.subtle.sign('HMAC', await keyFor(secret), encoder.encode(text))
+  return Array.from(new Uint8Array(mac, 0, 20), (byte) => byte.toString(16).padStart(2, '0')).join(
+    '',
+  )
+}
 
 /**
+ * @param secret the account's Token: the key of the hash.
+ *
  * @example
- * await dedupKey(push) // 'msg:5c1f…' or 'evt:3f1c…'
+ * await dedupKey(push, account.token) // 'msg:5c1f…' or 'evt:3f1c…'
  */
-export async function dedupKey(push: Push): Promise<string> {
+export async function dedupKey(push: Push, secret: string): Promise<string> {
   if (isMessage(push)) {
     const parts = [push.toUserName, push.fromUserName, push.createTime, push.msgId]
-    return `msg:${await sha1Hex(JSON.stringify(parts))}`
+    return `msg:${await keyedHex(secret, JSON.stringify(parts))}`
   }
   // The parsed push holds its fields in document order, which a retry repeats.
-  return `evt:${await sha1Hex(JSON.stringify(push))}`
+  return `evt:${await keyedHex(secret, JSON.stringify(push))}`
 }

@@ -9,7 +9,7 @@ import { MalformedPushError, SignatureError, WechatError } from './errors.ts'
 import { type Push, parsePush } from './push.ts'
 import { renderEncryptedEnvelope } from './reply.ts'
 import { verifyMessageSignature, verifySignature, wechatSignature } from './signature.ts'
-import { parseXmlRoot, textOf } from './xml.ts'
+import { parseXmlRoot } from './xml.ts'
 
 /** Compatible and safe mode's secrets: valid only together. */
 export interface AesAccount {
@@ -99,6 +99,9 @@ export async function verifyPushQuery(
   return { timestamp, nonce, encrypted, msgSignature: query.msg_signature, nowSeconds }
 }
 
+/** The Encrypt element of a compatible- or safe-mode envelope: base64, in CDATA or not. */
+const ENCRYPT_ELEMENT = /<Encrypt>\s*(?:<!\[CDATA\[)?([A-Za-z0-9+/=\s]+?)(?:\]\]>)?\s*<\/Encrypt>/
+
 /**
  * Decrypts when needed and parses the body of a push whose query holds.
  *
@@ -110,14 +113,18 @@ export async function openPushBody(
   body: string,
   account: Account,
 ): Promise<OpenedPush> {
-  const outer = parseXmlRoot(body)
   if (!signed.encrypted) {
-    return { push: checkedTime(parsePush(outer), signed.nowSeconds), mode: 'plaintext' }
+    return {
+      push: checkedTime(parsePush(parseXmlRoot(body)), signed.nowSeconds),
+      mode: 'plaintext',
+    }
   }
   if (!account.aes) {
     throw new MalformedPushError('encrypted push, but no EncodingAESKey and AppID are configured')
   }
-  const encrypted = textOf(outer, 'Encrypt')?.trim()
+  // msg_signature is checked before the body goes to the XML parser: the envelope's one signed
+  // field is read by a narrow pattern, and nothing else of the outer body is used.
+  const encrypted = ENCRYPT_ELEMENT.exec(body)?.[1]?.trim()
   if (!encrypted) throw new MalformedPushError('missing Encrypt')
   await verifyMessageSignature(
     signed.msgSignature,

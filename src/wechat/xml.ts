@@ -97,15 +97,37 @@ function toElement(children: OrderedNode[]): XmlElement | string {
   return element ?? text
 }
 
-const DECLARATION = /<!(DOCTYPE|ENTITY)/i
+const DECLARATION = /^<!(DOCTYPE|ENTITY)/i
+
+/** Markup whose content is not markup: skipped whole, as an XML tokenizer reads it. */
+const OPAQUE: readonly [open: string, close: string][] = [
+  ['<!--', '-->'],
+  ['<![CDATA[', ']]>'],
+  ['<?', '?>'],
+]
 
 /**
- * Whether the markup declares a DOCTYPE or entities. Inside CDATA it is text (a follower may
- * well send `<!DOCTYPE html>`), so CDATA is set aside first; outside it, anywhere, it is refused.
+ * Whether the markup declares a DOCTYPE or entities anywhere an XML parser would read it as a
+ * declaration. The body is read as a tokenizer reads it: comments, processing instructions and
+ * CDATA sections are skipped whole, so `<!DOCTYPE html>` inside CDATA is a follower's text, and
+ * a DOCTYPE between two comments (`<!-- <![CDATA[ --><!DOCTYPE …><!-- ]]> -->`) is a DOCTYPE.
+ * Any such section left open counts as a declaration: nothing hides behind it.
  */
-function declaresEntities(body: string): boolean {
-  if (!DECLARATION.test(body)) return false
-  return DECLARATION.test(body.replace(/<!\[CDATA\[[\s\S]*?\]\]>/g, ''))
+export function declaresEntities(body: string): boolean {
+  let at = body.indexOf('<')
+  while (at !== -1) {
+    const opaque = OPAQUE.find(([open]) => body.startsWith(open, at))
+    if (opaque) {
+      const end = body.indexOf(opaque[1], at + opaque[0].length)
+      if (end === -1) return true
+      at = end + opaque[1].length
+    } else {
+      if (DECLARATION.test(body.slice(at, at + 9))) return true
+      at += 1
+    }
+    at = body.indexOf('<', at)
+  }
+  return false
 }
 
 /**

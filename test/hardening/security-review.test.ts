@@ -12,7 +12,7 @@ import type { Env } from '../../src/env.ts'
 import { listDeadLetters, recordDeadLetter } from '../../src/queues/dead-letters.ts'
 import { reply } from '../../src/wechat/reply.ts'
 import { wechatSignature } from '../../src/wechat/signature.ts'
-import { userState } from '../helpers/admin.ts'
+import { ADMIN_HEADERS, userState } from '../helpers/admin.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { captureLogs } from '../helpers/logs.ts'
 import { forgedPush, queuedPush } from '../helpers/pushes.ts'
@@ -152,14 +152,13 @@ describe('2. no downgrade to plaintext', () => {
 
 describe('3. a weak Token is named', () => {
   it('warns in GET / for a short Token and not for a strong one', async () => {
-    const weak = await (await exports.default.fetch('https://edge.test/')).json<{
-      warnings: string[]
-    }>()
-    expect(weak.warnings).toEqual([WEAK_TOKEN_WARNING])
-    const strong = await fetchWith(new Request('https://edge.test/'), {
+    const asOperator = () => new Request('https://edge.test/', { headers: ADMIN_HEADERS })
+    const weak = await (await exports.default.fetch(asOperator())).json<{ warnings: string[] }>()
+    expect(weak.warnings).toContain(WEAK_TOKEN_WARNING)
+    const strong = await fetchWith(asOperator(), {
       WECHAT_TOKEN: '3f9c2a7e1b8d4c6f0a5e9b2d7c1f4a8e',
     })
-    expect((await strong.json<{ warnings: string[] }>()).warnings).toEqual([])
+    expect((await strong.json<{ warnings: string[] }>()).warnings).not.toContain(WEAK_TOKEN_WARNING)
   })
 })
 

@@ -1,5 +1,6 @@
 /** Pushes as the code under test sees them: forged as WeChat writes them, then parsed. */
 
+import { env } from 'cloudflare:workers'
 import { type ForgeFields, forgePushXml } from '../../src/debug/forge.ts'
 import type { QueuedPush } from '../../src/queues/queued.ts'
 import { dedupKey } from '../../src/wechat/dedup-key.ts'
@@ -18,5 +19,5 @@ export function forgedPush(kind: PushKind, fields: ForgeFields = {}): Push {
 
 /** The Queue message the request path would send for this push. */
 export async function queuedPush(push: Push): Promise<QueuedPush> {
-  return { key: await dedupKey(push), push, receivedAt: Date.now() }
+  return { key: await dedupKey(push, env.WECHAT_TOKEN), push, receivedAt: Date.now() }
 }

@@ -10,7 +10,7 @@ import { dedupKey } from '../../src/wechat/dedup-key.ts'
 import type { Push } from '../../src/wechat/push.ts'
 
 export async function storedReply(push: Push): Promise<string | null> {
-  const key = await dedupKey(push)
+  const key = await dedupKey(push, env.WECHAT_TOKEN)
   return runInDurableObject(env.USERS.getByName(push.fromUserName), (_: UserState, state) => {
     const made = state.storage.sql
       .exec(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'received'`)

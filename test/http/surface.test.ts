@@ -2,13 +2,30 @@ import { exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { WEAK_TOKEN_WARNING } from '../../src/config.ts'
 import { forgePushXml, signPush } from '../../src/debug/forge.ts'
+import { ADMIN_HEADERS } from '../helpers/admin.ts'
 import { captureLogs } from '../helpers/logs.ts'
 import { account, openid, postPush } from '../helpers/wechat.ts'
 import { fetchWith } from '../helpers/worker.ts'
 
+/** GET / as the operator asks it: with the admin token, which shows the details. */
+const asOperator = () => new Request('https://edge.test/', { headers: ADMIN_HEADERS })
+
 describe('GET /, health', () => {
-  it('names itself and its modes, never a secret', async () => {
+  it('tells a stranger its name, version and readiness, nothing more', async () => {
     const response = await exports.default.fetch('https://edge.test/')
+    expect(await response.json()).toEqual({
+      name: 'wechat-edge',
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+      ready: true,
+    })
+    const wrong = await exports.default.fetch('https://edge.test/', {
+      headers: { Authorization: 'Bearer not-the-token' },
+    })
+    expect(Object.keys(await wrong.json())).toEqual(['name', 'version', 'ready'])
+  })
+
+  it('shows the operator its modes, problems and warnings, never a secret', async () => {
+    const response = await exports.default.fetch(asOperator())
     const body = await response.text()
     expect(JSON.parse(body)).toEqual({
       name: 'wechat-edge',
@@ -16,15 +33,20 @@ describe('GET /, health', () => {
       ready: true,
       modes: { plaintext: true, compatible: true, safe: true },
       problems: [],
-      // The sample account's Token, `spamtest`, is guessable.
-      warnings: [WEAK_TOKEN_WARNING],
+      // The test account's Token, `spamtest`, is guessable; it accepts plaintext beside an
+      // EncodingAESKey; and its WECHAT_API_BASE is the fake, not WeChat's https host.
+      warnings: [
+        WEAK_TOKEN_WARNING,
+        expect.stringContaining('REQUIRE_ENCRYPTION=false accepts plaintext pushes'),
+        expect.stringContaining('WECHAT_API_BASE is not WeChat’s API'),
+      ],
       talkBack: 'stable_token',
     })
     for (const secret of Object.values(account)) expect(body).not.toContain(secret)
   })
 
   it('says that talking back is off without an AppID', async () => {
-    const health = await fetchWith(new Request('https://edge.test/'), {
+    const health = await fetchWith(asOperator(), {
       WECHAT_APPID: '',
       WECHAT_ENCODING_AES_KEY: '',
     })
@@ -32,7 +54,7 @@ describe('GET /, health', () => {
   })
 
   it('names a missing secret, and pushes get a clear 503 rather than a crash', async () => {
-    const health = await fetchWith(new Request('https://edge.test/'), { WECHAT_TOKEN: '' })
+    const health = await fetchWith(asOperator(), { WECHAT_TOKEN: '' })
     expect(await health.json()).toMatchObject({
       ready: false,
       problems: ['WECHAT_TOKEN is not set'],
@@ -49,7 +71,7 @@ describe('GET /, health', () => {
   })
 
   it('names an EncodingAESKey of the wrong shape without showing it', async () => {
-    const health = await fetchWith(new Request('https://edge.test/'), {
+    const health = await fetchWith(asOperator(), {
       WECHAT_ENCODING_AES_KEY: 'tooShortSecret',
     })
     const body = await health.text()

@@ -6,6 +6,9 @@ import { isPurge, PUSH_KINDS, type PushKind, stateOwnerOf } from '../../src/wech
 import { parsedPush } from '../helpers/pushes.ts'
 import { referenceSamples } from '../helpers/reference-samples.ts'
 
+/** The key of the dedup hash: any secret; the Worker uses the account's Token. */
+const TOKEN = 'a-token-of-the-account-0123456789'
+
 const base = { toUserName: 'toUser', fromUserName: 'FromUser', createTime: 123456789 }
 
 describe('the reference page, sample by sample', () => {
@@ -181,15 +184,33 @@ describe('malformed pushes', () => {
 })
 
 describe('dedupKey', () => {
+  it('is keyed: without the Token, guessing an OpenID and a time does not find the key', async () => {
+    const push = parsedPush(
+      forgePushXml('text', { openid: 'oUserA', createTime: 1700000000, msgId: '1' }),
+    )
+    const key = await dedupKey(push, TOKEN)
+    const parts = [push.toUserName, push.fromUserName, push.createTime, '1']
+    const digest = await crypto.subtle.digest(
+      'SHA-1',
+      new TextEncoder().encode(JSON.stringify(parts)),
+    )
+    const unkeyed = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join(
+      '',
+    )
+    expect(key).toMatch(/^msg:[0-9a-f]{40}$/)
+    expect(key).not.toBe(`msg:${unkeyed}`)
+    expect(await dedupKey(push, 'another-token-0123456789abcdef')).not.toBe(key)
+  })
+
   it('keys a message by account, sender, CreateTime and MsgId, never by MsgId alone', async () => {
     const message = (openid: string, createTime = 1700000000) =>
       parsedPush(forgePushXml('text', { openid, createTime, msgId: '6054768590064713728' }))
-    const a = await dedupKey(message('oUserA'))
+    const a = await dedupKey(message('oUserA'), TOKEN)
     expect(a).toMatch(/^msg:[0-9a-f]{40}$/)
     expect(a).not.toContain('6054768590064713728')
-    expect(await dedupKey(message('oUserB'))).not.toBe(a)
-    expect(await dedupKey(message('oUserA', 1700000001))).not.toBe(a)
-    expect(await dedupKey(message('oUserA'))).toBe(a)
+    expect(await dedupKey(message('oUserB'), TOKEN)).not.toBe(a)
+    expect(await dedupKey(message('oUserA', 1700000001), TOKEN)).not.toBe(a)
+    expect(await dedupKey(message('oUserA'), TOKEN)).toBe(a)
   })
 
   it('tells two unknown events of one user in one second apart by all their fields', async () => {
@@ -200,34 +221,39 @@ describe('dedupKey', () => {
           `${extra}</xml>`,
         ),
       )
-    const first = await dedupKey(unknown('K', '<Info><Id>1</Id></Info>'))
-    expect(await dedupKey(unknown('K', '<Info><Id>2</Id></Info>'))).not.toBe(first)
-    expect(await dedupKey(unknown('K', '<Info><Id>1</Id></Info>'))).toBe(first)
+    const first = await dedupKey(unknown('K', '<Info><Id>1</Id></Info>'), TOKEN)
+    expect(await dedupKey(unknown('K', '<Info><Id>2</Id></Info>'), TOKEN)).not.toBe(first)
+    expect(await dedupKey(unknown('K', '<Info><Id>1</Id></Info>'), TOKEN)).toBe(first)
   })
 
   it('tells authorization changes for two users apart though the push service sent both', async () => {
     const revoke = (openid: string) =>
       parsedPush(forgePushXml('user_authorization_revoke', { openid, createTime: 1700000000 }))
-    expect(await dedupKey(revoke('oUserA'))).not.toBe(await dedupKey(revoke('oUserB')))
+    expect(await dedupKey(revoke('oUserA'), TOKEN)).not.toBe(
+      await dedupKey(revoke('oUserB'), TOKEN),
+    )
   })
 
   it('tells two events of one user in one second apart', async () => {
     const follow = await dedupKey(
       parsedPush(forgePushXml('subscribe', { createTime: 1700000000, scene: 'a' })),
+      TOKEN,
     )
     const report = await dedupKey(
       parsedPush(forgePushXml('location_report', { createTime: 1700000000 })),
+      TOKEN,
     )
     const otherScene = await dedupKey(
       parsedPush(forgePushXml('subscribe', { createTime: 1700000000, scene: 'b' })),
+      TOKEN,
     )
     expect(new Set([follow, report, otherScene]).size).toBe(3)
   })
 
   it('is the same for the same push', async () => {
     const xml = forgePushXml('click', { createTime: 1700000000 })
-    expect(await dedupKey(parsedPush(xml))).toBe(await dedupKey(parsedPush(xml)))
-    expect(await dedupKey(parsedPush(xml))).toMatch(/^evt:[0-9a-f]{40}$/)
+    expect(await dedupKey(parsedPush(xml), TOKEN)).toBe(await dedupKey(parsedPush(xml), TOKEN))
+    expect(await dedupKey(parsedPush(xml), TOKEN)).toMatch(/^evt:[0-9a-f]{40}$/)
   })
 })
 
