@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm } from 'cloudflare:test'
+import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { env, exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { forgePushXml } from '../src/debug/forge.ts'
@@ -157,12 +157,55 @@ describe('the access token', () => {
     expect(body).not.toContain('FAKE_TOKEN')
   })
 
+  /** Moves the object's record of forced refreshes 31 s into the past: WeChat's spacing passed. */
+  async function waitOutSpacing(tokens: ReturnType<typeof env.ACCESS_TOKENS.getByName>) {
+    await runInDurableObject(tokens, async (_, state) => {
+      const times = (await state.storage.get<number[]>('forced')) ?? []
+      await state.storage.put(
+        'forced',
+        times.map((at) => at - 31_000),
+      )
+    })
+  }
+
   it('refuses a forced refresh past WeChat’s 20 a day', async () => {
     const app = appid()
     const tokens = env.ACCESS_TOKENS.getByName(app)
-    for (let i = 0; i < 20; i++) expect((await tokens.forceRefresh()).ok).toBe(true)
+    for (let i = 0; i < 20; i++) {
+      expect((await tokens.forceRefresh()).ok).toBe(true)
+      await waitOutSpacing(tokens)
+    }
     expect(await tokens.forceRefresh()).toMatchObject({ ok: false, failure: 'refused' })
     expect(await fakeWechat.tokenRequests(app)).toBe(20)
+  })
+
+  it('keeps forced refreshes 30 s apart, as WeChat requires', async () => {
+    const app = appid()
+    const tokens = env.ACCESS_TOKENS.getByName(app)
+    expect((await tokens.forceRefresh()).ok).toBe(true)
+    expect(await tokens.forceRefresh()).toMatchObject({
+      ok: false,
+      message: 'WeChat allows one forced refresh every 30 seconds: try again shortly',
+    })
+    expect(await fakeWechat.tokenRequests(app)).toBe(1)
+  })
+
+  it('leaves the operator 5 of the day’s forced refreshes that automatic ones never spend', async () => {
+    const app = appid()
+    const tokens = env.ACCESS_TOKENS.getByName(app)
+    const first = await tokens.token()
+    if (!first.ok) throw new Error('no token')
+    await runInDurableObject(tokens, async (_, state) => {
+      const longAgo = Date.now() - 60 * 60 * 1000
+      await state.storage.put(
+        'forced',
+        Array.from({ length: 15 }, (_, i) => longAgo + i),
+      )
+    })
+    // WeChat refuses the token yet hands it back unforced: only a forced refresh would help.
+    await fakeWechat.revoke(app)
+    expect(await tokens.invalidate(first.token)).toMatchObject({ ok: false, failure: 'refused' })
+    expect((await tokens.forceRefresh()).ok).toBe(true)
   })
 })
 

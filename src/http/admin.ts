@@ -142,7 +142,7 @@ export const admin = new Hono<{ Bindings: Env }>()
     const tokens = c.env.ACCESS_TOKENS.getByName(talkBack.appId)
     const result = await tokens.forceRefresh()
     if (!result.ok) {
-      const status = result.message.includes('forced refreshes a day') ? 429 : 502
+      const status = /forced refresh/.test(result.message) ? 429 : 502
       return c.json(
         { refreshed: false, error: result.failure, code: result.code, reason: result.message },
         status,

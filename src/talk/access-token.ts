@@ -18,8 +18,11 @@ import {
 
 /** A token is refreshed this long before it expires, and not used past that point. */
 export const REFRESH_AHEAD_MS = 5 * 60 * 1000
-/** WeChat allows 20 forced refreshes of the stable token a day. */
+/** WeChat allows 20 forced refreshes of the stable token a day, 30 s apart (getStableAccessToken). */
 export const MAX_FORCED_REFRESHES_PER_DAY = 20
+export const FORCED_REFRESH_SPACING_MS = 30_000
+/** Automatic refreshes leave this many of the day's forced refreshes to the operator. */
+export const FORCED_REFRESHES_KEPT_FOR_OPERATOR = 5
 const DAY_MS = 24 * 60 * 60 * 1000
 
 interface Held extends IssuedToken {
@@ -72,14 +75,14 @@ export class AccessToken extends DurableObject<Cloudflare.Env> {
     return this.#result(
       this.#refresh(false).then((fresh) =>
         // WeChat hands back the same stable token until it expires: force a new one then.
-        fresh.accessToken === failed ? this.#forced() : fresh,
+        fresh.accessToken === failed ? this.#forced('automatic') : fresh,
       ),
     )
   }
 
-  /** A forced refresh from the admin API, at most 20 a day as WeChat allows. */
+  /** A forced refresh from the admin API, at most 20 a day and 30 s apart, as WeChat allows. */
   async forceRefresh(): Promise<TokenResult> {
-    return this.#result(this.#forced())
+    return this.#result(this.#forced('operator'))
   }
 
   /** A token handed in from elsewhere (`PUT /admin/access-token`). */
@@ -126,14 +129,28 @@ export class AccessToken extends DurableObject<Cloudflare.Env> {
    * A forced refresh, single flight like the others: callers that find one under way share its
    * token (and one of the day's 20), rather than each forcing a new one that retires the last.
    */
-  async #forced(): Promise<Held> {
+  async #forced(by: 'automatic' | 'operator'): Promise<Held> {
     if (this.#inflight) return this.#inflight
     const times = await this.#forcedTimes()
-    if (times.length >= MAX_FORCED_REFRESHES_PER_DAY) {
+    const allowed =
+      by === 'operator'
+        ? MAX_FORCED_REFRESHES_PER_DAY
+        : MAX_FORCED_REFRESHES_PER_DAY - FORCED_REFRESHES_KEPT_FOR_OPERATOR
+    if (times.length >= allowed) {
       throw new WechatApiError(
         'refused',
         null,
-        `WeChat allows ${MAX_FORCED_REFRESHES_PER_DAY} forced refreshes a day`,
+        by === 'operator'
+          ? `WeChat allows ${MAX_FORCED_REFRESHES_PER_DAY} forced refreshes a day`
+          : `automatic forced refreshes stop at ${allowed} a day, leaving the rest of WeChat's ${MAX_FORCED_REFRESHES_PER_DAY} to the operator`,
+      )
+    }
+    const last = times.at(-1)
+    if (last !== undefined && Date.now() - last < FORCED_REFRESH_SPACING_MS) {
+      throw new WechatApiError(
+        'refused',
+        null,
+        'WeChat allows one forced refresh every 30 seconds: try again shortly',
       )
     }
     if (this.#inflight) return this.#inflight
