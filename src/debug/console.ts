@@ -35,7 +35,7 @@ const MAX_API_BODY_BYTES = 64 * 1024
  * one typed in), and `Origin` on a POST. Anything else is another site's page trying to use
  * the console, even a `text/plain` POST that needs no preflight.
  */
-function isCrossSite(request: Request): boolean {
+export function isCrossSite(request: Request): boolean {
   const site = request.headers.get('Sec-Fetch-Site')
   if (site !== null && site !== 'same-origin' && site !== 'none') return true
   const origin = request.headers.get('Origin')
@@ -183,7 +183,8 @@ export function debugConsole(dispatchFor: (env: Env, ctx: ExecutionContext) => D
         const talkBack = readConfig(c.env).talkBack
         if (!talkBack) return c.json([])
         const url = new URL(`fake/sent?touser=${openid}`, talkBack.apiBase)
-        const response = await fetch(url).catch(() => null)
+        const headers = { Authorization: c.req.header('Authorization') ?? '' }
+        const response = await fetch(url, { headers }).catch(() => null)
         return c.json(response?.ok ? await response.json() : [])
       })
   )

@@ -29,7 +29,9 @@ interface Recorded {
 
 /** How long a fake token lives: WeChat's 7,200 s. */
 const TOKEN_SECONDS = 7200
-const MAX_RECORDED = 1000
+/** What it keeps is bounded: recorded calls, and the appids and users it holds state for. */
+const MAX_RECORDED = 200
+const MAX_KEYS = 1000
 
 /**
  * @example
@@ -47,6 +49,13 @@ export function fakeWechat() {
   const remember = (list: Recorded[], entry: Recorded) => {
     list.push(entry)
     if (list.length > MAX_RECORDED) list.shift()
+  }
+  /** Sets a key, forgetting the oldest once the map holds {@link MAX_KEYS}. */
+  const bounded = <V>(map: Map<string, V>, key: string, value: V) => {
+    map.delete(key)
+    map.set(key, value)
+    const oldest = map.keys().next()
+    if (map.size > MAX_KEYS && !oldest.done) map.delete(oldest.value)
   }
 
   /** An errcode the test asked for, if one is pending for this path and appid or user. */
@@ -95,7 +104,7 @@ export function fakeWechat() {
         token: `FAKE_TOKEN_${++issued}_${crypto.randomUUID()}`,
         expiresAt: Date.now() + TOKEN_SECONDS * 1000,
       }
-      tokens.set(appid, held)
+      bounded(tokens, appid, held)
     }
     return {
       access_token: held.token,
@@ -107,7 +116,7 @@ export function fakeWechat() {
     .post('/cgi-bin/stable_token', async (c) => {
       const { appid, secret, force_refresh: force } = await json(c.req.raw)
       if (typeof appid !== 'string' || typeof secret !== 'string') return c.json(errcode(40013))
-      tokenRequests.set(appid, (tokenRequests.get(appid) ?? 0) + 1)
+      bounded(tokenRequests, appid, (tokenRequests.get(appid) ?? 0) + 1)
       const failure = injected('token', appid)
       if (failure !== null) return c.json(errcode(failure))
       if (secret === 'wrong-secret') return c.json(errcode(40125))
@@ -115,7 +124,7 @@ export function fakeWechat() {
     })
     .get('/fake/token-service', (c) => {
       const appid = c.req.query('appid') ?? ''
-      tokenRequests.set(appid, (tokenRequests.get(appid) ?? 0) + 1)
+      bounded(tokenRequests, appid, (tokenRequests.get(appid) ?? 0) + 1)
       return c.json(tokenFor(appid, false))
     })
     .post('/cgi-bin/message/custom/send', (c) => recordCall(c.req.raw, 'send', sent))
@@ -125,7 +134,7 @@ export function fakeWechat() {
       if (typeof path !== 'string' || typeof code !== 'number' || typeof target !== 'string') {
         return c.text('path, code and for', 400)
       }
-      failures.set(`${path}:${target}`, { code, times: typeof times === 'number' ? times : 1 })
+      bounded(failures, `${path}:${target}`, { code, times: typeof times === 'number' ? times : 1 })
       return c.json({ ok: true })
     })
     .post('/fake/expire', async (c) => {

@@ -8,7 +8,7 @@ import { name, version } from '../../package.json'
 import type { Router } from '../bot/router.ts'
 import { type SessionSchema, userSessionStore } from '../bot/session.ts'
 import { readConfig } from '../config.ts'
-import { debugConsole } from '../debug/console.ts'
+import { debugConsole, isCrossSite } from '../debug/console.ts'
 import { fakeWechat } from '../debug/fake-wechat.ts'
 import type { Env } from '../env.ts'
 import { ledgerFor } from '../ledger.ts'
@@ -112,12 +112,25 @@ export function createApp<S extends SessionSchema<S>>(bot: Router<Env, S>) {
   // The fake of WeChat's API that .dev.vars points WECHAT_API_BASE at, with the console only.
   // Made on first use: a deployed Worker, console off, never builds it.
   let fake: ReturnType<typeof fakeWechat> | undefined
-  app.all('/debug/wechat-api/*', (c) => {
-    if (!readConfig(c.env).debugConsole) return c.text('not found', 404)
-    fake ??= fakeWechat()
+  app.all('/debug/wechat-api/*', async (c) => {
+    const { debugConsole: consoleOn, adminToken } = readConfig(c.env)
+    if (!consoleOn) return c.text('not found', 404)
     const url = new URL(c.req.url)
     url.pathname = url.pathname.slice('/debug/wechat-api'.length)
-    return fake.fetch(new Request(url, c.req.raw))
+    // Its controls and records (the fake token, customer-service contents) are the console's:
+    // the admin token, and no other site's page. WeChat's own paths keep WeChat's access_token.
+    if (url.pathname.startsWith('/fake/')) {
+      if (isCrossSite(c.req.raw)) return c.text('cross-site requests are refused', 403)
+      const authorized =
+        adminToken !== null && (await hasAdminToken(c.req.header('Authorization'), adminToken))
+      if (!authorized) return c.text('unauthorized', 401, { 'WWW-Authenticate': 'Bearer' })
+    }
+    refuseDeclaredOver(c.req.raw, MAX_BODY_BYTES)
+    const body = ['GET', 'HEAD'].includes(c.req.method)
+      ? null
+      : await readBoundedText(c.req.raw, MAX_BODY_BYTES)
+    fake ??= fakeWechat()
+    return fake.fetch(new Request(url, { method: c.req.method, headers: c.req.raw.headers, body }))
   })
   app.route(
     '/debug',

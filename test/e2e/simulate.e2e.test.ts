@@ -125,6 +125,7 @@ describe('npm run simulate', () => {
     expect(token).toMatchObject({ talkBack: true, held: true })
     await fetch(`${server.url}/debug/wechat-api/fake/fail`, {
       method: 'POST',
+      headers: admin,
       body: JSON.stringify({ path: 'send', for: openid, code: 45047 }),
     })
     const refused = await send()

@@ -15,6 +15,46 @@ import { ADMIN_HEADERS } from '../helpers/admin.ts'
 import { account, exchange, openid, postSigned, signedRequest } from '../helpers/wechat.ts'
 import { fetchWith } from '../helpers/worker.ts'
 
+describe('1. the local fake of WeChat’s API is no open door', () => {
+  const fake = (path: string, init: RequestInit = {}) =>
+    fetchWith(new Request(`https://edge.test/debug/wechat-api/${path}`, init), {
+      DEBUG_CONSOLE: 'true',
+    })
+
+  it('keeps its records and controls behind the admin token', async () => {
+    expect((await fake('fake/sent?touser=oSomeone')).status).toBe(401)
+    expect((await fake('fake/token-service?appid=wx0123456789abcdef')).status).toBe(401)
+    const control = { method: 'POST', body: JSON.stringify({ appid: 'wx0123456789abcdef' }) }
+    expect((await fake('fake/expire', control)).status).toBe(401)
+    expect((await fake('fake/sent?touser=oSomeone', { headers: ADMIN_HEADERS })).status).toBe(200)
+  })
+
+  it('refuses another site’s page, even with a text/plain POST that needs no preflight', async () => {
+    const response = await fake('fake/fail', {
+      method: 'POST',
+      headers: { ...ADMIN_HEADERS, 'Content-Type': 'text/plain', 'Sec-Fetch-Site': 'cross-site' },
+      body: JSON.stringify({ path: 'send', for: 'oSomeone', code: -1 }),
+    })
+    expect(response.status).toBe(403)
+  })
+
+  it('refuses a body over 64 KiB before keeping any of it', async () => {
+    const response = await fake('cgi-bin/message/custom/send?access_token=x', {
+      method: 'POST',
+      body: 'x'.repeat(65 * 1024),
+    })
+    expect(response.status).toBe(413)
+  })
+
+  it('keeps WeChat’s own access_token check on the API paths', async () => {
+    const response = await fake('cgi-bin/message/custom/send?access_token=not-issued', {
+      method: 'POST',
+      body: JSON.stringify({ touser: 'oSomeone', msgtype: 'text', text: { content: 'hi' } }),
+    })
+    expect(await response.json()).toMatchObject({ errcode: 40001 })
+  })
+})
+
 describe('2. a DOCTYPE is found as an XML tokenizer finds it', () => {
   const hidden = '<!-- <![CDATA[ --><!DOCTYPE x [<!ENTITY e "boom">]><!-- ]]> -->'
 
