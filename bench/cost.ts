@@ -10,7 +10,7 @@
  * `--smoke` runs every part with a handful of pushes (CI does); `--json FILE` writes the figures.
  */
 
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { build } from 'esbuild'
 import { Miniflare } from 'miniflare'

@@ -1,7 +1,6 @@
 import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { forgePushXml } from '../../src/debug/forge.ts'
-import { dedupKey } from '../../src/wechat/dedup-key.ts'
 import { userState } from '../helpers/admin.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { forgedPush, parsedPush, queuedPush } from '../helpers/pushes.ts'

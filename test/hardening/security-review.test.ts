@@ -1,4 +1,3 @@
-import { runDurableObjectAlarm } from 'cloudflare:test'
 /**
  * The adversarial review's findings, each as the attack that worked before and must not now.
  */
