@@ -124,6 +124,20 @@ describe('the received-key table stays bounded', () => {
     expect(await user.snapshot()).toMatchObject({ eventCount: MAX_RECEIVED_KEYS + 10 })
   })
 
+  it('stays bounded on write too: a flood from one OpenID between two alarms', async () => {
+    const id = openid('flood')
+    const user = userOf(id)
+    await runInDurableObject(user, async (instance: UserState) => {
+      const push = parsePush(
+        parseXmlRoot(forgePushXml('location_report', { openid: id, createTime: 1 })),
+      )
+      for (let i = 0; i < MAX_RECEIVED_KEYS + 200; i++) await instance.apply(`k${i}`, push)
+    })
+    // No alarm has run: the trim every hundred pushes kept the table near its bound.
+    expect((await rowCounts(id)).received).toBeLessThanOrEqual(MAX_RECEIVED_KEYS + 100)
+    expect(await user.snapshot()).toMatchObject({ eventCount: MAX_RECEIVED_KEYS + 200 })
+  })
+
   it('forgets keys past their retention when the alarm runs', async () => {
     const id = openid('expiry')
     await apply(id, 'click', { createTime: 1 })

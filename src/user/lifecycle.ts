@@ -19,6 +19,11 @@ const HOUR_MS = 60 * 60 * 1000
 export const RETENTION_MS = 24 * HOUR_MS
 /** …and received keys at most this many, oldest forgotten first. */
 export const MAX_RECEIVED_KEYS = 1000
+/**
+ * The received keys are trimmed on write every this many pushes, so that a flood from one
+ * OpenID between two alarms is bounded too, at the price of one scan per hundred pushes.
+ */
+export const TRIM_EVERY_PUSHES = 100
 /** Past every dead letter's life (and the Queue's last retries), so none can bring a user back. */
 export const TOMBSTONE_TTL_MS = DEAD_LETTER_TTL_SECONDS * 1000 + 24 * HOUR_MS
 /**
@@ -91,15 +96,20 @@ export function sweepDue(tombstone: Tombstone | null, now: number): tombstone is
 /** Deletes what has outlived its retention; the tombstone too, once it expires. */
 export function prune(sql: SqlStorage, now: number): void {
   sql.exec('DELETE FROM received WHERE received_at <= ?', now - RETENTION_MS)
+  trimReceived(sql)
+  sql.exec('DELETE FROM outbox WHERE at <= ?', now - RETENTION_MS)
+  sql.exec('DELETE FROM jobs WHERE at <= ?', now - RETENTION_MS)
+  sql.exec('DELETE FROM windows WHERE opened_at <= ?', now - WINDOW_ROW_MS)
+  pruneTombstone(sql, now)
+}
+
+/** Keeps the newest {@link MAX_RECEIVED_KEYS} received keys. */
+export function trimReceived(sql: SqlStorage): void {
   sql.exec(
     `DELETE FROM received WHERE key IN
        (SELECT key FROM received ORDER BY received_at DESC LIMIT -1 OFFSET ?)`,
     MAX_RECEIVED_KEYS,
   )
-  sql.exec('DELETE FROM outbox WHERE at <= ?', now - RETENTION_MS)
-  sql.exec('DELETE FROM jobs WHERE at <= ?', now - RETENTION_MS)
-  sql.exec('DELETE FROM windows WHERE opened_at <= ?', now - WINDOW_ROW_MS)
-  pruneTombstone(sql, now)
 }
 
 export function pruneTombstone(sql: SqlStorage, now: number): void {

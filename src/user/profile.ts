@@ -58,7 +58,8 @@ export interface ProfileRow extends Record<string, SqlStorageValue> {
 export function profileUpsert(owner: string, push: Push): [string, ...SqlStorageValue[]] {
   const insert = (columns: string, values: string, update: string) =>
     `INSERT INTO profile (id, openid, event_count${columns}) VALUES (1, ?1, 1${values})
-     ON CONFLICT (id) DO UPDATE SET event_count = event_count + 1${update}`
+     ON CONFLICT (id) DO UPDATE SET event_count = event_count + 1${update}
+     RETURNING event_count`
   const at = push.createTime
   if (isKeyedMenuEvent(push)) {
     return [

@@ -28,7 +28,9 @@ import {
   sweepDue,
   TOMBSTONE_TTL_MS,
   type Tombstone,
+  TRIM_EVERY_PUSHES,
   tombstoneOf,
+  trimReceived,
 } from './lifecycle.ts'
 import {
   profileUpsert,
@@ -181,7 +183,8 @@ export class UserState extends DurableObject<Cloudflare.Env> {
         return
       }
       const [upsert, ...params] = profileUpsert(owner, push)
-      this.#sql.exec(upsert, ...params)
+      const counted = this.#sql.exec<{ event_count: number }>(upsert, ...params).one()
+      if (counted.event_count % TRIM_EVERY_PUSHES === 0) trimReceived(this.#sql)
       openWindow(this.#sql, push)
       this.#sql.exec(
         'INSERT INTO received (key, received_at, kind, create_time, mode, reply) VALUES (?, ?, ?, ?, ?, ?)',
