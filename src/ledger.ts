@@ -10,6 +10,7 @@
 
 import { DurableObject } from 'cloudflare:workers'
 import { errorName, logProblem } from './log.ts'
+import type { QueuedJob } from './queues/queued.ts'
 import { migrateTables } from './sqlite-migrations.ts'
 import type { PushMode } from './wechat/envelope.ts'
 import type { Push } from './wechat/push.ts'
@@ -65,7 +66,12 @@ export class Ledger extends DurableObject<Cloudflare.Env> {
    * Receives a push with its reply (the request path), or without one (the Queue: null mode
    * and reply), at most once per key; a retry gets the first reply (`success` in another mode).
    */
-  async receive(key: string, mode: PushMode | null, reply: string | null): Promise<LedgerReceipt> {
+  async receive(
+    key: string,
+    mode: PushMode | null,
+    reply: string | null,
+    job: QueuedJob | null = null,
+  ): Promise<LedgerReceipt> {
     try {
       const earlier = this.#sql
         .exec<{ mode: string | null; reply: string | null }>(
@@ -80,6 +86,8 @@ export class Ledger extends DurableObject<Cloudflare.Env> {
         }
       }
       if (earlier && reply === null) return { outcome: 'duplicate' }
+      // Queued the first time only, before the receipt: see UserState.
+      if (job && !earlier) await this.env.LATER.send(job)
       this.#sql.exec(
         `INSERT INTO received (key, received_at, mode, reply) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (key) DO UPDATE SET mode = ?3, reply = ?4`,

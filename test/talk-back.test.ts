@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { env, exports } from 'cloudflare:workers'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { forgePushXml } from '../src/debug/forge.ts'
 import type { Env } from '../src/env.ts'
 import { listDeadLetters } from '../src/queues/dead-letters.ts'
@@ -12,8 +12,7 @@ import { eventually } from './helpers/eventually.ts'
 import { appid, fakeWechat } from './helpers/fake-wechat.ts'
 import { captureLogs } from './helpers/logs.ts'
 import { forgedPush, parsedPush, queuedPush } from './helpers/pushes.ts'
-import { exchange, openid, signedRequest } from './helpers/wechat.ts'
-import { fetchWith } from './helpers/worker.ts'
+import { exchange, openid } from './helpers/wechat.ts'
 
 /** A talker whose token Durable Object is this test's own. */
 function talkerWith(app: string) {
@@ -292,15 +291,22 @@ describe('deferred handlers', () => {
     expect(await fakeWechat.sent(id)).toEqual([])
   }, 30_000)
 
-  it('queues the job again on the retry when the first attempt could not queue it', async () => {
+  it('queues the job on the retry when the first attempt could not queue it, and only then', async () => {
     const id = openid('later-lost')
     const xml = forgePushXml('text', { openid: id, content: 'later twice' })
-    const refusing = {
-      send: () => Promise.reject(new Error('Queues: exceeded the daily free tier limit')),
-    } as unknown as Env['LATER']
-    const first = await fetchWith(await signedRequest(xml), { LATER: refusing })
+    // The later queue refuses everyone, the user's object and the Worker's fallback alike.
+    const refusing = vi
+      .spyOn(env.LATER, 'send')
+      .mockRejectedValue(new Error('Queues: exceeded the daily free tier limit'))
+    const first = await exchange(xml)
     expect(first.status).toBe(503)
+    refusing.mockRestore()
+    // Nothing was received: the retry is processed afresh, and its job queued.
+    const sends = vi.spyOn(env.LATER, 'send')
     expect((await exchange(xml)).reply).toBe('success')
+    // Replays of the same push (a retry, or a captured one) queue no further job.
+    for (let i = 0; i < 5; i++) expect((await exchange(xml)).reply).toBe('success')
+    expect(sends).toHaveBeenCalledTimes(1)
     const sent = await eventually(async () => {
       const messages = await fakeWechat.sent(id)
       expect(messages).toHaveLength(1)

@@ -9,6 +9,7 @@
  */
 
 import { settleWithin } from '../deadline.ts'
+import type { QueuedJob } from '../queues/queued.ts'
 import { MAX_SESSION_BYTES, type SessionWrites, sessionBytes } from '../user/session-rows.ts'
 import type { Receipt, UserSnapshot, UserState } from '../user/state.ts'
 import type { PushMode } from '../wechat/envelope.ts'
@@ -57,6 +58,7 @@ export interface SessionStore {
     push: Push,
     reply: string,
     writes: SessionWrites,
+    job: QueuedJob | null,
   ): Promise<Receipt>
   profile(): Promise<UserSnapshot | null>
 }
@@ -185,7 +187,8 @@ export function userSessionStore(
   const user = () => users.getByName(owner)
   return {
     read: () => user().readSession(),
-    receive: (key, mode, push, reply, writes) => user().receive(key, mode, push, reply, writes),
+    receive: (key, mode, push, reply, writes, job) =>
+      user().receive(key, mode, push, reply, writes, job),
     profile: () => user().snapshot(),
   }
 }

@@ -32,7 +32,7 @@ export interface AnswerDeps<E, S extends SessionSchema<S>> {
   readonly enqueue: (queued: QueuedPush) => Promise<unknown>
   /** Replies kept while an owner is unreachable, for the retries (reply-cache.ts). */
   readonly replies: ReplyCache
-  /** Sends a deferred route's job to the later queue. */
+  /** Sends a deferred route's job to the later queue, while the push's owner is down. */
   readonly enqueueLater: (job: QueuedJob) => Promise<unknown>
   /** The session store of the user a push belongs to. */
   readonly sessions: (owner: string) => SessionStore
@@ -42,6 +42,7 @@ export interface AnswerDeps<E, S extends SessionSchema<S>> {
     key: string,
     mode: OpenedPush['mode'],
     reply: string,
+    job: QueuedJob | null,
   ) => Promise<LedgerReceipt>
   /** Milliseconds since the epoch when the request arrived: the budget counts from it. */
   readonly startedAt: number
@@ -87,11 +88,15 @@ export async function answerPush<E, S extends SessionSchema<S>>(
   const completed = routed.outcome === 'replied' || routed.outcome === 'no_reply'
   const queued: QueuedPush = { key, push, receivedAt: deps.startedAt }
   const writes = completed ? session.writes : {}
+  // A deferred route's job goes to the later queue with the push, from its owner, the first
+  // time the owner receives the push: never again for a retry or a replayed capture.
+  const job: QueuedJob | null =
+    completed && deferred !== undefined ? { ...queued, job: deferred } : null
   const receipt = await receiveWithin(
     () =>
       store
-        ? store.receive(key, mode, push, body, writes)
-        : deps.receiveUnowned(push, key, mode, body),
+        ? store.receive(key, mode, push, body, writes, job)
+        : deps.receiveUnowned(push, key, mode, body, job),
     () => msLeft() - reserve / 2,
   )
   if (receipt.outcome === 'replay') {
@@ -129,6 +134,20 @@ export async function answerPush<E, S extends SessionSchema<S>>(
     } else {
       await deps.replies.put(key, { mode, reply: body }, msLeft() / 4)
     }
+    // The job first: once the push is queued its owner will hold it, and a retry would be a
+    // replay that queues no job.
+    if (job) {
+      const jobSent = await enqueueWithin(deps.enqueueLater(job), msLeft(), 'Queues')
+      if (jobSent.status !== 'queued') {
+        logProblem('job_not_queued', {
+          kind: push.kind,
+          key,
+          reason: jobSent.status,
+          quota: jobSent.quota,
+        })
+        throw new WechatError(503, 'push could not be made durable; retry later')
+      }
+    }
     const answered: QueuedPush = { ...queued, answered: cached ?? { mode, reply: body } }
     const sent = await enqueueWithin(deps.enqueue(answered), msLeft(), 'Queues')
     if (sent.status !== 'queued') {
@@ -142,18 +161,7 @@ export async function answerPush<E, S extends SessionSchema<S>>(
     }
     log.via = 'queue'
   }
-  if (completed && deferred !== undefined) {
-    // Durable before the answer, as the push is: the answer promises the work will be done.
-    // Queued again on a retry too, in case the first attempt's send failed after the push was
-    // received: the job runs once whatever (one Queue message claims it, see src/later.ts).
-    const job: QueuedJob = { ...queued, job: deferred }
-    const sent = await enqueueWithin(deps.enqueueLater(job), msLeft(), 'Queues')
-    if (sent.status !== 'queued') {
-      logProblem('job_not_queued', { kind: push.kind, key, reason: sent.status, quota: sent.quota })
-      throw new WechatError(503, 'push could not be made durable; retry later')
-    }
-    log.deferred = true
-  }
+  if (job && receipt.outcome !== 'replay') log.deferred = true
   logEvent('push', {
     ...log,
     kind: push.kind,

@@ -98,8 +98,8 @@ export function createApp<S extends SessionSchema<S>>(bot: Router<Env, S>) {
       enqueueLater: (job) => c.env.LATER.send(job),
       sessions: (owner) => userSessionStore(c.env.USERS, owner),
       replies: kvReplyCache(c.env.REPLY_CACHE),
-      receiveUnowned: (push, key, mode, reply) =>
-        ledgerFor(c.env.LEDGER, push, key).receive(key, mode, reply),
+      receiveUnowned: (push, key, mode, reply, job) =>
+        ledgerFor(c.env.LEDGER, push, key).receive(key, mode, reply, job),
       startedAt,
     })
     return c.body(answer, 200, {

@@ -14,6 +14,7 @@ import {
   forgetDeadLetters,
   recordDeadLetter,
 } from '../queues/dead-letters.ts'
+import type { QueuedJob } from '../queues/queued.ts'
 import type { PushMode } from '../wechat/envelope.ts'
 import { isPurge, type Push, stateOwnerOf } from '../wechat/push.ts'
 import {
@@ -77,6 +78,8 @@ interface Admission {
   readonly mode: PushMode | null
   readonly reply: string | null
   readonly writes: SessionWrites
+  /** A deferred route's job, queued the first time this object receives the push. */
+  readonly job: QueuedJob | null
 }
 
 export class UserState extends DurableObject<Cloudflare.Env> {
@@ -114,8 +117,9 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     push: Push,
     reply: string,
     writes: SessionWrites = {},
+    job: QueuedJob | null = null,
   ): Promise<Receipt> {
-    return this.#guarded(push, key, { key, push, mode, reply, writes })
+    return this.#guarded(push, key, { key, push, mode, reply, writes, job })
   }
 
   /**
@@ -133,6 +137,7 @@ export class UserState extends DurableObject<Cloudflare.Env> {
       mode: answered?.mode ?? null,
       reply: answered?.reply ?? null,
       writes: {},
+      job: null,
     })
     switch (receipt.outcome) {
       case 'received':
@@ -155,7 +160,7 @@ export class UserState extends DurableObject<Cloudflare.Env> {
   }
 
   /** The one admit path. */
-  async #admit({ key, push, mode, reply, writes }: Admission): Promise<Receipt> {
+  async #admit({ key, push, mode, reply, writes, job }: Admission): Promise<Receipt> {
     const owner = stateOwnerOf(push)
     if (owner === null) return { outcome: 'failed' }
     const tombstone = tombstoneOf(this.#sql)
@@ -174,6 +179,9 @@ export class UserState extends DurableObject<Cloudflare.Env> {
       return { outcome: 'purged' }
     }
     const fits = writesFit(this.#sql, writes)
+    // Before the receipt is written: a job that could not be queued leaves no receipt, so the
+    // caller's fallback (or WeChat's retry) queues it.
+    if (job && !earlier) await this.env.LATER.send(job)
     const now = Date.now()
     this.ctx.storage.transactionSync(() => {
       if (fits) writeSession(this.#sql, writes)

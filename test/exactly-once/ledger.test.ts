@@ -5,7 +5,7 @@
  */
 
 import { env } from 'cloudflare:workers'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { later, Router } from '../../src/bot/router.ts'
 import { forgePushXml, openReply } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
@@ -59,24 +59,26 @@ describe('pushes of nobody, in the ledger', () => {
   it('runs a deferred route once, however often the push is delivered', async () => {
     const { bot, runs } = countingBot('text')
     const jobs: QueuedJob[] = []
-    const capture = {
-      send: async (job: QueuedJob) => void jobs.push(job),
-    } as unknown as Env['LATER']
+    // The ledger queues the job; here the test takes it off the queue and runs it itself.
+    vi.spyOn(env.LATER, 'send').mockImplementation(async (job: unknown) => {
+      jobs.push(job as QueuedJob)
+      return undefined as never
+    })
     const xml = forgePushXml('publish_job_finish', { msgId: String(Date.now()) })
     await Promise.all([
-      fetchWith(await signedRequest(xml), { LATER: capture }, bot),
-      fetchWith(await signedRequest(xml), { LATER: capture }, bot),
+      fetchWith(await signedRequest(xml), {}, bot),
+      fetchWith(await signedRequest(xml), {}, bot),
     ])
-    await fetchWith(await signedRequest(xml), { LATER: capture }, bot)
-    // Each delivery queued the job (a retry re-queues it in case the first send was lost)…
-    expect(jobs).toHaveLength(3)
-    expect(jobs.map((job) => job.job)).toEqual(['count', 'count', 'count'])
-    // …and one Queue message runs it; the others, and a redelivery, find it claimed or done.
-    const outcomes = []
-    for (const [index, job] of jobs.entries())
-      outcomes.push(await runLaterJob(job, env, bot, `message-${index}`))
-    outcomes.push(await runLaterJob(jobs[0] as QueuedJob, env, bot, 'message-0'))
-    expect(outcomes).toEqual(['done', 'replayed', 'replayed', 'replayed'])
+    await fetchWith(await signedRequest(xml), {}, bot)
+    // The first delivery the ledger received queued the job; the retries queued none…
+    expect(jobs.map((job) => job.job)).toEqual(['count'])
+    // …and a redelivery of that one Queue message, or another message, finds it done.
+    const outcomes = [
+      await runLaterJob(jobs[0] as QueuedJob, env, bot, 'message-0'),
+      await runLaterJob(jobs[0] as QueuedJob, env, bot, 'message-0'),
+      await runLaterJob(jobs[0] as QueuedJob, env, bot, 'message-1'),
+    ]
+    expect(outcomes).toEqual(['done', 'replayed', 'replayed'])
     expect(runs).toEqual(['publish_job_finish'])
   })
 })
