@@ -358,3 +358,58 @@ describe('deferred handlers', () => {
     expect(lines.text()).not.toContain('access_token=')
   })
 })
+
+describe('an operator’s message is rebuilt from what WeChat takes', () => {
+  it('never lets the body name another user: the URL’s OpenID wins', async () => {
+    const id = openid('url-wins')
+    await interacted(id, 'text')
+    const other = openid('elsewhere')
+    const response = await adminSend(id, { ...message.text('hi'), touser: other })
+    expect(response.status).toBe(400)
+    expect(await response.text()).toBe('touser is not allowed: the URL names the user')
+    expect(await fakeWechat.sent(other)).toEqual([])
+    expect(await fakeWechat.sent(id)).toEqual([])
+  })
+
+  it.each([
+    [
+      { ...message.text('hi'), customservice: { kf_account: 'a@b' } },
+      'customservice is not allowed',
+    ],
+    [{ msgtype: 'text', text: { content: 42 } }, 'text.content must be a non-empty string'],
+    [{ msgtype: 'text', text: { content: 'hi', extra: 'x' } }, 'text.extra is not allowed'],
+    [
+      {
+        msgtype: 'news',
+        news: {
+          articles: [
+            { title: 'a', url: 'https://a.example' },
+            { title: 'b', url: 'https://b.example' },
+          ],
+        },
+      },
+      'news.articles must hold one article',
+    ],
+  ])('refuses %j naming the field', async (body, reason) => {
+    const id = openid('fields')
+    await interacted(id, 'text')
+    const response = await adminSend(id, body)
+    expect(response.status).toBe(400)
+    expect(await response.text()).toBe(reason)
+    expect(await fakeWechat.sent(id)).toEqual([])
+  })
+
+  it('sends a well-formed message exactly as WeChat takes it', async () => {
+    const id = openid('well-formed')
+    await interacted(id, 'text')
+    expect(
+      (await adminSend(id, message.link({ title: 'More', url: 'https://example.com' }))).status,
+    ).toBe(200)
+    const [sent] = await fakeWechat.sent(id)
+    expect(sent?.body).toEqual({
+      touser: id,
+      msgtype: 'news',
+      news: { articles: [{ title: 'More', url: 'https://example.com' }] },
+    })
+  })
+})

@@ -12,28 +12,13 @@ import { logProblem } from '../log.ts'
 import { listDeadLetters, replayDeadLetters } from '../queues/dead-letters.ts'
 import { talkerFor } from '../talk/talk.ts'
 import { CUSTOM_MESSAGE_TYPES, type CustomMessage, WechatApiError } from '../wechat/api.ts'
+import { customMessageFrom, MessageFieldError } from '../wechat/custom-message.ts'
 import { isWechatId } from '../wechat/push.ts'
 import { constantTimeEqual } from '../wechat/signature.ts'
 import { readBoundedText } from './body.ts'
 
 /** A customer-service message is small; WeChat's own limit for text is 2,048 bytes. */
 const MAX_MESSAGE_BYTES = 16 * 1024
-
-/** A message as an operator posts it: WeChat's own JSON, without `touser`. */
-function customMessageFrom(text: string): CustomMessage | null {
-  let input: unknown
-  try {
-    input = JSON.parse(text)
-  } catch {
-    return null
-  }
-  if (typeof input !== 'object' || input === null) return null
-  const { msgtype } = input as { msgtype?: unknown }
-  const type = CUSTOM_MESSAGE_TYPES.find((known) => known === msgtype)
-  if (!type) return null
-  const body = (input as Record<string, unknown>)[type]
-  return typeof body === 'object' && body !== null ? (input as CustomMessage) : null
-}
 
 const validOpenid: MiddlewareHandler = async (c, next) => {
   if (!isWechatId(c.req.param('openid') ?? '')) return c.text('malformed openid', 400)
@@ -97,9 +82,13 @@ export const admin = new Hono<{ Bindings: Env }>()
     const talker = talkerFor(c.env)
     if (!talker) return c.text('talking back is off: set WECHAT_APPID', 503)
     const input = await readBoundedText(c.req.raw, MAX_MESSAGE_BYTES)
-    const message = customMessageFrom(input)
-    if (!message)
+    let message: CustomMessage
+    try {
+      message = customMessageFrom(JSON.parse(input))
+    } catch (error) {
+      if (error instanceof MessageFieldError) return c.text(error.message, 400)
       return c.text(`a message is JSON with msgtype: ${CUSTOM_MESSAGE_TYPES.join(', ')}`, 400)
+    }
     const openid = c.req.param('openid')
     const user = c.env.USERS.getByName(openid)
     const job = `admin:${crypto.randomUUID()}`

@@ -266,7 +266,8 @@ export async function sendCustomMessage(
   openid: string,
   message: CustomMessage,
 ): Promise<void> {
-  await postJson(call, 'cgi-bin/message/custom/send', { touser: openid, ...message }, accessToken)
+  // The addressee is this call's: nothing in the message can name another.
+  await postJson(call, 'cgi-bin/message/custom/send', { ...message, touser: openid }, accessToken)
 }
 
 /** `cgi-bin/message/custom/typing`: shows (or cancels) "typing…" to the user for 15 s. */
