@@ -1,14 +1,31 @@
 /**
- * Versioned tables for a Durable Object's SQLite storage: a `schema_version` row and
- * migrations applied in order, once each, when the object starts (as cloudflare/agents keeps
- * its own), rather than `CREATE TABLE IF NOT EXISTS` on every construction. An object that is
- * up to date pays one row read.
+ * Versioned tables for a Durable Object's SQLite storage: migrations applied in order, once
+ * each, when the object first needs its tables (as cloudflare/agents keeps its own), rather
+ * than `CREATE TABLE IF NOT EXISTS` on every construction.
+ *
+ * The version is the name of an empty table, `schema_version_N`: it costs no row to write or
+ * to delete (an unfollow deletes everything, and every row deleted is a row written on the
+ * bill), and Durable Objects refuse `PRAGMA user_version`.
  */
+
+const MARKER = 'schema_version_'
+
+function versionOf(sql: SqlStorage): number | null {
+  const markers = sql
+    .exec<{ name: string }>(
+      `SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, ?) = ?`,
+      MARKER.length,
+      MARKER,
+    )
+    .toArray()
+  if (markers.length === 0) return null
+  return Math.max(...markers.map((marker) => Number(marker.name.slice(MARKER.length))))
+}
 
 /**
  * @param migrations ordered; a migration is never edited once shipped, only followed by another.
  * @param unversioned for objects created before versioning: a table whose presence, without a
- *   version row, marks one, and the script that brings it to version 1.
+ *   version, marks one, and the script that brings it to version 1.
  *
  * @example
  * migrateTables(ctx.storage.sql, ['CREATE TABLE received (key TEXT PRIMARY KEY) WITHOUT ROWID'])
@@ -18,11 +35,9 @@ export function migrateTables(
   migrations: readonly string[],
   unversioned?: { readonly table: string; readonly upgrade: string },
 ): void {
-  sql.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)')
-  let version = sql
-    .exec<{ version: number }>('SELECT version FROM schema_version')
-    .toArray()[0]?.version
-  if (version === undefined) {
+  let version = versionOf(sql)
+  if (version === migrations.length) return
+  if (version === null) {
     const legacy =
       unversioned !== undefined &&
       sql
@@ -30,13 +45,9 @@ export function migrateTables(
         .toArray().length > 0
     if (legacy) sql.exec(unversioned.upgrade)
     version = legacy ? 1 : 0
-    // A new object runs every migration and writes its version once.
-    for (let next = version; next < migrations.length; next++) sql.exec(migrations[next] ?? '')
-    sql.exec('INSERT INTO schema_version (version) VALUES (?)', migrations.length)
-    return
+  } else {
+    sql.exec(`DROP TABLE ${MARKER}${version}`)
   }
-  for (let next = version; next < migrations.length; next++) {
-    sql.exec(migrations[next] ?? '')
-    sql.exec('UPDATE schema_version SET version = ?', next + 1)
-  }
+  for (let next = version; next < migrations.length; next++) sql.exec(migrations[next] ?? '')
+  sql.exec(`CREATE TABLE ${MARKER}${migrations.length} (unused INTEGER)`)
 }

@@ -243,7 +243,7 @@ describe('the versioned schema', () => {
     const tables = await runInDurableObject(userOf(id), (_: UserState, state) => {
       const sql = state.storage.sql
       // As such an object was: no version row, no jobs table, job claims in the outbox.
-      sql.exec('DROP TABLE schema_version')
+      sql.exec(`DROP TABLE schema_version_${SCHEMA_VERSION}`)
       sql.exec('DROP TABLE jobs')
       sql.exec('DROP TABLE tombstone')
       sql.exec(
@@ -255,12 +255,22 @@ describe('the versioned schema', () => {
       migrate(sql)
       migrate(sql)
       return {
-        version: sql.exec<{ version: number }>('SELECT version FROM schema_version').one().version,
+        version: sql
+          .exec<{ name: string }>(
+            `SELECT name FROM sqlite_master WHERE name LIKE 'schema_version_%'`,
+          )
+          .toArray()
+          .map((row) => row.name),
         claimsInOutbox: sql.exec('SELECT 1 FROM outbox WHERE idx < 0').toArray().length,
         jobs: sql.exec('SELECT count(*) AS n FROM jobs').one().n,
         profile: sql.exec('SELECT count(*) AS n FROM profile').one().n,
       }
     })
-    expect(tables).toEqual({ version: SCHEMA_VERSION, claimsInOutbox: 0, jobs: 0, profile: 1 })
+    expect(tables).toEqual({
+      version: [`schema_version_${SCHEMA_VERSION}`],
+      claimsInOutbox: 0,
+      jobs: 0,
+      profile: 1,
+    })
   })
 })
