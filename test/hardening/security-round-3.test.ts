@@ -1,8 +1,17 @@
 /**
- * The third security review: a DOCTYPE hidden between comments, msg_signature before the XML
- * parser, what GET / tells strangers, warnings an operator needs, a wrong optional setting that
- * must not take the callback down, the admin token compared blind to length, the console framed
- * by nobody.
+ * The third security review: the local fake's open door, a DOCTYPE hidden between comments,
+ * msg_signature before the XML parser, what GET / tells strangers, warnings an operator needs,
+ * a wrong optional setting that must not take the callback down, the admin token compared blind
+ * to length, the console framed by nobody.
+ *
+ * Findings whose tests live beside the code they hold (numbered as in the review):
+ * 3. the dev server's port: test/e2e/predev.e2e.test.ts;
+ * 5. dedup keys keyed with the Token: test/wechat/push.test.ts ("is keyed");
+ * 7. a read of a user never seen creates no storage: test/admin.test.ts; a job after a purge
+ *    writes no claim: test/exactly-once/purge-owner.test.ts;
+ * 8. received keys bounded on write: test/user-state.test.ts ("stays bounded on write");
+ *    replays of a deferred push queue one job: test/talk-back.test.ts ("and only then");
+ * 9. forced refreshes 30 s apart, 5 kept for the operator: test/talk-back.test.ts.
  */
 
 import { exports } from 'cloudflare:workers'
