@@ -9,6 +9,7 @@
  */
 
 import { DurableObject } from 'cloudflare:workers'
+import { claimJob, finishJob, JOBS_TABLE, releaseJob } from './jobs.ts'
 import { errorName, logProblem } from './log.ts'
 import type { QueuedJob } from './queues/queued.ts'
 import { migrateTables } from './sqlite-migrations.ts'
@@ -26,12 +27,7 @@ const MIGRATIONS: readonly string[] = [
      mode TEXT,
      reply TEXT
    ) WITHOUT ROWID;
-   CREATE TABLE jobs (
-     job TEXT PRIMARY KEY,
-     claimant TEXT NOT NULL,
-     state TEXT NOT NULL,
-     at INTEGER NOT NULL
-   ) WITHOUT ROWID;`,
+   ${JOBS_TABLE}`,
 ]
 
 /** What receiving a push came to, as the user's object answers it. */
@@ -106,37 +102,17 @@ export class Ledger extends DurableObject<Cloudflare.Env> {
 
   /** Claims a deferred job for one Queue message: `taken` by another, or `done` already. */
   async claimJob(job: string, claimant: string): Promise<'claimed' | 'taken' | 'done'> {
-    const row = this.#sql
-      .exec<{ claimant: string; state: string }>(
-        'SELECT claimant, state FROM jobs WHERE job = ?',
-        job,
-      )
-      .toArray()[0]
-    if (row?.state === 'done') return 'done'
-    if (row && row.claimant !== claimant) return 'taken'
-    if (!row) {
-      this.#sql.exec(
-        `INSERT INTO jobs (job, claimant, state, at) VALUES (?, ?, 'running', ?)`,
-        job,
-        claimant,
-        Date.now(),
-      )
-      await this.#wake()
-    }
-    return 'claimed'
+    const claim = claimJob(this.#sql, job, claimant, Date.now())
+    if (claim === 'claimed') await this.#wake()
+    return claim
   }
 
   finishJob(job: string, claimant: string): void {
-    this.#sql.exec(
-      `UPDATE jobs SET state = 'done', at = ? WHERE job = ? AND claimant = ?`,
-      Date.now(),
-      job,
-      claimant,
-    )
+    finishJob(this.#sql, job, claimant, Date.now())
   }
 
   releaseJob(job: string): void {
-    this.#sql.exec(`DELETE FROM jobs WHERE job = ? AND state = 'running'`, job)
+    releaseJob(this.#sql, job)
   }
 
   override async alarm(): Promise<void> {

@@ -12,6 +12,7 @@ import type { PushKind } from '../src/wechat/push.ts'
 import { parsePush } from '../src/wechat/push.ts'
 import { parseXmlRoot } from '../src/wechat/xml.ts'
 import { forgedPush } from './helpers/pushes.ts'
+import { rowCounts } from './helpers/stored.ts'
 import { openid } from './helpers/wechat.ts'
 
 function userOf(id: string) {
@@ -23,20 +24,8 @@ async function apply(id: string, kind: PushKind, fields: ForgeFields = {}) {
   return userOf(id).apply(await dedupKey(push, env.WECHAT_TOKEN), push)
 }
 
-function rowCounts(id: string) {
-  return runInDurableObject(userOf(id), (_: UserState, state) => {
-    // A purge leaves only the tombstone's table; the others come back with the next write.
-    const count = (table: string) =>
-      state.storage.sql.exec(`SELECT 1 FROM sqlite_master WHERE name = ?`, table).toArray().length
-        ? state.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n
-        : 0
-    return {
-      profile: count('profile'),
-      received: count('received'),
-      session: count('session'),
-      tombstone: count('tombstone'),
-    }
-  })
+function userRows(id: string) {
+  return rowCounts(id, ['profile', 'received', 'session', 'tombstone'])
 }
 
 describe('UserState', () => {
@@ -120,7 +109,7 @@ describe('the received-key table stays bounded', () => {
       for (let i = 0; i < MAX_RECEIVED_KEYS + 10; i++) await instance.apply(`k${i}`, push)
     })
     expect(await runDurableObjectAlarm(user)).toBe(true)
-    expect((await rowCounts(id)).received).toBe(MAX_RECEIVED_KEYS)
+    expect((await userRows(id)).received).toBe(MAX_RECEIVED_KEYS)
     expect(await user.snapshot()).toMatchObject({ eventCount: MAX_RECEIVED_KEYS + 10 })
   })
 
@@ -134,7 +123,7 @@ describe('the received-key table stays bounded', () => {
       for (let i = 0; i < MAX_RECEIVED_KEYS + 200; i++) await instance.apply(`k${i}`, push)
     })
     // No alarm has run: the trim every hundred pushes kept the table near its bound.
-    expect((await rowCounts(id)).received).toBeLessThanOrEqual(MAX_RECEIVED_KEYS + 100)
+    expect((await userRows(id)).received).toBeLessThanOrEqual(MAX_RECEIVED_KEYS + 100)
     expect(await user.snapshot()).toMatchObject({ eventCount: MAX_RECEIVED_KEYS + 200 })
   })
 
@@ -149,7 +138,7 @@ describe('the received-key table stays bounded', () => {
       )
     })
     expect(await runDurableObjectAlarm(userOf(id))).toBe(true)
-    expect(await rowCounts(id)).toMatchObject({ received: 1, profile: 1 })
+    expect(await userRows(id)).toMatchObject({ received: 1, profile: 1 })
     // The alarm is set again for the key that is left.
     expect(
       await runInDurableObject(userOf(id), (_: UserState, state) => state.storage.getAlarm()),
@@ -166,7 +155,7 @@ describe('the unfollow purge', () => {
     expect(await apply(id, 'unsubscribe', { createTime: 103 })).toBe('purged')
     expect(await userOf(id).snapshot()).toBeNull()
     expect(await userOf(id).recent()).toEqual([])
-    expect(await rowCounts(id)).toEqual({ profile: 0, received: 0, session: 0, tombstone: 1 })
+    expect(await userRows(id)).toEqual({ profile: 0, received: 0, session: 0, tombstone: 1 })
     const tombstone = await runInDurableObject(userOf(id), (_: UserState, state) =>
       state.storage.sql.exec('SELECT * FROM tombstone').toArray(),
     )
@@ -203,7 +192,7 @@ describe('the unfollow purge', () => {
     })
     // The tombstone stays, holding the time only: a push from before the unfollow, delivered
     // late (a Queue retry, a replayed dead letter), still brings nothing back.
-    expect((await rowCounts(id)).tombstone).toBe(1)
+    expect((await userRows(id)).tombstone).toBe(1)
     expect(await apply(id, 'click', { createTime: 105, menuKey: 'LATE' })).toBe('stale')
     expect(await userOf(id).snapshot()).toMatchObject({ lastMenuKey: null, eventCount: 1 })
   })
@@ -232,7 +221,7 @@ describe('the unfollow purge', () => {
     await apply(id, 'click', { createTime: 100 })
     await userOf(id).purge()
     expect(await userOf(id).snapshot()).toBeNull()
-    expect(await rowCounts(id)).toMatchObject({ profile: 0, received: 0, session: 0 })
+    expect(await userRows(id)).toMatchObject({ profile: 0, received: 0, session: 0 })
   })
 })
 

@@ -3,6 +3,7 @@
  * everything, the version too, so the tables are made afresh by {@link migrate} right after.
  */
 
+import { JOBS_TABLE } from '../jobs.ts'
 import { migrateTables } from '../sqlite-migrations.ts'
 
 /**
@@ -58,12 +59,7 @@ const MIGRATIONS: readonly string[] = [
      at INTEGER NOT NULL,
      PRIMARY KEY (job, idx)
    ) WITHOUT ROWID;
-   CREATE TABLE jobs (
-     job TEXT PRIMARY KEY,
-     claimant TEXT NOT NULL,
-     state TEXT NOT NULL,
-     at INTEGER NOT NULL
-   ) WITHOUT ROWID;
+   ${JOBS_TABLE}
    ${TOMBSTONE_TABLE}`,
 ]
 
@@ -72,12 +68,7 @@ const MIGRATIONS: readonly string[] = [
  * job claims were outbox rows at index -2 and -1) and the tombstone's sweep time.
  */
 const UNVERSIONED_TO_1 = `
-  CREATE TABLE jobs (
-    job TEXT PRIMARY KEY,
-    claimant TEXT NOT NULL,
-    state TEXT NOT NULL,
-    at INTEGER NOT NULL
-  ) WITHOUT ROWID;
+  ${JOBS_TABLE}
   DELETE FROM outbox WHERE idx < 0;
   ALTER TABLE tombstone ADD COLUMN sweep_at INTEGER NOT NULL DEFAULT 0;`
 

@@ -1,19 +1,16 @@
 /**
- * Customer-service sends in the user's object: the reply windows their pushes open, the outbox
- * (each message of a job by index: reserved, then sent), and the jobs table (which Queue
- * message runs a deferred job, and whether it finished). Every write of a job needs its claim,
- * and a purge deletes the claims: a job that was running when its user unfollowed can neither
- * send nor write afterwards.
+ * Customer-service sends in the user's object: the reply windows their pushes open, and the
+ * outbox (each message of a job by index: reserved, then sent). A send needs its job's claim
+ * (src/jobs.ts), and a purge deletes the claims: a job that was running when its user
+ * unfollowed can send nothing afterwards.
  */
 
+import { jobRunning } from '../jobs.ts'
 import type { Push } from '../wechat/push.ts'
 import { type Grant, usableWindow, type WindowKind, windowOpenedBy } from '../wechat/windows.ts'
 
 /** What {@link reserveSend} decided. `purged`: the job lost its claim to a purge. */
 export type SendReservation = 'reserved' | 'already_sent' | 'window_closed' | 'purged'
-
-/** What {@link claimJob} decided. */
-export type JobClaim = 'claimed' | 'taken' | 'done' | 'purged'
 
 /** Opens (or, for a newer interaction, reopens) the window a push opens; in the caller's transaction. */
 export function openWindow(sql: SqlStorage, push: Push): void {
@@ -28,38 +25,6 @@ export function openWindow(sql: SqlStorage, push: Push): void {
   )
 }
 
-/** Whether a job holds its claim and is still running. */
-function running(sql: SqlStorage, job: string): boolean {
-  return (
-    sql.exec(`SELECT 1 FROM jobs WHERE job = ? AND state = 'running'`, job).toArray().length > 0
-  )
-}
-
-/**
- * Claims a job for one Queue message (its id survives redelivery): `taken` when another message
- * holds it (a duplicate queued by a retried push), `done` when it finished. The caller has
- * checked that the user was not purged since the job's push.
- */
-export function claimJob(sql: SqlStorage, job: string, claimant: string, now: number): JobClaim {
-  const row = sql
-    .exec<{ claimant: string; state: string }>(
-      'SELECT claimant, state FROM jobs WHERE job = ?',
-      job,
-    )
-    .toArray()[0]
-  if (row?.state === 'done') return 'done'
-  if (row && row.claimant !== claimant) return 'taken'
-  if (!row) {
-    sql.exec(
-      `INSERT INTO jobs (job, claimant, state, at) VALUES (?, ?, 'running', ?)`,
-      job,
-      claimant,
-      now,
-    )
-  }
-  return 'claimed'
-}
-
 /**
  * Takes one message out of the user's open windows and notes it in the outbox. `already_sent`:
  * WeChat accepted this one before (a redelivery). A reservation left by an attempt that died
@@ -72,7 +37,7 @@ export function reserveSend(
   now: number,
 ): SendReservation {
   const sql = storage.sql
-  if (!running(sql, job)) return 'purged'
+  if (!jobRunning(sql, job)) return 'purged'
   const row = sql
     .exec<{ state: string }>('SELECT state FROM outbox WHERE job = ? AND idx = ?', job, index)
     .toArray()[0]
@@ -119,20 +84,4 @@ export function releaseSend(storage: DurableObjectStorage, job: string, index: n
     sql.exec('UPDATE windows SET used = max(0, used - 1) WHERE kind = ?', row.grant_kind)
     sql.exec('DELETE FROM outbox WHERE job = ? AND idx = ?', job, index)
   })
-}
-
-/** Marks a claimed job done, in the caller's transaction; false when the claim is gone (a purge). */
-export function finishJob(sql: SqlStorage, job: string, claimant: string, now: number): boolean {
-  const finished = sql.exec(
-    `UPDATE jobs SET state = 'done', at = ? WHERE job = ? AND claimant = ? AND state = 'running'`,
-    now,
-    job,
-    claimant,
-  )
-  return finished.rowsWritten > 0
-}
-
-/** Lets another message take the job (its own was dead-lettered, so a replay may run it). */
-export function releaseJob(sql: SqlStorage, job: string): void {
-  sql.exec(`DELETE FROM jobs WHERE job = ? AND state = 'running'`, job)
 }

@@ -8,6 +8,7 @@
  */
 
 import { DurableObject } from 'cloudflare:workers'
+import { claimJob, finishJob, type JobClaim, releaseJob } from '../jobs.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
 import {
   type DeadLetterInput,
@@ -41,21 +42,12 @@ import {
   type UserSnapshot,
 } from './profile.ts'
 import { migrate } from './schema.ts'
-import {
-  claimJob,
-  confirmSend,
-  finishJob,
-  type JobClaim,
-  openWindow,
-  releaseJob,
-  releaseSend,
-  reserveSend,
-  type SendReservation,
-} from './sends.ts'
+import { confirmSend, openWindow, releaseSend, reserveSend, type SendReservation } from './sends.ts'
 import { type SessionWrites, sessionRows, writeSession, writesFit } from './session-rows.ts'
 
+export type { JobClaim } from '../jobs.ts'
 export type { RecentPush, UserSnapshot } from './profile.ts'
-export type { JobClaim, SendReservation } from './sends.ts'
+export type { SendReservation } from './sends.ts'
 
 /** What admitting a push came to: how it was taken, and what to answer. */
 export type Receipt =

@@ -20,7 +20,7 @@ import { message } from '../../src/wechat/api.ts'
 import type { PushKind } from '../../src/wechat/push.ts'
 import { fakeWechat } from '../helpers/fake-wechat.ts'
 import { forgedPush, queuedPush } from '../helpers/pushes.ts'
-import { sweepDeadLettersNow } from '../helpers/stored.ts'
+import { rowCounts, sweepDeadLettersNow } from '../helpers/stored.ts'
 import { openid } from '../helpers/wechat.ts'
 
 const now = () => Math.floor(Date.now() / 1000)
@@ -32,19 +32,7 @@ async function applied(id: string, kind: PushKind, createTime: number, fields = 
 }
 
 function rows(id: string) {
-  return runInDurableObject(userOf(id), (_: UserState, state) => {
-    // A purge leaves only the tombstone's table; the others come back with the next write.
-    const count = (table: string) =>
-      state.storage.sql.exec(`SELECT 1 FROM sqlite_master WHERE name = ?`, table).toArray().length
-        ? state.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n
-        : 0
-    return {
-      profile: count('profile'),
-      session: count('session'),
-      jobs: count('jobs'),
-      outbox: count('outbox'),
-    }
-  })
+  return rowCounts(id, ['profile', 'session', 'jobs', 'outbox'])
 }
 
 /** A deferred route that waits at a gate the test opens, then writes and (optionally) sends. */

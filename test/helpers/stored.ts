@@ -34,3 +34,21 @@ export async function sweepDeadLettersNow(openid: string): Promise<void> {
   })
   await runDurableObjectAlarm(user)
 }
+
+/**
+ * How many rows each named table of the user's object holds; a table that does not exist
+ * (a purge leaves only the tombstone's, the others come back with the next write) holds none.
+ */
+export function rowCounts<T extends string>(
+  openid: string,
+  tables: readonly T[],
+): Promise<Record<T, number>> {
+  return runInDurableObject(env.USERS.getByName(openid), (_: UserState, state) => {
+    const sql = state.storage.sql
+    const count = (table: string) =>
+      sql.exec(`SELECT 1 FROM sqlite_master WHERE name = ?`, table).toArray().length > 0
+        ? sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n
+        : 0
+    return Object.fromEntries(tables.map((table) => [table, count(table)])) as Record<T, number>
+  })
+}
