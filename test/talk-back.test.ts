@@ -237,16 +237,38 @@ describe('operators sending to a user', () => {
     expect((await adminSend(old)).status).toBe(409)
   })
 
-  it('does not retry 45015 from WeChat, and gives the window its place back', async () => {
+  it('does not retry 45015 from WeChat, and keeps the window closed until the user writes again', async () => {
     const id = openid('t45015')
     await interacted(id, 'text')
     await fakeWechat.fail('send', id, 45015)
     const refused = await adminSend(id)
     expect(refused.status).toBe(409)
     expect(await refused.json()).toEqual({ sent: false, error: 'window_closed', code: 45015 })
+    // WeChat said the window is gone: the next send does not go to WeChat again.
+    expect(await adminSend(id)).toMatchObject({ status: 409 })
+    expect(await fakeWechat.sent(id)).toEqual([])
+    // The user's next message opens a window afresh.
+    await interacted(id, 'text', Math.floor(Date.now() / 1000) + 1)
     expect((await adminSend(id)).status).toBe(200)
     expect(await fakeWechat.sent(id)).toHaveLength(1)
   })
+
+  it('dead-letters a deferred job that WeChat refuses for good, with the errcode, and sends nothing more', async () => {
+    const id = openid('final-refusal')
+    const xml = forgePushXml('text', { openid: id, content: 'later refused' })
+    await fakeWechat.fail('send', id, 43004)
+    expect((await exchange(xml)).reply).toBe('success')
+    const letter = await eventually(async () => {
+      const found = (await listDeadLetters(env.DEAD_LETTERS)).find((l) => l.openid === id)
+      expect(found).toBeDefined()
+      return found
+    }, 20_000)
+    expect(letter).toMatchObject({
+      queue: 'later',
+      reason: 'WeChat: not_a_follower (errcode 43004)',
+    })
+    expect(await fakeWechat.sent(id)).toEqual([])
+  }, 30_000)
 
   it('refuses a malformed message with 400', async () => {
     expect((await adminSend(openid('bad'), { msgtype: 'fax' })).status).toBe(400)
@@ -338,7 +360,11 @@ describe('deferred handlers', () => {
       expect(found).toBeDefined()
       return found
     }, 25_000)
-    expect(letter).toMatchObject({ queue: 'later', reason: 'WeChat: busy', attempts: 5 })
+    expect(letter).toMatchObject({
+      queue: 'later',
+      reason: 'WeChat: busy (errcode -1)',
+      attempts: 5,
+    })
     expect(await fakeWechat.sent(id)).toEqual([])
   }, 30_000)
 

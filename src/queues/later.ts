@@ -18,6 +18,8 @@ import { type Push, stateOwnerOf } from '../wechat/push.ts'
 import { keepDeadLetter } from './dead-letters.ts'
 import type { QueuedJob } from './queued.ts'
 
+/** A quota or a whitelist is not fixed in seconds: such a failure is retried this much later. */
+export const LATE_RETRY_SECONDS = 300
 /** After this many attempts a failing job is dead-lettered, with its reason. */
 export const LATER_MAX_ATTEMPTS = 5
 /** WeChat shows "typing…" for 15 s: it is renewed this often while the handler works. */
@@ -33,10 +35,10 @@ export type JobOutcome =
   | 'done'
   | 'replayed'
   | 'skipped'
-  | 'refused'
   /** Its user was purged after the push: nothing was sent or written. */
   | 'purged'
-  | { retry: string }
+  /** `late`: a quota or a whitelist, which the Queue's short backoff would only waste. */
+  | { retry: string; late?: true }
   | { deadLetter: string }
 
 /**
@@ -105,17 +107,15 @@ export async function runLaterJob<S extends SessionSchema<S>>(
     await run(push, context)
   } catch (error) {
     if (error instanceof UserPurgedError) return 'purged'
-    if (error instanceof WechatApiError && !error.retryable) {
-      logProblem('send_refused', { key, failure: error.failure, code: error.code })
-      await user.finishJob(jobId, claimant)
-      return 'refused'
-    }
-    return {
-      retry:
-        error instanceof WechatApiError
-          ? `WeChat: ${error.failure}`
-          : `handler: ${errorName(error)}`,
-    }
+    if (!(error instanceof WechatApiError)) return { retry: `handler: ${errorName(error)}` }
+    logProblem('send_refused', { key, failure: error.failure, code: error.code })
+    // WeChat says the window is gone: it stays closed here too until the user writes again.
+    if (
+      error.code !== null &&
+      (error.failure === 'window_closed' || error.failure === 'quota_used')
+    )
+      await user.closeWindows()
+    return outcomeOf(error)
   } finally {
     await typing.stop(sent === 0)
   }
@@ -160,15 +160,9 @@ async function runUnownedJob<S extends SessionSchema<S>>(
   try {
     await run(push, context)
   } catch (error) {
-    if (!(error instanceof WechatApiError) || error.retryable) {
-      return {
-        retry:
-          error instanceof WechatApiError
-            ? `WeChat: ${error.failure}`
-            : `handler: ${errorName(error)}`,
-      }
-    }
+    if (!(error instanceof WechatApiError)) return { retry: `handler: ${errorName(error)}` }
     logProblem('send_refused', { key, failure: error.failure, code: error.code })
+    return outcomeOf(error)
   }
   await ledger.finishJob(jobId, claimant)
   logEvent('later_done', { key, kind: push.kind, sent: 0, ...context.log })
@@ -190,6 +184,21 @@ export async function giveUp(
   const job = `later:${queued.key}`
   if (owner !== null) await env.USERS.getByName(owner).releaseJob(job)
   else await ledgerFor(env.LEDGER, queued.push, queued.key).releaseJob(job)
+}
+
+/** What a job that failed on WeChat's answer comes to: never dropped without a dead letter. */
+function outcomeOf(error: WechatApiError): JobOutcome {
+  const reason = `WeChat: ${error.failure}${error.code === null ? '' : ` (errcode ${error.code})`}`
+  switch (error.failureClass) {
+    case 'soon':
+      return { retry: reason }
+    case 'late':
+      return { retry: reason, late: true }
+    case 'final':
+      return { deadLetter: reason }
+    default:
+      return error.failureClass satisfies never
+  }
 }
 
 /** The user unfollowed (or revoked) while the job ran: it ends, and nothing of it is kept. */
@@ -222,7 +231,10 @@ export async function handleLaterBatch<S extends SessionSchema<S>>(
         message.ack()
         return
       }
-      const delaySeconds = retryDelaySeconds(message.attempts)
+      const delaySeconds = Math.max(
+        retryDelaySeconds(message.attempts),
+        'late' in outcome ? LATE_RETRY_SECONDS : 0,
+      )
       logProblem('later_retry', {
         key: message.body.key,
         attempts: message.attempts,

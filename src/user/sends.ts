@@ -64,6 +64,14 @@ export function reserveSend(
   return 'reserved'
 }
 
+/**
+ * WeChat refused a send for its window (45015, 45047): every open window is spent here too, so
+ * that the next send does not go to WeChat again; the user's next interaction opens one afresh.
+ */
+export function closeWindows(sql: SqlStorage): void {
+  sql.exec('UPDATE windows SET used = ?', Number.MAX_SAFE_INTEGER)
+}
+
 /** WeChat accepted the message: a redelivery will not send it again. */
 export function confirmSend(sql: SqlStorage, job: string, index: number, now: number): void {
   sql.exec(`UPDATE outbox SET state = 'sent', at = ? WHERE job = ? AND idx = ?`, now, job, index)

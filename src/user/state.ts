@@ -42,7 +42,14 @@ import {
   type UserSnapshot,
 } from './profile.ts'
 import { migrate } from './schema.ts'
-import { confirmSend, openWindow, releaseSend, reserveSend, type SendReservation } from './sends.ts'
+import {
+  closeWindows,
+  confirmSend,
+  openWindow,
+  releaseSend,
+  reserveSend,
+  type SendReservation,
+} from './sends.ts'
 import { type SessionWrites, sessionRows, writeSession, writesFit } from './session-rows.ts'
 
 export type { JobClaim } from '../jobs.ts'
@@ -241,6 +248,12 @@ export class UserState extends DurableObject<Cloudflare.Env> {
 
   releaseSend(job: string, index: number): void {
     if (this.#existing()) releaseSend(this.ctx.storage, job, index)
+  }
+
+  /** WeChat refused a send for its window: see sends.ts. */
+  closeWindows(): void {
+    const sql = this.#existing()
+    if (sql) closeWindows(sql)
   }
 
   releaseJob(job: string): void {

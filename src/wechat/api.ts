@@ -129,14 +129,70 @@ export type ApiFailure =
   | 'token_invalid'
   /** 40164: the caller's IP is not on the account's whitelist (Workers have no fixed one). */
   | 'ip_not_whitelisted'
-  /** 45015: the user's reply window has passed. Not retried. */
+  /** 89503: the call waits for an administrator's confirmation of the IP. */
+  | 'ip_needs_confirmation'
+  /** 45009: the API's daily quota; 45011: its per-minute frequency. */
+  | 'api_quota'
+  /** 48001: the account has no permission for this API. */
+  | 'not_permitted'
+  /** 45015: the user's reply window has passed. */
   | 'window_closed'
-  /** 45047: the window's quota of messages is used up. Not retried. */
+  /** 45047: the window's quota of messages is used up. */
   | 'quota_used'
-  /** -1, a network error, a timeout, a 5xx: try again later. */
+  /** 43004: the user does not follow the account. */
+  | 'not_a_follower'
+  /** 40003: not an OpenID of this account. */
+  | 'bad_openid'
+  /** 45002: the content is too long. */
+  | 'too_long'
+  /** -1, a network error, a timeout, a 5xx. */
   | 'busy'
-  /** Anything else WeChat refused (bad media id, bad request…): not retried. */
+  /** Anything else WeChat refused (bad media id, bad request…), or an errcode not listed here. */
   | 'refused'
+
+/**
+ * What to do about a failure: `soon`, retry with the Queue's backoff; `late`, retry minutes
+ * later (a quota, a whitelist an operator must fix), then dead-letter; `final`, dead-letter at
+ * once with the reason. Nothing a job meant to send is dropped without a dead letter.
+ */
+export type FailureClass = 'soon' | 'late' | 'final'
+
+/**
+ * WeChat's errcodes for customer-service sends and tokens, in one table: global return codes
+ * (https://developers.weixin.qq.com/doc/offiaccount/Getting_Started/Global_Return_Code.html)
+ * and the customer-service page's own.
+ */
+const FAILURES: ReadonlyMap<number, ApiFailure> = new Map<number, ApiFailure>([
+  [-1, 'busy'],
+  [40001, 'token_invalid'],
+  [40014, 'token_invalid'],
+  [42001, 'token_invalid'],
+  [40164, 'ip_not_whitelisted'],
+  [89503, 'ip_needs_confirmation'],
+  [45009, 'api_quota'],
+  [45011, 'api_quota'],
+  [48001, 'not_permitted'],
+  [45015, 'window_closed'],
+  [45047, 'quota_used'],
+  [43004, 'not_a_follower'],
+  [40003, 'bad_openid'],
+  [45002, 'too_long'],
+])
+
+const CLASSES: { readonly [F in ApiFailure]: FailureClass } = {
+  busy: 'soon',
+  token_invalid: 'soon',
+  ip_not_whitelisted: 'late',
+  ip_needs_confirmation: 'late',
+  api_quota: 'late',
+  not_permitted: 'late',
+  window_closed: 'final',
+  quota_used: 'final',
+  not_a_follower: 'final',
+  bad_openid: 'final',
+  too_long: 'final',
+  refused: 'final',
+}
 
 /** A failed call: WeChat's `errcode` (or none, for a network failure) and what it means. */
 export class WechatApiError extends Error {
@@ -150,20 +206,20 @@ export class WechatApiError extends Error {
     this.code = code
   }
 
-  /** Worth calling again later (with backoff). */
+  /** Worth calling again soon (with the Queue's backoff). */
   get retryable(): boolean {
-    return this.failure === 'busy'
+    return CLASSES[this.failure] === 'soon'
+  }
+
+  /** What to do about it: see {@link FailureClass}. */
+  get failureClass(): FailureClass {
+    return CLASSES[this.failure]
   }
 }
 
-/** What an `errcode` means. */
+/** What an `errcode` means; one not in WeChat's table is a final refusal. */
 export function failureOf(code: number): ApiFailure {
-  if (code === 40001 || code === 40014 || code === 42001) return 'token_invalid'
-  if (code === 40164) return 'ip_not_whitelisted'
-  if (code === 45015) return 'window_closed'
-  if (code === 45047) return 'quota_used'
-  if (code === -1) return 'busy'
-  return 'refused'
+  return FAILURES.get(code) ?? 'refused'
 }
 
 /** No call to WeChat waits longer than this. */
