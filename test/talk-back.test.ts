@@ -226,6 +226,27 @@ describe('operators sending to a user', () => {
     expect(await fakeWechat.sent(id)).toHaveLength(5)
   })
 
+  it('does not add windows up: after a follow and a message, 5 in all, not 8', async () => {
+    const id = openid('no-sum')
+    await interacted(id, 'text')
+    const followed = await queuedPush(forgedPush('subscribe', { openid: id }))
+    expect(await env.USERS.getByName(id).apply(followed.key, followed.push)).toBe('applied')
+    const statuses: number[] = []
+    for (let i = 0; i < 6; i++) statuses.push((await adminSend(id)).status)
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 409])
+    expect(await fakeWechat.sent(id)).toHaveLength(5)
+  })
+
+  it('counts a tap on a menu message (bizmsgmenuid) as a menu click: 3 within a minute', async () => {
+    const id = openid('tap')
+    const tap = await queuedPush(forgedPush('text', { openid: id, content: 'Yes', menuId: '101' }))
+    expect(tap.push).toMatchObject({ kind: 'text', menuId: '101' })
+    expect(await env.USERS.getByName(id).apply(tap.key, tap.push)).toBe('applied')
+    const statuses: number[] = []
+    for (let i = 0; i < 4; i++) statuses.push((await adminSend(id)).status)
+    expect(statuses).toEqual([200, 200, 200, 409])
+  })
+
   it('allows 3 within a minute of a menu click, and none after 48 h of silence', async () => {
     const clicked = openid('three')
     await interacted(clicked, 'click')

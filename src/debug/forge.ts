@@ -37,6 +37,8 @@ export interface ForgeFields {
   revokeInfo?: string
   /** An unknown push: its Event name. */
   event?: string
+  /** A text that is a tap on a menu message: the item's id (`bizmsgmenuid`). */
+  menuId?: string
 }
 
 export const FORGE_DEFAULTS = {
@@ -117,7 +119,11 @@ export function forgePushXml(kind: PushKind, fields: ForgeFields = {}): string {
     case 'view':
       return event('VIEW', element('EventKey', f.url))
     case 'text':
-      return message('text', element('Content', f.content))
+      return message(
+        'text',
+        element('Content', f.content) +
+          (fields.menuId === undefined ? '' : element('bizmsgmenuid', fields.menuId)),
+      )
     case 'image':
       return message(
         'image',

@@ -7,14 +7,20 @@
 
 import { jobRunning } from '../jobs.ts'
 import type { Push } from '../wechat/push.ts'
-import { type Grant, usableWindow, type WindowKind, windowOpenedBy } from '../wechat/windows.ts'
+import {
+  type Grant,
+  usableWindow,
+  WINDOW_RULES,
+  type WindowKind,
+  windowOpenedBy,
+} from '../wechat/windows.ts'
 
 /** What {@link reserveSend} decided. `purged`: the job lost its claim to a purge. */
 export type SendReservation = 'reserved' | 'already_sent' | 'window_closed' | 'purged'
 
 /** Opens (or, for a newer interaction, reopens) the window a push opens; in the caller's transaction. */
 export function openWindow(sql: SqlStorage, push: Push): void {
-  const opens = windowOpenedBy(push.kind)
+  const opens = windowOpenedBy(push)
   if (opens === null) return
   // A newer interaction opens its window afresh; an older one delivered late does not.
   sql.exec(
@@ -49,15 +55,19 @@ export function reserveSend(
   )) {
     grants[window.kind] = { openedAt: window.opened_at, used: window.used }
   }
-  const kind = usableWindow(grants, now)
-  if (kind === null) return 'window_closed'
+  if (usableWindow(grants, now) === null) return 'window_closed'
+  // Every open window counts the send: windows do not add up (windows.ts).
+  const charged = (Object.keys(grants) as WindowKind[]).filter((open) => {
+    const grant = grants[open]
+    return grant !== undefined && now < grant.openedAt + WINDOW_RULES[open].lengthMs
+  })
   storage.transactionSync(() => {
-    sql.exec('UPDATE windows SET used = used + 1 WHERE kind = ?', kind)
+    for (const open of charged) sql.exec('UPDATE windows SET used = used + 1 WHERE kind = ?', open)
     sql.exec(
       `INSERT INTO outbox (job, idx, state, grant_kind, at) VALUES (?, ?, 'reserved', ?, ?)`,
       job,
       index,
-      kind,
+      charged.join(','),
       now,
     )
   })
@@ -89,7 +99,8 @@ export function releaseSend(storage: DurableObjectStorage, job: string, index: n
     .toArray()[0]
   if (!row) return
   storage.transactionSync(() => {
-    sql.exec('UPDATE windows SET used = max(0, used - 1) WHERE kind = ?', row.grant_kind)
+    for (const kind of row.grant_kind.split(','))
+      sql.exec('UPDATE windows SET used = max(0, used - 1) WHERE kind = ?', kind)
     sql.exec('DELETE FROM outbox WHERE job = ? AND idx = ?', job, index)
   })
 }

@@ -23,6 +23,11 @@ interface MessageBase extends PushBase {
 export interface TextMessage extends MessageBase {
   readonly kind: 'text'
   readonly content: string
+  /**
+   * The menu message item the user tapped (`bizmsgmenuid`), when the text is such a tap: WeChat
+   * counts it as a menu click for the customer-service windows, not as a message.
+   */
+  readonly menuId: string | null
 }
 export interface ImageMessage extends MessageBase {
   readonly kind: 'image'
@@ -395,7 +400,13 @@ export function parsePush(xml: XmlElement): Push {
     case 'event':
       return parseEvent(xml, base, required(xml, 'Event'))
     case 'text':
-      return { ...base, kind: 'text', msgId: msgId(xml), content: required(xml, 'Content', true) }
+      return {
+        ...base,
+        kind: 'text',
+        msgId: msgId(xml),
+        content: required(xml, 'Content', true),
+        menuId: textOf(xml, 'bizmsgmenuid')?.trim() || null,
+      }
     case 'image':
       return {
         ...base,

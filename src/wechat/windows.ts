@@ -9,11 +9,14 @@
  * | clicks a menu (CLICK, scancode_push, scancode_waitmsg) | 3        | 1 min  |
  * | follows                                               | 3        | 1 min  |
  * | scans a QR code                                       | 3        | 1 min  |
+ * | taps a menu message (a text push with `bizmsgmenuid`) | 3        | 1 min  |
  *
- * A new interaction of the same kind opens its window afresh. Pure: the state is the caller's.
+ * A new interaction of the same kind opens its window afresh. Windows do not add up: WeChat
+ * does not say they do, so every send counts against every open window, and the allowance at
+ * any moment is the largest single window's. Pure: the state is the caller's.
  */
 
-import type { PushKind } from './push.ts'
+import type { Push, PushKind } from './push.ts'
 
 export type WindowKind = 'message' | 'event'
 
@@ -48,14 +51,15 @@ const OPENS: Partial<Record<PushKind, WindowKind>> = {
   scan: 'event',
 }
 
-/** The window a push opens, if any. */
-export function windowOpenedBy(kind: PushKind): WindowKind | null {
-  return OPENS[kind] ?? null
+/** The window a push opens, if any: a tap on a menu message is a click, not a message. */
+export function windowOpenedBy(push: Push): WindowKind | null {
+  if (push.kind === 'text' && push.menuId !== null) return 'event'
+  return OPENS[push.kind] ?? null
 }
 
 /**
- * The window a message sent at `now` may use: the longer one first, so that a menu click's
- * short window is kept for when the message window is spent. Null when none is open.
+ * An open window with room left at `now`, or null. Every send counts against every open window,
+ * so a send is allowed while the largest single window has room: never the sum of two.
  */
 export function usableWindow(
   grants: Partial<Record<WindowKind, Grant>>,
