@@ -15,6 +15,8 @@ export interface TalkBack {
   readonly source: 'stable_token' | 'url' | 'pushed'
   readonly appSecret: string | null
   readonly tokenUrl: string | null
+  /** Sent to the token service as `Authorization: Bearer …`, so that it serves no one else. */
+  readonly tokenUrlSecret: string | null
 }
 
 export interface Config {
@@ -102,6 +104,7 @@ function parseConfig(env: Env): Config {
             source: tokenUrl ? 'url' : appSecret ? 'stable_token' : 'pushed',
             appSecret,
             tokenUrl,
+            tokenUrlSecret: env.WECHAT_TOKEN_URL_SECRET?.trim() || null,
           },
     account: {
       token,

@@ -120,6 +120,30 @@ describe('the access token', () => {
     expect(await tokens.status()).toMatchObject({ held: true, source: 'pushed', lastError: null })
   })
 
+  it('calls the token service with its bearer secret, and says when a refresh is forced', async () => {
+    // A token service of the operator's own, standing in for theirs: it records what it is sent.
+    const asked: Request[] = []
+    vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
+      asked.push(new Request(input, init))
+      return Response.json({ access_token: 'SERVICE_TOKEN', expires_in: 7200 })
+    })
+    const service = {
+      appId: appid(),
+      apiBase: env.WECHAT_API_BASE,
+      source: 'url' as const,
+      appSecret: null,
+      tokenUrl: 'https://tokens.example.com/wechat',
+      tokenUrlSecret: 'shared-with-the-token-service',
+    }
+    expect((await fetchFrom(service, false)).accessToken).toBe('SERVICE_TOKEN')
+    await fetchFrom(service, true)
+    expect(asked.map((request) => request.headers.get('Authorization'))).toEqual([
+      'Bearer shared-with-the-token-service',
+      'Bearer shared-with-the-token-service',
+    ])
+    expect(asked.map((request) => request.headers.get('X-Force-Refresh'))).toEqual([null, 'true'])
+  })
+
   it('takes tokens from the account’s own token service (WECHAT_TOKEN_URL)', async () => {
     const app = appid()
     const base = env.WECHAT_API_BASE
@@ -130,6 +154,7 @@ describe('the access token', () => {
         source: 'url',
         appSecret: null,
         tokenUrl: `${base}fake/token-service?appid=${app}`,
+        tokenUrlSecret: null,
       },
       false,
     )

@@ -131,6 +131,13 @@ export class AccessToken extends DurableObject<Cloudflare.Env> {
    */
   async #forced(by: 'automatic' | 'operator'): Promise<Held> {
     if (this.#inflight) return this.#inflight
+    // Only WeChat's stable_token counts forced refreshes: a token service decides for itself,
+    // and a pushed token has nothing here to refresh it from.
+    const source = readConfig(this.env).talkBack?.source
+    if (source === 'pushed') {
+      throw new WechatApiError('refused', null, 'a pushed token is refreshed by pushing another')
+    }
+    if (source === 'url') return this.#refresh(true)
     const times = await this.#forcedTimes()
     const allowed =
       by === 'operator'
@@ -237,9 +244,17 @@ export async function fetchFrom(talkBack: TalkBack, force: boolean): Promise<Iss
     case 'stable_token':
       return fetchStableToken(call, talkBack.appId, talkBack.appSecret ?? '', force)
     case 'url': {
+      // The service is told when a refresh is forced (the token it holds was refused), and
+      // proves nothing about us without the shared secret.
+      const headers: Record<string, string> = {}
+      if (talkBack.tokenUrlSecret) headers.Authorization = `Bearer ${talkBack.tokenUrlSecret}`
+      if (force) headers['X-Force-Refresh'] = 'true'
       let response: Response
       try {
-        response = await fetch(talkBack.tokenUrl ?? '', { signal: AbortSignal.timeout(5_000) })
+        response = await fetch(talkBack.tokenUrl ?? '', {
+          headers,
+          signal: AbortSignal.timeout(5_000),
+        })
       } catch {
         throw new WechatApiError('busy', null, 'the token service could not be reached')
       }
