@@ -115,15 +115,8 @@ export async function answerPush<E, S extends SessionSchema<S>>(
       quota: 'quota' in receipt ? receipt.quota : null,
     })
     // Session writes cannot wait in the Queue: WeChat's retry runs the handler again.
-    if (Object.keys(writes).length > 0) {
-      logProblem('push_not_queued', {
-        kind: push.kind,
-        key,
-        reason: 'session writes',
-        quota: null,
-      })
-      throw new WechatError(503, 'push could not be made durable; retry later')
-    }
+    if (Object.keys(writes).length > 0)
+      notDurable('push_not_queued', push, key, 'session writes', null)
     // A retry while the owner is still down gets the first attempt's reply, which that
     // attempt kept for it. The push goes to the Queue with its reply either way (the
     // consumer applies each key once), so that a retry after the outage gets it too.
@@ -138,27 +131,12 @@ export async function answerPush<E, S extends SessionSchema<S>>(
     // replay that queues no job.
     if (job) {
       const jobSent = await enqueueWithin(deps.enqueueLater(job), msLeft(), 'Queues')
-      if (jobSent.status !== 'queued') {
-        logProblem('job_not_queued', {
-          kind: push.kind,
-          key,
-          reason: jobSent.status,
-          quota: jobSent.quota,
-        })
-        throw new WechatError(503, 'push could not be made durable; retry later')
-      }
+      if (jobSent.status !== 'queued')
+        notDurable('job_not_queued', push, key, jobSent.status, jobSent.quota)
     }
     const answered: QueuedPush = { ...queued, answered: cached ?? { mode, reply: body } }
     const sent = await enqueueWithin(deps.enqueue(answered), msLeft(), 'Queues')
-    if (sent.status !== 'queued') {
-      logProblem('push_not_queued', {
-        kind: push.kind,
-        key,
-        reason: sent.status,
-        quota: sent.quota,
-      })
-      throw new WechatError(503, 'push could not be made durable; retry later')
-    }
+    if (sent.status !== 'queued') notDurable('push_not_queued', push, key, sent.status, sent.quota)
     log.via = 'queue'
   }
   if (job && receipt.outcome !== 'replay') log.deferred = true
@@ -175,6 +153,18 @@ export async function answerPush<E, S extends SessionSchema<S>>(
     return sealReply(body, deps.config.account.token, opened.aes, Date.now() / 1000)
   }
   return body
+}
+
+/** The push could not be made durable: logged, and a 503 so that WeChat sends it again. */
+function notDurable(
+  event: 'push_not_queued' | 'job_not_queued',
+  push: Push,
+  key: string,
+  reason: string,
+  quota: string | null,
+): never {
+  logProblem(event, { kind: push.kind, key, reason, quota })
+  throw new WechatError(503, 'push could not be made durable; retry later')
 }
 
 /** Time kept back from the handler for making the push durable (and the Queue fallback). */
