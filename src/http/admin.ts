@@ -106,9 +106,7 @@ export const admin = new Hono<{ Bindings: Env }>()
       await user.releaseJob(job)
       if (!(error instanceof WechatApiError)) throw error
       logProblem('send_refused', { failure: error.failure, code: error.code, by: 'admin' })
-      // WeChat says the window is gone: it stays closed here too until the user writes again.
-      if (error.failure === 'window_closed' || error.failure === 'quota_used')
-        await user.closeWindows()
+      if (error.closesWindow) await user.closeWindows()
       const status =
         error.failure === 'window_closed' || error.failure === 'quota_used'
           ? 409

@@ -41,6 +41,11 @@ export type JobOutcome =
   | { retry: string; late?: true }
   | { deadLetter: string }
 
+/** A deferred job's id in its owner's jobs table: one per push, whatever route it names. */
+function jobIdOf(key: string): string {
+  return `later:${key}`
+}
+
 /**
  * Runs one deferred job.
  *
@@ -61,7 +66,7 @@ export async function runLaterJob<S extends SessionSchema<S>>(
   if (!run) return { deadLetter: `no later() route is named ${job}` }
   if (owner === null) return runUnownedJob(queued, env, run, claimant)
   const user = env.USERS.getByName(owner)
-  const jobId = `later:${key}`
+  const jobId = jobIdOf(key)
   // A push whose answer WeChat retried queues its job twice: one Queue message runs it.
   const claim = await user.claimJob(jobId, claimant, push)
   if (claim === 'purged') return 'purged'
@@ -109,12 +114,7 @@ export async function runLaterJob<S extends SessionSchema<S>>(
     if (error instanceof UserPurgedError) return 'purged'
     if (!(error instanceof WechatApiError)) return { retry: `handler: ${errorName(error)}` }
     logProblem('send_refused', { key, failure: error.failure, code: error.code })
-    // WeChat says the window is gone: it stays closed here too until the user writes again.
-    if (
-      error.code !== null &&
-      (error.failure === 'window_closed' || error.failure === 'quota_used')
-    )
-      await user.closeWindows()
+    if (error.closesWindow) await user.closeWindows()
     return outcomeOf(error)
   } finally {
     await typing.stop(sent === 0)
@@ -140,7 +140,7 @@ async function runUnownedJob<S extends SessionSchema<S>>(
 ): Promise<JobOutcome> {
   const { key, push } = queued
   const ledger = ledgerFor(env.LEDGER, push, key)
-  const jobId = `later:${key}`
+  const jobId = jobIdOf(key)
   if ((await ledger.claimJob(jobId, claimant)) !== 'claimed') return 'replayed'
   const context: LaterContext<Env, S> = {
     env,
@@ -181,7 +181,7 @@ export async function giveUp(
 ): Promise<void> {
   await keepDeadLetter(env, { queued, attempts, reason })
   const owner = stateOwnerOf(queued.push)
-  const job = `later:${queued.key}`
+  const job = jobIdOf(queued.key)
   if (owner !== null) await env.USERS.getByName(owner).releaseJob(job)
   else await ledgerFor(env.LEDGER, queued.push, queued.key).releaseJob(job)
 }

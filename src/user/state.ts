@@ -162,7 +162,8 @@ export class UserState extends DurableObject<Cloudflare.Env> {
   async #admit({ key, push, mode, reply, writes, job }: Admission): Promise<Receipt> {
     const owner = stateOwnerOf(push)
     if (owner === null) return { outcome: 'failed' }
-    const tombstone = tombstoneOf(this.#sql)
+    // Read without making the tables: a late push after a purge is refused, not stored for.
+    const tombstone = this.#tombstone()
     if (predatesUnsubscribe(push, tombstone)) return { outcome: 'stale' }
     const earlier = this.#received(key)
     if (earlier?.reply != null) {

@@ -211,6 +211,15 @@ export class WechatApiError extends Error {
     return CLASSES[this.failure] === 'soon'
   }
 
+  /**
+   * WeChat said the user's window is gone (45015) or spent (45047): the caller closes its own
+   * record of the window too, until the user's next interaction. A local refusal (no errcode)
+   * already follows that record.
+   */
+  get closesWindow(): boolean {
+    return this.code !== null && (this.failure === 'window_closed' || this.failure === 'quota_used')
+  }
+
   /** What to do about it: see {@link FailureClass}. */
   get failureClass(): FailureClass {
     return CLASSES[this.failure]
