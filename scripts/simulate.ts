@@ -135,6 +135,7 @@ async function main(): Promise<number> {
   }
 
   const xml = forgePushXml(kind, fields)
+  await tellFakeWechat(devVars, xml)
   let failed = false
   for (let attempt = 0; attempt <= retries; attempt++) {
     const { query, body } = await signPush(xml, account, mode)
@@ -158,6 +159,20 @@ async function main(): Promise<number> {
     if (!reply.signatureValid) failed = true
   }
   return failed ? 1 : 0
+}
+
+/**
+ * With the dev server's fake WeChat API (.dev.vars), the user's interaction is told to it first,
+ * as WeChat learns it from the user, so that its windows open for the replies. Best effort.
+ */
+async function tellFakeWechat(devVars: Record<string, string>, xml: string): Promise<void> {
+  const base = devVars.WECHAT_API_BASE
+  if (!base?.includes('/debug/wechat-api/') || !devVars.ADMIN_TOKEN) return
+  await fetch(new URL('fake/interact', base), {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${devVars.ADMIN_TOKEN}` },
+    body: xml,
+  }).catch(() => null)
 }
 
 main().then(

@@ -1,12 +1,13 @@
 import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { env, exports } from 'cloudflare:workers'
 import { describe, expect, it, vi } from 'vitest'
-import { forgePushXml } from '../src/debug/forge.ts'
+import { type ForgeFields, forgePushXml } from '../src/debug/forge.ts'
 import type { Env } from '../src/env.ts'
 import { listDeadLetters } from '../src/queues/dead-letters.ts'
 import { fetchFrom, REFRESH_AHEAD_MS } from '../src/talk/access-token.ts'
 import { talkerFor } from '../src/talk/talk.ts'
 import { message, WechatApiError } from '../src/wechat/api.ts'
+import type { PushKind } from '../src/wechat/push.ts'
 import { ADMIN_HEADERS } from './helpers/admin.ts'
 import { eventually } from './helpers/eventually.ts'
 import { appid, fakeWechat } from './helpers/fake-wechat.ts'
@@ -21,12 +22,17 @@ function talkerWith(app: string) {
   return talker
 }
 
-/** Opens the user's reply window as their push would (applied to their UserState). */
-async function interacted(id: string, kind: 'text' | 'click' = 'text', createTime?: number) {
-  const queued = await queuedPush(
-    forgedPush(kind, { openid: id, ...(createTime !== undefined && { createTime }) }),
-  )
+/** The user's push as WeChat learns it (the fake's windows) and their UserState applies it. */
+async function interacted(id: string, kind: PushKind = 'text', fields: ForgeFields = {}) {
+  const xml = forgePushXml(kind, { openid: id, ...fields })
+  await fakeWechat.interact(xml)
+  const queued = await queuedPush(parsedPush(xml))
   expect(await env.USERS.getByName(id).apply(queued.key, queued.push)).toBe('applied')
+}
+
+/** The user wrote to the account: WeChat's windows open (no UserState involved). */
+function wrote(id: string) {
+  return fakeWechat.interact(forgePushXml('text', { openid: id }))
 }
 
 function adminSend(id: string, body: object = message.text('hello from an operator')) {
@@ -42,6 +48,7 @@ describe('the access token', () => {
     const app = appid()
     const talker = talkerWith(app)
     const users = Array.from({ length: 50 }, (_, i) => openid(`flight${i}`))
+    await Promise.all(users.map(wrote))
     await Promise.all(users.map((id) => talker.send(id, message.text('hi'))))
     expect(await fakeWechat.tokenRequests(app)).toBe(1)
     for (const id of users.slice(0, 5)) expect(await fakeWechat.sent(id)).toHaveLength(1)
@@ -70,6 +77,7 @@ describe('the access token', () => {
     const app = appid()
     const talker = talkerWith(app)
     const id = openid('t40001')
+    await wrote(id)
     await talker.typing(id, true)
     await fakeWechat.expire(app)
     await talker.send(id, message.text('after a refresh'))
@@ -82,9 +90,12 @@ describe('the access token', () => {
   it('refreshes once for many callers holding the same stale token', async () => {
     const app = appid()
     const talker = talkerWith(app)
-    await talker.typing(openid('warm'), true)
+    const warm = openid('warm')
+    await wrote(warm)
+    await talker.typing(warm, true)
     await fakeWechat.expire(app)
     const users = Array.from({ length: 10 }, (_, i) => openid(`stale${i}`))
+    await Promise.all(users.map(wrote))
     await Promise.all(users.map((id) => talker.send(id, message.text('stale'))))
     expect(await fakeWechat.tokenRequests(app)).toBe(2)
     for (const id of users) expect(await fakeWechat.sent(id)).toHaveLength(1)
@@ -93,9 +104,12 @@ describe('the access token', () => {
   it('forces one refresh for many callers when WeChat hands back the token it refuses', async () => {
     const app = appid()
     const talker = talkerWith(app)
-    await talker.typing(openid('warm-revoked'), true)
+    const warm = openid('warm-revoked')
+    await wrote(warm)
+    await talker.typing(warm, true)
     await fakeWechat.revoke(app)
     const users = Array.from({ length: 10 }, (_, i) => openid(`revoked${i}`))
+    await Promise.all(users.map(wrote))
     await Promise.all(users.map((id) => talker.send(id, message.text('after a forced refresh'))))
     for (const id of users) expect(await fakeWechat.sent(id)).toHaveLength(1)
     // The first fetch, one unforced refresh (the same token back), one forced: not one each.
@@ -108,6 +122,7 @@ describe('the access token', () => {
     await fakeWechat.fail('token', app, 40164)
     const talker = talkerWith(app)
     const id = openid('whitelist')
+    await wrote(id)
     const refused = await talker.send(id, message.text('x')).catch((error: unknown) => error)
     expect(refused).toBeInstanceOf(WechatApiError)
     expect(refused).toMatchObject({ failure: 'ip_not_whitelisted', code: 40164 })
@@ -163,12 +178,15 @@ describe('the access token', () => {
     const talker = talkerWith(app)
     await env.ACCESS_TOKENS.getByName(app).put(issued.accessToken, 7200)
     const id = openid('token-url')
+    await wrote(id)
     await talker.send(id, message.text('with a token from our own service'))
     expect(await fakeWechat.sent(id)).toHaveLength(1)
   })
 
   it('shows whether a token is held and until when, never the token', async () => {
-    await talkerFor(env)?.typing(openid('status'), true)
+    const id = openid('status')
+    await wrote(id)
+    await talkerFor(env)?.typing(id, true)
     const response = await exports.default.fetch('https://edge.test/admin/access-token', {
       headers: ADMIN_HEADERS,
     })
@@ -181,8 +199,10 @@ describe('the access token', () => {
     expect(body).not.toContain('FAKE_TOKEN')
   })
 
-  /** Moves the object's record of forced refreshes 31 s into the past: WeChat's spacing passed. */
-  async function waitOutSpacing(tokens: ReturnType<typeof env.ACCESS_TOKENS.getByName>) {
+  /** Moves both records of forced refreshes (the object's, WeChat's) 31 s into the past. */
+  async function waitOutSpacing(app: string) {
+    const tokens = env.ACCESS_TOKENS.getByName(app)
+    await fakeWechat.age(app, 31)
     await runInDurableObject(tokens, async (_, state) => {
       const times = (await state.storage.get<number[]>('forced')) ?? []
       await state.storage.put(
@@ -197,7 +217,7 @@ describe('the access token', () => {
     const tokens = env.ACCESS_TOKENS.getByName(app)
     for (let i = 0; i < 20; i++) {
       expect((await tokens.forceRefresh()).ok).toBe(true)
-      await waitOutSpacing(tokens)
+      await waitOutSpacing(app)
     }
     expect(await tokens.forceRefresh()).toMatchObject({ ok: false, failure: 'refused' })
     expect(await fakeWechat.tokenRequests(app)).toBe(20)
@@ -254,8 +274,7 @@ describe('operators sending to a user', () => {
   it('does not add windows up: after a follow and a message, 5 in all, not 8', async () => {
     const id = openid('no-sum')
     await interacted(id, 'text')
-    const followed = await queuedPush(forgedPush('subscribe', { openid: id }))
-    expect(await env.USERS.getByName(id).apply(followed.key, followed.push)).toBe('applied')
+    await interacted(id, 'subscribe')
     const statuses: number[] = []
     for (let i = 0; i < 6; i++) statuses.push((await adminSend(id)).status)
     expect(statuses).toEqual([200, 200, 200, 200, 200, 409])
@@ -264,9 +283,8 @@ describe('operators sending to a user', () => {
 
   it('counts a tap on a menu message (bizmsgmenuid) as a menu click: 3 within a minute', async () => {
     const id = openid('tap')
-    const tap = await queuedPush(forgedPush('text', { openid: id, content: 'Yes', menuId: '101' }))
-    expect(tap.push).toMatchObject({ kind: 'text', menuId: '101' })
-    expect(await env.USERS.getByName(id).apply(tap.key, tap.push)).toBe('applied')
+    expect(forgedPush('text', { content: 'Yes', menuId: '101' })).toMatchObject({ menuId: '101' })
+    await interacted(id, 'text', { content: 'Yes', menuId: '101' })
     const statuses: number[] = []
     for (let i = 0; i < 4; i++) statuses.push((await adminSend(id)).status)
     expect(statuses).toEqual([200, 200, 200, 409])
@@ -279,7 +297,7 @@ describe('operators sending to a user', () => {
     for (let i = 0; i < 4; i++) statuses.push((await adminSend(clicked)).status)
     expect(statuses).toEqual([200, 200, 200, 409])
     const old = openid('old')
-    await interacted(old, 'text', Math.floor(Date.now() / 1000) - 49 * 60 * 60)
+    await interacted(old, 'text', { createTime: Math.floor(Date.now() / 1000) - 49 * 60 * 60 })
     expect((await adminSend(old)).status).toBe(409)
   })
 
@@ -294,7 +312,7 @@ describe('operators sending to a user', () => {
     expect(await adminSend(id)).toMatchObject({ status: 409 })
     expect(await fakeWechat.sent(id)).toEqual([])
     // The user's next message opens a window afresh.
-    await interacted(id, 'text', Math.floor(Date.now() / 1000) + 1)
+    await interacted(id, 'text', { createTime: Math.floor(Date.now() / 1000) + 1 })
     expect((await adminSend(id)).status).toBe(200)
     expect(await fakeWechat.sent(id)).toHaveLength(1)
   })
@@ -419,6 +437,7 @@ describe('deferred handlers', () => {
     const app = appid()
     const talker = talkerWith(app)
     const id = openid('no-token-log')
+    await wrote(id)
     await talker.send(id, message.text('one'))
     await fakeWechat.expire(app)
     await talker.send(id, message.text('two'))

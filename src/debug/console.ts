@@ -153,6 +153,7 @@ export function debugConsole(dispatchFor: (env: Env, ctx: ExecutionContext) => D
         const signer = { token: account.token, ...account.aes }
         const xml =
           typeof input.xml === 'string' ? input.xml : forgePushXml(kind, fieldsFrom(input.fields))
+        await tellFakeWechat(c.env, xml, c.req.header('Authorization'))
         const { query, body } = await signPush(xml, signer, mode)
         const url = new URL(`/wechat?${query}`, c.req.url)
         const started = Date.now()
@@ -180,12 +181,31 @@ export function debugConsole(dispatchFor: (env: Env, ctx: ExecutionContext) => D
         // The customer-service messages the fake WeChat took for this user, newest last.
         const openid = c.req.param('openid')
         if (!isWechatId(openid)) return c.text('malformed openid', 400)
-        const talkBack = readConfig(c.env).talkBack
-        if (!talkBack) return c.json([])
-        const url = new URL(`fake/sent?touser=${openid}`, talkBack.apiBase)
+        const url = fakeWechatUrl(c.env, `fake/sent?touser=${openid}`)
+        if (!url) return c.json([])
         const headers = { Authorization: c.req.header('Authorization') ?? '' }
         const response = await fetch(url, { headers }).catch(() => null)
         return c.json(response?.ok ? await response.json() : [])
       })
   )
+}
+
+/** A control route of the fake WeChat API, or null when the API is WeChat's own (or none). */
+function fakeWechatUrl(env: Env, path: string): URL | null {
+  const talkBack = readConfig(env).talkBack
+  if (!talkBack) return null
+  const base = new URL(talkBack.apiBase)
+  if (base.hostname === 'qq.com' || base.hostname.endsWith('.qq.com')) return null
+  return new URL(path, base)
+}
+
+/**
+ * The user's interaction, told to the fake WeChat API as WeChat would learn it from the user, so
+ * that its windows open for the replies. Best effort: a push is forged whatever the fake says.
+ */
+async function tellFakeWechat(env: Env, xml: string, authorization: string | undefined) {
+  const url = fakeWechatUrl(env, 'fake/interact')
+  if (!url) return
+  const headers = { Authorization: authorization ?? '' }
+  await fetch(url, { method: 'POST', headers, body: xml }).catch(() => null)
 }

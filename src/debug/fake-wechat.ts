@@ -1,24 +1,52 @@
 /**
- * A fake of WeChat's server API for local development and the tests: it issues stable access
- * tokens, takes customer-service messages and typing commands and records them, and can be
- * told to fail the next calls with a given errcode. Its state is in memory. `npm run dev`
- * serves it at /debug/wechat-api/ (only with DEBUG_CONSOLE=true); the tests reach it as
+ * A fake of WeChat's server API for local development and the tests, as strict as WeChat: it
+ * issues and rotates access tokens, takes customer-service messages and typing commands only
+ * within the user's windows and WeChat's limits (src/debug/fake-wechat-rules.ts, each rule
+ * cited), and records what it took. Its state is in memory. `npm run dev` serves it at
+ * /debug/wechat-api/ (only with DEBUG_CONSOLE=true); the tests reach it as
  * https://fake-wechat.test/.
  *
- * Control routes (not WeChat's): `POST /fake/fail` {path: token | send | typing, code, times,
- * for: an appid (token) or a touser (send, typing)}, `POST /fake/expire` {appid}, `POST
- * /fake/revoke` {appid} (the API refuses the token, stable_token still returns it unforced),
- * `GET /fake/sent?touser=`, `GET /fake/typing?touser=`, `GET /fake/stats?appid=`, and
- * `GET /fake/token-service?appid=`: a token service of the account's own (WECHAT_TOKEN_URL),
- * handing out the same tokens as stable_token. Failures are
- * aimed at one appid or user, so that tests running side by side never meet.
+ * https://developers.weixin.qq.com/doc/offiaccount/Basic_Information/getStableAccessToken.html
+ * https://developers.weixin.qq.com/doc/offiaccount/Basic_Information/Get_access_token.html
+ *
+ * Control routes (not WeChat's):
+ * - `POST /fake/interact` with a push's XML: the user did what the push says (WeChat learns it
+ *   from the user; the console, the simulator and the tests tell the fake);
+ * - `POST /fake/fail` {path: token | send | typing, code, times, for: an appid (token) or a
+ *   touser}: the next calls fail with that errcode (rate limits 45009/45011, whitelists…);
+ * - `POST /fake/late` {for: a touser, ms, times}: the next sends are taken, then answered `ms`
+ *   later (past the caller's timeout);
+ * - `POST /fake/expire` {appid}: WeChat forgets the token; `POST /fake/age` {appid, seconds}:
+ *   the held token (and the last forced refresh) that much older; `POST /fake/revoke` {appid}: the API refuses the token,
+ *   stable_token still returns it unforced;
+ * - `GET /fake/sent?touser=`, `GET /fake/typing?touser=`, `GET /fake/stats?appid=`, and
+ *   `GET /fake/token-service?appid=`: a token service of the account's own (WECHAT_TOKEN_URL).
+ * Failures and state are per appid or user, so that tests running side by side never meet.
  */
 
 import { Hono } from 'hono/tiny'
+import {
+  chargeWindow,
+  contentErrcode,
+  ERRCODES,
+  type FakeUser,
+  interact,
+  interactionOf,
+  newFakeUser,
+  TOKEN_RULES,
+  typingErrcode,
+} from './fake-wechat-rules.ts'
 
-interface IssuedToken {
+interface HeldTokens {
   token: string
   expiresAt: number
+  /** The token before the last unforced rotation, valid until `previousUntil`. */
+  previous: string | null
+  previousUntil: number
+  /** Forced refreshes: the day they count for, how many, and the last one's time. */
+  forcedDay: number
+  forcedToday: number
+  lastForcedAt: number
 }
 
 interface Recorded {
@@ -27,11 +55,10 @@ interface Recorded {
   at: number
 }
 
-/** How long a fake token lives: WeChat's 7,200 s. */
-const TOKEN_SECONDS = 7200
 /** What it keeps is bounded: recorded calls, and the appids and users it holds state for. */
 const MAX_RECORDED = 200
 const MAX_KEYS = 1000
+const DAY_MS = 24 * 60 * 60 * 1000
 
 /**
  * @example
@@ -39,9 +66,13 @@ const MAX_KEYS = 1000
  * await fake.request('/cgi-bin/stable_token', { method: 'POST', body: '{…}' })
  */
 export function fakeWechat() {
-  const tokens = new Map<string, IssuedToken>()
+  const tokens = new Map<string, HeldTokens>()
   const tokenRequests = new Map<string, number>()
+  const users = new Map<string, FakeUser>()
   const failures = new Map<string, { code: number; times: number }>()
+  const late = new Map<string, { ms: number; times: number }>()
+  /** Tokens the API refuses (40001) though stable_token still hands them back unforced. */
+  const revoked = new Set<string>()
   const sent: Recorded[] = []
   const typing: Recorded[] = []
   let issued = 0
@@ -57,22 +88,28 @@ export function fakeWechat() {
     const oldest = map.keys().next()
     if (map.size > MAX_KEYS && !oldest.done) map.delete(oldest.value)
   }
-
-  /** An errcode the test asked for, if one is pending for this path and appid or user. */
-  const injected = (path: string, target: unknown): number | null => {
-    const failure = failures.get(`${path}:${String(target)}`)
-    if (!failure || failure.times <= 0) return null
-    failure.times--
-    return failure.code
+  const userOf = (openid: string) => {
+    const user = users.get(openid) ?? newFakeUser()
+    bounded(users, openid, user)
+    return user
+  }
+  /** Takes one pending use of a control (a failure, a late answer) for this key. */
+  const take = <V extends { times: number }>(map: Map<string, V>, key: string): V | null => {
+    const pending = map.get(key)
+    if (!pending || pending.times <= 0) return null
+    pending.times--
+    return pending
   }
 
-  /** Tokens the API refuses (40001) though stable_token still hands them back unforced. */
-  const revoked = new Set<string>()
-
-  const validToken = (token: string | undefined) =>
-    token !== undefined &&
-    !revoked.has(token) &&
-    [...tokens.values()].some((held) => held.token === token && held.expiresAt > Date.now())
+  const validToken = (token: string | undefined) => {
+    if (token === undefined || revoked.has(token)) return false
+    const now = Date.now()
+    for (const held of tokens.values()) {
+      if (held.token === token && held.expiresAt > now) return true
+      if (held.previous === token && held.previousUntil > now) return true
+    }
+    return false
+  }
 
   const json = async (request: Request): Promise<Record<string, unknown>> => {
     try {
@@ -83,52 +120,115 @@ export function fakeWechat() {
     }
   }
 
-  const errcode = (code: number) => ({ errcode: code, errmsg: `fake errcode ${code}` })
+  const answer = (code: number) =>
+    Response.json({ errcode: code, errmsg: code === 0 ? 'ok' : `fake errcode ${code}` })
 
-  /** A send or typing call: failed as asked, refused for a token WeChat did not issue, or taken. */
-  const recordCall = async (request: Request, path: 'send' | 'typing', list: Recorded[]) => {
-    const body = await json(request)
-    const failure = injected(path, body.touser)
-    if (failure !== null) return Response.json(errcode(failure))
+  /** The checks every send and typing call meets first: an injected failure, then the token. */
+  const refusal = (request: Request, path: 'send' | 'typing', touser: unknown): number | null => {
+    const failure = take(failures, `${path}:${String(touser)}`)
+    if (failure) return failure.code
     const token = new URL(request.url).searchParams.get('access_token') ?? undefined
-    if (!validToken(token)) return Response.json(errcode(40001))
-    remember(list, { touser: String(body.touser), body, at: Date.now() })
-    return Response.json(errcode(0))
+    if (!validToken(token)) return ERRCODES.invalidToken
+    if (typeof touser !== 'string' || touser === '') return ERRCODES.invalidOpenid
+    return null
   }
 
-  /** The appid's current token, a new one when it has none left or a refresh is forced. */
-  const tokenFor = (appid: string, force: boolean) => {
+  const send = async (request: Request) => {
+    const body = await json(request)
+    const refused = refusal(request, 'send', body.touser) ?? contentErrcode(body)
+    if (refused !== 0) return answer(refused)
+    const touser = String(body.touser)
+    const charged = chargeWindow(userOf(touser), Date.now())
+    if (charged !== 0) return answer(charged)
+    remember(sent, { touser, body, at: Date.now() })
+    const delayed = take(late, touser)
+    if (delayed) await new Promise((resolve) => setTimeout(resolve, delayed.ms))
+    return answer(ERRCODES.ok)
+  }
+
+  const typingCall = async (request: Request) => {
+    const body = await json(request)
+    const refused =
+      refusal(request, 'typing', body.touser) ??
+      typingErrcode(userOf(String(body.touser)), body.command, Date.now())
+    if (refused === 0) remember(typing, { touser: String(body.touser), body, at: Date.now() })
+    return answer(refused)
+  }
+
+  const newToken = () => `FAKE_TOKEN_${++issued}_${crypto.randomUUID()}`
+
+  /** stable_token: the held token, rotated in its last minutes, or a new one when forced. */
+  const tokenFor = (appid: string, force: boolean): Record<string, unknown> => {
+    const now = Date.now()
     let held = tokens.get(appid)
-    if (!held || held.expiresAt <= Date.now() || force) {
+    if (force && held) {
+      const day = Math.floor(now / DAY_MS)
+      if (held.forcedDay !== day) Object.assign(held, { forcedDay: day, forcedToday: 0 })
+      if (held.forcedToday >= TOKEN_RULES.forcedPerDay) return { errcode: ERRCODES.dailyQuota }
+      if (now - held.lastForcedAt < TOKEN_RULES.forcedSpacingMs) {
+        return { errcode: ERRCODES.frequency }
+      }
+      held.forcedToday++
+      held.lastForcedAt = now
+      // getStableAccessToken: a forced refresh "invalidates the previously obtained" token.
+      Object.assign(held, {
+        token: newToken(),
+        expiresAt: now + TOKEN_RULES.lifetimeMs,
+        previous: null,
+      })
+    } else if (!held || held.expiresAt <= now) {
       held = {
-        token: `FAKE_TOKEN_${++issued}_${crypto.randomUUID()}`,
-        expiresAt: Date.now() + TOKEN_SECONDS * 1000,
+        token: newToken(),
+        expiresAt: now + TOKEN_RULES.lifetimeMs,
+        previous: null,
+        previousUntil: 0,
+        forcedDay: held?.forcedDay ?? 0,
+        forcedToday: held?.forcedToday ?? 0,
+        lastForcedAt: held?.lastForcedAt ?? 0,
       }
       bounded(tokens, appid, held)
+    } else if (held.expiresAt - now < TOKEN_RULES.rotateWithinMs) {
+      Object.assign(held, {
+        previous: held.token,
+        previousUntil: now + TOKEN_RULES.oldValidMs,
+        token: newToken(),
+        expiresAt: now + TOKEN_RULES.lifetimeMs,
+      })
     }
-    return {
-      access_token: held.token,
-      expires_in: Math.round((held.expiresAt - Date.now()) / 1000),
-    }
+    return { access_token: held.token, expires_in: Math.round((held.expiresAt - now) / 1000) }
   }
+
+  const countRequest = (appid: string) =>
+    bounded(tokenRequests, appid, (tokenRequests.get(appid) ?? 0) + 1)
 
   return new Hono()
     .post('/cgi-bin/stable_token', async (c) => {
       const { appid, secret, force_refresh: force } = await json(c.req.raw)
-      if (typeof appid !== 'string' || typeof secret !== 'string') return c.json(errcode(40013))
-      bounded(tokenRequests, appid, (tokenRequests.get(appid) ?? 0) + 1)
-      const failure = injected('token', appid)
-      if (failure !== null) return c.json(errcode(failure))
-      if (secret === 'wrong-secret') return c.json(errcode(40125))
-      return c.json(tokenFor(appid, force === true))
+      if (typeof appid !== 'string' || typeof secret !== 'string') {
+        return answer(ERRCODES.invalidAppid)
+      }
+      countRequest(appid)
+      const failure = take(failures, `token:${appid}`)
+      if (failure) return answer(failure.code)
+      if (secret === 'wrong-secret') return answer(ERRCODES.invalidSecret)
+      const issuedToken = tokenFor(appid, force === true)
+      return typeof issuedToken.errcode === 'number'
+        ? answer(issuedToken.errcode)
+        : c.json(issuedToken)
     })
     .get('/fake/token-service', (c) => {
       const appid = c.req.query('appid') ?? ''
-      bounded(tokenRequests, appid, (tokenRequests.get(appid) ?? 0) + 1)
+      countRequest(appid)
       return c.json(tokenFor(appid, false))
     })
-    .post('/cgi-bin/message/custom/send', (c) => recordCall(c.req.raw, 'send', sent))
-    .post('/cgi-bin/message/custom/typing', (c) => recordCall(c.req.raw, 'typing', typing))
+    .post('/cgi-bin/message/custom/send', (c) => send(c.req.raw))
+    .post('/cgi-bin/message/custom/typing', (c) => typingCall(c.req.raw))
+    .post('/fake/interact', async (c) => {
+      const interaction = interactionOf(await c.req.text())
+      if (!interaction) return c.text('not a user’s push', 400)
+      interact(userOf(interaction.openid), interaction)
+      return c.json({ ok: true, opens: interaction.opens })
+    })
     .post('/fake/fail', async (c) => {
       const { path, code, times, for: target } = await json(c.req.raw)
       if (typeof path !== 'string' || typeof code !== 'number' || typeof target !== 'string') {
@@ -137,9 +237,27 @@ export function fakeWechat() {
       bounded(failures, `${path}:${target}`, { code, times: typeof times === 'number' ? times : 1 })
       return c.json({ ok: true })
     })
+    .post('/fake/late', async (c) => {
+      const { ms, times, for: target } = await json(c.req.raw)
+      if (typeof ms !== 'number' || typeof target !== 'string') return c.text('ms and for', 400)
+      bounded(late, target, { ms, times: typeof times === 'number' ? times : 1 })
+      return c.json({ ok: true })
+    })
     .post('/fake/expire', async (c) => {
       const { appid } = await json(c.req.raw)
-      if (typeof appid === 'string') tokens.delete(appid)
+      if (typeof appid === 'string') {
+        const held = tokens.get(appid)
+        if (held) Object.assign(held, { expiresAt: 0, previous: null })
+      }
+      return c.json({ ok: true })
+    })
+    .post('/fake/age', async (c) => {
+      const { appid, seconds } = await json(c.req.raw)
+      const held = typeof appid === 'string' ? tokens.get(appid) : undefined
+      if (held && typeof seconds === 'number') {
+        held.expiresAt -= seconds * 1000
+        held.lastForcedAt -= seconds * 1000
+      }
       return c.json({ ok: true })
     })
     .post('/fake/revoke', async (c) => {

@@ -17,6 +17,17 @@ export interface Recorded {
 }
 
 export const fakeWechat = {
+  /** The user did what this push says (WeChat learns it from the user): windows open. */
+  interact: async (xml: string) => {
+    // Only a user's push opens anything; the fake refuses the rest (400), which is no error here.
+    await fetch(new URL('fake/interact', BASE), { method: 'POST', body: xml })
+  },
+  /** The next `times` sends to `touser` are taken, then answered `ms` later. */
+  late: (touser: string, ms: number, times = 1) =>
+    call('fake/late', { method: 'POST', body: JSON.stringify({ for: touser, ms, times }) }),
+  /** The appid's held token is `seconds` older: near its end, WeChat rotates it. */
+  age: (appid: string, seconds: number) =>
+    call('fake/age', { method: 'POST', body: JSON.stringify({ appid, seconds }) }),
   sent: (touser: string) => call<Recorded[]>(`fake/sent?touser=${touser}`),
   typing: (touser: string) => call<Recorded[]>(`fake/typing?touser=${touser}`),
   tokenRequests: async (appid: string) =>

@@ -5,6 +5,7 @@
 
 import { env, exports } from 'cloudflare:workers'
 import { type ForgeMode, openReply, signPush } from '../../src/debug/forge.ts'
+import { fakeWechat } from './fake-wechat.ts'
 
 export const account = {
   token: env.WECHAT_TOKEN,
@@ -18,8 +19,12 @@ export async function signedRequest(xml: string, mode: ForgeMode = 'plaintext'):
   return new Request(`https://edge.test/wechat?${query}`, { method: 'POST', body })
 }
 
-/** Posts a push as WeChat would, in the given mode. */
+/**
+ * Posts a push as WeChat would, in the given mode. The fake WeChat API learns of the user's
+ * interaction first, as WeChat itself would, so that its windows open for the replies.
+ */
 export async function postPush(xml: string, mode: ForgeMode = 'plaintext'): Promise<Response> {
+  await fakeWechat.interact(xml)
   return exports.default.fetch(await signedRequest(xml, mode))
 }
 

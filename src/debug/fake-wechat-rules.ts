@@ -1,0 +1,193 @@
+/**
+ * The rules WeChat's API enforces, as the fake WeChat API applies them. Each is cited to the
+ * WeChat page that states it, or marked community-measured where WeChat states none. Written
+ * apart from the Worker's own rules (src/wechat/windows.ts): a fake that reused them would agree
+ * with the Worker's mistakes. Pure: the state is the caller's.
+ */
+
+/** getStableAccessToken and Get_access_token (URLs in the fake's module comment). */
+export const TOKEN_RULES = {
+  /** "valid for 7,200 seconds". */
+  lifetimeMs: 7200 * 1000,
+  /**
+   * Get_access_token: while a token is renewed "both new and old access_token values are
+   * available within five minutes". The fake hands out a new token to an unforced call in the
+   * held one's last five minutes, and keeps the old one valid five minutes more.
+   */
+  rotateWithinMs: 5 * 60 * 1000,
+  oldValidMs: 5 * 60 * 1000,
+  /** getStableAccessToken: forced refreshes "20 times a day", "at least 30 seconds apart". */
+  forcedPerDay: 20,
+  forcedSpacingMs: 30 * 1000,
+} as const
+
+/**
+ * Customer-service messages, Service_Center_messages.html
+ * (https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Service_Center_messages.html).
+ */
+export const MESSAGE_RULES = {
+  /**
+   * Community-measured: WeChat states no byte limit for a text message; sends past about 2,048
+   * bytes of UTF-8 are refused with 45002 ("content size out of limit", Global_Return_Code).
+   */
+  textLimitBytes: 2048,
+} as const
+
+/**
+ * The typing indicator. The mini program's customer-service typing page
+ * (https://developers.weixin.qq.com/miniprogram/dev/api/custommsg/callback_help.html) states
+ * 45080 (no message interaction within the previous 30 s), 45081 (already typing) and 45072 (a
+ * bad command); the 15 s a Typing shows is from its guide to customer-service typing. The
+ * account's typing page names the same call; the fake assumes the same rules.
+ */
+export const TYPING_RULES = { shownMs: 15 * 1000, interactionWithinMs: 30 * 1000 } as const
+
+/** Errcodes the fake answers, as Global_Return_Code.html and the pages above name them. */
+export const ERRCODES = {
+  ok: 0,
+  invalidToken: 40001,
+  invalidOpenid: 40003,
+  invalidMessageType: 40008,
+  invalidAppid: 40013,
+  invalidSecret: 40125,
+  emptyContent: 44004,
+  contentTooLong: 45002,
+  articlesOverLimit: 45008,
+  dailyQuota: 45009,
+  frequency: 45011,
+  windowPassed: 45015,
+  windowQuotaUsed: 45047,
+  badTypingCommand: 45072,
+  noRecentInteraction: 45080,
+  alreadyTyping: 45081,
+} as const
+
+/** A window WeChat opens for customer-service messages when the user interacts. */
+export type FakeWindowKind = 'message' | 'event'
+
+/**
+ * Service_Center_messages.html, the rule since June 2023: a message from the user allows 5
+ * messages within 48 hours; a menu click (CLICK, scancode_push, scancode_waitmsg), a follow, a
+ * scan, or a tap on a menu message allows 3 within 1 minute. The page does not say windows of
+ * different triggers add up: the fake counts every send against every open window, and allows
+ * it while one of them has room.
+ */
+const WINDOWS: { readonly [K in FakeWindowKind]: { quota: number; lengthMs: number } } = {
+  message: { quota: 5, lengthMs: 48 * 60 * 60 * 1000 },
+  event: { quota: 3, lengthMs: 60 * 1000 },
+}
+
+const MESSAGE_TYPES = new Set(['text', 'image', 'voice', 'video', 'shortvideo', 'location', 'link'])
+const EVENT_TYPES = new Set(['CLICK', 'scancode_push', 'scancode_waitmsg', 'subscribe', 'SCAN'])
+
+/** What a push tells the fake: whose interaction, when, and which window it opens. */
+export interface Interaction {
+  readonly openid: string
+  readonly at: number
+  readonly opens: FakeWindowKind | null
+}
+
+/** Reads a push's XML as WeChat knows the interaction; null when it is not a user's push. */
+export function interactionOf(xml: string): Interaction | null {
+  const field = (name: string) =>
+    new RegExp(`<${name}>\\s*(?:<!\\[CDATA\\[([^\\]]*)\\]\\]>|([^<]*))\\s*</${name}>`).exec(xml)
+  const value = (name: string) => {
+    const match = field(name)
+    return match ? (match[1] ?? match[2] ?? '').trim() : null
+  }
+  const openid = value('FromUserName')
+  const createTime = Number(value('CreateTime'))
+  const type = value('MsgType')
+  if (!openid || !Number.isFinite(createTime) || !type) return null
+  let opens: FakeWindowKind | null = null
+  if (type === 'event') opens = EVENT_TYPES.has(value('Event') ?? '') ? 'event' : null
+  else if (type === 'text' && value('bizmsgmenuid')) opens = 'event'
+  else if (MESSAGE_TYPES.has(type)) opens = 'message'
+  return { openid, at: createTime * 1000, opens }
+}
+
+/** A user as the fake knows them: open windows, the last interaction, "typing…" shown until. */
+export interface FakeUser {
+  windows: Partial<Record<FakeWindowKind, { openedAt: number; used: number }>>
+  lastInteraction: number
+  typingUntil: number
+}
+
+export function newFakeUser(): FakeUser {
+  return { windows: {}, lastInteraction: 0, typingUntil: 0 }
+}
+
+/** Notes an interaction; a newer one of the same kind opens its window afresh. */
+export function interact(user: FakeUser, interaction: Interaction): void {
+  user.lastInteraction = Math.max(user.lastInteraction, interaction.at)
+  const kind = interaction.opens
+  if (kind === null) return
+  const held = user.windows[kind]
+  if (!held || interaction.at > held.openedAt)
+    user.windows[kind] = { openedAt: interaction.at, used: 0 }
+}
+
+/** Takes one message out of the user's windows, or the errcode WeChat answers. */
+export function chargeWindow(user: FakeUser, now: number): number {
+  const open = (Object.keys(user.windows) as FakeWindowKind[]).filter((kind) => {
+    const held = user.windows[kind]
+    return held !== undefined && now < held.openedAt + WINDOWS[kind].lengthMs
+  })
+  if (open.length === 0) return ERRCODES.windowPassed
+  const room = open.some((kind) => (user.windows[kind]?.used ?? 0) < WINDOWS[kind].quota)
+  if (!room) return ERRCODES.windowQuotaUsed
+  for (const kind of open) {
+    const held = user.windows[kind]
+    if (held) held.used++
+  }
+  return ERRCODES.ok
+}
+
+/** What WeChat refuses in a message itself, before any window is charged; 0 when it is taken. */
+export function contentErrcode(body: Record<string, unknown>): number {
+  const part = (name: string): Record<string, unknown> | null => {
+    const value = body[name]
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : null
+  }
+  switch (body.msgtype) {
+    case 'text': {
+      const content = part('text')?.content
+      if (typeof content !== 'string' || content === '') return ERRCODES.emptyContent
+      const bytes = new TextEncoder().encode(content).length
+      return bytes > MESSAGE_RULES.textLimitBytes ? ERRCODES.contentTooLong : ERRCODES.ok
+    }
+    case 'news': {
+      // "图文消息条数限制在1条以内，注意，如果图文数超过1，则将会返回错误码45008"
+      const articles = part('news')?.articles
+      return Array.isArray(articles) && articles.length === 1
+        ? ERRCODES.ok
+        : ERRCODES.articlesOverLimit
+    }
+    case 'image':
+    case 'voice':
+    case 'video':
+    case 'music':
+    case 'mpnews':
+    case 'mpnewsarticle':
+    case 'msgmenu':
+    case 'miniprogrampage':
+      return part(body.msgtype) ? ERRCODES.ok : ERRCODES.emptyContent
+    default:
+      return ERRCODES.invalidMessageType
+  }
+}
+
+/** A Typing or CancelTyping command, or the errcode WeChat answers. */
+export function typingErrcode(user: FakeUser, command: unknown, now: number): number {
+  if (command === 'CancelTyping') {
+    user.typingUntil = 0
+    return ERRCODES.ok
+  }
+  if (command !== 'Typing') return ERRCODES.badTypingCommand
+  if (now - user.lastInteraction > TYPING_RULES.interactionWithinMs) {
+    return ERRCODES.noRecentInteraction
+  }
+  if (now < user.typingUntil) return ERRCODES.alreadyTyping
+  user.typingUntil = now + TYPING_RULES.shownMs
+  return ERRCODES.ok
+}
