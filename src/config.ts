@@ -5,6 +5,7 @@
 
 import type { Env } from './env.ts'
 import type { Account } from './wechat/envelope.ts'
+import { TEXT_LIMIT_BYTES } from './wechat/split-text.ts'
 
 /** How the account talks back after the 5 s window: WeChat's API and where tokens come from. */
 export interface TalkBack {
@@ -17,6 +18,8 @@ export interface TalkBack {
   readonly tokenUrl: string | null
   /** Sent to the token service as `Authorization: Bearer …`, so that it serves no one else. */
   readonly tokenUrlSecret: string | null
+  /** A text past this many bytes of UTF-8 goes out in parts (src/wechat/split-text.ts). */
+  readonly textLimitBytes: number
 }
 
 export interface Config {
@@ -105,6 +108,7 @@ function parseConfig(env: Env): Config {
             appSecret,
             tokenUrl,
             tokenUrlSecret: env.WECHAT_TOKEN_URL_SECRET?.trim() || null,
+            textLimitBytes: positive(env.TEXT_LIMIT_BYTES, TEXT_LIMIT_BYTES),
           },
     account: {
       token,

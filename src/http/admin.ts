@@ -10,6 +10,7 @@ import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
 import { logProblem } from '../log.ts'
 import { listDeadLetters, replayDeadLetters } from '../queues/dead-letters.ts'
+import { sendThroughOutbox, UserPurgedError } from '../talk/send.ts'
 import { talkerFor } from '../talk/talk.ts'
 import { CUSTOM_MESSAGE_TYPES, type CustomMessage, WechatApiError } from '../wechat/api.ts'
 import { customMessageFrom, MessageFieldError } from '../wechat/custom-message.ts'
@@ -80,7 +81,8 @@ export const admin = new Hono<{ Bindings: Env }>()
   })
   .post('/users/:openid/messages', async (c) => {
     const talker = talkerFor(c.env)
-    if (!talker) return c.text('talking back is off: set WECHAT_APPID', 503)
+    const talkBack = readConfig(c.env).talkBack
+    if (!talker || !talkBack) return c.text('talking back is off: set WECHAT_APPID', 503)
     const input = await readBoundedText(c.req.raw, MAX_MESSAGE_BYTES)
     let message: CustomMessage
     try {
@@ -92,32 +94,33 @@ export const admin = new Hono<{ Bindings: Env }>()
     const openid = c.req.param('openid')
     const user = c.env.USERS.getByName(openid)
     const job = `admin:${crypto.randomUUID()}`
-    // The operator's send is a one-message job of its own: claimed, reserved, confirmed.
+    // The operator's send is a job of its own, sent as a deferred job sends (src/talk/send.ts).
     const claimant = 'admin'
-    const claimed = await user.claimJob(job, claimant, null)
-    if (claimed !== 'claimed' || (await user.reserveSend(job, 0)) !== 'reserved') {
-      await user.releaseJob(job)
+    if ((await user.claimJob(job, claimant, null)) !== 'claimed') {
       return c.json({ sent: false, error: 'window_closed' }, 409)
     }
+    const outbox = { user, talker, openid, job, textLimitBytes: talkBack.textLimitBytes }
+    let parts: number
     try {
-      await talker.send(openid, message)
+      parts = (await sendThroughOutbox(outbox, 0, message)).sent
     } catch (error) {
-      await user.releaseSend(job, 0)
       await user.releaseJob(job)
+      if (error instanceof UserPurgedError) return c.json({ sent: false, error: 'purged' }, 409)
       if (!(error instanceof WechatApiError)) throw error
       logProblem('send_refused', { failure: error.failure, code: error.code, by: 'admin' })
-      if (error.closesWindow) await user.closeWindows()
+      // WeChat may have it: the operator is told so, not invited to send it again blindly.
+      if (error.unanswered) return c.json({ sent: 'unknown', error: error.failure }, 504)
       const status =
         error.failure === 'window_closed' || error.failure === 'quota_used'
           ? 409
           : error.retryable
             ? 503
             : 502
-      return c.json({ sent: false, error: error.failure, code: error.code }, status)
+      const code = error.code === null ? {} : { code: error.code }
+      return c.json({ sent: false, error: error.failure, ...code }, status)
     }
-    await user.confirmSend(job, 0)
     await user.finishJob(job, claimant)
-    return c.json({ sent: true })
+    return c.json({ sent: true, ...(parts > 1 && { parts }) })
   })
   .all('/users/:openid', (c) => c.text('method not allowed', 405, { Allow: 'GET, DELETE' }))
   .get('/access-token', async (c) => {

@@ -9,9 +9,11 @@
 
 import type { LaterContext, LaterHandler, Router } from '../bot/router.ts'
 import { jobSession, PushSession, type SessionSchema } from '../bot/session.ts'
+import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
 import { ledgerFor } from '../ledger.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
+import { partsOf, sendThroughOutbox, UserPurgedError } from '../talk/send.ts'
 import { type Talker, talkerFor } from '../talk/talk.ts'
 import { customMessageOf, WechatApiError } from '../wechat/api.ts'
 import { type Push, stateOwnerOf } from '../wechat/push.ts'
@@ -22,8 +24,10 @@ import type { QueuedJob } from './queued.ts'
 export const LATE_RETRY_SECONDS = 300
 /** After this many attempts a failing job is dead-lettered, with its reason. */
 export const LATER_MAX_ATTEMPTS = 5
-/** WeChat shows "typing…" for 15 s: it is renewed this often while the handler works. */
-export const TYPING_RENEW_MS = 10_000
+/** WeChat shows "typing…" this long (its customer-service typing guide). */
+export const TYPING_SHOWN_MS = 15_000
+/** …and shows it only within this long of the user's last interaction (45080). */
+export const TYPING_INTERACTION_MS = 30_000
 /** A deferred handler's session reads may take this long. */
 const LATER_SESSION_MS = 30_000
 
@@ -75,13 +79,22 @@ export async function runLaterJob<S extends SessionSchema<S>>(
   if (applied === 'failed') return { retry: 'UserState could not apply the push' }
   if (applied === 'stale' || applied === 'purged') return 'purged'
   const talker = talkerFor(env)
-  if (!talker) {
+  const talkBack = readConfig(env).talkBack
+  if (!talker || !talkBack) {
     logProblem('later_skipped', { key, reason: 'talking back is off' })
     return 'skipped'
   }
 
+  // Each message takes outbox indexes in the order it is sent: the same on a redelivery.
   let index = 0
   let sent = 0
+  const outbox = {
+    user,
+    talker,
+    openid: owner,
+    job: jobId,
+    textLimitBytes: talkBack.textLimitBytes,
+  }
   const session = jobSession<S>(() => user.readSession(), LATER_SESSION_MS)
   const context: LaterContext<Env, S> = {
     env,
@@ -89,32 +102,20 @@ export async function runLaterJob<S extends SessionSchema<S>>(
     profile: () => user.snapshot(),
     log: {},
     async send(reply) {
-      const at = index++
+      const first = index
       const message = customMessageOf(reply)
-      const reservation = await user.reserveSend(jobId, at)
-      if (reservation === 'already_sent') return
-      if (reservation === 'purged') throw new UserPurgedError()
-      if (reservation === 'window_closed') {
-        throw new WechatApiError('window_closed', null, 'the user’s reply window is closed')
-      }
-      try {
-        await talker.send(owner, message)
-      } catch (error) {
-        await user.releaseSend(jobId, at)
-        throw error
-      }
-      await user.confirmSend(jobId, at)
-      sent++
+      // The indexes are taken before the send, so that a failed send cannot shift later ones.
+      index += partsOf(message, outbox.textLimitBytes).length
+      sent += (await sendThroughOutbox(outbox, first, message)).sent
     },
   }
-  const typing = showTyping(talker, owner)
+  const typing = showTyping(talker, owner, push.createTime * 1000)
   try {
     await run(push, context)
   } catch (error) {
     if (error instanceof UserPurgedError) return 'purged'
     if (!(error instanceof WechatApiError)) return { retry: `handler: ${errorName(error)}` }
     logProblem('send_refused', { key, failure: error.failure, code: error.code })
-    if (error.closesWindow) await user.closeWindows()
     return outcomeOf(error)
   } finally {
     await typing.stop(sent === 0)
@@ -201,11 +202,6 @@ function outcomeOf(error: WechatApiError): JobOutcome {
   }
 }
 
-/** The user unfollowed (or revoked) while the job ran: it ends, and nothing of it is kept. */
-class UserPurgedError extends Error {
-  override readonly name = 'UserPurgedError'
-}
-
 /** The later queue's messages: each job acknowledged, retried or dead-lettered on its own. */
 export async function handleLaterBatch<S extends SessionSchema<S>>(
   batch: MessageBatch<QueuedJob>,
@@ -246,24 +242,35 @@ export async function handleLaterBatch<S extends SessionSchema<S>>(
   )
 }
 
-/** Shows "typing…" now and every {@link TYPING_RENEW_MS} until stopped; failures are logged once. */
-function showTyping(talker: Talker, openid: string) {
-  let failed = false
-  const show = () =>
-    talker.typing(openid, true).catch((error: unknown) => {
-      if (!failed) {
-        failed = true
-        const failure = error instanceof WechatApiError ? error.failure : errorName(error)
-        logEvent('typing_unavailable', { failure })
-      }
-    })
+/**
+ * Shows "typing…" by WeChat's rules: it lasts {@link TYPING_SHOWN_MS}, a new one while it shows
+ * is refused (45081), and one needs the user's interaction within {@link TYPING_INTERACTION_MS}
+ * (45080). So it is shown once, and renewed only after it expired and while the interaction is
+ * recent enough; the first failure ends it (45080 and 45081 are never retried) and is logged.
+ */
+function showTyping(talker: Talker, openid: string, interactionAt: number) {
+  let shownUntil = 0
+  let stopped = false
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const allowed = () => !stopped && Date.now() - interactionAt < TYPING_INTERACTION_MS
+  const show = async (): Promise<void> => {
+    if (!allowed()) return
+    try {
+      await talker.typing(openid, true)
+      shownUntil = Date.now() + TYPING_SHOWN_MS
+      if (!stopped) timer = setTimeout(show, TYPING_SHOWN_MS)
+    } catch (error) {
+      const failure = error instanceof WechatApiError ? error.failure : errorName(error)
+      logEvent('typing_unavailable', { failure })
+    }
+  }
   const first = show()
-  const timer = setInterval(show, TYPING_RENEW_MS)
   return {
     async stop(cancel: boolean) {
-      clearInterval(timer)
+      stopped = true
+      clearTimeout(timer)
       await first
-      if (cancel && !failed) await talker.typing(openid, false).catch(() => {})
+      if (cancel && Date.now() < shownUntil) await talker.typing(openid, false).catch(() => {})
     },
   }
 }

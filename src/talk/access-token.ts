@@ -235,7 +235,10 @@ function usable(held: Held): boolean {
 }
 
 /** A token from the configured source: WeChat's stable_token, or the account's own service. */
-export async function fetchFrom(talkBack: TalkBack, force: boolean): Promise<IssuedToken> {
+export async function fetchFrom(
+  talkBack: Omit<TalkBack, 'textLimitBytes'>,
+  force: boolean,
+): Promise<IssuedToken> {
   const call = {
     fetch: (input: RequestInfo | URL, init?: RequestInit) => fetch(input, init),
     base: talkBack.apiBase,

@@ -15,7 +15,7 @@ import { WINDOW_RULES } from '../wechat/windows.ts'
 import { TOMBSTONE_TABLE } from './schema.ts'
 
 const HOUR_MS = 60 * 60 * 1000
-/** Received keys, outbox and job rows are kept this long after they were written. */
+/** Received keys and job rows are kept this long after they were written. */
 export const RETENTION_MS = 24 * HOUR_MS
 /** …and received keys at most this many, oldest forgotten first. */
 export const MAX_RECEIVED_KEYS = 1000
@@ -26,6 +26,11 @@ export const MAX_RECEIVED_KEYS = 1000
 export const TRIM_EVERY_PUSHES = 100
 /** Past every dead letter's life (and the Queue's last retries), so none can bring a user back. */
 export const TOMBSTONE_TTL_MS = DEAD_LETTER_TTL_SECONDS * 1000 + 24 * HOUR_MS
+/**
+ * What WeChat accepted stays in the outbox as long as a dead letter of its job can be replayed:
+ * a replay never resends it. Kept rows cost storage, not writes (each is deleted once either way).
+ */
+export const OUTBOX_RETENTION_MS = TOMBSTONE_TTL_MS
 /**
  * KV lists are eventually consistent (a key written just before may be missing from a list for
  * up to a minute): the dead letters are swept a minute after the purge, and again every minute
@@ -97,7 +102,7 @@ export function sweepDue(tombstone: Tombstone | null, now: number): tombstone is
 export function prune(sql: SqlStorage, now: number): void {
   sql.exec('DELETE FROM received WHERE received_at <= ?', now - RETENTION_MS)
   trimReceived(sql)
-  sql.exec('DELETE FROM outbox WHERE at <= ?', now - RETENTION_MS)
+  sql.exec('DELETE FROM outbox WHERE at <= ?', now - OUTBOX_RETENTION_MS)
   sql.exec('DELETE FROM jobs WHERE at <= ?', now - RETENTION_MS)
   sql.exec('DELETE FROM windows WHERE opened_at <= ?', now - WINDOW_ROW_MS)
   pruneTombstone(sql, now)
@@ -124,19 +129,19 @@ export function nextWake(sql: SqlStorage, withTables = true): number | null {
   // Scalar subqueries, not a UNION: Durable Objects' SQLite allows few compound terms. After a
   // purge only the tombstone's table exists.
   const rows = withTables
-    ? `(SELECT min(received_at) FROM received) + ?1 AS received,
-       (SELECT min(at) FROM outbox) + ?1 AS outbox,
-       (SELECT min(at) FROM jobs) + ?1 AS jobs,
-       (SELECT min(opened_at) FROM windows) + ?2 AS windows,`
+    ? `(SELECT min(received_at) FROM received) + ?2 AS received,
+       (SELECT min(at) FROM outbox) + ?3 AS outbox,
+       (SELECT min(at) FROM jobs) + ?2 AS jobs,
+       (SELECT min(opened_at) FROM windows) + ?4 AS windows,`
     : ''
+  const retentions = withTables ? [RETENTION_MS, OUTBOX_RETENTION_MS, WINDOW_ROW_MS] : []
   const row = sql
     .exec<Record<string, number | null>>(
       `SELECT ${rows}
               (SELECT expires_at FROM tombstone) AS tombstone,
-              (SELECT sweep_at FROM tombstone WHERE sweep_at > ?3) AS sweep`,
-      RETENTION_MS,
-      WINDOW_ROW_MS,
+              (SELECT sweep_at FROM tombstone WHERE sweep_at > ?1) AS sweep`,
       Date.now(),
+      ...retentions,
     )
     .one()
   const times = Object.values(row).filter((at): at is number => typeof at === 'number')

@@ -15,8 +15,23 @@ import {
   windowOpenedBy,
 } from '../wechat/windows.ts'
 
-/** What {@link reserveSend} decided. `purged`: the job lost its claim to a purge. */
-export type SendReservation = 'reserved' | 'already_sent' | 'window_closed' | 'purged'
+/**
+ * What {@link reserveSends} decided for a message of one or more parts. `parts`: each part is
+ * `reserved` (send it) or `already_sent` (WeChat took it before). Otherwise nothing was
+ * reserved: `window_closed` (not every part fits), `purged` (the job lost its claim to a purge),
+ * `unconfirmed` (a part was tried twice without an answer: it is not tried a third time).
+ */
+export type SendReservation =
+  | { readonly parts: readonly ('reserved' | 'already_sent')[] }
+  | 'window_closed'
+  | 'purged'
+  | 'unconfirmed'
+
+/**
+ * An outbox row's state: `reserved`, one attempt took a place in the window and may have
+ * reached WeChat; `retried`, a second one did too; `sent`, WeChat accepted it.
+ */
+type OutboxState = 'reserved' | 'retried' | 'sent'
 
 /** Opens (or, for a newer interaction, reopens) the window a push opens; in the caller's transaction. */
 export function openWindow(sql: SqlStorage, push: Push): void {
@@ -32,46 +47,61 @@ export function openWindow(sql: SqlStorage, push: Push): void {
 }
 
 /**
- * Takes one message out of the user's open windows and notes it in the outbox. `already_sent`:
- * WeChat accepted this one before (a redelivery). A reservation left by an attempt that died
- * before confirming is reused: WeChat may or may not have that message.
+ * Takes the places of a message's parts (`count` outbox indexes from `first`) out of the user's
+ * open windows, all or none, and notes them in the outbox. Every attempt that may reach WeChat
+ * takes a place: a part whose first attempt went unanswered (or whose Worker died before it
+ * confirmed) is tried once more, in a place of its own, since WeChat may have counted both.
  */
-export function reserveSend(
+export function reserveSends(
   storage: DurableObjectStorage,
   job: string,
-  index: number,
+  first: number,
+  count: number,
   now: number,
 ): SendReservation {
   const sql = storage.sql
   if (!jobRunning(sql, job)) return 'purged'
-  const row = sql
-    .exec<{ state: string }>('SELECT state FROM outbox WHERE job = ? AND idx = ?', job, index)
-    .toArray()[0]
-  if (row?.state === 'sent') return 'already_sent'
-  if (row?.state === 'reserved') return 'reserved'
+  const states = new Map<number, OutboxState>()
+  for (const row of sql.exec<{ idx: number; state: OutboxState }>(
+    'SELECT idx, state FROM outbox WHERE job = ? AND idx >= ? AND idx < ?',
+    job,
+    first,
+    first + count,
+  )) {
+    states.set(row.idx, row.state)
+  }
+  const indexes = Array.from({ length: count }, (_, i) => first + i)
+  if (indexes.some((index) => states.get(index) === 'retried')) return 'unconfirmed'
+  const needed = indexes.filter((index) => states.get(index) !== 'sent')
+  if (needed.length === 0) return { parts: indexes.map(() => 'already_sent') }
   const grants: Partial<Record<WindowKind, Grant>> = {}
   for (const window of sql.exec<{ kind: WindowKind; opened_at: number; used: number }>(
     'SELECT kind, opened_at, used FROM windows',
   )) {
     grants[window.kind] = { openedAt: window.opened_at, used: window.used }
   }
-  if (usableWindow(grants, now) === null) return 'window_closed'
-  // Every open window counts the send: windows do not add up (windows.ts).
+  if (usableWindow(grants, now, needed.length) === null) return 'window_closed'
+  // Every open window counts the sends: windows do not add up (windows.ts).
   const charged = (Object.keys(grants) as WindowKind[]).filter((open) => {
     const grant = grants[open]
     return grant !== undefined && now < grant.openedAt + WINDOW_RULES[open].lengthMs
   })
   storage.transactionSync(() => {
-    for (const open of charged) sql.exec('UPDATE windows SET used = used + 1 WHERE kind = ?', open)
-    sql.exec(
-      `INSERT INTO outbox (job, idx, state, grant_kind, at) VALUES (?, ?, 'reserved', ?, ?)`,
-      job,
-      index,
-      charged.join(','),
-      now,
-    )
+    for (const open of charged) {
+      sql.exec('UPDATE windows SET used = used + ? WHERE kind = ?', needed.length, open)
+    }
+    for (const index of needed) {
+      sql.exec(
+        `INSERT INTO outbox (job, idx, state, grant_kind, at) VALUES (?1, ?2, 'reserved', ?3, ?4)
+         ON CONFLICT (job, idx) DO UPDATE SET state = 'retried', grant_kind = ?3, at = ?4`,
+        job,
+        index,
+        charged.join(','),
+        now,
+      )
+    }
   })
-  return 'reserved'
+  return { parts: indexes.map((index) => (needed.includes(index) ? 'reserved' : 'already_sent')) }
 }
 
 /**
@@ -87,12 +117,15 @@ export function confirmSend(sql: SqlStorage, job: string, index: number, now: nu
   sql.exec(`UPDATE outbox SET state = 'sent', at = ? WHERE job = ? AND idx = ?`, now, job, index)
 }
 
-/** WeChat did not take the message: its place in the window is given back. */
+/**
+ * WeChat did not take this attempt (it answered a refusal, or the attempt was never made): its
+ * place in the window is given back. An earlier unanswered attempt keeps its place and its row.
+ */
 export function releaseSend(storage: DurableObjectStorage, job: string, index: number): void {
   const sql = storage.sql
   const row = sql
-    .exec<{ grant_kind: string }>(
-      `SELECT grant_kind FROM outbox WHERE job = ? AND idx = ? AND state = 'reserved'`,
+    .exec<{ grant_kind: string; state: OutboxState }>(
+      `SELECT grant_kind, state FROM outbox WHERE job = ? AND idx = ? AND state != 'sent'`,
       job,
       index,
     )
@@ -101,6 +134,10 @@ export function releaseSend(storage: DurableObjectStorage, job: string, index: n
   storage.transactionSync(() => {
     for (const kind of row.grant_kind.split(','))
       sql.exec('UPDATE windows SET used = max(0, used - 1) WHERE kind = ?', kind)
-    sql.exec('DELETE FROM outbox WHERE job = ? AND idx = ?', job, index)
+    if (row.state === 'retried') {
+      sql.exec(`UPDATE outbox SET state = 'reserved' WHERE job = ? AND idx = ?`, job, index)
+    } else {
+      sql.exec('DELETE FROM outbox WHERE job = ? AND idx = ?', job, index)
+    }
   })
 }

@@ -47,7 +47,7 @@ import {
   confirmSend,
   openWindow,
   releaseSend,
-  reserveSend,
+  reserveSends,
   type SendReservation,
 } from './sends.ts'
 import { type SessionWrites, sessionRows, writeSession, writesFit } from './session-rows.ts'
@@ -236,10 +236,10 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     return claim
   }
 
-  reserveSend(job: string, index: number): SendReservation {
+  reserveSends(job: string, first: number, count: number): SendReservation {
     // No tables: a purge took them, and the job's claim with them.
     if (!this.#existing()) return 'purged'
-    return reserveSend(this.ctx.storage, job, index, Date.now())
+    return reserveSends(this.ctx.storage, job, first, count, Date.now())
   }
 
   confirmSend(job: string, index: number): void {
@@ -247,8 +247,9 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     if (sql) confirmSend(sql, job, index, Date.now())
   }
 
-  releaseSend(job: string, index: number): void {
-    if (this.#existing()) releaseSend(this.ctx.storage, job, index)
+  releaseSends(job: string, indexes: readonly number[]): void {
+    if (!this.#existing()) return
+    for (const index of indexes) releaseSend(this.ctx.storage, job, index)
   }
 
   /** WeChat refused a send for its window: see sends.ts. */

@@ -147,6 +147,10 @@ export type ApiFailure =
   | 'too_long'
   /** -1, a network error, a timeout, a 5xx. */
   | 'busy'
+  /** A message tried twice without an answer: WeChat may have it; not tried a third time. */
+  | 'unconfirmed'
+  /** 45080: no interaction within 30 s; 45081: "typing…" is already shown. */
+  | 'typing_refused'
   /** Anything else WeChat refused (bad media id, bad request…), or an errcode not listed here. */
   | 'refused'
 
@@ -177,6 +181,8 @@ const FAILURES: ReadonlyMap<number, ApiFailure> = new Map<number, ApiFailure>([
   [43004, 'not_a_follower'],
   [40003, 'bad_openid'],
   [45002, 'too_long'],
+  [45080, 'typing_refused'],
+  [45081, 'typing_refused'],
 ])
 
 const CLASSES: { readonly [F in ApiFailure]: FailureClass } = {
@@ -191,6 +197,8 @@ const CLASSES: { readonly [F in ApiFailure]: FailureClass } = {
   not_a_follower: 'final',
   bad_openid: 'final',
   too_long: 'final',
+  unconfirmed: 'final',
+  typing_refused: 'final',
   refused: 'final',
 }
 
@@ -198,12 +206,18 @@ const CLASSES: { readonly [F in ApiFailure]: FailureClass } = {
 export class WechatApiError extends Error {
   readonly code: number | null
   readonly failure: ApiFailure
+  /**
+   * The request may have reached WeChat and no answer came back (a timeout, a connection lost):
+   * WeChat may have taken the message. Any answer, even a 5xx, says it did not.
+   */
+  readonly unanswered: boolean
 
-  constructor(failure: ApiFailure, code: number | null, message: string) {
+  constructor(failure: ApiFailure, code: number | null, message: string, unanswered = false) {
     super(message)
     this.name = 'WechatApiError'
     this.failure = failure
     this.code = code
+    this.unanswered = unanswered
   }
 
   /** Worth calling again soon (with the Queue's backoff). */
@@ -261,10 +275,12 @@ export async function postJson<T>(
     })
   } catch (error) {
     const timedOut = error instanceof Error && error.name === 'TimeoutError'
+    // fetch cannot tell a connection never made from one lost after the request left.
     throw new WechatApiError(
       'busy',
       null,
       timedOut ? 'WeChat did not answer in time' : 'WeChat could not be reached',
+      true,
     )
   }
   if (response.status >= 500)

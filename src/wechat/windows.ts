@@ -58,17 +58,21 @@ export function windowOpenedBy(push: Push): WindowKind | null {
 }
 
 /**
- * An open window with room left at `now`, or null. Every send counts against every open window,
- * so a send is allowed while the largest single window has room: never the sum of two.
+ * An open window with room for `count` more messages at `now`, or null. Every send counts
+ * against every open window, so sends are allowed while one single window has room for them:
+ * never the sum of two.
  */
 export function usableWindow(
   grants: Partial<Record<WindowKind, Grant>>,
   now: number,
+  count = 1,
 ): WindowKind | null {
   for (const kind of ['message', 'event'] as const) {
     const grant = grants[kind]
     const rule = WINDOW_RULES[kind]
-    if (grant && now < grant.openedAt + rule.lengthMs && grant.used < rule.quota) return kind
+    if (grant && now < grant.openedAt + rule.lengthMs && grant.used + count <= rule.quota) {
+      return kind
+    }
   }
   return null
 }

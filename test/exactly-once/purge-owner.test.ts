@@ -14,7 +14,7 @@ import { listDeadLetters, recordDeadLetter } from '../../src/queues/dead-letters
 import { runLaterJob } from '../../src/queues/later.ts'
 import { handleQueueBatch } from '../../src/queues/pushes.ts'
 import type { QueuedJob, QueuedPush } from '../../src/queues/queued.ts'
-import { RETENTION_MS } from '../../src/user/lifecycle.ts'
+import { OUTBOX_RETENTION_MS, RETENTION_MS } from '../../src/user/lifecycle.ts'
 import type { UserState } from '../../src/user/state.ts'
 import { message } from '../../src/wechat/api.ts'
 import type { PushKind } from '../../src/wechat/push.ts'
@@ -102,12 +102,12 @@ describe('a job running across the purge', () => {
 })
 
 describe('retention from every table', () => {
-  it('outbox and job rows go 24 h after their last write, after the pushes that opened them', async () => {
+  it('job rows go 24 h and outbox rows 8 days after their last write, after the pushes that opened them', async () => {
     const id = openid('retention')
     await applied(id, 'text', now())
     const user = userOf(id)
     expect(await user.claimJob('admin:1', 'admin', null)).toBe('claimed')
-    expect(await user.reserveSend('admin:1', 0)).toBe('reserved')
+    expect(await user.reserveSends('admin:1', 0, 1)).toEqual({ parts: ['reserved'] })
     await user.confirmSend('admin:1', 0)
     expect(await user.finishJob('admin:1', 'admin')).toBe('finished')
 
@@ -122,7 +122,7 @@ describe('retention from every table', () => {
     })
     expect(await runDurableObjectAlarm(user)).toBe(true)
     const next = await runInDurableObject(user, (_: UserState, state) => state.storage.getAlarm())
-    // The next wake comes from the outbox, not from the (now empty) received table.
+    // The next wake comes from the job, not from the (now empty) received table.
     expect(next).not.toBeNull()
     expect(next).toBeLessThanOrEqual(aged - hour + RETENTION_MS + 1_000)
     expect(await rows(id)).toMatchObject({ jobs: 1, outbox: 1 })
@@ -130,6 +130,12 @@ describe('retention from every table', () => {
     await runInDurableObject(user, (_: UserState, state) => {
       state.storage.sql.exec('UPDATE outbox SET at = ?', Date.now() - RETENTION_MS - 1)
       state.storage.sql.exec('UPDATE jobs SET at = ?', Date.now() - RETENTION_MS - 1)
+    })
+    expect(await runDurableObjectAlarm(user)).toBe(true)
+    // What WeChat accepted outlives every dead letter of its job (7 days), then goes too.
+    expect(await rows(id)).toMatchObject({ jobs: 0, outbox: 1 })
+    await runInDurableObject(user, (_: UserState, state) => {
+      state.storage.sql.exec('UPDATE outbox SET at = ?', Date.now() - OUTBOX_RETENTION_MS - 1)
     })
     expect(await runDurableObjectAlarm(user)).toBe(true)
     expect(await rows(id)).toMatchObject({ jobs: 0, outbox: 0 })
