@@ -39,6 +39,8 @@ Options:
   --token <token>        WECHAT_TOKEN (default from .dev.vars)
   --appid <appid>        WECHAT_APPID (default from .dev.vars)
   --aes-key <key>        WECHAT_ENCODING_AES_KEY (default from .dev.vars)
+  --admin-token <token>  ADMIN_TOKEN: a dev server's fake WeChat API learns of the push first,
+                         as WeChat learns it from the user (default from .dev.vars)
   --openid <openid>      the user (FromUserName; OpenID of an authorization change)
   --account <id>         the Service Account (ToUserName)
   --scene <scene>        QR scene: makes 'subscribe' a QR follow; the scene of 'scan'
@@ -76,6 +78,7 @@ async function main(): Promise<number> {
       mode: { type: 'string', default: 'plain' },
       retries: { type: 'string', default: '0' },
       token: { type: 'string' },
+      'admin-token': { type: 'string' },
       appid: { type: 'string' },
       'aes-key': { type: 'string' },
       openid: { type: 'string' },
@@ -135,7 +138,7 @@ async function main(): Promise<number> {
   }
 
   const xml = forgePushXml(kind, fields)
-  await tellFakeWechat(devVars, xml)
+  await tellFakeWechat(values.url, values['admin-token'] ?? devVars.ADMIN_TOKEN, xml)
   let failed = false
   for (let attempt = 0; attempt <= retries; attempt++) {
     const { query, body } = await signPush(xml, account, mode)
@@ -162,15 +165,16 @@ async function main(): Promise<number> {
 }
 
 /**
- * With the dev server's fake WeChat API (.dev.vars), the user's interaction is told to it first,
- * as WeChat learns it from the user, so that its windows open for the replies. Best effort.
+ * A callback on this machine is a dev server with its fake WeChat API: the user's interaction is
+ * told to it first, as WeChat learns it from the user, so that its windows open for the replies.
+ * Best effort: anything else (a deployed Worker, no admin token) is left alone.
  */
-async function tellFakeWechat(devVars: Record<string, string>, xml: string): Promise<void> {
-  const base = devVars.WECHAT_API_BASE
-  if (!base?.includes('/debug/wechat-api/') || !devVars.ADMIN_TOKEN) return
-  await fetch(new URL('fake/interact', base), {
+async function tellFakeWechat(callback: string, adminToken: string | undefined, xml: string) {
+  const url = new URL(callback)
+  if (!['localhost', '127.0.0.1', '[::1]'].includes(url.hostname) || !adminToken) return
+  await fetch(new URL('/debug/wechat-api/fake/interact', url), {
     method: 'POST',
-    headers: { Authorization: `Bearer ${devVars.ADMIN_TOKEN}` },
+    headers: { Authorization: `Bearer ${adminToken}` },
     body: xml,
   }).catch(() => null)
 }

@@ -12,6 +12,8 @@ const EXAMPLE_SECRETS = [
   'wx2c2769f8efd9abc2',
   '--aes-key',
   'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG',
+  '--admin-token',
+  'local-admin-token',
 ]
 
 let server: DevServer
