@@ -41,6 +41,7 @@ export default defineConfig({
           WECHAT_APPID: 'wx2c2769f8efd9abc2',
           WECHAT_ENCODING_AES_KEY: 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG',
           ADMIN_TOKEN: 'test-admin-token',
+          LOGIN_SECRET: 'test-login-secret',
           QUEUE_RETRY_BASE_SECONDS: '0',
           REQUIRE_ENCRYPTION: 'false',
           DEBUG_CONSOLE: 'false',

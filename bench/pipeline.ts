@@ -46,6 +46,7 @@ export async function fixture(nowSeconds: number): Promise<Fixture> {
     session: new PushSession<CountSession>(null, () => 1_000),
     profile: async () => null,
     log: {},
+    wechat: null,
   }
   const xml = forgePushXml('text', {
     content: 'Hello, wechat-edge',

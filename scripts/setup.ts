@@ -3,8 +3,9 @@
  * run again at any time. Everything else (queues, the KV namespace, the Durable Objects) is
  * made by `npm run deploy`.
  *
- * - WECHAT_TOKEN and ADMIN_TOKEN are generated (32 random hexadecimal characters) and printed
- *   once: paste the Token into WeChat's developer center.
+ * - WECHAT_TOKEN, ADMIN_TOKEN and LOGIN_SECRET are generated (32 random hexadecimal
+ *   characters) and printed once: paste the Token into WeChat's developer center, give the
+ *   login secret to your website's backend (scan to log in).
  * - WECHAT_APPID, WECHAT_ENCODING_AES_KEY and WECHAT_APPSECRET are asked for on the first run
  *   (the key and the AppSecret without echo), as WeChat's developer center shows them; Enter
  *   skips one. A later run asks nothing, so that it can be repeated safely.
@@ -31,6 +32,7 @@ interface SecretSpec {
 const SECRETS: readonly SecretSpec[] = [
   { name: 'WECHAT_TOKEN', generated: true },
   { name: 'ADMIN_TOKEN', generated: true },
+  { name: 'LOGIN_SECRET', generated: true },
   { name: 'WECHAT_APPID', generated: false, question: 'AppID (wx…)' },
   {
     name: 'WECHAT_ENCODING_AES_KEY',

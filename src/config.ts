@@ -4,6 +4,7 @@
  */
 
 import type { Env } from './env.ts'
+import { MAX_LOGIN_SECONDS } from './login/rules.ts'
 import type { Account } from './wechat/envelope.ts'
 import { TEXT_LIMIT_BYTES } from './wechat/split-text.ts'
 
@@ -22,8 +23,19 @@ export interface TalkBack {
   readonly textLimitBytes: number
 }
 
+/** Scan to log in (src/login/): on with a LOGIN_SECRET, which the website's backend holds. */
+export interface LoginConfig {
+  readonly secret: string
+  /** What the user is answered in WeChat when their scan signs them in. */
+  readonly reply: string
+  /** How long a login's QR code waits for its scan. */
+  readonly expireSeconds: number
+}
+
 export interface Config {
   readonly account: Account
+  /** Null without LOGIN_SECRET: the /login routes answer 404. */
+  readonly login: LoginConfig | null
   /** Null without an AppID: nothing can be sent after the answer. */
   readonly talkBack: TalkBack | null
   readonly replyBudgetMs: number
@@ -110,6 +122,7 @@ function parseConfig(env: Env): Config {
             tokenUrlSecret: env.WECHAT_TOKEN_URL_SECRET?.trim() || null,
             textLimitBytes: positive(env.TEXT_LIMIT_BYTES, TEXT_LIMIT_BYTES),
           },
+    login: loginConfig(env),
     account: {
       token,
       aes,
@@ -122,6 +135,16 @@ function parseConfig(env: Env): Config {
     queueRetryBaseSeconds: nonNegative(env.QUEUE_RETRY_BASE_SECONDS, 2),
     problems,
     warnings,
+  }
+}
+
+function loginConfig(env: Env): LoginConfig | null {
+  const secret = env.LOGIN_SECRET?.trim() || null
+  if (secret === null) return null
+  return {
+    secret,
+    reply: env.LOGIN_REPLY?.trim() || 'Signed in.',
+    expireSeconds: Math.min(positive(env.LOGIN_EXPIRE_SECONDS, 120), MAX_LOGIN_SECONDS),
   }
 }
 

@@ -5,8 +5,25 @@
  * gets `success`. One middleware times the bot into the log line.
  */
 
-import { later, Router, reply } from './bot/index.ts'
+import { defineMenu, later, Router, reply, scanToLogin } from './bot/index.ts'
 import type { Env } from './env.ts'
+
+/** The account's custom menu: `POST /admin/menu` (or `npm run menu -- publish`) publishes it. */
+export const menu = defineMenu([
+  { type: 'click', name: 'Today', key: 'TODAY' },
+  {
+    name: 'More',
+    sub_button: [
+      { type: 'click', name: 'Count', key: 'COUNT' },
+      { type: 'scancode_waitmsg', name: 'Scan a code', key: 'SCAN' },
+      {
+        type: 'view',
+        name: 'WeChat docs',
+        url: 'https://developers.weixin.qq.com/doc/offiaccount/en/Getting_Started/Overview.html',
+      },
+    ],
+  },
+] as const)
 
 /** How long the `later` example pretends to work. */
 const LATER_PAUSE_MS = 1_500
@@ -17,11 +34,23 @@ export interface CountSession {
 }
 
 export const bot = new Router<Env, CountSession>()
+  .withMenu(menu)
   .use(async function timeTheBot(_push, context, next) {
     const started = performance.now()
     await next()
     context.log.botMs = Math.round((performance.now() - started) * 10) / 10
   })
+  // A scan of a login's QR code signs the user in (src/login/); other pushes go on.
+  .use(scanToLogin())
+  .menu('TODAY', () => reply.text('Today: a menu declared in code (src/default-bot.ts).'))
+  .menu('COUNT', async (_push, { session }) => {
+    const count = ((await session.get('count')) ?? 0) + 1
+    await session.set('count', count)
+    return reply.text(`count: ${count}`)
+  })
+  .menu('SCAN', (push) =>
+    reply.text(push.kind === 'scancode_waitmsg' ? `You scanned: ${push.scanResult}` : 'Scanned.'),
+  )
   .on('subscribe', (push) =>
     reply.text(
       push.scene === null

@@ -14,7 +14,9 @@ import type { QueuedJob, QueuedPush } from './queues/queued.ts'
 /** Deferred handlers' queue: its name ends so, whatever the deployment calls its queues. */
 const LATER_QUEUE_SUFFIX = '-later'
 
+export { Campaigns } from './campaigns.ts'
 export { Ledger } from './ledger.ts'
+export { LoginGate, LoginSession } from './login/session.ts'
 export { AccessToken } from './talk/access-token.ts'
 export { UserState } from './user/state.ts'
 

@@ -226,13 +226,42 @@ describe('the unfollow purge', () => {
 })
 
 describe('the versioned schema', () => {
+  it('adds the follow’s scene to an object at version 1, keeping its profile', async () => {
+    const id = openid('version1')
+    await apply(id, 'text', { createTime: 100 })
+    const columns = await runInDurableObject(userOf(id), (_: UserState, state) => {
+      const sql = state.storage.sql
+      sql.exec(`DROP TABLE schema_version_${SCHEMA_VERSION}`)
+      sql.exec('ALTER TABLE profile DROP COLUMN follow_scene')
+      sql.exec('CREATE TABLE schema_version_1 (unused INTEGER)')
+      migrate(sql)
+      return {
+        followScene: sql.exec('SELECT follow_scene FROM profile').one().follow_scene,
+        profile: sql.exec('SELECT count(*) AS n FROM profile').one().n,
+        version: sql
+          .exec<{ name: string }>(
+            `SELECT name FROM sqlite_master WHERE name LIKE 'schema_version_%'`,
+          )
+          .toArray()
+          .map((row) => row.name),
+      }
+    })
+    expect(columns).toEqual({
+      followScene: null,
+      profile: 1,
+      version: [`schema_version_${SCHEMA_VERSION}`],
+    })
+  })
+
   it('brings an object made before versioning up to date, once', async () => {
     const id = openid('legacy')
     await apply(id, 'text', { createTime: 100 })
     const tables = await runInDurableObject(userOf(id), (_: UserState, state) => {
       const sql = state.storage.sql
-      // As such an object was: no version row, no jobs table, job claims in the outbox.
+      // As such an object was: no version row, no jobs table, job claims in the outbox, no
+      // scene of the follow.
       sql.exec(`DROP TABLE schema_version_${SCHEMA_VERSION}`)
+      sql.exec('ALTER TABLE profile DROP COLUMN follow_scene')
       sql.exec('DROP TABLE jobs')
       sql.exec('DROP TABLE tombstone')
       sql.exec(

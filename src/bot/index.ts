@@ -10,7 +10,10 @@
  *   .text(/^ask /, later(async (push, { send }) => send(message.text('…'))))
  */
 
-export { message } from '../wechat/api.ts'
+export { scanToLogin } from '../login/confirm.ts'
+export type { WechatClient } from '../talk/talk.ts'
+export { message, WechatApiError } from '../wechat/api.ts'
+export { defineMenu, type Menu, type MenuKeys } from '../wechat/menu.ts'
 export type { Push, PushKind, PushOf } from '../wechat/push.ts'
 export { type Reply, reply } from '../wechat/reply.ts'
 export {

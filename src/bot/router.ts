@@ -4,8 +4,10 @@
  * nothing for `success`, or passes the push on to the next matching route.
  */
 
+import type { WechatClient } from '../talk/talk.ts'
 import type { UserSnapshot } from '../user/state.ts'
 import type { CustomMessage } from '../wechat/api.ts'
+import { type Menu, type MenuKeys, menuKeys } from '../wechat/menu.ts'
 import {
   isKeyedMenuEvent,
   type KeyedMenuEvent,
@@ -45,6 +47,11 @@ export interface HandlerContext<
   next(): Promise<Reply | undefined>
   /** Added to this push's log line. */
   readonly log: LogFields
+  /**
+   * The account's WeChat API (QR codes, the menu, user info, any endpoint through `call`),
+   * with the token handled; null when talking back is off (no AppID).
+   */
+  readonly wechat: WechatClient | null
   /**
    * Whatever middleware hands to later middleware and handlers, typed by the bot's third
    * parameter: `new Router<Env, Session, { user: Member }>()`. Fresh for each push.
@@ -86,6 +93,8 @@ export interface LaterContext<E = unknown, S extends SessionSchema<S> = AnySessi
   send(message: Reply | CustomMessage): Promise<void>
   profile(): Promise<UserSnapshot | null>
   readonly log: LogFields
+  /** The account's WeChat API, as handlers have it; null for a push of nobody without one. */
+  readonly wechat: WechatClient | null
 }
 
 export type LaterHandler<
@@ -212,9 +221,14 @@ export class Router<
   E = unknown,
   S extends SessionSchema<S> = AnySession,
   V extends StateVars = StateVars,
+  /** The menu's keys once `withMenu` declared one: `.menu(key)` takes only these. */
+  K extends string = string,
 > {
   readonly #middleware: Middleware<E, S, V>[] = []
   readonly #menus: Route<KeyedMenuEvent, E, S, V>[] = []
+  /** The custom menu this bot declares, and the keys its `.menu()` routes name. */
+  #declaredMenu: Menu | null = null
+  readonly #menuPatterns: Pattern[] = []
   readonly #scenes: Route<ScenePush, E, S, V>[] = []
   readonly #texts: Route<TextMessage, E, S, V>[] = []
   readonly #predicates: Route<Push, E, S, V>[] = []
@@ -265,8 +279,43 @@ export class Router<
     return this
   }
 
+  /**
+   * Declares the account's custom menu (`defineMenu`): `POST /admin/menu` publishes it, the
+   * console draws it, `.menu(key)` takes only its keys (a compile error otherwise), and a keyed
+   * button without a handler is refused at start-up ({@link Router.checkMenu}).
+   *
+   * @example
+   * new Router<Env>().withMenu(menu).menu('TODAY', () => reply.text('Today…'))
+   */
+  withMenu<const M extends Menu>(menu: M): Router<E, S, V, MenuKeys<M>> {
+    this.#declaredMenu = menu
+    return this as unknown as Router<E, S, V, MenuKeys<M>>
+  }
+
+  /** The custom menu `withMenu` declared, or null. */
+  get declaredMenu(): Menu | null {
+    return this.#declaredMenu
+  }
+
+  /**
+   * Refuses a declared menu whose keyed button no `.menu()` route handles: its taps would fall
+   * through to a generic handler. Called by `createApp`, at start-up.
+   */
+  checkMenu(): void {
+    if (this.#declaredMenu === null) return
+    const unhandled = menuKeys(this.#declaredMenu).filter(
+      (key) => !this.#menuPatterns.some((pattern) => matchesPattern(pattern, key)),
+    )
+    if (unhandled.length > 0) {
+      throw new RouterDefinitionError(
+        `the menu's keys ${unhandled.join(', ')} have no .menu() handler`,
+      )
+    }
+  }
+
   /** Handles menu events (CLICK, scan code, photo, location select) whose key matches. */
-  menu(key: Pattern, handler: Handler<KeyedMenuEvent, E, S, V>): this {
+  menu(key: K | RegExp, handler: Handler<KeyedMenuEvent, E, S, V>): this {
+    this.#menuPatterns.push(key)
     this.#menus.push({
       matches: (push) => matchesPattern(key, push.key),
       handler: this.#note(handler, `menu:${key}`),

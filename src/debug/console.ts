@@ -12,6 +12,7 @@ import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
 import { hasAdminToken } from '../http/admin.ts'
 import { readBoundedText } from '../http/body.ts'
+import type { Menu } from '../wechat/menu.ts'
 import { isWechatId, PUSH_KINDS, type PushKind } from '../wechat/push.ts'
 import { parseXmlRoot, type XmlElement } from '../wechat/xml.ts'
 import page from './console.html'
@@ -106,7 +107,11 @@ function readable(xml: string): XmlElement | null {
  * @example
  * app.route('/debug', debugConsole((request) => app.fetch(request, env, ctx)))
  */
-export function debugConsole(dispatchFor: (env: Env, ctx: ExecutionContext) => Dispatch) {
+export function debugConsole(
+  dispatchFor: (env: Env, ctx: ExecutionContext) => Dispatch,
+  /** The bot's declared menu, drawn under the conversation: a tap sends that button's push. */
+  menu: Menu | null = null,
+) {
   return (
     new Hono<{ Bindings: Env }>()
       .use('*', async function consoleEnabled(c, next) {
@@ -137,7 +142,7 @@ export function debugConsole(dispatchFor: (env: Env, ctx: ExecutionContext) => D
           ...(account.requireEncryption ? [] : (['plaintext'] as const)),
           ...(account.aes ? (['compatible', 'safe'] as const) : []),
         ]
-        return c.json({ kinds: PUSH_KINDS, modes, defaults: FORGE_DEFAULTS })
+        return c.json({ kinds: PUSH_KINDS, modes, defaults: FORGE_DEFAULTS, menu })
       })
       .post('/api/send', async (c) => {
         const text = await readBoundedText(c.req.raw, MAX_API_BODY_BYTES)
@@ -151,8 +156,14 @@ export function debugConsole(dispatchFor: (env: Env, ctx: ExecutionContext) => D
           return c.text(`${mode} mode needs WECHAT_APPID and WECHAT_ENCODING_AES_KEY`, 400)
         }
         const signer = { token: account.token, ...account.aes }
-        const xml =
-          typeof input.xml === 'string' ? input.xml : forgePushXml(kind, fieldsFrom(input.fields))
+        const fields = fieldsFrom(input.fields)
+        // Scanning a code: WeChat knows its scene from the ticket, and so does the fake.
+        if ((kind === 'subscribe' || kind === 'scan') && fields.ticket && !fields.scene) {
+          const scene = await sceneOfTicket(c.env, fields.ticket, c.req.header('Authorization'))
+          if (scene === null) return c.text('the fake WeChat API knows no such ticket', 400)
+          fields.scene = scene
+        }
+        const xml = typeof input.xml === 'string' ? input.xml : forgePushXml(kind, fields)
         await tellFakeWechat(c.env, xml, c.req.header('Authorization'))
         const { query, body } = await signPush(xml, signer, mode)
         const url = new URL(`/wechat?${query}`, c.req.url)
@@ -197,6 +208,22 @@ function fakeWechatUrl(env: Env, path: string): URL | null {
   const base = new URL(talkBack.apiBase)
   if (base.hostname === 'qq.com' || base.hostname.endsWith('.qq.com')) return null
   return new URL(path, base)
+}
+
+/** The scene the fake WeChat API made a ticket's code for, or null. */
+async function sceneOfTicket(
+  env: Env,
+  ticket: string,
+  authorization: string | undefined,
+): Promise<string | null> {
+  const url = fakeWechatUrl(env, `fake/qrcode?ticket=${encodeURIComponent(ticket)}`)
+  if (!url) return null
+  const response = await fetch(url, { headers: { Authorization: authorization ?? '' } }).catch(
+    () => null,
+  )
+  if (!response?.ok) return null
+  const { scene } = (await response.json()) as { scene?: unknown }
+  return typeof scene === 'string' ? scene : null
 }
 
 /**

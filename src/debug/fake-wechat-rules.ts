@@ -42,9 +42,49 @@ export const MESSAGE_RULES = {
  */
 export const TYPING_RULES = { shownMs: 15 * 1000, interactionWithinMs: 30 * 1000 } as const
 
+/**
+ * Parametric QR codes, Generating_a_Parametric_QR_Code.html
+ * (https://developers.weixin.qq.com/doc/offiaccount/Account_Management/Generating_a_Parametric_QR_Code.html):
+ * a temporary code lives `expire_seconds` (60 when absent, at most 2,592,000); `scene_str` is 1
+ * to 64 characters; at most 100,000 permanent codes.
+ */
+export const QR_RULES = {
+  defaultExpireSeconds: 60,
+  maxExpireSeconds: 2_592_000,
+  sceneLength: 64,
+  permanentCodes: 100_000,
+} as const
+
+/**
+ * The custom menu, Creating_Custom-Defined_Menu.html
+ * (https://developers.weixin.qq.com/doc/offiaccount/Custom_Menus/Creating_Custom-Defined_Menu.html):
+ * 1 to 3 buttons of up to 5 sub-buttons; names at most 16 bytes (sub-buttons 60), keys 128,
+ * URLs 1,024.
+ */
+export const MENU_RULES = {
+  buttons: 3,
+  subButtons: 5,
+  nameBytes: 16,
+  subNameBytes: 60,
+  keyBytes: 128,
+  urlBytes: 1024,
+} as const
+
 /** Errcodes the fake answers, as Global_Return_Code.html and the pages above name them. */
 export const ERRCODES = {
   ok: 0,
+  invalidButtonCount: 40016,
+  invalidButtonType: 40017,
+  invalidButtonName: 40018,
+  invalidButtonKey: 40019,
+  invalidButtonUrl: 40020,
+  invalidSubButtonCount: 40023,
+  invalidSubButtonName: 40025,
+  invalidSubButtonKey: 40026,
+  invalidSubButtonUrl: 40027,
+  invalidActionName: 40052,
+  invalidArgs: 40097,
+  permanentCodesUsed: 45029,
   invalidToken: 40001,
   invalidOpenid: 40003,
   invalidMessageType: 40008,
@@ -190,4 +230,85 @@ export function typingErrcode(user: FakeUser, command: unknown, now: number): nu
   if (now < user.typingUntil) return ERRCODES.alreadyTyping
   user.typingUntil = now + TYPING_RULES.shownMs
   return ERRCODES.ok
+}
+
+const KEYED = new Set([
+  'click',
+  'scancode_push',
+  'scancode_waitmsg',
+  'pic_sysphoto',
+  'pic_photo_or_album',
+  'pic_weixin',
+  'location_select',
+])
+const OTHER_TYPES = new Set(['view', 'miniprogram', 'article_id', 'article_view_limited'])
+
+/** What `menu/create` answers for these buttons; 0 when WeChat would take them. */
+export function menuErrcode(buttons: unknown): number {
+  if (!Array.isArray(buttons) || buttons.length < 1 || buttons.length > MENU_RULES.buttons) {
+    return ERRCODES.invalidButtonCount
+  }
+  const size = (value: unknown) =>
+    typeof value === 'string' ? new TextEncoder().encode(value).length : -1
+  const check = (button: Record<string, unknown>, sub: boolean): number => {
+    const nameLimit = sub ? MENU_RULES.subNameBytes : MENU_RULES.nameBytes
+    const name = size(button.name)
+    if (name < 1 || name > nameLimit) {
+      return sub ? ERRCODES.invalidSubButtonName : ERRCODES.invalidButtonName
+    }
+    const type = String(button.type)
+    if (KEYED.has(type)) {
+      const key = size(button.key)
+      if (key < 1 || key > MENU_RULES.keyBytes) {
+        return sub ? ERRCODES.invalidSubButtonKey : ERRCODES.invalidButtonKey
+      }
+    } else if (!OTHER_TYPES.has(type)) {
+      return ERRCODES.invalidButtonType
+    }
+    if (type === 'view' || type === 'miniprogram') {
+      const url = size(button.url)
+      if (url < 1 || url > MENU_RULES.urlBytes) {
+        return sub ? ERRCODES.invalidSubButtonUrl : ERRCODES.invalidButtonUrl
+      }
+    }
+    return ERRCODES.ok
+  }
+  for (const entry of buttons as Record<string, unknown>[]) {
+    const subs = entry.sub_button
+    if (subs === undefined) {
+      const code = check(entry, false)
+      if (code !== 0) return code
+      continue
+    }
+    const name = size(entry.name)
+    if (name < 1 || name > MENU_RULES.nameBytes) return ERRCODES.invalidButtonName
+    if (!Array.isArray(subs) || subs.length < 1 || subs.length > MENU_RULES.subButtons) {
+      return ERRCODES.invalidSubButtonCount
+    }
+    for (const sub of subs as Record<string, unknown>[]) {
+      const code = check(sub, true)
+      if (code !== 0) return code
+    }
+  }
+  return ERRCODES.ok
+}
+
+/** What `qrcode/create` answers for this body: an errcode, or the code's scene and lifetime. */
+export function qrCodeRequestOf(
+  body: Record<string, unknown>,
+): { errcode: number } | { scene: string; expireSeconds: number | null } {
+  const action = body.action_name
+  const info = body.action_info as { scene?: { scene_str?: unknown } } | undefined
+  const scene = info?.scene?.scene_str
+  if (action !== 'QR_STR_SCENE' && action !== 'QR_LIMIT_STR_SCENE') {
+    return { errcode: ERRCODES.invalidActionName }
+  }
+  if (typeof scene !== 'string' || scene.length < 1 || scene.length > QR_RULES.sceneLength) {
+    return { errcode: ERRCODES.invalidArgs }
+  }
+  if (action === 'QR_LIMIT_STR_SCENE') return { scene, expireSeconds: null }
+  const asked = body.expire_seconds
+  const seconds = typeof asked === 'number' ? asked : QR_RULES.defaultExpireSeconds
+  if (!Number.isInteger(seconds) || seconds < 1) return { errcode: ERRCODES.invalidArgs }
+  return { scene, expireSeconds: Math.min(seconds, QR_RULES.maxExpireSeconds) }
 }

@@ -1,7 +1,8 @@
 /**
  * A fake of WeChat's server API for local development and the tests, as strict as WeChat: it
  * issues and rotates access tokens, takes customer-service messages and typing commands only
- * within the user's windows and WeChat's limits (src/debug/fake-wechat-rules.ts, each rule
+ * within the user's windows and WeChat's limits, makes parametric QR codes (and their images),
+ * and keeps a published menu (src/debug/fake-wechat-rules.ts, each rule
  * cited), and records what it took. Its state is in memory. `npm run dev` serves it at
  * /debug/wechat-api/ (only with DEBUG_CONSOLE=true); the tests reach it as
  * https://fake-wechat.test/.
@@ -19,6 +20,7 @@
  * - `POST /fake/expire` {appid}: WeChat forgets the token; `POST /fake/age` {appid, seconds}:
  *   the held token (and the last forced refresh) that much older; `POST /fake/revoke` {appid}: the API refuses the token,
  *   stable_token still returns it unforced;
+ * - `GET /fake/qrcode?ticket=`: the scene WeChat knows for a ticket (the console scans with it);
  * - `GET /fake/sent?touser=`, `GET /fake/typing?touser=`, `GET /fake/stats?appid=`, and
  *   `GET /fake/token-service?appid=`: a token service of the account's own (WECHAT_TOKEN_URL).
  * Failures and state are per appid or user, so that tests running side by side never meet.
@@ -32,7 +34,10 @@ import {
   type FakeUser,
   interact,
   interactionOf,
+  menuErrcode,
   newFakeUser,
+  QR_RULES,
+  qrCodeRequestOf,
   TOKEN_RULES,
   typingErrcode,
 } from './fake-wechat-rules.ts'
@@ -75,6 +80,10 @@ export function fakeWechat() {
   const revoked = new Set<string>()
   const sent: Recorded[] = []
   const typing: Recorded[] = []
+  /** QR codes by ticket, and each appid's published menu and count of permanent codes. */
+  const qrCodes = new Map<string, { scene: string; expiresAt: number | null }>()
+  const menus = new Map<string, unknown[]>()
+  const permanentCodes = new Map<string, number>()
   let issued = 0
 
   const remember = (list: Recorded[], entry: Recorded) => {
@@ -155,6 +164,16 @@ export function fakeWechat() {
     return answer(refused)
   }
 
+  /** The appid whose valid token the request carries, or null (WeChat answers 40001). */
+  const appidOf = (request: Request): string | null => {
+    const token = new URL(request.url).searchParams.get('access_token') ?? undefined
+    if (!validToken(token)) return null
+    for (const [appid, held] of tokens) {
+      if (held.token === token || held.previous === token) return appid
+    }
+    return null
+  }
+
   const newToken = () => `FAKE_TOKEN_${++issued}_${crypto.randomUUID()}`
 
   /** stable_token: the held token, rotated in its last minutes, or a new one when forced. */
@@ -222,6 +241,70 @@ export function fakeWechat() {
       return c.json(tokenFor(appid, false))
     })
     .post('/cgi-bin/message/custom/send', (c) => send(c.req.raw))
+    .post('/cgi-bin/qrcode/create', async (c) => {
+      // The body is read before any answer: a request left unread when answered is an error.
+      const body = await json(c.req.raw)
+      const appid = appidOf(c.req.raw)
+      if (appid === null) return answer(ERRCODES.invalidToken)
+      const asked = qrCodeRequestOf(body)
+      if ('errcode' in asked) return answer(asked.errcode)
+      if (asked.expireSeconds === null) {
+        const made = permanentCodes.get(appid) ?? 0
+        if (made >= QR_RULES.permanentCodes) return answer(ERRCODES.permanentCodesUsed)
+        bounded(permanentCodes, appid, made + 1)
+      }
+      const ticket = `gQ${crypto.randomUUID().replaceAll('-', '')}`
+      const expiresAt =
+        asked.expireSeconds === null ? null : Date.now() + asked.expireSeconds * 1000
+      bounded(qrCodes, ticket, { scene: asked.scene, expiresAt })
+      return c.json({
+        ticket,
+        ...(asked.expireSeconds !== null && { expire_seconds: asked.expireSeconds }),
+        url: `http://weixin.qq.com/q/${ticket.slice(2, 24)}`,
+      })
+    })
+    .get('/cgi-bin/showqrcode', (c) => {
+      // An image of the code: here a drawing that names the ticket (WeChat's is a JPEG).
+      const ticket = c.req.query('ticket') ?? ''
+      const code = qrCodes.get(ticket)
+      if (!code || (code.expiresAt !== null && code.expiresAt <= Date.now())) {
+        return c.text('invalid ticket', 404)
+      }
+      const label = ticket.slice(0, 12).replace(/[^A-Za-z0-9]/g, '')
+      return c.body(
+        `<svg xmlns="http://www.w3.org/2000/svg" width="200" height="200" viewBox="0 0 200 200"><rect width="200" height="200" fill="#fff" stroke="#000" stroke-width="8"/><rect x="20" y="20" width="50" height="50"/><rect x="130" y="20" width="50" height="50"/><rect x="20" y="130" width="50" height="50"/><text x="100" y="110" font-size="14" text-anchor="middle">${label}</text></svg>`,
+        200,
+        { 'Content-Type': 'image/svg+xml' },
+      )
+    })
+    .post('/cgi-bin/menu/create', async (c) => {
+      const { button } = await json(c.req.raw)
+      const appid = appidOf(c.req.raw)
+      if (appid === null) return answer(ERRCODES.invalidToken)
+      const refused = menuErrcode(button)
+      if (refused !== 0) return answer(refused)
+      bounded(menus, appid, button as unknown[])
+      return answer(ERRCODES.ok)
+    })
+    .get('/cgi-bin/get_current_selfmenu_info', (c) => {
+      const appid = appidOf(c.req.raw)
+      if (appid === null) return answer(ERRCODES.invalidToken)
+      const buttons = menus.get(appid)
+      if (!buttons) return c.json({ is_menu_open: 0 })
+      // WeChat answers sub-buttons as { list: [...] }.
+      const button = buttons.map((entry) => {
+        const { sub_button: subs, ...rest } = entry as Record<string, unknown>
+        return subs === undefined ? rest : { ...rest, sub_button: { list: subs } }
+      })
+      return c.json({ is_menu_open: 1, selfmenu_info: { button } })
+    })
+    .get('/fake/qrcode', (c) => {
+      // What WeChat knows when a user scans a code: its scene. The console "scans" with it.
+      const code = qrCodes.get(c.req.query('ticket') ?? '')
+      if (!code) return c.text('unknown ticket', 404)
+      const expired = code.expiresAt !== null && code.expiresAt <= Date.now()
+      return c.json({ scene: code.scene, expired })
+    })
     .post('/cgi-bin/message/custom/typing', (c) => typingCall(c.req.raw))
     .post('/fake/interact', async (c) => {
       const interaction = interactionOf(await c.req.text())

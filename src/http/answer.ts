@@ -13,6 +13,7 @@ import { settleWithin } from '../deadline.ts'
 import type { LedgerReceipt } from '../ledger.ts'
 import { errorName, logEvent, logProblem, quotaNamed } from '../log.ts'
 import type { QueuedJob, QueuedPush } from '../queues/queued.ts'
+import type { WechatClient } from '../talk/talk.ts'
 import type { Receipt } from '../user/state.ts'
 import { dedupKey } from '../wechat/dedup-key.ts'
 import { type OpenedPush, sealReply } from '../wechat/envelope.ts'
@@ -46,6 +47,8 @@ export interface AnswerDeps<E, S extends SessionSchema<S>> {
   ) => Promise<LedgerReceipt>
   /** Milliseconds since the epoch when the request arrived: the budget counts from it. */
   readonly startedAt: number
+  /** The account's WeChat API for handlers; null when talking back is off. */
+  readonly wechat: WechatClient | null
 }
 
 type RouteOutcome = 'replied' | 'no_reply' | 'over_budget' | 'handler_error'
@@ -76,6 +79,7 @@ export async function answerPush<E, S extends SessionSchema<S>>(
     session,
     profile: () => (store ? store.profile() : Promise.resolve(null)),
     log,
+    wechat: deps.wechat,
     defer: (job) => {
       deferred = job
     },

@@ -10,13 +10,16 @@ import { type SessionSchema, userSessionStore } from '../bot/session.ts'
 import { readConfig } from '../config.ts'
 import { debugConsole, isCrossSite } from '../debug/console.ts'
 import { fakeWechat } from '../debug/fake-wechat.ts'
+import { loginDemo } from '../debug/login-demo.ts'
 import type { Env } from '../env.ts'
 import { ledgerFor } from '../ledger.ts'
 import { errorName, logProblem } from '../log.ts'
+import { login } from '../login/routes.ts'
+import { talkerFor } from '../talk/talk.ts'
 import { openPushBody, SealedPushError, verifyPushQuery } from '../wechat/envelope.ts'
 import { MalformedPushError, WechatError } from '../wechat/errors.ts'
 import { verifySignature } from '../wechat/signature.ts'
-import { admin, hasAdminToken } from './admin.ts'
+import { adminApi, hasAdminToken } from './admin.ts'
 import { answerPush } from './answer.ts'
 import { readBoundedText, refuseDeclaredOver } from './body.ts'
 import { kvReplyCache } from './reply-cache.ts'
@@ -40,6 +43,8 @@ function configured(env: Env) {
  * export default { fetch: createApp(bot).fetch }
  */
 export function createApp<S extends SessionSchema<S>>(bot: Router<Env, S>) {
+  // A declared menu whose keyed button no route handles is refused here, at start-up.
+  bot.checkMenu()
   const app = new Hono<{ Bindings: Env }>()
 
   app.get('/', async (c) => {
@@ -101,6 +106,7 @@ export function createApp<S extends SessionSchema<S>>(bot: Router<Env, S>) {
       receiveUnowned: (push, key, mode, reply, job) =>
         ledgerFor(c.env.LEDGER, push, key).receive(key, mode, reply, job),
       startedAt,
+      wechat: talkerFor(c.env),
     })
     return c.body(answer, 200, {
       'Content-Type': answer.startsWith('<') ? 'application/xml; charset=utf-8' : 'text/plain',
@@ -108,7 +114,12 @@ export function createApp<S extends SessionSchema<S>>(bot: Router<Env, S>) {
   })
 
   app.all('/wechat', (c) => c.text('method not allowed', 405, { Allow: 'GET, POST' }))
-  app.route('/admin', admin)
+  app.route('/admin', adminApi(bot.declaredMenu))
+  app.route(
+    '/login/demo',
+    loginDemo((env, ctx) => (request) => Promise.resolve(app.fetch(request, env, ctx))),
+  )
+  app.route('/login', login)
   // The fake of WeChat's API that .dev.vars points WECHAT_API_BASE at, with the console only.
   // Made on first use: a deployed Worker, console off, never builds it.
   let fake: ReturnType<typeof fakeWechat> | undefined
@@ -134,7 +145,10 @@ export function createApp<S extends SessionSchema<S>>(bot: Router<Env, S>) {
   })
   app.route(
     '/debug',
-    debugConsole((env, ctx) => (request) => Promise.resolve(app.fetch(request, env, ctx))),
+    debugConsole(
+      (env, ctx) => (request) => Promise.resolve(app.fetch(request, env, ctx)),
+      bot.declaredMenu,
+    ),
   )
 
   app.notFound((c) => c.text('not found', 404))

@@ -14,7 +14,7 @@ import type { Env } from '../env.ts'
 import { ledgerFor } from '../ledger.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
 import { partsOf, sendThroughOutbox, UserPurgedError } from '../talk/send.ts'
-import { type Talker, talkerFor } from '../talk/talk.ts'
+import { talkerFor, type WechatClient } from '../talk/talk.ts'
 import { customMessageOf, WechatApiError } from '../wechat/api.ts'
 import { type Push, stateOwnerOf } from '../wechat/push.ts'
 import { keepDeadLetter } from './dead-letters.ts'
@@ -101,6 +101,7 @@ export async function runLaterJob<S extends SessionSchema<S>>(
     session,
     profile: () => user.snapshot(),
     log: {},
+    wechat: talker,
     async send(reply) {
       const first = index
       const message = customMessageOf(reply)
@@ -148,6 +149,7 @@ async function runUnownedJob<S extends SessionSchema<S>>(
     session: new PushSession<S>(null, () => 0),
     profile: async () => null,
     log: {},
+    wechat: talkerFor(env),
     send() {
       return Promise.reject(
         new WechatApiError(
@@ -248,7 +250,7 @@ export async function handleLaterBatch<S extends SessionSchema<S>>(
  * (45080). So it is shown once, and renewed only after it expired and while the interaction is
  * recent enough; the first failure ends it (45080 and 45081 are never retried) and is logged.
  */
-function showTyping(talker: Talker, openid: string, interactionAt: number) {
+function showTyping(talker: WechatClient, openid: string, interactionAt: number) {
   let shownUntil = 0
   let stopped = false
   let timer: ReturnType<typeof setTimeout> | undefined

@@ -14,7 +14,7 @@
 import type { UserState } from '../user/state.ts'
 import { type CustomMessage, WechatApiError } from '../wechat/api.ts'
 import { splitText } from '../wechat/split-text.ts'
-import type { Talker } from './talk.ts'
+import type { WechatClient } from './talk.ts'
 
 /** The user unfollowed (or revoked) while the job ran: it ends, and nothing of it is kept. */
 export class UserPurgedError extends Error {
@@ -32,7 +32,7 @@ export function partsOf(message: CustomMessage, limitBytes: number): CustomMessa
 
 export interface OutboxSend {
   readonly user: DurableObjectStub<UserState>
-  readonly talker: Talker
+  readonly talker: WechatClient
   readonly openid: string
   /** The job's id in the user's jobs table; its claim must be held. */
   readonly job: string

@@ -1,7 +1,9 @@
 /**
- * Talking back: customer-service messages and the typing indicator, with the account's token
- * from its AccessToken Durable Object. A call refused for an invalid or expired token is made
- * once more with a fresh one. Binding code, kept thin: the protocol is in src/wechat/api.ts.
+ * The account's client of WeChat's API: customer-service messages, "typing…", QR codes, the
+ * menu, and a generic call for any other endpoint, each with the account's token from its
+ * AccessToken Durable Object (nobody fetches a token by hand). A call refused for an invalid or
+ * expired token is made once more with a fresh one. Binding code, kept thin: the protocol is in
+ * src/wechat/ (api.ts, qrcode.ts, menu.ts).
  */
 
 import { readConfig } from '../config.ts'
@@ -9,38 +11,78 @@ import type { Env } from '../env.ts'
 import {
   type ApiCall,
   type CustomMessage,
+  requestJson,
   sendCustomMessage,
   sendTyping,
   WechatApiError,
 } from '../wechat/api.ts'
+import type { Menu } from '../wechat/menu.ts'
+import { createQrCode, type QrCode, type QrCodeRequest, qrImageUrl } from '../wechat/qrcode.ts'
 import type { TokenResult } from './access-token.ts'
 
-export interface Talker {
-  /** Sends one customer-service message. Throws a {@link WechatApiError}. */
-  send(openid: string, message: CustomMessage): Promise<void>
-  /** Shows or cancels "typing…". Throws a {@link WechatApiError}. */
-  typing(openid: string, on: boolean): Promise<void>
+/** What WeChat's `get_current_selfmenu_info` answers: whether a menu is on, and its buttons. */
+export interface CurrentMenu {
+  readonly is_menu_open: number
+  readonly selfmenu_info?: { readonly button: readonly unknown[] }
 }
 
-/** The account's talker, or null when talking back is off (no AppID). */
-export function talkerFor(env: Env): Talker | null {
+/**
+ * The account's WeChat API, as bot handlers (`context.wechat`), deferred handlers and the
+ * admin API reach it. Every method throws a {@link WechatApiError} on failure.
+ *
+ * @example
+ * const info = await context.wechat?.call<{ nickname?: string }>(
+ *   `cgi-bin/user/info?openid=${push.from}&lang=zh_CN`,
+ * )
+ */
+export interface WechatClient {
+  /** Sends one customer-service message now (deferred handlers' `send` adds the outbox). */
+  send(openid: string, message: CustomMessage): Promise<void>
+  /** Shows or cancels "typing…". */
+  typing(openid: string, on: boolean): Promise<void>
+  /** Any endpoint, with the token: a POST of `body` as JSON, or a GET without one. */
+  call<T = Record<string, unknown>>(path: string, body?: unknown): Promise<T>
+  /** A parametric QR code with a string scene (src/wechat/qrcode.ts). */
+  createQrCode(request: QrCodeRequest): Promise<QrCode & { readonly image: string }>
+  /** Publishes the custom menu (`menu/create`). */
+  createMenu(menu: Menu): Promise<void>
+  /** The menu WeChat shows now (`get_current_selfmenu_info`). */
+  currentMenu(): Promise<CurrentMenu>
+}
+
+/** The account's client, or null when talking back is off (no AppID). */
+export function talkerFor(env: Env): WechatClient | null {
   const talkBack = readConfig(env).talkBack
   if (!talkBack) return null
-  const tokens = env.ACCESS_TOKENS.getByName(talkBack.appId)
-  const call: ApiCall = { fetch: (input, init) => fetch(input, init), base: talkBack.apiBase }
-  const withToken = async (use: (token: string) => Promise<void>) => {
+  // A stub only when a call is made: a push whose handler makes none pays nothing for it.
+  const tokenObject = () => env.ACCESS_TOKENS.getByName(talkBack.appId)
+  const api: ApiCall = { fetch: (input, init) => fetch(input, init), base: talkBack.apiBase }
+  const withToken = async <T>(use: (token: string) => Promise<T>): Promise<T> => {
+    const tokens = tokenObject()
     const token = tokenOf(await tokens.token())
     try {
-      await use(token)
+      return await use(token)
     } catch (error) {
       if (!(error instanceof WechatApiError) || error.failure !== 'token_invalid') throw error
-      await use(tokenOf(await tokens.invalidate(token)))
+      return use(tokenOf(await tokens.invalidate(token)))
     }
   }
   return {
-    send: (openid, message) =>
-      withToken((token) => sendCustomMessage(call, token, openid, message)),
-    typing: (openid, on) => withToken((token) => sendTyping(call, token, openid, on)),
+    send: (openid, message) => withToken((token) => sendCustomMessage(api, token, openid, message)),
+    typing: (openid, on) => withToken((token) => sendTyping(api, token, openid, on)),
+    call: <T>(path: string, body?: unknown) =>
+      withToken((token) => requestJson<T>(api, path, body, token)),
+    createQrCode: async (request) => {
+      const code = await withToken((token) => createQrCode(api, token, request))
+      return { ...code, image: qrImageUrl(talkBack.apiBase, code.ticket) }
+    },
+    createMenu: async (menu) => {
+      await withToken((token) => requestJson(api, 'cgi-bin/menu/create', { button: menu }, token))
+    },
+    currentMenu: () =>
+      withToken((token) =>
+        requestJson<CurrentMenu>(api, 'cgi-bin/get_current_selfmenu_info', undefined, token),
+      ),
   }
 }
 

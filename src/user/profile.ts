@@ -78,9 +78,10 @@ export function profileUpsert(owner: string, push: Push): [string, ...SqlStorage
     case 'subscribe':
       return [
         insert(
-          ', subscribed_at, subscription_at, scene, scene_at',
-          ', ?2, ?2, ?3, ?2',
+          ', subscribed_at, subscription_at, scene, scene_at, follow_scene',
+          ', ?2, ?2, ?3, ?2, ?3',
           `, subscribed = CASE WHEN ?2 >= subscription_at THEN 1 ELSE subscribed END,
+             follow_scene = CASE WHEN ?2 >= subscription_at THEN ?3 ELSE follow_scene END,
              subscribed_at = CASE WHEN ?2 >= subscription_at THEN ?2 ELSE subscribed_at END,
              scene = CASE WHEN ?2 >= subscription_at AND ?2 >= scene_at THEN ?3 ELSE scene END,
              scene_at = CASE WHEN ?2 >= subscription_at THEN max(scene_at, ?2) ELSE scene_at END,

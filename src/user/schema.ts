@@ -61,6 +61,9 @@ const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;
    ${JOBS_TABLE}
    ${TOMBSTONE_TABLE}`,
+  // 2: the scene of the user's follow, apart from the last scene scanned: their unfollow is
+  // counted against the campaign that brought them (src/campaigns.ts).
+  'ALTER TABLE profile ADD COLUMN follow_scene TEXT;',
 ]
 
 /**

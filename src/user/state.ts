@@ -8,6 +8,7 @@
  */
 
 import { DurableObject } from 'cloudflare:workers'
+import { type CampaignEvent, campaignsOf, isCampaignScene } from '../campaigns.ts'
 import { claimJob, finishJob, type JobClaim, releaseJob } from '../jobs.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
 import {
@@ -175,7 +176,10 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     if (earlier && reply === null) return { outcome: 'duplicate' }
     if (isPurge(push)) {
       // The purge deletes the session and every reply with the rest: nothing to remember.
-      if (!earlier) await this.#purge(Math.max(push.createTime, tombstone?.unsubscribedAt ?? 0))
+      if (!earlier) {
+        if (push.kind === 'unsubscribe') await this.#countUnfollow(push.createTime)
+        await this.#purge(Math.max(push.createTime, tombstone?.unsubscribedAt ?? 0))
+      }
       return { outcome: 'purged' }
     }
     const fits = writesFit(this.#sql, writes)
@@ -206,7 +210,35 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     })
     // The row just written expires last; the alarm then finds the rest (lifecycle.ts).
     await this.#wakeBy(now + RETENTION_MS)
+    if (!earlier) await this.#countScene(push)
     return { outcome: fits ? 'received' : 'too_large' }
+  }
+
+  /** A QR follow or a scan, received the first time: its campaign counts it (no OpenID). */
+  async #countScene(push: Push): Promise<void> {
+    if (push.kind === 'subscribe' && isCampaignScene(push.scene)) {
+      await this.#count(push.scene, 'follows', push.createTime)
+    } else if (push.kind === 'scan' && isCampaignScene(push.scene)) {
+      await this.#count(push.scene, 'scans', push.createTime)
+    }
+  }
+
+  /** The unfollow of a user who followed by a campaign's code counts against that campaign. */
+  async #countUnfollow(createTime: number): Promise<void> {
+    const sql = this.#existing()
+    const scene = sql
+      ?.exec<{ follow_scene: string | null }>('SELECT follow_scene FROM profile')
+      .toArray()[0]?.follow_scene
+    if (isCampaignScene(scene ?? null)) await this.#count(scene as string, 'unfollows', createTime)
+  }
+
+  /** A count that cannot be made is logged, never a failure of the push it counts. */
+  async #count(scene: string, event: CampaignEvent, createTime: number): Promise<void> {
+    try {
+      await campaignsOf(this.env).count(scene, event, createTime * 1000)
+    } catch (error) {
+      logProblem('campaign_count_failed', { event, error: errorName(error) })
+    }
   }
 
   /** The session's values, as a handler or a job reads them. */

@@ -257,7 +257,20 @@ export interface ApiCall {
  * POSTs JSON to WeChat and returns the answer, or throws a {@link WechatApiError}. The access
  * token goes in the query, as WeChat wants it; it is never part of an error's message.
  */
-export async function postJson<T>(
+export function postJson<T>(
+  call: ApiCall,
+  path: string,
+  body: unknown,
+  accessToken?: string,
+): Promise<T> {
+  return requestJson<T>(call, path, body, accessToken)
+}
+
+/**
+ * Calls WeChat: a POST of `body` as JSON, or a GET when `body` is undefined (a path may carry
+ * its own query). Answers and failures as {@link postJson}.
+ */
+export async function requestJson<T>(
   call: ApiCall,
   path: string,
   body: unknown,
@@ -268,9 +281,11 @@ export async function postJson<T>(
   let response: Response
   try {
     response = await call.fetch(url, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify(body),
+      method: body === undefined ? 'GET' : 'POST',
+      ...(body !== undefined && {
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      }),
       signal: AbortSignal.timeout(API_TIMEOUT_MS),
     })
   } catch (error) {

@@ -109,11 +109,14 @@ describe('deploying from zero, as the README says', () => {
     expect(screen).not.toContain(AES_KEY)
     const token = /WECHAT_TOKEN = ([0-9a-f]{32})/.exec(screen)?.[1]
     const admin = /ADMIN_TOKEN = ([0-9a-f]{32})/.exec(screen)?.[1]
+    const login = /LOGIN_SECRET = ([0-9a-f]{32})/.exec(screen)?.[1]
     expect(token).toBeDefined()
     expect(admin).toBeDefined()
+    expect(login).toBeDefined()
     expect(Object.fromEntries(worker().secrets)).toEqual({
       WECHAT_TOKEN: token,
       ADMIN_TOKEN: admin,
+      LOGIN_SECRET: login,
       WECHAT_APPID: APP_ID,
       WECHAT_ENCODING_AES_KEY: AES_KEY,
     })
@@ -141,7 +144,7 @@ describe('deploying from zero, as the README says', () => {
     const deployed = worker()
     expect(deployed.deployedVersion).not.toBeNull()
     expect(deployed.workersDev).toBe(true)
-    expect(deployed.migrationTag).toBe('v3')
+    expect(deployed.migrationTag).toBe('v4')
     expect(deployed.bindings.map((b) => b.name)).toEqual(
       expect.arrayContaining([
         'DEAD_LETTERS',
@@ -151,6 +154,9 @@ describe('deploying from zero, as the README says', () => {
         'USERS',
         'ACCESS_TOKENS',
         'LEDGER',
+        'CAMPAIGNS',
+        'LOGINS',
+        'LOGIN_GATE',
       ]),
     )
     expect(api.unknown).toEqual([])
@@ -234,6 +240,7 @@ describe('deploying from zero, as the README says', () => {
     expect(await setup.exited).toBe(0)
     expect([...worker('wechat-edge-staging').secrets.keys()].sort()).toEqual([
       'ADMIN_TOKEN',
+      'LOGIN_SECRET',
       'WECHAT_APPID',
       'WECHAT_ENCODING_AES_KEY',
       'WECHAT_TOKEN',

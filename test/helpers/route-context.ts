@@ -10,5 +10,6 @@ export function routeContext(): RouteContext {
     session: new PushSession(null, () => 1_000),
     profile: async () => null,
     log: {},
+    wechat: null,
   }
 }

@@ -1,0 +1,57 @@
+/**
+ * `npm run menu -- publish | show [--url <worker>]`: publishes the menu the bot declares
+ * (`POST /admin/menu`) or shows the one WeChat has (`GET /admin/menu`) on a deployed Worker, with
+ * the admin token from ADMIN_TOKEN (or .dev.vars for the local dev server).
+ */
+
+import { parseArgs } from 'node:util'
+import { readDevVars } from './dev-vars.ts'
+
+const HELP = `Usage: npm run menu -- <publish | show> [--url https://your-worker.example]
+
+publish  publishes the menu your bot declares (Router.withMenu) to WeChat
+show     prints the menu WeChat shows now, beside the one declared
+
+Options:
+  --url <url>   the Worker (default http://127.0.0.1:8787, the dev server)
+The admin token is read from ADMIN_TOKEN, else from .dev.vars.`
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      url: { type: 'string', default: 'http://127.0.0.1:8787' },
+      help: { type: 'boolean', default: false },
+    },
+  })
+  const action = positionals[0]
+  if (values.help || (action !== 'publish' && action !== 'show')) {
+    console.log(HELP)
+    return values.help ? 0 : 2
+  }
+  const token = process.env.ADMIN_TOKEN ?? readDevVars().ADMIN_TOKEN
+  if (!token) {
+    console.error('menu: set ADMIN_TOKEN (the one `npm run setup` printed)')
+    return 2
+  }
+  const response = await fetch(new URL('/admin/menu', values.url), {
+    method: action === 'publish' ? 'POST' : 'GET',
+    headers: { Authorization: `Bearer ${token}` },
+  })
+  const body = await response.text()
+  let shown = body
+  try {
+    shown = JSON.stringify(JSON.parse(body), null, 2)
+  } catch {}
+  console.log(shown)
+  if (!response.ok) console.error(`menu: the Worker answered ${response.status}`)
+  return response.ok ? 0 : 1
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(`menu: ${error instanceof Error ? error.message : String(error)}`)
+    process.exit(1)
+  },
+)

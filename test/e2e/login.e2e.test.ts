@@ -1,0 +1,106 @@
+/**
+ * Scan to log in, end to end in Chromium against `npm run dev`'s server: the demo page (a
+ * website's sign-in page) starts a login and shows its code; the console scans it as a user
+ * would in WeChat; the page learns it was signed in, through its backend's exchange.
+ */
+
+import { type Browser, chromium } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type DevServer, startDevServer } from './dev-server.ts'
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+
+let server: DevServer
+let browser: Browser
+
+beforeAll(async () => {
+  server = await startDevServer()
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  })
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await server?.stop()
+})
+
+describe('scan to log in', () => {
+  it('signs the demo page in when the console scans its code', async () => {
+    const site = await browser.newPage()
+    await site.goto(`${server.url}/login/demo`)
+    await expect
+      .poll(() => site.locator('#status').textContent(), { timeout: 10_000 })
+      .toBe('Waiting for the scan…')
+    const ticket = (await site.locator('#ticket').textContent()) ?? ''
+    expect(ticket).toMatch(/^gQ/)
+    // The code's image loads, from the fake WeChat API's showqrcode.
+    await expect
+      .poll(() => site.locator('#qr').evaluate((img: HTMLImageElement) => img.naturalWidth), {
+        timeout: 10_000,
+      })
+      .toBeGreaterThan(0)
+
+    const wechat = await browser.newPage()
+    await wechat.goto(`${server.url}/debug#token=local-admin-token`)
+    await expect
+      .poll(() => wechat.locator('#kind option').count(), { timeout: 10_000 })
+      .toBeGreaterThan(1)
+    const openid = `oLoginE2e${Date.now()}`
+    await wechat.selectOption('#kind', 'scan')
+    await wechat.selectOption('#mode', 'safe')
+    await wechat.fill('#openid', openid)
+    await wechat.fill('#ticket', ticket)
+    await wechat.click('#send')
+    await expect
+      .poll(() => wechat.locator('#chat .msg.account .bubble').last().textContent(), {
+        timeout: 10_000,
+      })
+      .toBe('Signed in.')
+
+    await expect
+      .poll(() => site.locator('#result').textContent(), { timeout: 10_000 })
+      .toBe(`Signed in as ${openid}`)
+
+    // The login is over once traded: the same code scanned again signs nobody in.
+    await wechat.fill('#openid', `oLoginOther${Date.now()}`)
+    await wechat.click('#send')
+    await expect
+      .poll(() => wechat.locator('#chat .msg.account .bubble').last().textContent(), {
+        timeout: 10_000,
+      })
+      .toContain('Refresh the page for a new one.')
+  })
+})
+
+describe('the console draws the menu the bot declares', () => {
+  it('sends a tap on a sub-button as that button’s push', async () => {
+    const page = await browser.newPage()
+    await page.goto(`${server.url}/debug#token=local-admin-token`)
+    await expect
+      .poll(() => page.locator('#menu button').count(), { timeout: 10_000 })
+      .toBeGreaterThan(1)
+    await page.fill('#openid', `oMenuE2e${Date.now()}`)
+    await page.click('#menu button:text-is("More")')
+    await page.click('#menu button:text-is("Count")')
+    await expect
+      .poll(() => page.locator('#chat .msg.account .bubble').last().textContent(), {
+        timeout: 10_000,
+      })
+      .toBe('count: 1')
+    await page.click('#menu button:text-is("Today")')
+    await expect
+      .poll(() => page.locator('#chat .msg.account .bubble').last().textContent(), {
+        timeout: 10_000,
+      })
+      .toBe('Today: a menu declared in code (src/default-bot.ts).')
+  })
+})

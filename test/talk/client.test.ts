@@ -1,0 +1,53 @@
+/**
+ * The account's client of WeChat's API, as handlers reach it (`context.wechat`): typed calls,
+ * and a generic call for any endpoint with the token handled, against the fake WeChat API.
+ */
+
+import { env } from 'cloudflare:workers'
+import { describe, expect, it } from 'vitest'
+import { Router } from '../../src/bot/router.ts'
+import { forgePushXml } from '../../src/debug/forge.ts'
+import type { Env } from '../../src/env.ts'
+import { talkerFor } from '../../src/talk/talk.ts'
+import { WechatApiError } from '../../src/wechat/api.ts'
+import { reply } from '../../src/wechat/reply.ts'
+import { appid, fakeWechat } from '../helpers/fake-wechat.ts'
+import { openid, signedRequest } from '../helpers/wechat.ts'
+import { fetchWith } from '../helpers/worker.ts'
+
+function clientFor(app: string) {
+  const client = talkerFor({ ...env, WECHAT_APPID: app } as Env)
+  if (!client) throw new Error('talking back is off')
+  return client
+}
+
+describe('context.wechat', () => {
+  it('calls any endpoint with the token, refreshing it once when WeChat refuses it', async () => {
+    const app = appid()
+    const wechat = clientFor(app)
+    expect(await wechat.call('cgi-bin/get_current_selfmenu_info')).toEqual({ is_menu_open: 0 })
+    await fakeWechat.expire(app)
+    await wechat.createMenu([{ type: 'click', name: 'One', key: 'ONE' }])
+    expect(await wechat.currentMenu()).toMatchObject({ is_menu_open: 1 })
+    expect(await fakeWechat.tokenRequests(app)).toBe(2)
+  })
+
+  it('throws WeChat’s refusal as a typed failure', async () => {
+    const wechat = clientFor(appid())
+    const refused = await wechat
+      .call('cgi-bin/menu/create', { button: [] })
+      .catch((error: unknown) => error)
+    expect(refused).toBeInstanceOf(WechatApiError)
+    expect(refused).toMatchObject({ code: 40016, failure: 'refused' })
+  })
+
+  it('reaches a bot handler on the request path', async () => {
+    const bot = new Router<Env>().text('code', async (_push, { wechat }) => {
+      const code = await wechat?.createQrCode({ scene: 'from-a-handler', expireSeconds: 60 })
+      return reply.text(code ? `ticket ${code.ticket.slice(0, 2)}` : 'off')
+    })
+    const xml = forgePushXml('text', { openid: openid('handler-client'), content: 'code' })
+    const response = await fetchWith(await signedRequest(xml), {}, bot)
+    expect(await response.text()).toContain('ticket gQ')
+  })
+})
