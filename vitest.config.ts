@@ -23,6 +23,8 @@ export default defineConfig({
   plugins: [
     cloudflareTest({
       wrangler: { configPath: './wrangler.toml' },
+      // The dev entry: production's Worker plus the debugging tools, which the tests exercise.
+      main: './src/dev.ts',
       miniflare: {
         // Every request the Worker and the tests send out goes to the fake.
         outboundService: 'fake-wechat',

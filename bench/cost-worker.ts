@@ -6,6 +6,7 @@
  * Built by `npm run cost` with esbuild and run under Miniflare; never deployed.
  */
 
+import { Campaigns } from '../src/campaigns.ts'
 import { bot } from '../src/default-bot.ts'
 import type { Env } from '../src/env.ts'
 import { createApp } from '../src/http/app.ts'
@@ -118,6 +119,7 @@ function countedEnv(env: Env): Env {
     LATER: wrap(env.LATER, { send }),
     USERS: countingNamespace(env.USERS),
     ACCESS_TOKENS: countingNamespace(env.ACCESS_TOKENS),
+    CAMPAIGNS: countingNamespace(env.CAMPAIGNS),
   }
 }
 
@@ -171,22 +173,36 @@ export class CountedUserState extends UserState {
   }
 }
 
-// Each method UserState answers, counted: the same method, then its cursors summed.
-for (const name of Object.getOwnPropertyNames(UserState.prototype)) {
-  const method = (UserState.prototype as unknown as Record<string, unknown>)[name]
-  if (name === 'constructor' || typeof method !== 'function') continue
-  Object.defineProperty(CountedUserState.prototype, name, {
-    // Sync stays sync: UserState calls some of its own methods from inside others.
-    value: function counted(this: CountedUserState, ...args: unknown[]) {
-      if (name === 'alarm') counts.alarms++
-      const settle = () => settlers.get(this)?.()
-      const result = (method as (...a: unknown[]) => unknown).apply(this, args)
-      if (result instanceof Promise) return result.finally(settle)
-      settle()
-      return result
-    },
-  })
+/** The campaigns object as deployed, its SQL counted as UserState's is. */
+export class CountedCampaigns extends Campaigns {
+  constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
+    const settle = countingStorage(ctx)
+    super(ctx, env)
+    settle()
+    settlers.set(this, settle)
+  }
 }
+
+/** Each method an object answers, counted: the same method, then its cursors summed. */
+function countMethods(base: { prototype: object }, counted: { prototype: object }): void {
+  for (const name of Object.getOwnPropertyNames(base.prototype)) {
+    const method = (base.prototype as Record<string, unknown>)[name]
+    if (name === 'constructor' || typeof method !== 'function') continue
+    Object.defineProperty(counted.prototype, name, {
+      // Sync stays sync: UserState calls some of its own methods from inside others.
+      value: function countedMethod(this: object, ...args: unknown[]) {
+        if (name === 'alarm') counts.alarms++
+        const settle = () => settlers.get(this)?.()
+        const result = (method as (...a: unknown[]) => unknown).apply(this, args)
+        if (result instanceof Promise) return result.finally(settle)
+        settle()
+        return result
+      },
+    })
+  }
+}
+countMethods(UserState, CountedUserState)
+countMethods(Campaigns, CountedCampaigns)
 
 export { AccessToken, Ledger }
 

@@ -253,6 +253,7 @@ function start(scriptPath: string, compatibilityDate: string): Miniflare {
       USERS: { className: 'CountedUserState', useSQLite: true },
       ACCESS_TOKENS: { className: 'AccessToken', useSQLite: true },
       LEDGER: { className: 'Ledger', useSQLite: true },
+      CAMPAIGNS: { className: 'CountedCampaigns', useSQLite: true },
     },
     handleRuntimeStdio(stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) {
       if (process.env.COST_DEBUG) {

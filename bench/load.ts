@@ -54,6 +54,7 @@ export function edgeWorker(scriptPath: string, compatibilityDate: string): Minif
     durableObjects: {
       USERS: { className: 'UserState', useSQLite: true },
       LEDGER: { className: 'Ledger', useSQLite: true },
+      CAMPAIGNS: { className: 'Campaigns', useSQLite: true },
     },
     handleRuntimeStdio: quiet,
   }

@@ -10,16 +10,28 @@
 
 const MARKER = 'schema_version_'
 
-function versionOf(sql: SqlStorage): number | null {
-  const markers = sql
+/**
+ * The schema's version (null without a marker), and whether the unversioned marker table
+ * exists: one read of sqlite_master, however new the object.
+ */
+function versionOf(sql: SqlStorage, legacyTable: string | undefined) {
+  const names = sql
     .exec<{ name: string }>(
-      `SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, ?) = ?`,
+      `SELECT name FROM sqlite_master WHERE type = 'table' AND (substr(name, 1, ?) = ? OR name = ?)`,
       MARKER.length,
       MARKER,
+      legacyTable ?? '',
     )
     .toArray()
-  if (markers.length === 0) return null
-  return Math.max(...markers.map((marker) => Number(marker.name.slice(MARKER.length))))
+    .map((row) => row.name)
+  const markers = names.filter((name) => name.startsWith(MARKER))
+  return {
+    version:
+      markers.length === 0
+        ? null
+        : Math.max(...markers.map((marker) => Number(marker.slice(MARKER.length)))),
+    legacy: legacyTable !== undefined && names.includes(legacyTable),
+  }
 }
 
 /**
@@ -35,19 +47,18 @@ export function migrateTables(
   migrations: readonly string[],
   unversioned?: { readonly table: string; readonly upgrade: string },
 ): void {
-  let version = versionOf(sql)
+  const found = versionOf(sql, unversioned?.table)
+  let version = found.version
   if (version === migrations.length) return
   if (version === null) {
-    const legacy =
-      unversioned !== undefined &&
-      sql
-        .exec(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`, unversioned.table)
-        .toArray().length > 0
-    if (legacy) sql.exec(unversioned.upgrade)
-    version = legacy ? 1 : 0
-  } else {
-    sql.exec(`DROP TABLE ${MARKER}${version}`)
+    if (found.legacy && unversioned) sql.exec(unversioned.upgrade)
+    version = found.legacy ? 1 : 0
   }
-  for (let next = version; next < migrations.length; next++) sql.exec(migrations[next] ?? '')
-  sql.exec(`CREATE TABLE ${MARKER}${migrations.length} (unused INTEGER)`)
+  // One script: a new object makes its whole schema in a single call.
+  const steps = [
+    ...(version > 0 ? [`DROP TABLE IF EXISTS ${MARKER}${version};`] : []),
+    ...migrations.slice(version).map((step) => (step.trimEnd().endsWith(';') ? step : `${step};`)),
+    `CREATE TABLE ${MARKER}${migrations.length} (unused INTEGER);`,
+  ]
+  sql.exec(steps.join('\n'))
 }

@@ -8,9 +8,6 @@ import { name, version } from '../../package.json'
 import type { Router } from '../bot/router.ts'
 import { type SessionSchema, userSessionStore } from '../bot/session.ts'
 import { readConfig } from '../config.ts'
-import { debugConsole, isCrossSite } from '../debug/console.ts'
-import { fakeWechat } from '../debug/fake-wechat.ts'
-import { loginDemo } from '../debug/login-demo.ts'
 import type { Env } from '../env.ts'
 import { ledgerFor } from '../ledger.ts'
 import { errorName, logProblem } from '../log.ts'
@@ -42,7 +39,21 @@ function configured(env: Env) {
  * @example
  * export default { fetch: createApp(bot).fetch }
  */
-export function createApp<S extends SessionSchema<S>>(bot: Router<Env, S>) {
+export interface AppOptions {
+  /** Adds the debugging tools' routes (src/debug/tools.ts); absent in production. */
+  readonly debugTools?: DebugTools
+}
+
+/** Registers routes on the app: how the dev entry adds the debugging tools. */
+export type DebugTools = <S extends SessionSchema<S>>(
+  app: Hono<{ Bindings: Env }>,
+  bot: Router<Env, S>,
+) => void
+
+export function createApp<S extends SessionSchema<S>>(
+  bot: Router<Env, S>,
+  options: AppOptions = {},
+) {
   // A declared menu whose keyed button no route handles is refused here, at start-up.
   bot.checkMenu()
   const app = new Hono<{ Bindings: Env }>()
@@ -115,41 +126,10 @@ export function createApp<S extends SessionSchema<S>>(bot: Router<Env, S>) {
 
   app.all('/wechat', (c) => c.text('method not allowed', 405, { Allow: 'GET, POST' }))
   app.route('/admin', adminApi(bot.declaredMenu))
-  app.route(
-    '/login/demo',
-    loginDemo((env, ctx) => (request) => Promise.resolve(app.fetch(request, env, ctx))),
-  )
   app.route('/login', login)
-  // The fake of WeChat's API that .dev.vars points WECHAT_API_BASE at, with the console only.
-  // Made on first use: a deployed Worker, console off, never builds it.
-  let fake: ReturnType<typeof fakeWechat> | undefined
-  app.all('/debug/wechat-api/*', async (c) => {
-    const { debugConsole: consoleOn, adminToken } = readConfig(c.env)
-    if (!consoleOn) return c.text('not found', 404)
-    const url = new URL(c.req.url)
-    url.pathname = url.pathname.slice('/debug/wechat-api'.length)
-    // Its controls and records (the fake token, customer-service contents) are the console's:
-    // the admin token, and no other site's page. WeChat's own paths keep WeChat's access_token.
-    if (url.pathname.startsWith('/fake/')) {
-      if (isCrossSite(c.req.raw)) return c.text('cross-site requests are refused', 403)
-      const authorized =
-        adminToken !== null && (await hasAdminToken(c.req.header('Authorization'), adminToken))
-      if (!authorized) return c.text('unauthorized', 401, { 'WWW-Authenticate': 'Bearer' })
-    }
-    refuseDeclaredOver(c.req.raw, MAX_BODY_BYTES)
-    const body = ['GET', 'HEAD'].includes(c.req.method)
-      ? null
-      : await readBoundedText(c.req.raw, MAX_BODY_BYTES)
-    fake ??= fakeWechat()
-    return fake.fetch(new Request(url, { method: c.req.method, headers: c.req.raw.headers, body }))
-  })
-  app.route(
-    '/debug',
-    debugConsole(
-      (env, ctx) => (request) => Promise.resolve(app.fetch(request, env, ctx)),
-      bot.declaredMenu,
-    ),
-  )
+  // The console, the fake WeChat API and the login demo: only the dev entry (src/dev.ts) passes
+  // them, so that what `wrangler deploy` uploads carries none of their code.
+  options.debugTools?.(app, bot)
 
   app.notFound((c) => c.text('not found', 404))
   app.onError((error, c) => {

@@ -44,7 +44,8 @@ export interface TokenStatus {
 
 /** RPC answers: failures as values, so that no stack crosses into a log. */
 export type TokenResult =
-  | { readonly ok: true; readonly token: string }
+  /** `expiresAt`: when WeChat stops taking it (milliseconds), for a caller's own copy. */
+  | { readonly ok: true; readonly token: string; readonly expiresAt: number }
   | {
       readonly ok: false
       readonly failure: ApiFailure
@@ -58,7 +59,8 @@ export class AccessToken extends DurableObject<Cloudflare.Env> {
   /** A valid token: the one held, or one fetched now (a single fetch for all who wait). */
   async token(): Promise<TokenResult> {
     const held = await this.#held()
-    if (held && usable(held)) return { ok: true, token: held.accessToken }
+    if (held && usable(held))
+      return { ok: true, token: held.accessToken, expiresAt: held.expiresAt }
     return this.#result(this.#refresh(false))
   }
 
@@ -70,7 +72,7 @@ export class AccessToken extends DurableObject<Cloudflare.Env> {
   async invalidate(failed: string): Promise<TokenResult> {
     const held = await this.#held()
     if (held && held.accessToken !== failed && usable(held))
-      return { ok: true, token: held.accessToken }
+      return { ok: true, token: held.accessToken, expiresAt: held.expiresAt }
     if (held?.accessToken === failed) await this.ctx.storage.delete('token')
     return this.#result(
       this.#refresh(false).then((fresh) =>
@@ -218,7 +220,8 @@ export class AccessToken extends DurableObject<Cloudflare.Env> {
 
   async #result(work: Promise<Held>): Promise<TokenResult> {
     try {
-      return { ok: true, token: (await work).accessToken }
+      const held = await work
+      return { ok: true, token: held.accessToken, expiresAt: held.expiresAt }
     } catch (error) {
       const failure =
         error instanceof WechatApiError

@@ -18,7 +18,7 @@ import {
 } from '../wechat/api.ts'
 import type { Menu } from '../wechat/menu.ts'
 import { createQrCode, type QrCode, type QrCodeRequest, qrImageUrl } from '../wechat/qrcode.ts'
-import type { TokenResult } from './access-token.ts'
+import { REFRESH_AHEAD_MS, type TokenResult } from './access-token.ts'
 
 /** What WeChat's `get_current_selfmenu_info` answers: whether a menu is on, and its buttons. */
 export interface CurrentMenu {
@@ -54,17 +54,19 @@ export interface WechatClient {
 export function talkerFor(env: Env): WechatClient | null {
   const talkBack = readConfig(env).talkBack
   if (!talkBack) return null
-  // A stub only when a call is made: a push whose handler makes none pays nothing for it.
-  const tokenObject = () => env.ACCESS_TOKENS.getByName(talkBack.appId)
+  const { appId } = talkBack
+  // A stub only when the object is asked: a warm isolate's sends never ask it.
+  const tokenObject = () => env.ACCESS_TOKENS.getByName(appId)
   const api: ApiCall = { fetch: (input, init) => fetch(input, init), base: talkBack.apiBase }
   const withToken = async <T>(use: (token: string) => Promise<T>): Promise<T> => {
-    const tokens = tokenObject()
-    const token = tokenOf(await tokens.token())
+    const token = heldToken(appId) ?? keep(appId, await tokenObject().token())
     try {
       return await use(token)
     } catch (error) {
       if (!(error instanceof WechatApiError) || error.failure !== 'token_invalid') throw error
-      return use(tokenOf(await tokens.invalidate(token)))
+      // Only the token that failed is dropped; the object refreshes it once for everyone.
+      if (heldTokens.get(appId)?.token === token) heldTokens.delete(appId)
+      return use(keep(appId, await tokenObject().invalidate(token)))
     }
   }
   return {
@@ -86,7 +88,21 @@ export function talkerFor(env: Env): WechatClient | null {
   }
 }
 
-function tokenOf(result: TokenResult): string {
-  if (result.ok) return result.token
-  throw new WechatApiError(result.failure, result.code, result.message)
+/**
+ * This isolate's copy of each account's token, so that sends on a warm isolate make no call to
+ * the AccessToken object. Used until the object would refresh it ({@link REFRESH_AHEAD_MS}
+ * before it expires), dropped when WeChat refuses it.
+ */
+const heldTokens = new Map<string, { readonly token: string; readonly expiresAt: number }>()
+
+function heldToken(appId: string): string | null {
+  const held = heldTokens.get(appId)
+  return held && Date.now() < held.expiresAt - REFRESH_AHEAD_MS ? held.token : null
+}
+
+/** The object's answer: its token, kept for this isolate, or its failure thrown. */
+function keep(appId: string, result: TokenResult): string {
+  if (!result.ok) throw new WechatApiError(result.failure, result.code, result.message)
+  heldTokens.set(appId, { token: result.token, expiresAt: result.expiresAt })
+  return result.token
 }

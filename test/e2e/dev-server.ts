@@ -38,6 +38,7 @@ export async function startDevServer(): Promise<DevServer> {
     [
       'wrangler',
       'dev',
+      'src/dev.ts',
       '--port',
       String(port),
       '--ip',

@@ -7,6 +7,7 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import type { Router } from '../../src/bot/router.ts'
 import type { SessionSchema } from '../../src/bot/session.ts'
+import { debugTools } from '../../src/debug/tools.ts'
 import { bot as defaultBot } from '../../src/default-bot.ts'
 import type { Env } from '../../src/env.ts'
 import { createApp } from '../../src/http/app.ts'
@@ -18,7 +19,8 @@ export async function fetchLeavingWork<S extends SessionSchema<S>>(
   bot?: Router<Env, S>,
 ): Promise<{ response: Response; leftWork: Promise<void> }> {
   const ctx = createExecutionContext()
-  const app = bot ? createApp(bot) : createApp(defaultBot)
+  // As the dev entry builds it (src/dev.ts): the debugging tools answer with DEBUG_CONSOLE=true.
+  const app = bot ? createApp(bot, { debugTools }) : createApp(defaultBot, { debugTools })
   const response = await app.fetch(request, { ...env, ...overrides }, ctx)
   return { response, leftWork: waitOnExecutionContext(ctx) }
 }

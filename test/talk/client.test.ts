@@ -4,12 +4,12 @@
  */
 
 import { env } from 'cloudflare:workers'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { Router } from '../../src/bot/router.ts'
 import { forgePushXml } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
 import { talkerFor } from '../../src/talk/talk.ts'
-import { WechatApiError } from '../../src/wechat/api.ts'
+import { message, WechatApiError } from '../../src/wechat/api.ts'
 import { reply } from '../../src/wechat/reply.ts'
 import { appid, fakeWechat } from '../helpers/fake-wechat.ts'
 import { openid, signedRequest } from '../helpers/wechat.ts'
@@ -20,6 +20,26 @@ function clientFor(app: string) {
   if (!client) throw new Error('talking back is off')
   return client
 }
+
+describe('the token off the hot path', () => {
+  it('asks the AccessToken object once per isolate, then again only when WeChat refuses it', async () => {
+    const app = appid()
+    const asked = vi.spyOn(env.ACCESS_TOKENS, 'getByName')
+    const wechat = clientFor(app)
+    const users = Array.from({ length: 10 }, (_, i) => openid(`warm${i}`))
+    await Promise.all(users.map((id) => fakeWechat.interact(forgePushXml('text', { openid: id }))))
+    for (const id of users) await wechat.send(id, message.text('warm'))
+    expect(asked.mock.calls.filter(([name]) => name === app)).toHaveLength(1)
+    // WeChat drops the token: the isolate drops its copy and asks the object once more.
+    await fakeWechat.expire(app)
+    for (const id of users.slice(0, 3)) await wechat.send(id, message.text('after'))
+    expect(asked.mock.calls.filter(([name]) => name === app)).toHaveLength(2)
+    expect(await fakeWechat.tokenRequests(app)).toBe(2)
+    for (const [i, id] of users.entries()) {
+      expect(await fakeWechat.sent(id)).toHaveLength(i < 3 ? 2 : 1)
+    }
+  })
+})
 
 describe('context.wechat', () => {
   it('calls any endpoint with the token, refreshing it once when WeChat refuses it', async () => {

@@ -1,0 +1,55 @@
+/**
+ * The debugging tools, for `npm run dev` (src/dev.ts) and the tests: the console at /debug, the
+ * fake WeChat API at /debug/wechat-api/ and the scan-to-log-in demo at /login/demo, each only
+ * with DEBUG_CONSOLE=true. The production entry (src/index.ts) never imports this module, so
+ * none of it is in what `wrangler deploy` uploads.
+ */
+
+import type { ExecutionContext } from 'hono'
+import type { Hono } from 'hono/tiny'
+import type { Router } from '../bot/router.ts'
+import type { SessionSchema } from '../bot/session.ts'
+import { readConfig } from '../config.ts'
+import type { Env } from '../env.ts'
+import { hasAdminToken } from '../http/admin.ts'
+import { MAX_BODY_BYTES } from '../http/app.ts'
+import { readBoundedText, refuseDeclaredOver } from '../http/body.ts'
+import { debugConsole, isCrossSite } from './console.ts'
+import { fakeWechat } from './fake-wechat.ts'
+import { loginDemo } from './login-demo.ts'
+
+/**
+ * @example
+ * const app = createApp(bot, { debugTools })
+ */
+export function debugTools<S extends SessionSchema<S>>(
+  app: Hono<{ Bindings: Env }>,
+  bot: Router<Env, S>,
+): void {
+  const dispatch = (env: Env, ctx: ExecutionContext) => (request: Request) =>
+    Promise.resolve(app.fetch(request, env, ctx))
+  app.route('/login/demo', loginDemo(dispatch))
+  // The fake of WeChat's API that .dev.vars points WECHAT_API_BASE at. Made on first use.
+  let fake: ReturnType<typeof fakeWechat> | undefined
+  app.all('/debug/wechat-api/*', async (c) => {
+    const { debugConsole: consoleOn, adminToken } = readConfig(c.env)
+    if (!consoleOn) return c.text('not found', 404)
+    const url = new URL(c.req.url)
+    url.pathname = url.pathname.slice('/debug/wechat-api'.length)
+    // Its controls and records (the fake token, customer-service contents) are the console's:
+    // the admin token, and no other site's page. WeChat's own paths keep WeChat's access_token.
+    if (url.pathname.startsWith('/fake/')) {
+      if (isCrossSite(c.req.raw)) return c.text('cross-site requests are refused', 403)
+      const authorized =
+        adminToken !== null && (await hasAdminToken(c.req.header('Authorization'), adminToken))
+      if (!authorized) return c.text('unauthorized', 401, { 'WWW-Authenticate': 'Bearer' })
+    }
+    refuseDeclaredOver(c.req.raw, MAX_BODY_BYTES)
+    const body = ['GET', 'HEAD'].includes(c.req.method)
+      ? null
+      : await readBoundedText(c.req.raw, MAX_BODY_BYTES)
+    fake ??= fakeWechat()
+    return fake.fetch(new Request(url, { method: c.req.method, headers: c.req.raw.headers, body }))
+  })
+  app.route('/debug', debugConsole(dispatch, bot.declaredMenu))
+}
