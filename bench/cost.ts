@@ -291,6 +291,8 @@ async function settled(mf: Miniflare, quietMs = 300): Promise<Counts> {
 }
 
 async function post(mf: Miniflare, xml: string): Promise<void> {
+  // The strict fake learns of the user's interaction as WeChat would: its windows open.
+  await wechat.request('/fake/interact', { method: 'POST', body: xml })
   const { query, body } = await signPush(xml, SIGNER, 'plaintext')
   const response = await mf.dispatchFetch(`http://cost.local/wechat?${query}`, {
     method: 'POST',

@@ -104,3 +104,34 @@ describe('the console draws the menu the bot declares', () => {
       .toBe('Today: a menu declared in code (src/default-bot.ts).')
   })
 })
+
+describe('the console’s QR codes', () => {
+  it('makes a code, shows its image, scans it, and counts the scan', async () => {
+    const page = await browser.newPage()
+    await page.goto(`${server.url}/debug#token=local-admin-token`)
+    await expect
+      .poll(() => page.locator('#kind option').count(), { timeout: 10_000 })
+      .toBeGreaterThan(1)
+    const scene = `e2e-${Date.now()}`
+    await page.fill('#qr-scene', scene)
+    await page.click('#qr-make')
+    const row = page.locator(`.qr[data-scene="${scene}"]`)
+    await expect
+      .poll(() => row.locator('img').evaluate((img: HTMLImageElement) => img.naturalWidth), {
+        timeout: 10_000,
+      })
+      .toBeGreaterThan(0)
+    await page.fill('#openid', `oScanE2e${Date.now()}`)
+    await row.locator('button').click()
+    await expect
+      .poll(() => page.locator('#chat .msg.account .bubble').last().textContent(), {
+        timeout: 10_000,
+      })
+      .toBe(`You scanned QR scene ${scene}.`)
+    await expect
+      .poll(() => page.locator(`.qr[data-scene="${scene}"] .qr-stats`).textContent(), {
+        timeout: 10_000,
+      })
+      .toContain('1 scans')
+  })
+})
