@@ -28,6 +28,8 @@ export interface Counts {
   kvLists: number
   queueSends: number
   doRequests: number
+  /** Of those, calls to the AccessToken object. */
+  tokenRequests: number
   doWallMs: number
   alarms: number
   rowsRead: number
@@ -45,6 +47,7 @@ const zero = (): Counts => ({
   kvLists: 0,
   queueSends: 0,
   doRequests: 0,
+  tokenRequests: 0,
   doWallMs: 0,
   alarms: 0,
   rowsRead: 0,
@@ -71,6 +74,8 @@ function wrap<T extends object>(target: T, methods: Record<string, (count: Count
 /** A Durable Object namespace whose stubs count each RPC call as a request, with its wall time. */
 function countingNamespace<T extends Rpc.DurableObjectBranded | undefined>(
   namespace: DurableObjectNamespace<T>,
+  /** A count of this namespace's own, besides all DO requests. */
+  own?: 'tokenRequests',
 ): DurableObjectNamespace<T> {
   return new Proxy(namespace, {
     get(object, property) {
@@ -86,6 +91,7 @@ function countingNamespace<T extends Rpc.DurableObjectBranded | undefined>(
             if (typeof method !== 'string' || method === 'then') return undefined
             return async (...args: unknown[]) => {
               counts.doRequests++
+              if (own) counts[own]++
               const started = Date.now()
               try {
                 // A member call on the stub itself: RPC does not go through apply().
@@ -118,7 +124,7 @@ function countedEnv(env: Env): Env {
     PUSHES: wrap(env.PUSHES, { send }),
     LATER: wrap(env.LATER, { send }),
     USERS: countingNamespace(env.USERS),
-    ACCESS_TOKENS: countingNamespace(env.ACCESS_TOKENS),
+    ACCESS_TOKENS: countingNamespace(env.ACCESS_TOKENS, 'tokenRequests'),
     CAMPAIGNS: countingNamespace(env.CAMPAIGNS),
   }
 }

@@ -113,6 +113,8 @@ interface PerPush {
   kvLists: number
   queueOperations: number
   doRequests: number
+  /** Of those, to the AccessToken object (in doRequests already; not priced again). */
+  tokenRequests: number
   doGbSeconds: number
   rowsRead: number
   rowsWritten: number
@@ -130,6 +132,7 @@ function perPush(counts: Counts, pushes: number): PerPush {
     kvLists: counts.kvLists / pushes,
     queueOperations: queueOperations / pushes,
     doRequests: (counts.doRequests + counts.alarms) / pushes,
+    tokenRequests: counts.tokenRequests / pushes,
     doGbSeconds: ((counts.doWallMs / 1000) * DO_GB) / pushes,
     rowsRead: counts.rowsRead / pushes,
     rowsWritten: counts.rowsWritten / pushes,
@@ -362,6 +365,7 @@ async function main() {
         kvLists: 0,
         queueOperations: 0,
         doRequests: 0,
+        tokenRequests: 0,
         doGbSeconds: 0,
         rowsRead: 0,
         rowsWritten: 0,
@@ -409,6 +413,13 @@ async function main() {
       writeFileSync(
         flags.json,
         JSON.stringify({ rows, mix, perMillion, free, criticalPath: { p50, p99 } }, null, 2),
+      )
+    }
+    // The default bot's deferred reply sends one message: calls per push are calls per send.
+    const deferred = rows.find(({ scenario }) => scenario.path === 'deferred')
+    if (deferred) {
+      console.log(
+        `AccessToken object calls per 1,000 sends: ${(deferred.per.tokenRequests * 1000).toFixed(1)} (${USERS} deferred replies, one isolate: the first asks, the rest use its copy)`,
       )
     }
     console.log(

@@ -84,6 +84,32 @@ export function bareWorker(compatibilityDate: string): Miniflare {
   })
 }
 
+// A new Durable Object per request, which does nothing: what a new follower's first push
+// cannot go below under Miniflare, where each new object is a new SQLite database.
+const NEW_OBJECT_WORKER = `import { DurableObject } from 'cloudflare:workers'
+export class Blank extends DurableObject {
+  hit() {
+    return 'success'
+  }
+}
+export default {
+  async fetch(request, env) {
+    await request.text()
+    return new Response(await env.BLANK.getByName(crypto.randomUUID()).hit())
+  },
+}`
+
+export function newObjectWorker(compatibilityDate: string): Miniflare {
+  return new Miniflare({
+    modules: true,
+    script: NEW_OBJECT_WORKER,
+    compatibilityDate,
+    compatibilityFlags: RUNTIME.compatibilityFlags,
+    durableObjects: { BLANK: { className: 'Blank', useSQLite: true } },
+    handleRuntimeStdio: quiet,
+  })
+}
+
 export function bindingsOnlyWorker(compatibilityDate: string): Miniflare {
   return new Miniflare({
     modules: true,

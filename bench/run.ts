@@ -9,7 +9,14 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
 import { gzipSync } from 'node:zlib'
-import { bareWorker, bindingsOnlyWorker, edgeWorker, type LoadFigures, load } from './load.ts'
+import {
+  bareWorker,
+  bindingsOnlyWorker,
+  edgeWorker,
+  type LoadFigures,
+  load,
+  newObjectWorker,
+} from './load.ts'
 import { type MicroResults, measurePipeline } from './micro.ts'
 import { requestMix } from './mix.ts'
 import { RUNTIME } from './runtime.ts'
@@ -95,6 +102,14 @@ async function throughput(scriptPath: string) {
     await floor.dispose()
   }
 
+  const blank = newObjectWorker(compatibilityDate as string)
+  try {
+    log('new objects only: a new Durable Object per request, doing nothing')
+    runs.newObjectFloor = await load(blank, plainOne, connections, duration)
+  } finally {
+    await blank.dispose()
+  }
+
   const edge = edgeWorker(scriptPath, compatibilityDate as string)
   try {
     log('wechat-edge, plaintext, 1 follower, a fresh dedup store')
@@ -171,7 +186,7 @@ function table(results: {
         `| ${name} | ${run.requestsPerSecond.toFixed(0)} | ${percent(run, loaded.runs.ceiling)} | ${percent(run, loaded.runs.bindingsOnly)} | ${run.p50Ms} | ${run.p99Ms} | ${run.requests} | ${run.non2xx} | ${run.errors} |`,
     ),
     '',
-    `manyFollowers: pushes from ${loaded.followersReached} distinct followers in turn; agedStore: after about ${loaded.storedReplies} replies were stored. Each push makes one call to its user's Durable Object; the Queue consumers are not running (see bench/README.md).`,
+    `newObjectFloor: a Worker that makes a new Durable Object for each request and nothing else, the floor under a new follower's first push here (manyFollowers is ${percent(loaded.runs.manyFollowers ?? loaded.runs.ceiling!, loaded.runs.newObjectFloor)} of it). manyFollowers: pushes from ${loaded.followersReached} distinct followers in turn; agedStore: after about ${loaded.storedReplies} replies were stored. Each push makes one call to its user's Durable Object; the Queue consumers are not running (see bench/README.md).`,
     '',
   ]
   return lines.join('\n')

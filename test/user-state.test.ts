@@ -225,18 +225,39 @@ describe('the unfollow purge', () => {
   })
 })
 
+/** A current object's tables as version 1 had them: what later migrations added, taken out. */
+function asVersion1(sql: SqlStorage) {
+  for (const column of [
+    'follow_scene',
+    'message_window_at',
+    'message_window_used',
+    'event_window_at',
+    'event_window_used',
+  ]) {
+    sql.exec(`ALTER TABLE profile DROP COLUMN ${column}`)
+  }
+  sql.exec(
+    'CREATE TABLE windows (kind TEXT PRIMARY KEY, opened_at INTEGER NOT NULL, used INTEGER NOT NULL) WITHOUT ROWID',
+  )
+}
+
 describe('the versioned schema', () => {
-  it('adds the follow’s scene to an object at version 1, keeping its profile', async () => {
+  it('brings an object at version 1 to the follow’s scene and windows in the profile', async () => {
     const id = openid('version1')
     await apply(id, 'text', { createTime: 100 })
     const columns = await runInDurableObject(userOf(id), (_: UserState, state) => {
       const sql = state.storage.sql
       sql.exec(`DROP TABLE schema_version_${SCHEMA_VERSION}`)
-      sql.exec('ALTER TABLE profile DROP COLUMN follow_scene')
+      asVersion1(sql)
+      sql.exec(`INSERT INTO windows (kind, opened_at, used) VALUES ('message', 1000, 2)`)
       sql.exec('CREATE TABLE schema_version_1 (unused INTEGER)')
       migrate(sql)
       return {
         followScene: sql.exec('SELECT follow_scene FROM profile').one().follow_scene,
+        // The window moved into the profile row, its count with it.
+        window: sql
+          .exec('SELECT message_window_at AS at, message_window_used AS used FROM profile')
+          .one(),
         profile: sql.exec('SELECT count(*) AS n FROM profile').one().n,
         version: sql
           .exec<{ name: string }>(
@@ -248,6 +269,7 @@ describe('the versioned schema', () => {
     })
     expect(columns).toEqual({
       followScene: null,
+      window: { at: 1000, used: 2 },
       profile: 1,
       version: [`schema_version_${SCHEMA_VERSION}`],
     })
@@ -259,9 +281,9 @@ describe('the versioned schema', () => {
     const tables = await runInDurableObject(userOf(id), (_: UserState, state) => {
       const sql = state.storage.sql
       // As such an object was: no version row, no jobs table, job claims in the outbox, no
-      // scene of the follow.
+      // scene of the follow, windows in a table of their own.
       sql.exec(`DROP TABLE schema_version_${SCHEMA_VERSION}`)
-      sql.exec('ALTER TABLE profile DROP COLUMN follow_scene')
+      asVersion1(sql)
       sql.exec('DROP TABLE jobs')
       sql.exec('DROP TABLE tombstone')
       sql.exec(

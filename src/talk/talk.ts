@@ -59,7 +59,7 @@ export function talkerFor(env: Env): WechatClient | null {
   const tokenObject = () => env.ACCESS_TOKENS.getByName(appId)
   const api: ApiCall = { fetch: (input, init) => fetch(input, init), base: talkBack.apiBase }
   const withToken = async <T>(use: (token: string) => Promise<T>): Promise<T> => {
-    const token = heldToken(appId) ?? keep(appId, await tokenObject().token())
+    const token = heldToken(appId) ?? (await askOnce(appId, () => tokenObject().token()))
     try {
       return await use(token)
     } catch (error) {
@@ -98,6 +98,20 @@ const heldTokens = new Map<string, { readonly token: string; readonly expiresAt:
 function heldToken(appId: string): string | null {
   const held = heldTokens.get(appId)
   return held && Date.now() < held.expiresAt - REFRESH_AHEAD_MS ? held.token : null
+}
+
+/** Asks in flight, by AppID: sends that find no copy at once share one call to the object. */
+const asking = new Map<string, Promise<string>>()
+
+function askOnce(appId: string, ask: () => Promise<TokenResult>): Promise<string> {
+  let pending = asking.get(appId)
+  if (!pending) {
+    pending = ask()
+      .then((result) => keep(appId, result))
+      .finally(() => asking.delete(appId))
+    asking.set(appId, pending)
+  }
+  return pending
 }
 
 /** The object's answer: its token, kept for this isolate, or its failure thrown. */

@@ -11,7 +11,6 @@
 
 import { DEAD_LETTER_TTL_SECONDS } from '../queues/dead-letters.ts'
 import type { Push } from '../wechat/push.ts'
-import { WINDOW_RULES } from '../wechat/windows.ts'
 import { TOMBSTONE_TABLE } from './schema.ts'
 
 const HOUR_MS = 60 * 60 * 1000
@@ -37,8 +36,6 @@ export const OUTBOX_RETENTION_MS = TOMBSTONE_TTL_MS
  * until a sweep succeeds. Success is not written down: the alarm then moves past the sweep time.
  */
 export const SWEEP_DELAY_MS = 60 * 1000
-/** A reply window's row outlives the longest window. */
-const WINDOW_ROW_MS = Math.max(...Object.values(WINDOW_RULES).map((rule) => rule.lengthMs))
 
 export interface Tombstone {
   readonly unsubscribedAt: number
@@ -104,7 +101,6 @@ export function prune(sql: SqlStorage, now: number): void {
   trimReceived(sql)
   sql.exec('DELETE FROM outbox WHERE at <= ?', now - OUTBOX_RETENTION_MS)
   sql.exec('DELETE FROM jobs WHERE at <= ?', now - RETENTION_MS)
-  sql.exec('DELETE FROM windows WHERE opened_at <= ?', now - WINDOW_ROW_MS)
   pruneTombstone(sql, now)
 }
 
@@ -131,10 +127,9 @@ export function nextWake(sql: SqlStorage, withTables = true): number | null {
   const rows = withTables
     ? `(SELECT min(received_at) FROM received) + ?2 AS received,
        (SELECT min(at) FROM outbox) + ?3 AS outbox,
-       (SELECT min(at) FROM jobs) + ?2 AS jobs,
-       (SELECT min(opened_at) FROM windows) + ?4 AS windows,`
+       (SELECT min(at) FROM jobs) + ?2 AS jobs,`
     : ''
-  const retentions = withTables ? [RETENTION_MS, OUTBOX_RETENTION_MS, WINDOW_ROW_MS] : []
+  const retentions = withTables ? [RETENTION_MS, OUTBOX_RETENTION_MS] : []
   const row = sql
     .exec<Record<string, number | null>>(
       `SELECT ${rows}
@@ -150,7 +145,7 @@ export function nextWake(sql: SqlStorage, withTables = true): number | null {
 
 /** Whether the object holds anything of a user (a profile, a session, a window, a send). */
 export function holdsAnything(sql: SqlStorage): boolean {
-  const tables = ['profile', 'session', 'received', 'outbox', 'jobs', 'windows']
+  const tables = ['profile', 'session', 'received', 'outbox', 'jobs']
   const exists = tables.map((table) => `EXISTS (SELECT 1 FROM ${table})`).join(' OR ')
   return sql.exec<{ held: number }>(`SELECT ${exists} AS held`).one().held === 1
 }

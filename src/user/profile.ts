@@ -5,6 +5,7 @@
  */
 
 import { isKeyedMenuEvent, type Push, type PushKind } from '../wechat/push.ts'
+import { windowOpenedBy } from '../wechat/windows.ts'
 import { sessionBytes, sessionRows } from './session-rows.ts'
 
 export const MAX_RECENT_PUSHES = 20
@@ -56,9 +57,22 @@ export interface ProfileRow extends Record<string, SqlStorageValue> {
  * push older than what a field holds leaves it). One statement, so one row written.
  */
 export function profileUpsert(owner: string, push: Push): [string, ...SqlStorageValue[]] {
+  // The window this push opens is kept in the same row (?2 is the push's CreateTime): a newer
+  // interaction opens it afresh, an older one delivered late leaves it.
+  const opens = windowOpenedBy(push)
+  const window =
+    opens === null
+      ? { columns: '', values: '', update: '' }
+      : {
+          columns: `, ${opens}_window_at, ${opens}_window_used`,
+          values: ', ?2 * 1000, 0',
+          update: `, ${opens}_window_used = CASE WHEN ?2 * 1000 > ${opens}_window_at THEN 0 ELSE ${opens}_window_used END,
+             ${opens}_window_at = max(${opens}_window_at, ?2 * 1000)`,
+        }
   const insert = (columns: string, values: string, update: string) =>
-    `INSERT INTO profile (id, openid, event_count${columns}) VALUES (1, ?1, 1${values})
-     ON CONFLICT (id) DO UPDATE SET event_count = event_count + 1${update}
+    `INSERT INTO profile (id, openid, event_count${columns}${window.columns})
+     VALUES (1, ?1, 1${values}${window.values})
+     ON CONFLICT (id) DO UPDATE SET event_count = event_count + 1${update}${window.update}
      RETURNING event_count`
   const at = push.createTime
   if (isKeyedMenuEvent(push)) {
@@ -134,7 +148,7 @@ export function profileUpsert(owner: string, push: Push): [string, ...SqlStorage
     case 'kf_create_session':
     case 'kf_close_session':
     case 'kf_switch_session':
-      return [insert('', '', ''), owner]
+      return opens === null ? [insert('', '', ''), owner] : [insert('', '', ''), owner, at]
     // Purges and pushes that touch nobody's state never reach here (admit.ts).
     case 'unsubscribe':
     case 'user_authorization_revoke':

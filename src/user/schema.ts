@@ -64,6 +64,18 @@ const MIGRATIONS: readonly string[] = [
   // 2: the scene of the user's follow, apart from the last scene scanned: their unfollow is
   // counted against the campaign that brought them (src/campaigns.ts).
   'ALTER TABLE profile ADD COLUMN follow_scene TEXT;',
+  // 3: the reply windows move into the profile row, which every push that opens one writes
+  // anyway: a window costs no row of its own (a row written is what the Free plan runs out of).
+  `ALTER TABLE profile ADD COLUMN message_window_at INTEGER NOT NULL DEFAULT -1;
+   ALTER TABLE profile ADD COLUMN message_window_used INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE profile ADD COLUMN event_window_at INTEGER NOT NULL DEFAULT -1;
+   ALTER TABLE profile ADD COLUMN event_window_used INTEGER NOT NULL DEFAULT 0;
+   UPDATE profile SET
+     message_window_at = coalesce((SELECT opened_at FROM windows WHERE kind = 'message'), -1),
+     message_window_used = coalesce((SELECT used FROM windows WHERE kind = 'message'), 0),
+     event_window_at = coalesce((SELECT opened_at FROM windows WHERE kind = 'event'), -1),
+     event_window_used = coalesce((SELECT used FROM windows WHERE kind = 'event'), 0);
+   DROP TABLE windows;`,
 ]
 
 /**

@@ -6,14 +6,7 @@
  */
 
 import { jobRunning } from '../jobs.ts'
-import type { Push } from '../wechat/push.ts'
-import {
-  type Grant,
-  usableWindow,
-  WINDOW_RULES,
-  type WindowKind,
-  windowOpenedBy,
-} from '../wechat/windows.ts'
+import { type Grant, usableWindow, WINDOW_RULES, type WindowKind } from '../wechat/windows.ts'
 
 /**
  * What {@link reserveSends} decided for a message of one or more parts. `parts`: each part is
@@ -33,17 +26,33 @@ export type SendReservation =
  */
 type OutboxState = 'reserved' | 'retried' | 'sent'
 
-/** Opens (or, for a newer interaction, reopens) the window a push opens; in the caller's transaction. */
-export function openWindow(sql: SqlStorage, push: Push): void {
-  const opens = windowOpenedBy(push)
-  if (opens === null) return
-  // A newer interaction opens its window afresh; an older one delivered late does not.
-  sql.exec(
-    `INSERT INTO windows (kind, opened_at, used) VALUES (?1, ?2, 0)
-     ON CONFLICT (kind) DO UPDATE SET opened_at = ?2, used = 0 WHERE ?2 > opened_at`,
-    opens,
-    push.createTime * 1000,
-  )
+/** The user's windows, from their profile row (profile.ts opens them with each push). */
+function windowsOf(sql: SqlStorage): Partial<Record<WindowKind, Grant>> {
+  const row = sql
+    .exec<{
+      message_window_at: number
+      message_window_used: number
+      event_window_at: number
+      event_window_used: number
+    }>(
+      'SELECT message_window_at, message_window_used, event_window_at, event_window_used FROM profile',
+    )
+    .toArray()[0]
+  const grants: Partial<Record<WindowKind, Grant>> = {}
+  if (row && row.message_window_at >= 0) {
+    grants.message = { openedAt: row.message_window_at, used: row.message_window_used }
+  }
+  if (row && row.event_window_at >= 0) {
+    grants.event = { openedAt: row.event_window_at, used: row.event_window_used }
+  }
+  return grants
+}
+
+/** Adds `delta` to the used count of each window named (a window's kind is a column's prefix). */
+function chargeWindows(sql: SqlStorage, kinds: readonly WindowKind[], delta: number): void {
+  if (kinds.length === 0) return
+  const set = kinds.map((kind) => `${kind}_window_used = max(0, ${kind}_window_used + ?1)`)
+  sql.exec(`UPDATE profile SET ${set.join(', ')}`, delta)
 }
 
 /**
@@ -74,12 +83,7 @@ export function reserveSends(
   if (indexes.some((index) => states.get(index) === 'retried')) return 'unconfirmed'
   const needed = indexes.filter((index) => states.get(index) !== 'sent')
   if (needed.length === 0) return { parts: indexes.map(() => 'already_sent') }
-  const grants: Partial<Record<WindowKind, Grant>> = {}
-  for (const window of sql.exec<{ kind: WindowKind; opened_at: number; used: number }>(
-    'SELECT kind, opened_at, used FROM windows',
-  )) {
-    grants[window.kind] = { openedAt: window.opened_at, used: window.used }
-  }
+  const grants = windowsOf(sql)
   if (usableWindow(grants, now, needed.length) === null) return 'window_closed'
   // Every open window counts the sends: windows do not add up (windows.ts).
   const charged = (Object.keys(grants) as WindowKind[]).filter((open) => {
@@ -87,9 +91,7 @@ export function reserveSends(
     return grant !== undefined && now < grant.openedAt + WINDOW_RULES[open].lengthMs
   })
   storage.transactionSync(() => {
-    for (const open of charged) {
-      sql.exec('UPDATE windows SET used = used + ? WHERE kind = ?', needed.length, open)
-    }
+    chargeWindows(sql, charged, needed.length)
     for (const index of needed) {
       sql.exec(
         `INSERT INTO outbox (job, idx, state, grant_kind, at) VALUES (?1, ?2, 'reserved', ?3, ?4)
@@ -109,7 +111,10 @@ export function reserveSends(
  * that the next send does not go to WeChat again; the user's next interaction opens one afresh.
  */
 export function closeWindows(sql: SqlStorage): void {
-  sql.exec('UPDATE windows SET used = ?', Number.MAX_SAFE_INTEGER)
+  sql.exec(
+    'UPDATE profile SET message_window_used = ?1, event_window_used = ?1',
+    Number.MAX_SAFE_INTEGER,
+  )
 }
 
 /** WeChat accepted the message: a redelivery will not send it again. */
@@ -132,8 +137,10 @@ export function releaseSend(storage: DurableObjectStorage, job: string, index: n
     .toArray()[0]
   if (!row) return
   storage.transactionSync(() => {
-    for (const kind of row.grant_kind.split(','))
-      sql.exec('UPDATE windows SET used = max(0, used - 1) WHERE kind = ?', kind)
+    const kinds = row.grant_kind
+      .split(',')
+      .filter((kind): kind is WindowKind => kind in WINDOW_RULES)
+    chargeWindows(sql, kinds, -1)
     if (row.state === 'retried') {
       sql.exec(`UPDATE outbox SET state = 'reserved' WHERE job = ? AND idx = ?`, job, index)
     } else {

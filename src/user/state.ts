@@ -46,7 +46,6 @@ import { migrate } from './schema.ts'
 import {
   closeWindows,
   confirmSend,
-  openWindow,
   releaseSend,
   reserveSends,
   type SendReservation,
@@ -197,7 +196,6 @@ export class UserState extends DurableObject<Cloudflare.Env> {
       const [upsert, ...params] = profileUpsert(owner, push)
       const counted = this.#sql.exec<{ event_count: number }>(upsert, ...params).one()
       if (counted.event_count % TRIM_EVERY_PUSHES === 0) trimReceived(this.#sql)
-      openWindow(this.#sql, push)
       this.#sql.exec(
         'INSERT INTO received (key, received_at, kind, create_time, mode, reply) VALUES (?, ?, ?, ?, ?, ?)',
         key,

@@ -37,11 +37,15 @@ function keyFor(secret: string): Promise<CryptoKey> {
   return key
 }
 
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'))
+
 async function keyedHex(secret: string, text: string): Promise<string> {
-  const mac = await crypto.subtle.sign('HMAC', await keyFor(secret), encoder.encode(text))
-  return Array.from(new Uint8Array(mac, 0, 20), (byte) => byte.toString(16).padStart(2, '0')).join(
-    '',
+  const mac = new Uint8Array(
+    await crypto.subtle.sign('HMAC', await keyFor(secret), encoder.encode(text)),
   )
+  let hex = ''
+  for (let i = 0; i < 20; i++) hex += HEX[mac[i] ?? 0]
+  return hex
 }
 
 /**

@@ -98,6 +98,7 @@ function toElement(children: OrderedNode[]): XmlElement | string {
 }
 
 const DECLARATION = /^<!(DOCTYPE|ENTITY)/i
+const MAYBE_DECLARATION = /<!(?:DOCTYPE|ENTITY)/i
 
 /** Markup whose content is not markup: skipped whole, as an XML tokenizer reads it. */
 const OPAQUE: readonly [open: string, close: string][] = [
@@ -114,6 +115,8 @@ const OPAQUE: readonly [open: string, close: string][] = [
  * Any such section left open counts as a declaration: nothing hides behind it.
  */
 export function declaresEntities(body: string): boolean {
+  // Most bodies hold no such word at all, and then no reading of them can find a declaration.
+  if (!MAYBE_DECLARATION.test(body)) return false
   let at = body.indexOf('<')
   while (at !== -1) {
     const opaque = OPAQUE.find(([open]) => body.startsWith(open, at))
