@@ -10,7 +10,7 @@ import type { ExecutionContext } from 'hono'
 import { Hono } from 'hono/tiny'
 import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
-import { hasAdminToken } from '../http/admin.ts'
+import { carriesBearer } from '../http/bearer.ts'
 import { readBoundedText } from '../http/body.ts'
 import type { Menu } from '../wechat/menu.ts'
 import { isWechatId, PUSH_KINDS, type PushKind } from '../wechat/push.ts'
@@ -131,7 +131,7 @@ export function debugConsole(
         if (isCrossSite(c.req.raw)) return c.text('cross-site requests are refused', 403)
         const { adminToken } = readConfig(c.env)
         if (adminToken === null) return c.text('the console needs ADMIN_TOKEN', 403)
-        if (!(await hasAdminToken(c.req.header('Authorization'), adminToken))) {
+        if (!(await carriesBearer(c.req.header('Authorization'), adminToken))) {
           return c.text('unauthorized', 401, { 'WWW-Authenticate': 'Bearer' })
         }
         await next()

@@ -11,8 +11,8 @@ import type { Router } from '../bot/router.ts'
 import type { SessionSchema } from '../bot/session.ts'
 import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
-import { hasAdminToken } from '../http/admin.ts'
 import { MAX_BODY_BYTES } from '../http/app.ts'
+import { carriesBearer } from '../http/bearer.ts'
 import { readBoundedText, refuseDeclaredOver } from '../http/body.ts'
 import { debugConsole, isCrossSite } from './console.ts'
 import { fakeWechat } from './fake-wechat.ts'
@@ -41,7 +41,7 @@ export function debugTools<S extends SessionSchema<S>>(
     if (url.pathname.startsWith('/fake/')) {
       if (isCrossSite(c.req.raw)) return c.text('cross-site requests are refused', 403)
       const authorized =
-        adminToken !== null && (await hasAdminToken(c.req.header('Authorization'), adminToken))
+        adminToken !== null && (await carriesBearer(c.req.header('Authorization'), adminToken))
       if (!authorized) return c.text('unauthorized', 401, { 'WWW-Authenticate': 'Bearer' })
     }
     refuseDeclaredOver(c.req.raw, MAX_BODY_BYTES)

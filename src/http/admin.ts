@@ -16,8 +16,8 @@ import { CUSTOM_MESSAGE_TYPES, type CustomMessage, WechatApiError } from '../wec
 import { customMessageFrom, MessageFieldError } from '../wechat/custom-message.ts'
 import type { Menu } from '../wechat/menu.ts'
 import { isWechatId } from '../wechat/push.ts'
-import { constantTimeEqual } from '../wechat/signature.ts'
 import { campaignAdmin } from './admin-campaigns.ts'
+import { carriesBearer } from './bearer.ts'
 import { readBoundedText } from './body.ts'
 
 /** A customer-service message is small; WeChat's own limit for text is 2,048 bytes. */
@@ -26,27 +26,6 @@ const MAX_MESSAGE_BYTES = 16 * 1024
 const validOpenid: MiddlewareHandler = async (c, next) => {
   if (!isWechatId(c.req.param('openid') ?? '')) return c.text('malformed openid', 400)
   await next()
-}
-
-const encoder = new TextEncoder()
-
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', encoder.encode(text))
-  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('')
-}
-
-/**
- * True when the request carries this deployment's admin token. Both sides are hashed first, so
- * the comparison takes the same time whatever the length of a guess: a plain comparison that
- * stops at a length mismatch tells an attacker how long the token is.
- */
-export async function hasAdminToken(
-  authorization: string | undefined,
-  adminToken: string,
-): Promise<boolean> {
-  const presented = /^Bearer (.+)$/.exec(authorization ?? '')?.[1] ?? ''
-  const [a, b] = await Promise.all([presented, adminToken].map(sha256Hex))
-  return constantTimeEqual(a ?? '', b ?? '')
 }
 
 /**
@@ -60,7 +39,7 @@ export function adminApi(declaredMenu: Menu | null) {
     .use('*', async function requireAdminToken(c, next) {
       const { adminToken } = readConfig(c.env)
       if (adminToken === null) return c.text('not found', 404)
-      if (!(await hasAdminToken(c.req.header('Authorization'), adminToken))) {
+      if (!(await carriesBearer(c.req.header('Authorization'), adminToken))) {
         return c.text('unauthorized', 401, { 'WWW-Authenticate': 'Bearer' })
       }
       await next()

@@ -16,8 +16,9 @@ import { talkerFor } from '../talk/talk.ts'
 import { openPushBody, SealedPushError, verifyPushQuery } from '../wechat/envelope.ts'
 import { MalformedPushError, WechatError } from '../wechat/errors.ts'
 import { verifySignature } from '../wechat/signature.ts'
-import { adminApi, hasAdminToken } from './admin.ts'
+import { adminApi } from './admin.ts'
 import { answerPush } from './answer.ts'
+import { carriesBearer } from './bearer.ts'
 import { readBoundedText, refuseDeclaredOver } from './body.ts'
 import { kvReplyCache } from './reply-cache.ts'
 
@@ -67,7 +68,7 @@ export function createApp<S extends SessionSchema<S>>(
     // What is configured, and how well, is the operator's to know: a stranger learns nothing
     // about the Token's strength or whether plaintext is accepted.
     const operator =
-      adminToken !== null && (await hasAdminToken(c.req.header('Authorization'), adminToken))
+      adminToken !== null && (await carriesBearer(c.req.header('Authorization'), adminToken))
     if (!operator) return c.json(health)
     const encryption = account.aes !== null
     return c.json({

@@ -14,12 +14,13 @@
 import { Hono } from 'hono/tiny'
 import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
+import { carriesBearer } from '../http/bearer.ts'
 import { readBoundedText } from '../http/body.ts'
 import { logProblem } from '../log.ts'
 import { talkerFor } from '../talk/talk.ts'
 import { WechatApiError } from '../wechat/api.ts'
 import { LOGIN_SCENE_PREFIX } from '../wechat/qrcode.ts'
-import { constantTimeEqual, sha1Hex } from '../wechat/signature.ts'
+import { sha1Hex } from '../wechat/signature.ts'
 import { LOGIN_ID_PATTERN, randomToken } from './rules.ts'
 
 /** Public routes for pages on the website's own origin: no credentials, so any origin may call. */
@@ -83,8 +84,7 @@ export const login = new Hono<{ Bindings: Env }>()
   })
   .post('/exchange', async (c) => {
     const secret = readConfig(c.env).login?.secret ?? ''
-    const presented = /^Bearer (.+)$/.exec(c.req.header('Authorization') ?? '')?.[1] ?? ''
-    if (!constantTimeEqual(presented, secret)) {
+    if (!(await carriesBearer(c.req.header('Authorization'), secret))) {
       return c.text('unauthorized', 401, { 'WWW-Authenticate': 'Bearer' })
     }
     let code: unknown
