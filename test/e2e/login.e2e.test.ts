@@ -1,14 +1,19 @@
 /**
  * Scan to log in, end to end in Chromium against `npm run dev`'s server: the demo page (a
  * website's sign-in page) starts a login and shows its code; the console scans it as a user
- * would in WeChat; the page learns it was signed in, through its backend's exchange.
+ * would in WeChat; the page learns it was signed in, through its backend's exchange. On the same
+ * server: the console's menu and QR codes, and `npm run menu`.
  */
 
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { type Browser, chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type DevServer, startDevServer } from './dev-server.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const ROOT = new URL('../..', import.meta.url).pathname
+const run = promisify(execFile)
 
 let server: DevServer
 let browser: Browser
@@ -133,5 +138,18 @@ describe('the console’s QR codes', () => {
         timeout: 10_000,
       })
       .toContain('1 scans')
+  })
+})
+
+describe('npm run menu', () => {
+  it('publishes the declared menu to the fake WeChat API, then shows it', async () => {
+    const env = { ...process.env, ADMIN_TOKEN: 'local-admin-token' }
+    const menu = (action: string) =>
+      run('node', ['scripts/menu.ts', action, '--url', server.url], { cwd: ROOT, env })
+    const published = await menu('publish')
+    expect(JSON.parse(published.stdout)).toMatchObject({ published: true })
+    const shown = JSON.parse((await menu('show')).stdout)
+    expect(shown.current).toMatchObject({ is_menu_open: 1 })
+    expect(shown.declared.map((entry: { name: string }) => entry.name)).toEqual(['Today', 'More'])
   })
 })
