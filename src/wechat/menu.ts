@@ -8,16 +8,13 @@
  * sub-button's 60; a key at most 128 bytes; a URL at most 1,024 bytes.)
  */
 
-/** Buttons whose tap is pushed with their key (a CLICK, a scan, a photo, a location). */
-export const KEYED_BUTTON_TYPES = [
-  'click',
-  'scancode_push',
-  'scancode_waitmsg',
-  'pic_sysphoto',
-  'pic_photo_or_album',
-  'pic_weixin',
-  'location_select',
-] as const
+import { KEYED_MENU_KIND_LIST } from './push.ts'
+
+/**
+ * Buttons whose tap is pushed with their key (a CLICK, a scan, a photo, a location): a tap
+ * arrives as the keyed menu event of the button's type.
+ */
+export const KEYED_BUTTON_TYPES = KEYED_MENU_KIND_LIST
 
 export type KeyedButtonType = (typeof KEYED_BUTTON_TYPES)[number]
 

@@ -367,10 +367,15 @@ export const PUSH_KINDS = [
 ] as const satisfies readonly PushKind[]
 
 const MESSAGE_KINDS: ReadonlySet<PushKind> = new Set(MESSAGE_KIND_LIST)
-const KEYED_MENU_KINDS: ReadonlySet<PushKind> = new Set<KeyedMenuEvent['kind']>([
+/** The menu events that carry a key: each the push of a menu button of the same type. */
+export const KEYED_MENU_KIND_LIST = [
   'click',
   ...OTHER_MENU_KIND_LIST,
-])
+] as const satisfies readonly KeyedMenuEvent['kind'][]
+
+const KEYED_MENU_KINDS: ReadonlySet<PushKind> = new Set<KeyedMenuEvent['kind']>(
+  KEYED_MENU_KIND_LIST,
+)
 
 export function isMessage(push: Push): push is Message {
   return MESSAGE_KINDS.has(push.kind)
