@@ -15,14 +15,14 @@ import { talkerFor } from '../talk/talk.ts'
 import { WechatApiError } from '../wechat/api.ts'
 import type { Menu } from '../wechat/menu.ts'
 import { LOGIN_SCENE_PREFIX, qrCodeProblem, SCENE_PATTERN } from '../wechat/qrcode.ts'
+import { refusalAnswer } from './api-failure.ts'
 import { readBoundedText } from './body.ts'
 
-/** WeChat's refusal as the admin API answers it: 503 when worth retrying, else 502. */
+/** WeChat's refusal, logged (never the token: an error names failure and errcode only). */
 function refused(error: unknown, what: string) {
   if (!(error instanceof WechatApiError)) throw error
   logProblem(`${what}_failed`, { failure: error.failure, code: error.code })
-  const code = error.code === null ? {} : { code: error.code }
-  return { body: { error: error.failure, ...code }, status: error.retryable ? 503 : 502 } as const
+  return refusalAnswer(error)
 }
 
 export function campaignAdmin(declaredMenu: Menu | null) {

@@ -10,13 +10,14 @@ import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
 import { logProblem } from '../log.ts'
 import { listDeadLetters, replayDeadLetters } from '../queues/dead-letters.ts'
-import { sendThroughOutbox, UserPurgedError } from '../talk/send.ts'
+import { partsOf, sendThroughOutbox, UserPurgedError } from '../talk/send.ts'
 import { talkerFor } from '../talk/talk.ts'
 import { CUSTOM_MESSAGE_TYPES, type CustomMessage, WechatApiError } from '../wechat/api.ts'
 import { customMessageFrom, MessageFieldError } from '../wechat/custom-message.ts'
 import type { Menu } from '../wechat/menu.ts'
 import { isWechatId } from '../wechat/push.ts'
 import { campaignAdmin } from './admin-campaigns.ts'
+import { refusalAnswer } from './api-failure.ts'
 import { carriesBearer } from './bearer.ts'
 import { readBoundedText } from './body.ts'
 
@@ -87,10 +88,10 @@ export function adminApi(declaredMenu: Menu | null) {
       if ((await user.claimJob(job, claimant, null)) !== 'claimed') {
         return c.json({ sent: false, error: 'window_closed' }, 409)
       }
-      const outbox = { user, talker, openid, job, textLimitBytes: talkBack.textLimitBytes }
+      const outbox = { user, talker, openid, job }
       let parts: number
       try {
-        parts = (await sendThroughOutbox(outbox, 0, message)).sent
+        parts = await sendThroughOutbox(outbox, 0, partsOf(message, talkBack.textLimitBytes))
       } catch (error) {
         await user.releaseJob(job)
         if (error instanceof UserPurgedError) return c.json({ sent: false, error: 'purged' }, 409)
@@ -98,14 +99,8 @@ export function adminApi(declaredMenu: Menu | null) {
         logProblem('send_refused', { failure: error.failure, code: error.code, by: 'admin' })
         // WeChat may have it: the operator is told so, not invited to send it again blindly.
         if (error.unanswered) return c.json({ sent: 'unknown', error: error.failure }, 504)
-        const status =
-          error.failure === 'window_closed' || error.failure === 'quota_used'
-            ? 409
-            : error.retryable
-              ? 503
-              : 502
-        const code = error.code === null ? {} : { code: error.code }
-        return c.json({ sent: false, error: error.failure, ...code }, status)
+        const { body, status } = refusalAnswer(error)
+        return c.json({ sent: false, ...body }, status)
       }
       await user.finishJob(job, claimant)
       return c.json({ sent: true, ...(parts > 1 && { parts }) })

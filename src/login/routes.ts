@@ -14,6 +14,7 @@
 import { Hono } from 'hono/tiny'
 import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
+import { refusalAnswer } from '../http/api-failure.ts'
 import { carriesBearer } from '../http/bearer.ts'
 import { readBoundedText } from '../http/body.ts'
 import { logProblem } from '../log.ts'
@@ -73,7 +74,8 @@ export const login = new Hono<{ Bindings: Env }>()
     } catch (error) {
       if (!(error instanceof WechatApiError)) throw error
       logProblem('login_qr_failed', { failure: error.failure, code: error.code })
-      return c.json({ error: error.failure }, error.retryable ? 503 : 502, PUBLIC)
+      // A public route: the status, never WeChat's errcode.
+      return c.json({ error: error.failure }, refusalAnswer(error).status, PUBLIC)
     }
   })
   .get('/qr/:id', async (c) => {

@@ -88,13 +88,7 @@ export async function runLaterJob<S extends SessionSchema<S>>(
   // Each message takes outbox indexes in the order it is sent: the same on a redelivery.
   let index = 0
   let sent = 0
-  const outbox = {
-    user,
-    talker,
-    openid: owner,
-    job: jobId,
-    textLimitBytes: talkBack.textLimitBytes,
-  }
+  const outbox = { user, talker, openid: owner, job: jobId }
   const session = jobSession<S>(() => user.readSession(), LATER_SESSION_MS)
   const context: LaterContext<Env, S> = {
     env,
@@ -104,10 +98,10 @@ export async function runLaterJob<S extends SessionSchema<S>>(
     wechat: talker,
     async send(reply) {
       const first = index
-      const message = customMessageOf(reply)
+      const parts = partsOf(customMessageOf(reply), talkBack.textLimitBytes)
       // The indexes are taken before the send, so that a failed send cannot shift later ones.
-      index += partsOf(message, outbox.textLimitBytes).length
-      sent += (await sendThroughOutbox(outbox, first, message)).sent
+      index += parts.length
+      sent += await sendThroughOutbox(outbox, first, parts)
     },
   }
   const typing = showTyping(talker, owner, push.createTime * 1000)

@@ -36,24 +36,23 @@ export interface OutboxSend {
   readonly openid: string
   /** The job's id in the user's jobs table; its claim must be held. */
   readonly job: string
-  readonly textLimitBytes: number
 }
 
 /**
- * Sends `message` as outbox indexes from `first`; returns how many indexes it used and how many
- * parts went to WeChat now. Throws a {@link WechatApiError} or a {@link UserPurgedError}.
+ * Sends a message's parts ({@link partsOf}) as outbox indexes from `first`; returns how many
+ * went to WeChat now. Throws a {@link WechatApiError} or a {@link UserPurgedError}.
  *
  * @example
- * const { used } = await sendThroughOutbox(outbox, index, message.text(answer))
- * index += used
+ * const parts = partsOf(message.text(answer), textLimitBytes)
+ * await sendThroughOutbox(outbox, index, parts)
+ * index += parts.length
  */
 export async function sendThroughOutbox(
   outbox: OutboxSend,
   first: number,
-  message: CustomMessage,
-): Promise<{ used: number; sent: number }> {
+  parts: readonly CustomMessage[],
+): Promise<number> {
   const { user, talker, openid, job } = outbox
-  const parts = partsOf(message, outbox.textLimitBytes)
   const reservation = await user.reserveSends(job, first, parts.length)
   if (reservation === 'purged') throw new UserPurgedError()
   if (reservation === 'window_closed') {
@@ -86,5 +85,5 @@ export async function sendThroughOutbox(
     await user.confirmSend(job, first + offset)
     sent++
   }
-  return { used: parts.length, sent }
+  return sent
 }

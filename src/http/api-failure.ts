@@ -1,0 +1,29 @@
+/**
+ * How the HTTP surface answers a call WeChat refused: 409 for the user's window (passed or
+ * used), 503 when worth trying again soon, 502 otherwise; WeChat's errcode when it gave one.
+ */
+
+import type { ApiFailure, WechatApiError } from '../wechat/api.ts'
+
+export interface RefusalAnswer {
+  readonly status: 409 | 502 | 503
+  readonly body: { readonly error: ApiFailure; readonly code?: number }
+}
+
+/**
+ * @example
+ * const { body, status } = refusalAnswer(error)
+ * return c.json(body, status)
+ */
+export function refusalAnswer(error: WechatApiError): RefusalAnswer {
+  const status =
+    error.failure === 'window_closed' || error.failure === 'quota_used'
+      ? 409
+      : error.retryable
+        ? 503
+        : 502
+  return {
+    status,
+    body: { error: error.failure, ...(error.code !== null && { code: error.code }) },
+  }
+}
