@@ -50,8 +50,20 @@ export interface WechatClient {
   currentMenu(): Promise<CurrentMenu>
 }
 
+/** One client per env, as readConfig keeps one config: a push does not build one anew. */
+const clients = new WeakMap<Env, WechatClient | null>()
+
 /** The account's client, or null when talking back is off (no AppID). */
 export function talkerFor(env: Env): WechatClient | null {
+  let client = clients.get(env)
+  if (client === undefined) {
+    client = clientFor(env)
+    clients.set(env, client)
+  }
+  return client
+}
+
+function clientFor(env: Env): WechatClient | null {
   const talkBack = readConfig(env).talkBack
   if (!talkBack) return null
   const { appId } = talkBack
