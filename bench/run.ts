@@ -9,6 +9,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
 import { gzipSync } from 'node:zlib'
+import type { Miniflare } from 'miniflare'
 import {
   bareWorker,
   bindingsOnlyWorker,
@@ -87,28 +88,27 @@ async function throughput(scriptPath: string) {
     mode: 'plaintext',
   })
 
-  const bare = bareWorker(compatibilityDate as string)
-  try {
-    log(`ceiling: a bare Worker answering success, ${connections} connections, ${duration} s`)
-    runs.ceiling = await load(bare, plainOne, connections, duration)
-  } finally {
-    await bare.dispose()
+  /** A reference Worker loaded with the plaintext pool, then disposed. */
+  const reference = async (worker: Miniflare, what: string) => {
+    try {
+      log(what)
+      return await load(worker, plainOne, connections, duration)
+    } finally {
+      await worker.dispose()
+    }
   }
-  const floor = bindingsOnlyWorker(compatibilityDate as string)
-  try {
-    log('bindings only: a KV get, a Queue send and a KV put per request, nothing else')
-    runs.bindingsOnly = await load(floor, plainOne, connections, duration)
-  } finally {
-    await floor.dispose()
-  }
-
-  const blank = newObjectWorker(compatibilityDate as string)
-  try {
-    log('new objects only: a new Durable Object per request, doing nothing')
-    runs.newObjectFloor = await load(blank, plainOne, connections, duration)
-  } finally {
-    await blank.dispose()
-  }
+  runs.ceiling = await reference(
+    bareWorker(compatibilityDate as string),
+    `ceiling: a bare Worker answering success, ${connections} connections, ${duration} s`,
+  )
+  runs.bindingsOnly = await reference(
+    bindingsOnlyWorker(compatibilityDate as string),
+    'bindings only: a KV get, a Queue send and a KV put per request, nothing else',
+  )
+  runs.newObjectFloor = await reference(
+    newObjectWorker(compatibilityDate as string),
+    'new objects only: a new Durable Object per request, doing nothing',
+  )
 
   const edge = edgeWorker(scriptPath, compatibilityDate as string)
   try {

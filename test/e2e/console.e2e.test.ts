@@ -1,8 +1,8 @@
-import { type Browser, chromium, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { launchChromium } from './browser.ts'
 import { type DevServer, startDevServer } from './dev-server.ts'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 // `UPDATE_SCREENSHOT=1 npm run test:e2e` refreshes the README's picture.
 const SCREENSHOT = new URL('../../docs/debug-console.png', import.meta.url).pathname
 
@@ -12,17 +12,7 @@ let page: Page
 
 beforeAll(async () => {
   server = await startDevServer()
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  })
+  browser = await launchChromium()
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
 })
 

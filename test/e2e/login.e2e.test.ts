@@ -7,11 +7,11 @@
 
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { type Browser, chromium } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { launchChromium } from './browser.ts'
 import { type DevServer, startDevServer } from './dev-server.ts'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const ROOT = new URL('../..', import.meta.url).pathname
 const run = promisify(execFile)
 
@@ -20,17 +20,7 @@ let browser: Browser
 
 beforeAll(async () => {
   server = await startDevServer()
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  })
+  browser = await launchChromium()
 })
 
 afterAll(async () => {
