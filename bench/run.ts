@@ -10,6 +10,7 @@ import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
 import { gzipSync } from 'node:zlib'
 import type { Miniflare } from 'miniflare'
+import { measureHostile } from './hostile.ts'
 import {
   bareWorker,
   bindingsOnlyWorker,
@@ -140,9 +141,10 @@ function percent(run: LoadFigures, reference: LoadFigures | undefined): string {
 function table(results: {
   bundle: ReturnType<typeof buildAsDeployed>['bundle']
   micro: MicroResults
+  hostile: Record<string, number>
   load: Awaited<ReturnType<typeof throughput>>
 }) {
-  const { bundle, micro, load: loaded } = results
+  const { bundle, micro, hostile, load: loaded } = results
   // Below 0.1 µs the difference of two request timings is jitter, not a measurement.
   const us = (value: number | undefined) =>
     value === undefined ? '–' : value < 0.1 ? '<0.1' : value.toFixed(1)
@@ -177,6 +179,12 @@ function table(results: {
     ),
     `| node-webot \`wechat\` 2.1, whole | | ${us(micro.webot.plaintext)} | | ${us(micro.webot.safe)} |`,
     '',
+    '### Hostile bodies of 64 KiB, refused before `msg_signature` (Node 22, ms, the slowest of the rounds)',
+    '',
+    '| body | ms |',
+    '|---|---:|',
+    ...Object.entries(hostile).map(([body, ms]) => `| ${body} | ${ms.toFixed(2)} |`),
+    '',
     `### Throughput (Miniflare, loopback, ${connections} connections, ${duration} s each)`,
     '',
     '| run | req/s | of ceiling | of bindings only | p50 ms | p99 ms | requests | non-2xx | errors |',
@@ -200,6 +208,7 @@ log(
   `timing the pipeline (${iterations} pushes a sample), in Node 22 and in workerd, and node-webot's`,
 )
 const micro = await measurePipeline(iterations, rounds, compatibilityDate)
+const hostile = await measureHostile(rounds)
 const loaded = await throughput(scriptPath)
 const results = {
   date: new Date().toISOString(),
@@ -207,9 +216,10 @@ const results = {
   compatibilityDate,
   bundle,
   micro,
+  hostile,
   load: loaded,
 }
-const markdown = table({ bundle, micro, load: loaded })
+const markdown = table({ bundle, micro, hostile, load: loaded })
 mkdirSync(RESULTS, { recursive: true })
 const name = smoke ? 'smoke' : 'latest'
 writeFileSync(`${RESULTS}/${name}.json`, `${JSON.stringify(results, null, 2)}\n`)

@@ -127,21 +127,29 @@ export interface Interaction {
   readonly opens: FakeWindowKind | null
 }
 
+/**
+ * The text of the first `<name>` element, CDATA or not, found with `indexOf` alone: the fake
+ * reads what anyone posts to it, so no pattern here may backtrack.
+ */
+function elementText(xml: string, name: string): string | null {
+  const open = xml.indexOf(`<${name}>`)
+  if (open === -1) return null
+  const start = open + name.length + 2
+  const end = xml.indexOf(`</${name}>`, start)
+  if (end === -1) return null
+  const text = xml.slice(start, end).trim()
+  return text.startsWith('<![CDATA[') && text.endsWith(']]>') ? text.slice(9, -3).trim() : text
+}
+
 /** Reads a push's XML as WeChat knows the interaction; null when it is not a user's push. */
 export function interactionOf(xml: string): Interaction | null {
-  const field = (name: string) =>
-    new RegExp(`<${name}>\\s*(?:<!\\[CDATA\\[([^\\]]*)\\]\\]>|([^<]*))\\s*</${name}>`).exec(xml)
-  const value = (name: string) => {
-    const match = field(name)
-    return match ? (match[1] ?? match[2] ?? '').trim() : null
-  }
-  const openid = value('FromUserName')
-  const createTime = Number(value('CreateTime'))
-  const type = value('MsgType')
+  const openid = elementText(xml, 'FromUserName')
+  const createTime = Number(elementText(xml, 'CreateTime'))
+  const type = elementText(xml, 'MsgType')
   if (!openid || !Number.isFinite(createTime) || !type) return null
   let opens: FakeWindowKind | null = null
-  if (type === 'event') opens = EVENT_TYPES.has(value('Event') ?? '') ? 'event' : null
-  else if (type === 'text' && value('bizmsgmenuid')) opens = 'event'
+  if (type === 'event') opens = EVENT_TYPES.has(elementText(xml, 'Event') ?? '') ? 'event' : null
+  else if (type === 'text' && elementText(xml, 'bizmsgmenuid')) opens = 'event'
   else if (MESSAGE_TYPES.has(type)) opens = 'message'
   return { openid, at: createTime * 1000, opens }
 }

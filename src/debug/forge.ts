@@ -289,8 +289,14 @@ export async function signPush(
   const body =
     mode === 'safe'
       ? `<xml>${element('ToUserName', toUser)}${element('Encrypt', encrypted)}</xml>`
-      : xml.replace(/<\/xml>\s*$/, `${element('Encrypt', encrypted)}</xml>`)
+      : beforeRootEnd(xml, element('Encrypt', encrypted))
   return { query: params.toString(), body }
+}
+
+/** `xml` with `inserted` just before its closing `</xml>` (trailing whitespace dropped). */
+function beforeRootEnd(xml: string, inserted: string): string {
+  const trimmed = xml.trimEnd()
+  return trimmed.endsWith('</xml>') ? `${trimmed.slice(0, -'</xml>'.length)}${inserted}</xml>` : xml
 }
 
 export interface OpenedReply {

@@ -13,17 +13,14 @@ import { ledgerFor } from '../ledger.ts'
 import { errorName, logProblem } from '../log.ts'
 import { login } from '../login/routes.ts'
 import { talkerFor } from '../talk/talk.ts'
-import { openPushBody, SealedPushError, verifyPushQuery } from '../wechat/envelope.ts'
+import { openPushBody, verifyPushQuery } from '../wechat/envelope.ts'
 import { MalformedPushError, WechatError } from '../wechat/errors.ts'
 import { verifySignature } from '../wechat/signature.ts'
 import { adminApi } from './admin.ts'
 import { answerPush } from './answer.ts'
 import { carriesBearer } from './bearer.ts'
-import { readBoundedText, refuseDeclaredOver } from './body.ts'
+import { MAX_BODY_BYTES, readBoundedText, refuseDeclaredOver } from './body.ts'
 import { kvReplyCache } from './reply-cache.ts'
-
-/** WeChat's pushes are small; anything larger is refused before it is read whole. */
-export const MAX_BODY_BYTES = 64 * 1024
 
 function configured(env: Env) {
   const config = readConfig(env)
@@ -119,6 +116,7 @@ export function createApp<S extends SessionSchema<S>>(
         ledgerFor(c.env.LEDGER, push, key).receive(key, mode, reply, job),
       startedAt,
       wechat: talkerFor(c.env),
+      login: { login: config.login, logins: c.env.LOGINS },
     })
     return c.body(answer, 200, {
       'Content-Type': answer.startsWith('<') ? 'application/xml; charset=utf-8' : 'text/plain',
@@ -136,8 +134,7 @@ export function createApp<S extends SessionSchema<S>>(
   app.onError((error, c) => {
     if (error instanceof WechatError) {
       if (error.status !== 503) {
-        const reason = error instanceof SealedPushError ? error.reason : error.message
-        logProblem('rejected', { status: error.status, reason })
+        logProblem('rejected', { status: error.status, reason: error.message })
       }
       return c.text(error.message, error.status)
     }

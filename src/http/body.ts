@@ -6,6 +6,9 @@
 import { errorName, logProblem } from '../log.ts'
 import { MalformedPushError, WechatError } from '../wechat/errors.ts'
 
+/** WeChat's pushes are small; anything larger is refused before it is read whole. */
+export const MAX_BODY_BYTES = 64 * 1024
+
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
 
 function tooLarge(maxBytes: number): WechatError {
@@ -63,4 +66,29 @@ export async function readBoundedText(request: Request, maxBytes: number): Promi
   } catch {
     throw new MalformedPushError('body is not UTF-8')
   }
+}
+
+/**
+ * The body as a JSON object, at most `maxBytes`: anything else (not JSON, `null`, an array, a
+ * number) is a 400 naming what was expected, never a 500.
+ *
+ * @example
+ * const input = await readJsonObject(c.req.raw, 1024, '{"scene": "…"}')
+ */
+export async function readJsonObject(
+  request: Request,
+  maxBytes: number,
+  expected: string,
+): Promise<Record<string, unknown>> {
+  let value: unknown
+  try {
+    value = JSON.parse(await readBoundedText(request, maxBytes))
+  } catch (error) {
+    if (error instanceof WechatError && error.status === 413) throw error
+    throw new MalformedPushError(`the body is not JSON: expected ${expected}`)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new MalformedPushError(`the body must be a JSON object: ${expected}`)
+  }
+  return value as Record<string, unknown>
 }

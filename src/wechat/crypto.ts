@@ -104,8 +104,13 @@ export async function encryptMessage(
   return bytesToBase64(new Uint8Array(sealed, 0, plain.length))
 }
 
+/** Whether a string is base64 as WeChat writes Encrypt: no whitespace, padding only at the end. */
+export function isBase64(text: string): boolean {
+  return /^[A-Za-z0-9+/]+={0,2}$/.test(text)
+}
+
 function decodeEnvelope(encrypted: string): Uint8Array<ArrayBuffer> {
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encrypted)) throw new DecryptError('Encrypt is not base64')
+  if (!isBase64(encrypted)) throw new DecryptError('Encrypt is not base64')
   const sealed = base64ToBytes(encrypted)
   if (sealed.length < 2 * BLOCK || sealed.length % BLOCK !== 0) {
     throw new DecryptError('Encrypt has an impossible length')

@@ -108,10 +108,26 @@ describe('1. no padding oracle behind a valid msg_signature', () => {
     })
   })
 
-  it('logs the precise reason, and only the log', async () => {
-    const warnings = captureLogs('warn')
-    await postSealed(await sealRaw(envelope({ appId: 'wx0000000000000000' })))
-    expect(warnings.text()).toContain('sealed for another AppID')
+  it('logs one reason for every failure, as it answers one (round 4, finding 7)', async () => {
+    const failures = [
+      envelope({ pad: (n) => new Uint8Array(n).fill(0) }),
+      envelope({ declaredLength: 1_000_000 }),
+      envelope({ appId: 'wx0000000000000000' }),
+      envelope({ message: new Uint8Array([0xc3, 0x28]) }),
+    ]
+    const lines: string[] = []
+    for (const plain of failures) {
+      const warnings = captureLogs('warn')
+      await postSealed(await sealRaw(plain))
+      const rejected = warnings.records.filter((record) => record.event === 'rejected')
+      expect(rejected).toHaveLength(1)
+      const { requestId: _, ...line }: Record<string, unknown> = { ...rejected[0] }
+      lines.push(JSON.stringify(line))
+      vi.restoreAllMocks()
+    }
+    // A reader of the logs holding the Token learns no more than the client did.
+    expect(new Set(lines).size).toBe(1)
+    expect(lines[0]).toContain('encrypted push could not be opened')
   })
 
   it('still opens a well-sealed push', async () => {
