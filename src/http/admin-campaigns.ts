@@ -16,7 +16,7 @@ import { WechatApiError } from '../wechat/api.ts'
 import type { Menu } from '../wechat/menu.ts'
 import { LOGIN_SCENE_PREFIX, qrCodeProblem, SCENE_PATTERN } from '../wechat/qrcode.ts'
 import { refusalAnswer } from './api-failure.ts'
-import { readBoundedText } from './body.ts'
+import { readJsonObject } from './body.ts'
 
 /** WeChat's refusal, logged (never the token: an error names failure and errcode only). */
 function refused(error: unknown, what: string) {
@@ -30,13 +30,11 @@ export function campaignAdmin(declaredMenu: Menu | null) {
     .post('/qrcodes', async (c) => {
       const wechat = talkerFor(c.env)
       if (!wechat) return c.text('QR codes need WECHAT_APPID', 503)
-      let input: { scene?: unknown; expireSeconds?: unknown }
-      try {
-        input = JSON.parse(await readBoundedText(c.req.raw, 1024))
-      } catch {
-        return c.text('the body is {"scene": "…", "expireSeconds": …}', 400)
-      }
-      const { scene, expireSeconds } = input
+      const { scene, expireSeconds } = await readJsonObject(
+        c.req.raw,
+        1024,
+        '{"scene": "…", "expireSeconds": …}',
+      )
       if (typeof scene !== 'string') return c.text('scene must be a string', 400)
       if (expireSeconds !== undefined && typeof expireSeconds !== 'number') {
         return c.text('expireSeconds must be a number', 400)

@@ -12,14 +12,21 @@ import { logProblem } from '../log.ts'
 import { listDeadLetters, replayDeadLetters } from '../queues/dead-letters.ts'
 import { partsOf, sendThroughOutbox, UserPurgedError } from '../talk/send.ts'
 import { talkerFor } from '../talk/talk.ts'
-import { CUSTOM_MESSAGE_TYPES, type CustomMessage, WechatApiError } from '../wechat/api.ts'
+import {
+  CUSTOM_MESSAGE_TYPES,
+  type CustomMessage,
+  tokenProblem,
+  WechatApiError,
+} from '../wechat/api.ts'
 import { customMessageFrom, MessageFieldError } from '../wechat/custom-message.ts'
 import type { Menu } from '../wechat/menu.ts'
 import { isWechatId } from '../wechat/push.ts'
 import { campaignAdmin } from './admin-campaigns.ts'
 import { refusalAnswer } from './api-failure.ts'
 import { carriesBearer } from './bearer.ts'
-import { readBoundedText } from './body.ts'
+import { readBoundedText, readJsonObject } from './body.ts'
+
+const TOKEN_SHAPE = '{"access_token": "…", "expires_in": 7200}'
 
 /** A customer-service message is small; WeChat's own limit for text is 2,048 bytes. */
 const MAX_MESSAGE_BYTES = 16 * 1024
@@ -129,20 +136,12 @@ export function adminApi(declaredMenu: Menu | null) {
     .put('/access-token', async (c) => {
       const talkBack = readConfig(c.env).talkBack
       if (!talkBack) return c.text('talking back is off: set WECHAT_APPID', 503)
-      let handed: { access_token?: unknown; expires_in?: unknown }
-      try {
-        handed = JSON.parse(await readBoundedText(c.req.raw, MAX_MESSAGE_BYTES))
-      } catch {
-        return c.text('expected JSON { access_token, expires_in }', 400)
-      }
-      const { access_token: token, expires_in: expiresIn } = handed
-      if (
-        typeof token !== 'string' ||
-        token === '' ||
-        typeof expiresIn !== 'number' ||
-        !(expiresIn > 0)
-      ) {
-        return c.text('expected JSON { access_token, expires_in }', 400)
+      const handed = await readJsonObject(c.req.raw, MAX_MESSAGE_BYTES, TOKEN_SHAPE)
+      const problem = tokenProblem(handed)
+      if (problem !== null) return c.text(problem, 400)
+      const { access_token: token, expires_in: expiresIn } = handed as {
+        access_token: string
+        expires_in: number
       }
       return c.json(await c.env.ACCESS_TOKENS.getByName(talkBack.appId).put(token, expiresIn))
     })

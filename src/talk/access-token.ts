@@ -13,6 +13,7 @@ import {
   fetchStableToken,
   type IssuedToken,
   issuedToken,
+  refuseRedirect,
   WechatApiError,
 } from '../wechat/api.ts'
 
@@ -259,11 +260,13 @@ export async function fetchFrom(
       try {
         response = await fetch(talkBack.tokenUrl ?? '', {
           headers,
+          redirect: 'manual',
           signal: AbortSignal.timeout(5_000),
         })
       } catch {
         throw new WechatApiError('busy', null, 'the token service could not be reached')
       }
+      refuseRedirect(response, 'the token service')
       if (!response.ok)
         throw new WechatApiError('busy', null, `the token service answered ${response.status}`)
       return issuedToken(await response.json())

@@ -10,6 +10,7 @@ import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
 import {
   type ApiCall,
+  type CallOptions,
   type CustomMessage,
   requestJson,
   sendCustomMessage,
@@ -31,17 +32,21 @@ export interface CurrentMenu {
  * admin API reach it. Every method throws a {@link WechatApiError} on failure.
  *
  * @example
- * const info = await context.wechat?.call<{ nickname?: string }>(
- *   `cgi-bin/user/info?openid=${push.from}&lang=zh_CN`,
- * )
+ * const info = await context.wechat?.call<{ nickname?: string }>('cgi-bin/user/info', {
+ *   query: { openid: push.fromUserName, lang: 'zh_CN' },
+ * })
  */
 export interface WechatClient {
   /** Sends one customer-service message now (deferred handlers' `send` adds the outbox). */
   send(openid: string, message: CustomMessage): Promise<void>
   /** Shows or cancels "typing…". */
   typing(openid: string, on: boolean): Promise<void>
-  /** Any endpoint, with the token: a POST of `body` as JSON, or a GET without one. */
-  call<T = Record<string, unknown>>(path: string, body?: unknown): Promise<T>
+  /**
+   * Any endpoint under WeChat's API, with the token: a POST of `body` as JSON, or a GET without
+   * one; `query` values are encoded as data. A path that would leave the API (another host, `..`,
+   * a query of its own) or a query naming `access_token` is refused without a request.
+   */
+  call<T = Record<string, unknown>>(path: string, options?: CallOptions): Promise<T>
   /** A parametric QR code with a string scene (src/wechat/qrcode.ts). */
   createQrCode(request: QrCodeRequest): Promise<QrCode & { readonly image: string }>
   /** Publishes the custom menu (`menu/create`). */
@@ -84,18 +89,20 @@ function clientFor(env: Env): WechatClient | null {
   return {
     send: (openid, message) => withToken((token) => sendCustomMessage(api, token, openid, message)),
     typing: (openid, on) => withToken((token) => sendTyping(api, token, openid, on)),
-    call: <T>(path: string, body?: unknown) =>
-      withToken((token) => requestJson<T>(api, path, body, token)),
+    call: <T>(path: string, options?: CallOptions) =>
+      withToken((token) => requestJson<T>(api, path, options, token)),
     createQrCode: async (request) => {
       const code = await withToken((token) => createQrCode(api, token, request))
       return { ...code, image: qrImageUrl(talkBack.apiBase, code.ticket) }
     },
     createMenu: async (menu) => {
-      await withToken((token) => requestJson(api, 'cgi-bin/menu/create', { button: menu }, token))
+      await withToken((token) =>
+        requestJson(api, 'cgi-bin/menu/create', { body: { button: menu } }, token),
+      )
     },
     currentMenu: () =>
       withToken((token) =>
-        requestJson<CurrentMenu>(api, 'cgi-bin/get_current_selfmenu_info', undefined, token),
+        requestJson<CurrentMenu>(api, 'cgi-bin/get_current_selfmenu_info', {}, token),
       ),
   }
 }

@@ -253,6 +253,44 @@ export interface ApiCall {
   readonly base: string
 }
 
+/** Query values of a call, passed as data: each is encoded, none can end the query early. */
+export type QueryValues = Readonly<Record<string, string | number | boolean>>
+
+/** What a call sends besides its path: a JSON body (then it is a POST) and query values. */
+export interface CallOptions {
+  readonly body?: unknown
+  readonly query?: QueryValues
+}
+
+/**
+ * A path of WeChat's API, relative to the base: segments of letters, digits, `_` and `-`. Nothing
+ * that could leave the base (`https:`, `//`, `\`, `..`) or carry a query or fragment of its own.
+ */
+const API_PATH = /^[A-Za-z0-9_-]+(?:\/[A-Za-z0-9_-]+)*$/
+
+/**
+ * The URL of a call: always under the configured base, its origin and its path prefix, or a
+ * {@link WechatApiError} before any request. The access token is the caller's to add, never a
+ * query value's: a call that names `access_token` is refused.
+ *
+ * @example
+ * apiUrl('https://api.weixin.qq.com/', 'cgi-bin/user/info', { openid, lang: 'zh_CN' })
+ */
+export function apiUrl(base: string, path: string, query: QueryValues = {}): URL {
+  const root = new URL(base.endsWith('/') ? base : `${base}/`)
+  const url = API_PATH.test(path) ? new URL(path, root) : null
+  if (url === null || url.origin !== root.origin || !url.pathname.startsWith(root.pathname)) {
+    throw new WechatApiError('refused', null, 'not a path of WeChat’s API: nothing was sent')
+  }
+  for (const [name, value] of Object.entries(query)) {
+    if (name === 'access_token') {
+      throw new WechatApiError('refused', null, 'the access token is added by the client itself')
+    }
+    url.searchParams.set(name, String(value))
+  }
+  return url
+}
+
 /**
  * POSTs JSON to WeChat and returns the answer, or throws a {@link WechatApiError}. The access
  * token goes in the query, as WeChat wants it; it is never part of an error's message.
@@ -263,20 +301,21 @@ export function postJson<T>(
   body: unknown,
   accessToken?: string,
 ): Promise<T> {
-  return requestJson<T>(call, path, body, accessToken)
+  return requestJson<T>(call, path, { body }, accessToken)
 }
 
 /**
- * Calls WeChat: a POST of `body` as JSON, or a GET when `body` is undefined (a path may carry
- * its own query). Answers and failures as {@link postJson}.
+ * Calls WeChat: a POST of `body` as JSON, or a GET without one, with `query` as data. Answers and
+ * failures as {@link postJson}. A redirect is a failure, never followed: it would take the token
+ * (or the AppSecret in a body) to whatever host it names.
  */
 export async function requestJson<T>(
   call: ApiCall,
   path: string,
-  body: unknown,
+  { body, query }: CallOptions = {},
   accessToken?: string,
 ): Promise<T> {
-  const url = new URL(path, call.base.endsWith('/') ? call.base : `${call.base}/`)
+  const url = apiUrl(call.base, path, query)
   if (accessToken !== undefined) url.searchParams.set('access_token', accessToken)
   let response: Response
   try {
@@ -286,6 +325,7 @@ export async function requestJson<T>(
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify(body),
       }),
+      redirect: 'manual',
       signal: AbortSignal.timeout(API_TIMEOUT_MS),
     })
   } catch (error) {
@@ -298,6 +338,7 @@ export async function requestJson<T>(
       true,
     )
   }
+  refuseRedirect(response, 'WeChat’s API')
   if (response.status >= 500)
     throw new WechatApiError('busy', null, `WeChat answered ${response.status}`)
   let answer: { errcode?: number; errmsg?: string } & T
@@ -309,6 +350,16 @@ export async function requestJson<T>(
   const code = typeof answer.errcode === 'number' ? answer.errcode : 0
   if (code !== 0) throw new WechatApiError(failureOf(code), code, `WeChat refused: errcode ${code}`)
   return answer
+}
+
+/**
+ * A 3xx from WeChat's API or a token service is a failure: fetched with `redirect: 'manual'`,
+ * so that nothing (a token in the query, the AppSecret in a body) follows it to another host.
+ */
+export function refuseRedirect(response: Response, from: string): void {
+  if (response.status >= 300 && response.status < 400) {
+    throw new WechatApiError('refused', null, `${from} answered a redirect: not followed`)
+  }
 }
 
 export interface IssuedToken {
@@ -338,19 +389,39 @@ export async function fetchStableToken(
   return issuedToken(answer, now)
 }
 
-/** Reads `{ access_token, expires_in }`, as WeChat and a token service of your own answer. */
-export function issuedToken(
-  answer: { access_token?: unknown; expires_in?: unknown },
-  now = Date.now(),
-): IssuedToken {
-  const { access_token: accessToken, expires_in: expiresIn } = answer
+/**
+ * WeChat's access tokens live 7,200 s (getStableAccessToken): no token, whoever hands it in, is
+ * held longer. Also a bound on what a token service or the operator can claim.
+ */
+export const MAX_TOKEN_SECONDS = 7_200
+
+/** What is wrong with `{ access_token, expires_in }`, or null when it is a token as WeChat issues. */
+export function tokenProblem(answer: unknown): string | null {
+  if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) {
+    return 'expected an object { access_token, expires_in }'
+  }
+  const { access_token: accessToken, expires_in: expiresIn } = answer as Record<string, unknown>
+  if (typeof accessToken !== 'string' || accessToken === '' || accessToken.length > 2048) {
+    return 'access_token must be a non-empty string (at most 2,048 characters)'
+  }
   if (
-    typeof accessToken !== 'string' ||
-    accessToken === '' ||
     typeof expiresIn !== 'number' ||
-    !(expiresIn > 0)
+    !Number.isInteger(expiresIn) ||
+    expiresIn < 1 ||
+    expiresIn > MAX_TOKEN_SECONDS
   ) {
-    throw new WechatApiError('busy', null, 'the token answer lacks access_token or expires_in')
+    return `expires_in must be whole seconds from 1 to ${MAX_TOKEN_SECONDS}`
+  }
+  return null
+}
+
+/** Reads `{ access_token, expires_in }`, as WeChat and a token service of your own answer. */
+export function issuedToken(answer: unknown, now = Date.now()): IssuedToken {
+  const problem = tokenProblem(answer)
+  if (problem !== null) throw new WechatApiError('busy', null, `the token answer: ${problem}`)
+  const { access_token: accessToken, expires_in: expiresIn } = answer as {
+    access_token: string
+    expires_in: number
   }
   return { accessToken, expiresAt: now + expiresIn * 1000 }
 }

@@ -67,9 +67,11 @@ export async function createQrCode(
     call,
     'cgi-bin/qrcode/create',
     {
-      ...(temporary && { expire_seconds: request.expireSeconds }),
-      action_name: temporary ? 'QR_STR_SCENE' : 'QR_LIMIT_STR_SCENE',
-      action_info: { scene: { scene_str: request.scene } },
+      body: {
+        ...(temporary && { expire_seconds: request.expireSeconds }),
+        action_name: temporary ? 'QR_STR_SCENE' : 'QR_LIMIT_STR_SCENE',
+        action_info: { scene: { scene_str: request.scene } },
+      },
     },
     accessToken,
   )

@@ -55,7 +55,7 @@ describe('context.wechat', () => {
   it('throws WeChat’s refusal as a typed failure', async () => {
     const wechat = clientFor(appid())
     const refused = await wechat
-      .call('cgi-bin/menu/create', { button: [] })
+      .call('cgi-bin/menu/create', { body: { button: [] } })
       .catch((error: unknown) => error)
     expect(refused).toBeInstanceOf(WechatApiError)
     expect(refused).toMatchObject({ code: 40016, failure: 'refused' })
