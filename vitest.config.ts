@@ -44,6 +44,7 @@ export default defineConfig({
           WECHAT_ENCODING_AES_KEY: 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG',
           ADMIN_TOKEN: 'test-admin-token',
           LOGIN_SECRET: 'test-login-secret',
+          LOGIN_SITE: 'Example Shop',
           QUEUE_RETRY_BASE_SECONDS: '0',
           REQUIRE_ENCRYPTION: 'false',
           DEBUG_CONSOLE: 'false',

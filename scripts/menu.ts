@@ -16,6 +16,8 @@ Options:
   --url <url>   the Worker (default http://127.0.0.1:8787, the dev server)
 The admin token is read from ADMIN_TOKEN, else from .dev.vars.`
 
+const LOOPBACK = ['localhost', '127.0.0.1', '[::1]']
+
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
@@ -34,7 +36,15 @@ async function main(): Promise<number> {
     console.error('menu: set ADMIN_TOKEN (the one `npm run setup` printed)')
     return 2
   }
-  const response = await fetch(new URL('/admin/menu', values.url), {
+  const url = new URL('/admin/menu', values.url)
+  // The admin token opens the whole admin API: never over plain http beyond this machine.
+  if (url.protocol !== 'https:' && !LOOPBACK.includes(url.hostname)) {
+    console.error(
+      'menu: --url must be https (plain http only to this machine): it carries ADMIN_TOKEN',
+    )
+    return 2
+  }
+  const response = await fetch(url, {
     method: action === 'publish' ? 'POST' : 'GET',
     headers: { Authorization: `Bearer ${token}` },
   })

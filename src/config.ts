@@ -23,12 +23,19 @@ export interface TalkBack {
   readonly textLimitBytes: number
 }
 
-/** Scan to log in (src/login/): on with a LOGIN_SECRET, which the website's backend holds. */
+/**
+ * Scan to log in (src/login/): on with a LOGIN_SECRET, which the website's backend holds, and
+ * an EncodingAESKey, since only an encrypted push proves which user scanned and agreed.
+ */
 export interface LoginConfig {
   readonly secret: string
-  /** What the user is answered in WeChat when their scan signs them in. */
+  /** The website the user is asked to sign in to (LOGIN_SITE). */
+  readonly site: string
+  /** What the user replies in WeChat to agree (LOGIN_CONFIRM_WORD, `1` by default). */
+  readonly confirmWord: string
+  /** What the user is answered in WeChat once they agreed. */
   readonly reply: string
-  /** How long a login's QR code waits for its scan. */
+  /** How long a login's QR code waits for its scan and the user's agreement. */
   readonly expireSeconds: number
 }
 
@@ -91,7 +98,7 @@ function parseConfig(env: Env): Config {
   }
   if (aes !== null && !requireEncryption) {
     warnings.push(
-      'REQUIRE_ENCRYPTION=false accepts plaintext pushes although an EncodingAESKey is set: remove it once the migration is done',
+      'REQUIRE_ENCRYPTION=false accepts plaintext pushes although an EncodingAESKey is set: remove it once the migration is done (meanwhile only encrypted pushes sign anyone in)',
     )
   }
   const apiBase = env.WECHAT_API_BASE?.trim() || WECHAT_API
@@ -122,7 +129,7 @@ function parseConfig(env: Env): Config {
             tokenUrlSecret: env.WECHAT_TOKEN_URL_SECRET?.trim() || null,
             textLimitBytes: positive(env.TEXT_LIMIT_BYTES, TEXT_LIMIT_BYTES),
           },
-    login: loginConfig(env),
+    login: loginConfig(env, aes !== null, warnings),
     account: {
       token,
       aes,
@@ -138,11 +145,23 @@ function parseConfig(env: Env): Config {
   }
 }
 
-function loginConfig(env: Env): LoginConfig | null {
+function loginConfig(env: Env, encrypted: boolean, warnings: string[]): LoginConfig | null {
   const secret = env.LOGIN_SECRET?.trim() || null
   if (secret === null) return null
+  if (!encrypted) {
+    warnings.push(
+      'scan to log in is off: LOGIN_SECRET needs WECHAT_ENCODING_AES_KEY and WECHAT_APPID, since a plaintext push’s body is not signed and could name any user',
+    )
+    return null
+  }
+  const site = env.LOGIN_SITE?.trim() || null
+  if (site === null) {
+    warnings.push('LOGIN_SITE is not set: users are asked to sign in to “the website”, unnamed')
+  }
   return {
     secret,
+    site: site ?? 'the website',
+    confirmWord: env.LOGIN_CONFIRM_WORD?.trim() || '1',
     reply: env.LOGIN_REPLY?.trim() || 'Signed in.',
     expireSeconds: Math.min(positive(env.LOGIN_EXPIRE_SECONDS, 120), MAX_LOGIN_SECONDS),
   }

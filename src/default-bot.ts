@@ -5,7 +5,7 @@
  * gets `success`. One middleware times the bot into the log line.
  */
 
-import { defineMenu, later, Router, reply, scanToLogin } from './bot/index.ts'
+import { defineMenu, later, Router, reply } from './bot/index.ts'
 import type { Env } from './env.ts'
 
 /** The account's custom menu: `POST /admin/menu` (or `npm run menu -- publish`) publishes it. */
@@ -40,8 +40,6 @@ export const bot = new Router<Env, CountSession>()
     await next()
     context.log.botMs = Math.round((performance.now() - started) * 10) / 10
   })
-  // A scan of a login's QR code signs the user in (src/login/); other pushes go on.
-  .use(scanToLogin())
   .menu('TODAY', () => reply.text('Today: a menu declared in code (src/default-bot.ts).'))
   .menu('COUNT', async (_push, { session }) => {
     const count = ((await session.get('count')) ?? 0) + 1

@@ -10,7 +10,6 @@
  *   .text(/^ask /, later(async (push, { send }) => send(message.text('…'))))
  */
 
-export { scanToLogin } from '../login/confirm.ts'
 export type { WechatClient } from '../talk/talk.ts'
 export { message, WechatApiError } from '../wechat/api.ts'
 export { defineMenu, type Menu, type MenuKeys } from '../wechat/menu.ts'

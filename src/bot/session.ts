@@ -29,6 +29,20 @@ export type AnySession = Record<string, Json>
 export { MAX_SESSION_BYTES } from '../user/session-rows.ts'
 
 const KEY = /^[\w.:-]{1,64}$/
+
+/**
+ * Entries the framework keeps in a user's session for itself, beside the bot's: a `~` is in no
+ * key a bot can write, and `keys()` never lists them. They go and come back with the push, as
+ * the bot's writes do, and are deleted with the user.
+ */
+export type OwnKey = '~login'
+
+/** The framework's own entries of a push's session (see {@link OwnKey}). */
+export interface OwnEntries {
+  getOwn(key: OwnKey): Promise<Json | undefined>
+  setOwn(key: OwnKey, value: Json): Promise<void>
+  deleteOwn(key: OwnKey): Promise<void>
+}
 /**
  * A session read gives up this long before the reply budget ends, so that a handler that sees
  * it fail still has time to answer, and the push time to be made durable.
@@ -85,7 +99,9 @@ export class SessionLimitError extends Error {
  * @example
  * const session = new PushSession(store, () => deadline - Date.now())
  */
-export class PushSession<S extends SessionSchema<S> = AnySession> implements Session<S> {
+export class PushSession<S extends SessionSchema<S> = AnySession>
+  implements Session<S>, OwnEntries
+{
   readonly #load: () => Promise<Map<string, string>>
   #values: Promise<Map<string, string>> | undefined
   readonly #writes = new Map<string, string | null>()
@@ -124,6 +140,24 @@ export class PushSession<S extends SessionSchema<S> = AnySession> implements Ses
   async set<K extends keyof S & string>(key: K, value: S[K]): Promise<void> {
     if (!KEY.test(key))
       throw new SessionLimitError('a session key is 1–64 letters, digits, _ . : -')
+    await this.#write(key, value)
+  }
+
+  /** The framework's own entry ({@link OwnKey}): scan to log in's pending login, say. */
+  async getOwn(key: OwnKey): Promise<Json | undefined> {
+    const value = (await this.#open()).get(key)
+    return value === undefined ? undefined : (JSON.parse(value) as Json)
+  }
+
+  async setOwn(key: OwnKey, value: Json): Promise<void> {
+    await this.#write(key, value)
+  }
+
+  async deleteOwn(key: OwnKey): Promise<void> {
+    await this.#remove(key)
+  }
+
+  async #write(key: string, value: Json): Promise<void> {
     const json = JSON.stringify(value)
     if (json === undefined) throw new SessionLimitError('a session value must be JSON')
     const values = await this.#open()
@@ -136,13 +170,18 @@ export class PushSession<S extends SessionSchema<S> = AnySession> implements Ses
   }
 
   async delete<K extends keyof S & string>(key: K): Promise<void> {
+    await this.#remove(key)
+  }
+
+  async #remove(key: string): Promise<void> {
     const values = await this.#open()
     values.delete(key)
     this.#writes.set(key, null)
   }
 
   async keys(): Promise<(keyof S & string)[]> {
-    return [...(await this.#open()).keys()] as (keyof S & string)[]
+    const keys = [...(await this.#open()).keys()].filter((key) => !key.startsWith('~'))
+    return keys as (keyof S & string)[]
   }
 
   #open(): Promise<Map<string, string>> {

@@ -10,7 +10,7 @@ import { Hono } from 'hono/tiny'
 import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
 import { readBoundedText } from '../http/body.ts'
-import type { Dispatch } from './console.ts'
+import { type Dispatch, isCrossSite } from './console.ts'
 import page from './login-demo.html'
 
 /**
@@ -31,6 +31,8 @@ export function loginDemo(dispatchFor: (env: Env, ctx: ExecutionContext) => Disp
       }),
     )
     .post('/exchange', async (c) => {
+      // The stand-in backend trades codes for OpenIDs: only for the demo page's own origin.
+      if (isCrossSite(c.req.raw)) return c.text('cross-site requests are refused', 403)
       const secret = readConfig(c.env).login?.secret ?? ''
       const body = await readBoundedText(c.req.raw, 1024)
       const url = new URL('/login/exchange', c.req.url)

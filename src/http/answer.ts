@@ -12,6 +12,7 @@ import type { Config } from '../config.ts'
 import { settleWithin } from '../deadline.ts'
 import type { LedgerReceipt } from '../ledger.ts'
 import { errorName, logEvent, logProblem, quotaNamed } from '../log.ts'
+import { answerLoginPush, type LoginDesk } from '../login/answer.ts'
 import type { QueuedJob, QueuedPush } from '../queues/queued.ts'
 import type { WechatClient } from '../talk/talk.ts'
 import type { Receipt } from '../user/state.ts'
@@ -49,6 +50,8 @@ export interface AnswerDeps<E, S extends SessionSchema<S>> {
   readonly startedAt: number
   /** The account's WeChat API for handlers; null when talking back is off. */
   readonly wechat: WechatClient | null
+  /** Scan to log in's settings and objects: its pushes are answered before the bot's. */
+  readonly login: LoginDesk
 }
 
 type RouteOutcome = 'replied' | 'no_reply' | 'over_budget' | 'handler_error'
@@ -86,7 +89,14 @@ export async function answerPush<E, S extends SessionSchema<S>>(
   }
   // The handler may use the budget but what making the push durable needs after it.
   const reserve = Math.min(DURABLE_RESERVE_MS, deps.config.replyBudgetMs / 5)
-  const routed = await routeWithin(deps.bot, push, context, msLeft() - reserve)
+  // Scan to log in is the platform's, answered before the bot sees the push (src/login/).
+  const route = async (routing: RouteContext<E, S>) => {
+    const login = await answerLoginPush(push, mode, session, deps.login)
+    if (login === null) return deps.bot.route(push, routing)
+    log.login = true
+    return login
+  }
+  const routed = await routeWithin(route, push, context, msLeft() - reserve)
   let body = routed.outcome === 'replied' ? renderReply(routed.reply, addressOf(push)) : NO_REPLY
   let outcome: Routed['outcome'] | 'retry' = routed.outcome
   const completed = routed.outcome === 'replied' || routed.outcome === 'no_reply'
@@ -220,13 +230,13 @@ async function enqueueWithin(
 }
 
 async function routeWithin<E, S extends SessionSchema<S>>(
-  bot: Router<E, S>,
+  route: (context: RouteContext<E, S>) => Promise<Reply | undefined>,
   push: Push,
   context: RouteContext<E, S>,
   budgetMs: number,
 ): Promise<Routed> {
   const budget = new AbortController()
-  const routed = bot.route(push, { ...context, signal: budget.signal }).then(
+  const routed = route({ ...context, signal: budget.signal }).then(
     (reply): Routed => (reply ? { outcome: 'replied', reply } : { outcome: 'no_reply' }),
     (error: unknown): Routed => {
       logProblem('handler_error', { kind: push.kind, error: errorName(error) })

@@ -55,6 +55,18 @@ describe('scan to log in', () => {
     await wechat.fill('#openid', openid)
     await wechat.fill('#ticket', ticket)
     await wechat.click('#send')
+    // The scan only asks: the user agrees by replying 1, from the same WeChat.
+    await expect
+      .poll(() => wechat.locator('#chat .msg.account .bubble').last().textContent(), {
+        timeout: 10_000,
+      })
+      .toContain('Reply 1 within')
+    await expect
+      .poll(() => site.locator('#status').textContent(), { timeout: 10_000 })
+      .toBe('Scanned: confirm in WeChat…')
+    await wechat.selectOption('#kind', 'text')
+    await wechat.fill('#content', '1')
+    await wechat.click('#send')
     await expect
       .poll(() => wechat.locator('#chat .msg.account .bubble').last().textContent(), {
         timeout: 10_000,
@@ -66,6 +78,8 @@ describe('scan to log in', () => {
       .toBe(`Signed in as ${openid}`)
 
     // The login is over once traded: the same code scanned again signs nobody in.
+    await wechat.selectOption('#kind', 'scan')
+    await wechat.fill('#ticket', ticket)
     await wechat.fill('#openid', `oLoginOther${Date.now()}`)
     await wechat.click('#send')
     await expect
@@ -141,5 +155,15 @@ describe('npm run menu', () => {
     const shown = JSON.parse((await menu('show')).stdout)
     expect(shown.current).toMatchObject({ is_menu_open: 1 })
     expect(shown.declared.map((entry: { name: string }) => entry.name)).toEqual(['Today', 'More'])
+  })
+
+  it('sends the admin token over https or to this machine only', async () => {
+    const env = { ...process.env, ADMIN_TOKEN: 'local-admin-token' }
+    const refused = await run('node', ['scripts/menu.ts', 'show', '--url', 'http://example.test'], {
+      cwd: ROOT,
+      env,
+    }).catch((error: { code: number; stderr: string }) => error)
+    expect(refused).toMatchObject({ code: 2 })
+    expect((refused as { stderr: string }).stderr).toContain('--url must be https')
   })
 })
