@@ -8,8 +8,8 @@ import { createApp } from './http/app.ts'
 import { workerFor } from './worker.ts'
 
 export { Campaigns } from './campaigns.ts'
-export { Ledger } from './ledger.ts'
 export { LoginGate, LoginSession } from './login/session.ts'
+export { Ledger } from './receive/ledger.ts'
 export { AccessToken } from './talk/access-token.ts'
 export { UserState } from './user/state.ts'
 

@@ -11,10 +11,7 @@ import type { Env } from './env.ts'
 import { withRequestId } from './log.ts'
 import { handleLaterBatch } from './queues/later.ts'
 import { handleQueueBatch, retryDelaySeconds } from './queues/pushes.ts'
-import type { QueuedJob, QueuedPush } from './queues/queued.ts'
-
-/** Deferred handlers' queue: its name ends so, whatever the deployment calls its queues. */
-const LATER_QUEUE_SUFFIX = '-later'
+import { type QueuedMessage, queueRoleOf } from './queues/queued.ts'
 
 /**
  * @example
@@ -31,14 +28,12 @@ export function workerFor<S extends SessionSchema<S>>(
     },
     queue(batch, env) {
       return withRequestId(null, function consume() {
-        if (batch.queue.endsWith(LATER_QUEUE_SUFFIX)) {
+        if (queueRoleOf(batch.queue) === 'later') {
           const base = readConfig(env).queueRetryBaseSeconds
-          return handleLaterBatch(batch as MessageBatch<QueuedJob>, env, bot, (attempts) =>
-            retryDelaySeconds(attempts, base),
-          )
+          return handleLaterBatch(batch, env, bot, (attempts) => retryDelaySeconds(attempts, base))
         }
-        return handleQueueBatch(batch as MessageBatch<QueuedPush>, env)
+        return handleQueueBatch(batch, env)
       })
     },
-  } satisfies ExportedHandler<Env, QueuedPush | QueuedJob>
+  } satisfies ExportedHandler<Env, QueuedMessage>
 }

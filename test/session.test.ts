@@ -24,12 +24,23 @@ async function said(xml: string, overrides: Partial<Env> = {}): Promise<string |
 }
 
 /** The real USERS namespace, counting every stub asked for. */
+/** The real USERS namespace, every call to a user's object counted (not its stubs). */
 function countingUsers(): { users: Env['USERS']; calls: () => number } {
   let calls = 0
   const users = {
     getByName(name: string) {
-      calls++
-      return env.USERS.getByName(name)
+      const stub = env.USERS.getByName(name)
+      return new Proxy(stub, {
+        get(target, method, receiver) {
+          const value = Reflect.get(target, method, receiver)
+          if (typeof value !== 'function') return value
+          return (...args: unknown[]) => {
+            calls++
+            // An RPC method is called as it is: `.apply` on it would name a remote method.
+            return Reflect.apply(value, target, args)
+          }
+        },
+      })
     },
   } as unknown as Env['USERS']
   return { users, calls: () => calls }

@@ -3,7 +3,8 @@ import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import type { ForgeFields } from '../src/debug/forge.ts'
 import { forgePushXml } from '../src/debug/forge.ts'
-import { MAX_RECEIVED_KEYS, RETENTION_MS } from '../src/user/lifecycle.ts'
+import { RETENTION_MS } from '../src/receive/retention.ts'
+import { MAX_RECEIVED_KEYS } from '../src/user/lifecycle.ts'
 import { MAX_RECENT_PUSHES } from '../src/user/profile.ts'
 import { migrate, SCHEMA_VERSION } from '../src/user/schema.ts'
 import type { UserState } from '../src/user/state.ts'
@@ -11,7 +12,7 @@ import { dedupKey } from '../src/wechat/dedup-key.ts'
 import type { PushKind } from '../src/wechat/push.ts'
 import { parsePush } from '../src/wechat/push.ts'
 import { parseXmlRoot } from '../src/wechat/xml.ts'
-import { forgedPush } from './helpers/pushes.ts'
+import { forgedPush, unanswered } from './helpers/pushes.ts'
 import { rowCounts } from './helpers/stored.ts'
 import { openid } from './helpers/wechat.ts'
 
@@ -21,7 +22,8 @@ function userOf(id: string) {
 
 async function apply(id: string, kind: PushKind, fields: ForgeFields = {}) {
   const push = forgedPush(kind, { openid: id, ...fields })
-  return userOf(id).apply(await dedupKey(push, env.WECHAT_TOKEN), push)
+  return (await userOf(id).receive(unanswered(await dedupKey(push, env.WECHAT_TOKEN), push)))
+    .outcome
 }
 
 function userRows(id: string) {
@@ -33,8 +35,8 @@ describe('UserState', () => {
     const id = openid('once')
     const push = forgedPush('click', { openid: id, createTime: 1000 })
     const key = await dedupKey(push, env.WECHAT_TOKEN)
-    expect(await userOf(id).apply(key, push)).toBe('applied')
-    expect(await userOf(id).apply(key, push)).toBe('duplicate')
+    expect(await userOf(id).receive(unanswered(key, push))).toEqual({ outcome: 'received' })
+    expect(await userOf(id).receive(unanswered(key, push))).toEqual({ outcome: 'duplicate' })
     expect(await userOf(id).snapshot()).toMatchObject({
       eventCount: 1,
       lastMenuKey: 'V1001_TODAY_MUSIC',
@@ -98,6 +100,31 @@ describe('UserState', () => {
   })
 })
 
+describe('what must not create storage', () => {
+  it('reads, and writes to tables it does not have, leave a user never seen without storage', async () => {
+    const id = openid('untouched')
+    const user = userOf(id)
+    // Every call an admin read, a job or a send can make before the user's first push.
+    expect(await user.snapshot()).toBeNull()
+    expect(await user.recent()).toEqual([])
+    expect(await user.readSession()).toEqual({})
+    expect(await user.reserveSends('job', 0, 1)).toBe('purged')
+    await user.confirmSend('job', 0)
+    await user.releaseSends('job', [0])
+    await user.closeWindows()
+    await user.releaseJob('job')
+    expect(await user.finishJob('job', 'claimant')).toBe('purged')
+    const tables = await runInDurableObject(user, (_, state) =>
+      state.storage.sql
+        .exec<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table'`)
+        .toArray()
+        .map((row) => row.name)
+        .filter((name) => !name.startsWith('_cf')),
+    )
+    expect(tables).toEqual([])
+  })
+})
+
 describe('the received-key table stays bounded', () => {
   it(`keeps at most ${MAX_RECEIVED_KEYS} keys once the daily alarm has run`, async () => {
     const id = openid('bounded')
@@ -106,7 +133,8 @@ describe('the received-key table stays bounded', () => {
       const push = parsePush(
         parseXmlRoot(forgePushXml('location_report', { openid: id, createTime: 1 })),
       )
-      for (let i = 0; i < MAX_RECEIVED_KEYS + 10; i++) await instance.apply(`k${i}`, push)
+      for (let i = 0; i < MAX_RECEIVED_KEYS + 10; i++)
+        await instance.receive(unanswered(`k${i}`, push))
     })
     expect(await runDurableObjectAlarm(user)).toBe(true)
     expect((await userRows(id)).received).toBe(MAX_RECEIVED_KEYS)
@@ -120,7 +148,8 @@ describe('the received-key table stays bounded', () => {
       const push = parsePush(
         parseXmlRoot(forgePushXml('location_report', { openid: id, createTime: 1 })),
       )
-      for (let i = 0; i < MAX_RECEIVED_KEYS + 200; i++) await instance.apply(`k${i}`, push)
+      for (let i = 0; i < MAX_RECEIVED_KEYS + 200; i++)
+        await instance.receive(unanswered(`k${i}`, push))
     })
     // No alarm has run: the trim every hundred pushes kept the table near its bound.
     expect((await userRows(id)).received).toBeLessThanOrEqual(MAX_RECEIVED_KEYS + 100)
@@ -179,7 +208,7 @@ describe('the unfollow purge', () => {
     await apply(id, 'subscribe', { scene: 'first', createTime: 100 })
     await apply(id, 'click', { createTime: 101, menuKey: 'OLD' })
     await apply(id, 'unsubscribe', { createTime: 110 })
-    expect(await apply(id, 'subscribe', { createTime: 120 })).toBe('applied')
+    expect(await apply(id, 'subscribe', { createTime: 120 })).toBe('received')
     expect(await userOf(id).snapshot()).toEqual({
       openid: id,
       subscribed: true,

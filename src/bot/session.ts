@@ -9,11 +9,8 @@
  */
 
 import { settleWithin } from '../deadline.ts'
-import type { QueuedJob } from '../queues/queued.ts'
 import { MAX_SESSION_BYTES, type SessionWrites, sessionBytes } from '../user/session-rows.ts'
-import type { Receipt, UserSnapshot, UserState } from '../user/state.ts'
-import type { PushMode } from '../wechat/envelope.ts'
-import type { Push } from '../wechat/push.ts'
+import type { UserSnapshot, UserState } from '../user/state.ts'
 
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json }
 
@@ -61,19 +58,10 @@ export interface Session<S extends SessionSchema<S> = AnySession> {
   keys(): Promise<(keyof S & string)[]>
 }
 
-/** The user's Durable Object, as the request path sees it. */
+/** The user's Durable Object, as a push's session reads it. */
 export interface SessionStore {
   /** The session's values. A retry reads them too; its writes are dropped when it is received. */
   read(): Promise<Readonly<Record<string, string>>>
-  /** Receives the push with its reply and session writes: once per key (see UserState). */
-  receive(
-    key: string,
-    mode: PushMode,
-    push: Push,
-    reply: string,
-    writes: SessionWrites,
-    job: QueuedJob | null,
-  ): Promise<Receipt>
   profile(): Promise<UserSnapshot | null>
 }
 
@@ -219,15 +207,9 @@ async function withinBudget<T>(work: Promise<T>, ms: number): Promise<T> {
 }
 
 /** The session store of one user: thin RPC to their Durable Object. */
-export function userSessionStore(
-  users: DurableObjectNamespace<UserState>,
-  owner: string,
-): SessionStore {
-  const user = () => users.getByName(owner)
+export function userSessionStore(user: DurableObjectStub<UserState>): SessionStore {
   return {
-    read: () => user().readSession(),
-    receive: (key, mode, push, reply, writes, job) =>
-      user().receive(key, mode, push, reply, writes, job),
-    profile: () => user().snapshot(),
+    read: () => user.readSession(),
+    profile: () => user.snapshot(),
   }
 }

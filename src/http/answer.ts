@@ -7,45 +7,32 @@
  */
 
 import type { LogFields, RouteContext, Router } from '../bot/router.ts'
-import { PushSession, type SessionSchema, type SessionStore } from '../bot/session.ts'
+import { PushSession, type SessionSchema, userSessionStore } from '../bot/session.ts'
 import type { Config } from '../config.ts'
 import { settleWithin } from '../deadline.ts'
-import type { LedgerReceipt } from '../ledger.ts'
 import { errorName, logEvent, logProblem, quotaNamed } from '../log.ts'
 import { answerLoginPush, type LoginDesk } from '../login/answer.ts'
-import type { QueuedJob, QueuedPush } from '../queues/queued.ts'
+import { jobOf, type QueuedPush } from '../queues/queued.ts'
+import type { Owner } from '../receive/owner.ts'
+import { type Receipt, replayOf } from '../receive/receipt.ts'
 import type { WechatClient } from '../talk/talk.ts'
-import type { Receipt } from '../user/state.ts'
 import { dedupKey } from '../wechat/dedup-key.ts'
 import { type OpenedPush, sealReply } from '../wechat/envelope.ts'
 import { WechatError } from '../wechat/errors.ts'
-import { type Push, stateOwnerOf } from '../wechat/push.ts'
-import { type Reply, renderReply } from '../wechat/reply.ts'
+import type { Push } from '../wechat/push.ts'
+import { NO_REPLY, type Reply, renderReply } from '../wechat/reply.ts'
 import type { ReplyCache } from './reply-cache.ts'
-
-/** The body that tells WeChat "no reply", and not to retry. */
-export const NO_REPLY = 'success'
 
 export interface AnswerDeps<E, S extends SessionSchema<S>> {
   readonly config: Config
   readonly bot: Router<E, S>
   readonly env: E
-  /** The fallback when the user's Durable Object cannot be reached. */
+  /** The push's owner: the user's Durable Object, or the ledger (src/receive/owner.ts). */
+  readonly ownerOf: (push: Push, key: string) => Owner
+  /** The fallback when the push's owner cannot be reached. */
   readonly enqueue: (queued: QueuedPush) => Promise<unknown>
   /** Replies kept while an owner is unreachable, for the retries (reply-cache.ts). */
   readonly replies: ReplyCache
-  /** Sends a deferred route's job to the later queue, while the push's owner is down. */
-  readonly enqueueLater: (job: QueuedJob) => Promise<unknown>
-  /** The session store of the user a push belongs to. */
-  readonly sessions: (owner: string) => SessionStore
-  /** Receives a push that belongs to no user: the ledger (src/ledger.ts). */
-  readonly receiveUnowned: (
-    push: Push,
-    key: string,
-    mode: OpenedPush['mode'],
-    reply: string,
-    job: QueuedJob | null,
-  ) => Promise<LedgerReceipt>
   /** Milliseconds since the epoch when the request arrived: the budget counts from it. */
   readonly startedAt: number
   /** The account's WeChat API for handlers; null when talking back is off. */
@@ -72,8 +59,8 @@ export async function answerPush<E, S extends SessionSchema<S>>(
   const log: LogFields = {}
   const deadline = deps.startedAt + deps.config.replyBudgetMs
   const msLeft = () => deadline - Date.now()
-  const owner = stateOwnerOf(push)
-  const store = owner === null ? null : deps.sessions(owner)
+  const owner = deps.ownerOf(push, key)
+  const store = owner.kind === 'user' ? userSessionStore(owner.stub) : null
   const session = new PushSession<S>(store, msLeft)
   let deferred: string | undefined
   const context: RouteContext<E, S> = {
@@ -100,17 +87,20 @@ export async function answerPush<E, S extends SessionSchema<S>>(
   let body = routed.outcome === 'replied' ? renderReply(routed.reply, addressOf(push)) : NO_REPLY
   let outcome: Routed['outcome'] | 'retry' = routed.outcome
   const completed = routed.outcome === 'replied' || routed.outcome === 'no_reply'
-  const queued: QueuedPush = { key, push, receivedAt: deps.startedAt }
+  const queued: QueuedPush = { type: 'push', key, push, receivedAt: deps.startedAt }
   const writes = completed ? session.writes : {}
   // A deferred route's job goes to the later queue with the push, from its owner, the first
   // time the owner receives the push: never again for a retry or a replayed capture.
-  const job: QueuedJob | null =
-    completed && deferred !== undefined ? { ...queued, job: deferred } : null
+  const job = completed && deferred !== undefined ? deferred : null
   const receipt = await receiveWithin(
     () =>
-      store
-        ? store.receive(key, mode, push, body, writes, job)
-        : deps.receiveUnowned(push, key, mode, body, job),
+      owner.stub.receive({
+        key,
+        push,
+        answered: { mode, reply: body },
+        writes,
+        job: job === null ? null : jobOf(queued, job),
+      }),
     () => msLeft() - reserve / 2,
   )
   if (receipt.outcome === 'replay') {
@@ -121,7 +111,7 @@ export async function answerPush<E, S extends SessionSchema<S>>(
   } else if (receipt.outcome === 'too_large' || receipt.outcome === 'stale') {
     logProblem('session_not_written', { key, reason: receipt.outcome })
   } else if (receipt.outcome !== 'received' && receipt.outcome !== 'duplicate') {
-    // The Durable Object did not take it: the Queue must, or WeChat must send it again.
+    // The owner did not take it: the Queue must, or WeChat must send it again.
     logProblem('push_not_received', {
       kind: push.kind,
       key,
@@ -132,28 +122,26 @@ export async function answerPush<E, S extends SessionSchema<S>>(
     if (Object.keys(writes).length > 0)
       notDurable('push_not_queued', push, key, 'session writes', null)
     // A retry while the owner is still down gets the first attempt's reply, which that
-    // attempt kept for it. The push goes to the Queue with its reply either way (the
-    // consumer applies each key once), so that a retry after the outage gets it too.
+    // attempt kept for it, by the same rule the owner answers retries with. The push goes to
+    // the Queue with its reply and its job either way (the owner receives each key once, and
+    // queues the job then), so that a retry after the outage gets the reply too.
     const cached = await deps.replies.get(key, msLeft() / 4)
     if (cached) {
-      body = cached.mode === mode ? cached.reply : NO_REPLY
+      body = replayOf(cached, mode)
       outcome = 'retry'
     } else {
       await deps.replies.put(key, { mode, reply: body }, msLeft() / 4)
     }
-    // The job first: once the push is queued its owner will hold it, and a retry would be a
-    // replay that queues no job.
-    if (job) {
-      const jobSent = await enqueueWithin(deps.enqueueLater(job), msLeft(), 'Queues')
-      if (jobSent.status !== 'queued')
-        notDurable('job_not_queued', push, key, jobSent.status, jobSent.quota)
+    const answered: QueuedPush = {
+      ...queued,
+      answered: cached ?? { mode, reply: body },
+      ...(job !== null && { job }),
     }
-    const answered: QueuedPush = { ...queued, answered: cached ?? { mode, reply: body } }
     const sent = await enqueueWithin(deps.enqueue(answered), msLeft(), 'Queues')
     if (sent.status !== 'queued') notDurable('push_not_queued', push, key, sent.status, sent.quota)
     log.via = 'queue'
   }
-  if (job && receipt.outcome !== 'replay') log.deferred = true
+  if (job !== null && receipt.outcome !== 'replay') log.deferred = true
   logEvent('push', {
     ...log,
     kind: push.kind,
@@ -171,7 +159,7 @@ export async function answerPush<E, S extends SessionSchema<S>>(
 
 /** The push could not be made durable: logged, and a 503 so that WeChat sends it again. */
 function notDurable(
-  event: 'push_not_queued' | 'job_not_queued',
+  event: 'push_not_queued',
   push: Push,
   key: string,
   reason: string,
@@ -190,11 +178,9 @@ const DURABLE_RESERVE_MS = 1_000
  * not an exception.
  */
 async function receiveWithin(
-  receive: () => Promise<Receipt | LedgerReceipt>,
+  receive: () => Promise<Receipt>,
   msLeft: () => number,
-): Promise<
-  Receipt | LedgerReceipt | { outcome: 'failed'; quota: string | null } | { outcome: 'timed_out' }
-> {
+): Promise<Receipt | { outcome: 'failed'; quota: string | null } | { outcome: 'timed_out' }> {
   const receiving = Promise.resolve()
     .then(receive)
     .catch((error: unknown) => ({

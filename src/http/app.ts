@@ -6,12 +6,12 @@
 import { Hono } from 'hono/tiny'
 import { name, version } from '../../package.json'
 import type { Router } from '../bot/router.ts'
-import { type SessionSchema, userSessionStore } from '../bot/session.ts'
+import type { SessionSchema } from '../bot/session.ts'
 import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
-import { ledgerFor } from '../ledger.ts'
 import { errorName, logProblem } from '../log.ts'
 import { login } from '../login/routes.ts'
+import { ownerOf } from '../receive/owner.ts'
 import { talkerFor } from '../talk/talk.ts'
 import { openPushBody, verifyPushQuery } from '../wechat/envelope.ts'
 import { MalformedPushError, WechatError } from '../wechat/errors.ts'
@@ -108,12 +108,9 @@ export function createApp<S extends SessionSchema<S>>(
       config,
       bot,
       env: c.env,
+      ownerOf: (push, key) => ownerOf(c.env, push, key),
       enqueue: (queued) => c.env.PUSHES.send(queued),
-      enqueueLater: (job) => c.env.LATER.send(job),
-      sessions: (owner) => userSessionStore(c.env.USERS, owner),
       replies: kvReplyCache(c.env.REPLY_CACHE),
-      receiveUnowned: (push, key, mode, reply, job) =>
-        ledgerFor(c.env.LEDGER, push, key).receive(key, mode, reply, job),
       startedAt,
       wechat: talkerFor(c.env),
       login: { login: config.login, logins: c.env.LOGINS },

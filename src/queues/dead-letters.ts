@@ -7,8 +7,9 @@
 
 import type { Env } from '../env.ts'
 import { logProblem } from '../log.ts'
+import { ownerOf } from '../receive/owner.ts'
 import { stateOwnerOf } from '../wechat/push.ts'
-import type { QueuedJob, QueuedPush } from './queued.ts'
+import { type QueuedJob, type QueuedMessage, type QueuedPush, queuedMessageOf } from './queued.ts'
 
 const PREFIX = 'dead:'
 export const DEAD_LETTER_TTL_SECONDS = 7 * 24 * 60 * 60
@@ -27,7 +28,7 @@ export interface DeadLetterSummary {
 }
 
 interface DeadLetter extends DeadLetterSummary {
-  readonly queued: QueuedPush | QueuedJob
+  readonly queued: QueuedMessage
 }
 
 /** Where a replay sends letters back to. */
@@ -49,19 +50,17 @@ function storageKey(openid: string, key: string): string {
 
 /** A letter to keep: what was queued, how often it was tried, and why it failed. */
 export interface DeadLetterInput {
-  readonly queued: QueuedPush | QueuedJob
+  readonly queued: QueuedMessage
   readonly attempts: number
   readonly reason: string | null
 }
 
 /**
- * Keeps a letter through its owner: the user's Durable Object (which refuses it after their
- * purge), or KV directly for a push that belongs to no user.
+ * Keeps a letter through the push's owner: the user's Durable Object (which refuses it after
+ * their purge), or the ledger for a push that belongs to no user.
  */
 export async function keepDeadLetter(env: Env, letter: DeadLetterInput): Promise<void> {
-  const owner = stateOwnerOf(letter.queued.push)
-  if (owner === null) await recordDeadLetter(env.DEAD_LETTERS, letter)
-  else await env.USERS.getByName(owner).keepDeadLetter(letter)
+  await ownerOf(env, letter.queued.push, letter.queued.key).stub.keepDeadLetter(letter)
 }
 
 /** Writes a letter to KV. Called by its owner only (see {@link keepDeadLetter}). */
@@ -75,7 +74,7 @@ export async function recordDeadLetter(
     openid: stateOwnerOf(queued.push) ?? SYSTEM_OWNER,
     attempts,
     deadAt: Date.now(),
-    queue: 'job' in queued ? 'later' : 'pushes',
+    queue: queued.type === 'job' ? 'later' : 'pushes',
     reason,
   }
   const letter: DeadLetter = { ...summary, queued }
@@ -117,8 +116,8 @@ export async function replayDeadLetters(kv: KVNamespace, queues: ReplayQueues): 
   for (const entry of await listKeys(kv, PREFIX)) {
     const letter = await kv.get<DeadLetter>(entry.name, 'json')
     if (letter) {
-      const queued = letter.queued
-      if ('job' in queued) await queues.later.send(queued)
+      const queued = queuedMessageOf(letter.queued)
+      if (queued.type === 'job') await queues.later.send(queued)
       else await queues.pushes.send(queued)
       replayed++
     }

@@ -7,23 +7,25 @@
  * then dead-lettered with its reason.
  */
 
-import type { LaterContext, LaterHandler, Router } from '../bot/router.ts'
+import type { LaterContext, Router } from '../bot/router.ts'
 import { jobSession, PushSession, type SessionSchema } from '../bot/session.ts'
 import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
-import { ledgerFor } from '../ledger.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
+import { ownerOf } from '../receive/owner.ts'
 import { partsOf, sendThroughOutbox, UserPurgedError } from '../talk/send.ts'
 import { talkerFor, type WechatClient } from '../talk/talk.ts'
 import { customMessageOf, WechatApiError } from '../wechat/api.ts'
-import { type Push, stateOwnerOf } from '../wechat/push.ts'
 import { keepDeadLetter } from './dead-letters.ts'
-import type { QueuedJob } from './queued.ts'
+import {
+  LATER_MAX_ATTEMPTS,
+  type QueuedJob,
+  type QueuedMessage,
+  queuedMessageOf,
+} from './queued.ts'
 
 /** A quota or a whitelist is not fixed in seconds: such a failure is retried this much later. */
 export const LATE_RETRY_SECONDS = 300
-/** After this many attempts a failing job is dead-lettered, with its reason. */
-export const LATER_MAX_ATTEMPTS = 5
 /** WeChat shows "typing…" this long (its customer-service typing guide). */
 export const TYPING_SHOWN_MS = 15_000
 /** …and shows it only within this long of the user's last interaction (45080). */
@@ -51,10 +53,13 @@ function jobIdOf(key: string): string {
 }
 
 /**
- * Runs one deferred job.
+ * Runs one deferred job, through its push's owner: the job is claimed there (one Queue message
+ * runs it), its push received (so that the user's reply window is open), and its session and
+ * sends are the user's. A push of nobody's (a job result, an unknown event) is claimed in the
+ * ledger and has no session and no window: `send` refuses without calling WeChat.
  *
  * @example
- * const outcome = await runLaterJob(message.body, env, bot)
+ * const outcome = await runLaterJob(message.body, env, bot, message.id)
  */
 export async function runLaterJob<S extends SessionSchema<S>>(
   queued: QueuedJob,
@@ -64,23 +69,21 @@ export async function runLaterJob<S extends SessionSchema<S>>(
   claimant: string,
 ): Promise<JobOutcome> {
   const { key, push, job } = queued
-  const owner = stateOwnerOf(push)
   const run = bot.laterJob(job)
   // A deploy removed or renamed the route: no other handler may take its job.
   if (!run) return { deadLetter: `no later() route is named ${job}` }
-  if (owner === null) return runUnownedJob(queued, env, run, claimant)
-  const user = env.USERS.getByName(owner)
+  const owner = ownerOf(env, push, key)
   const jobId = jobIdOf(key)
   // A push whose answer WeChat retried queues its job twice: one Queue message runs it.
-  const claim = await user.claimJob(jobId, claimant, push)
+  const claim = await owner.stub.claimJob(jobId, claimant, push)
   if (claim === 'purged') return 'purged'
   if (claim !== 'claimed') return 'replayed'
-  const applied = await user.apply(key, push)
-  if (applied === 'failed') return { retry: 'UserState could not apply the push' }
-  if (applied === 'stale' || applied === 'purged') return 'purged'
+  const receipt = await owner.stub.receive({ key, push, answered: null, writes: {}, job: null })
+  if (receipt.outcome === 'failed') return { retry: 'the push’s owner could not receive it' }
+  if (receipt.outcome === 'stale' || receipt.outcome === 'purged') return 'purged'
   const talker = talkerFor(env)
   const talkBack = readConfig(env).talkBack
-  if (!talker || !talkBack) {
+  if (owner.kind === 'user' && (!talker || !talkBack)) {
     logProblem('later_skipped', { key, reason: 'talking back is off' })
     return 'skipped'
   }
@@ -88,23 +91,40 @@ export async function runLaterJob<S extends SessionSchema<S>>(
   // Each message takes outbox indexes in the order it is sent: the same on a redelivery.
   let index = 0
   let sent = 0
-  const outbox = { user, talker, openid: owner, job: jobId }
-  const session = jobSession<S>(() => user.readSession(), LATER_SESSION_MS)
+  const user = owner.kind === 'user' ? owner.stub : null
+  const session =
+    user === null
+      ? new PushSession<S>(null, () => 0)
+      : jobSession<S>(() => user.readSession(), LATER_SESSION_MS)
   const context: LaterContext<Env, S> = {
     env,
     session,
-    profile: () => user.snapshot(),
+    profile: async () => (user === null ? null : user.snapshot()),
     log: {},
     wechat: talker,
     async send(reply) {
+      if (owner.kind !== 'user' || talker === null || talkBack === null) {
+        throw new WechatApiError(
+          'window_closed',
+          null,
+          'this push belongs to no user: no window to send in',
+        )
+      }
       const first = index
       const parts = partsOf(customMessageOf(reply), talkBack.textLimitBytes)
       // The indexes are taken before the send, so that a failed send cannot shift later ones.
       index += parts.length
-      sent += await sendThroughOutbox(outbox, first, parts)
+      sent += await sendThroughOutbox(
+        { user: owner.stub, talker, openid: owner.openid, job: jobId },
+        first,
+        parts,
+      )
     },
   }
-  const typing = showTyping(talker, owner, push.createTime * 1000)
+  const typing =
+    owner.kind === 'user' && talker !== null
+      ? showTyping(talker, owner.openid, push.createTime * 1000)
+      : null
   try {
     await run(push, context)
   } catch (error) {
@@ -113,56 +133,13 @@ export async function runLaterJob<S extends SessionSchema<S>>(
     logProblem('send_refused', { key, failure: error.failure, code: error.code })
     return outcomeOf(error)
   } finally {
-    await typing.stop(sent === 0)
+    await typing?.stop(sent === 0)
   }
-  const finished = await user.finishJob(jobId, claimant, session.writes)
+  const finished = await owner.stub.finishJob(jobId, claimant, session.writes)
   if (finished === 'purged') return 'purged'
   // Reported as the request path reports a session write that does not fit.
   if (finished === 'too_large') logProblem('session_not_written', { key, reason: 'too_large' })
   logEvent('later_done', { key, kind: push.kind, sent, ...context.log })
-  return 'done'
-}
-
-/**
- * A job on a push that belongs to no user (a job result, an unknown event): claimed in the
- * ledger, so that it runs once however often WeChat delivers the push. It has no session and
- * no window to send in: `send` refuses without calling WeChat.
- */
-async function runUnownedJob<S extends SessionSchema<S>>(
-  queued: QueuedJob,
-  env: Env,
-  run: LaterHandler<Push, Env, S>,
-  claimant: string,
-): Promise<JobOutcome> {
-  const { key, push } = queued
-  const ledger = ledgerFor(env.LEDGER, push, key)
-  const jobId = jobIdOf(key)
-  if ((await ledger.claimJob(jobId, claimant)) !== 'claimed') return 'replayed'
-  const context: LaterContext<Env, S> = {
-    env,
-    session: new PushSession<S>(null, () => 0),
-    profile: async () => null,
-    log: {},
-    wechat: talkerFor(env),
-    send() {
-      return Promise.reject(
-        new WechatApiError(
-          'window_closed',
-          null,
-          'this push belongs to no user: no window to send in',
-        ),
-      )
-    },
-  }
-  try {
-    await run(push, context)
-  } catch (error) {
-    if (!(error instanceof WechatApiError)) return { retry: `handler: ${errorName(error)}` }
-    logProblem('send_refused', { key, failure: error.failure, code: error.code })
-    return outcomeOf(error)
-  }
-  await ledger.finishJob(jobId, claimant)
-  logEvent('later_done', { key, kind: push.kind, sent: 0, ...context.log })
   return 'done'
 }
 
@@ -176,11 +153,9 @@ export async function giveUp(
   attempts: number,
   reason: string | null,
 ): Promise<void> {
-  await keepDeadLetter(env, { queued, attempts, reason })
-  const owner = stateOwnerOf(queued.push)
-  const job = jobIdOf(queued.key)
-  if (owner !== null) await env.USERS.getByName(owner).releaseJob(job)
-  else await ledgerFor(env.LEDGER, queued.push, queued.key).releaseJob(job)
+  const owner = ownerOf(env, queued.push, queued.key)
+  await owner.stub.keepDeadLetter({ queued, attempts, reason })
+  await owner.stub.releaseJob(jobIdOf(queued.key))
 }
 
 /** What a job that failed on WeChat's answer comes to: never dropped without a dead letter. */
@@ -200,16 +175,25 @@ function outcomeOf(error: WechatApiError): JobOutcome {
 
 /** The later queue's messages: each job acknowledged, retried or dead-lettered on its own. */
 export async function handleLaterBatch<S extends SessionSchema<S>>(
-  batch: MessageBatch<QueuedJob>,
+  batch: MessageBatch<QueuedMessage>,
   env: Env,
   bot: Router<Env, S>,
   retryDelaySeconds: (attempts: number) => number,
 ): Promise<void> {
   await Promise.all(
     batch.messages.map(async function settle(message) {
+      // A job queued before messages carried their type reads as the job it is.
+      const queued = queuedMessageOf(message.body)
+      if (queued.type !== 'job') {
+        // Nothing here can run it: kept for the operator, who may replay it where it belongs.
+        const letter = { queued, attempts: message.attempts, reason: 'a push on the later queue' }
+        await keepDeadLetter(env, letter)
+        message.ack()
+        return
+      }
       let outcome: JobOutcome
       try {
-        outcome = await runLaterJob(message.body, env, bot, message.id)
+        outcome = await runLaterJob(queued, env, bot, message.id)
       } catch (error) {
         outcome = { retry: `binding: ${errorName(error)}` }
       }
@@ -219,7 +203,7 @@ export async function handleLaterBatch<S extends SessionSchema<S>>(
       }
       if ('deadLetter' in outcome || message.attempts >= LATER_MAX_ATTEMPTS) {
         const reason = 'deadLetter' in outcome ? outcome.deadLetter : outcome.retry
-        await giveUp(env, message.body, message.attempts, reason)
+        await giveUp(env, queued, message.attempts, reason)
         message.ack()
         return
       }
@@ -228,7 +212,7 @@ export async function handleLaterBatch<S extends SessionSchema<S>>(
         'late' in outcome ? LATE_RETRY_SECONDS : 0,
       )
       logProblem('later_retry', {
-        key: message.body.key,
+        key: queued.key,
         attempts: message.attempts,
         delaySeconds,
         reason: outcome.retry,

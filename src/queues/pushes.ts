@@ -7,15 +7,18 @@
 
 import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
-import { ledgerFor } from '../ledger.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
-import { stateOwnerOf } from '../wechat/push.ts'
+import { ownerOf } from '../receive/owner.ts'
 import { keepDeadLetter } from './dead-letters.ts'
 import { giveUp } from './later.ts'
-import type { QueuedJob, QueuedPush } from './queued.ts'
+import {
+  jobOf,
+  type QueuedMessage,
+  type QueuedPush,
+  queuedMessageOf,
+  queueRoleOf,
+} from './queued.ts'
 
-/** The dead-letter queue's name ends so, whatever the deployment calls its queues. */
-const DEAD_LETTER_SUFFIX = '-dlq'
 /** No retry waits longer than this, whatever the attempt. */
 const MAX_RETRY_DELAY_SECONDS = 300
 
@@ -25,20 +28,25 @@ export function retryDelaySeconds(attempts: number, baseSeconds: number): number
 }
 
 /** The Queue consumer: both the pushes queue and its dead-letter queue arrive here. */
-export async function handleQueueBatch(batch: MessageBatch<QueuedPush>, env: Env): Promise<void> {
-  const deadLetters = batch.queue.endsWith(DEAD_LETTER_SUFFIX)
-  const apply = deadLetters ? keepLetter : applyToUser
+export async function handleQueueBatch(
+  batch: MessageBatch<QueuedMessage>,
+  env: Env,
+): Promise<void> {
+  const deadLetters = queueRoleOf(batch.queue) === 'dead_letters'
   const baseSeconds = readConfig(env).queueRetryBaseSeconds
   await Promise.all(
     batch.messages.map(async function settle(message) {
+      const queued = queuedMessageOf(message.body)
       try {
-        await apply(message, env)
+        if (deadLetters) await keepLetter(queued, message.attempts, env)
+        else if (queued.type === 'push') await receiveQueued(queued, env)
+        else throw new Error('a job on the pushes queue')
         message.ack()
       } catch (error) {
         const delaySeconds = retryDelaySeconds(message.attempts, baseSeconds)
         logProblem('queue_retry', {
           queue: batch.queue,
-          key: message.body.key,
+          key: queued.key,
           attempts: message.attempts,
           delaySeconds,
           error: errorName(error),
@@ -49,33 +57,27 @@ export async function handleQueueBatch(batch: MessageBatch<QueuedPush>, env: Env
   )
 }
 
-async function applyToUser(message: Message<QueuedPush>, env: Env): Promise<void> {
-  const { key, push, receivedAt, answered } = message.body
-  const owner = stateOwnerOf(push)
-  // A push of nobody's goes to the ledger, never to a UserState.
-  if (owner === null) {
-    const receipt = await ledgerFor(env.LEDGER, push, key).receive(
-      key,
-      answered?.mode ?? null,
-      answered?.reply ?? null,
-    )
-    if (receipt.outcome === 'failed') throw new Error('the ledger could not receive the push')
-    logEvent('applied', {
-      kind: push.kind,
-      key,
-      outcome: receipt.outcome,
-      lagMs: Date.now() - receivedAt,
-    })
-    return
-  }
-  const outcome = await env.USERS.getByName(owner).apply(key, push, answered)
-  if (outcome === 'failed') throw new Error('UserState could not apply the push')
-  logEvent('applied', { kind: push.kind, key, outcome, lagMs: Date.now() - receivedAt })
+/** Hands a push to its owner, with the reply WeChat was given and its job, if any. */
+async function receiveQueued(queued: QueuedPush, env: Env): Promise<void> {
+  const { key, push, receivedAt, answered, job } = queued
+  const receipt = await ownerOf(env, push, key).stub.receive({
+    key,
+    push,
+    answered: answered ?? null,
+    writes: {},
+    job: job === undefined ? null : jobOf(queued, job),
+  })
+  if (receipt.outcome === 'failed') throw new Error('the push’s owner could not receive it')
+  logEvent('applied', {
+    kind: push.kind,
+    key,
+    outcome: receipt.outcome,
+    lagMs: Date.now() - receivedAt,
+  })
 }
 
 /** What the platform moved to the dead-letter queue: a push, or a job that outran its retries. */
-async function keepLetter(message: Message<QueuedPush | QueuedJob>, env: Env): Promise<void> {
-  const queued = message.body
-  if ('job' in queued) await giveUp(env, queued, message.attempts, 'the Queue gave up')
-  else await keepDeadLetter(env, { queued, attempts: message.attempts, reason: null })
+async function keepLetter(queued: QueuedMessage, attempts: number, env: Env): Promise<void> {
+  if (queued.type === 'job') await giveUp(env, queued, attempts, 'the Queue gave up')
+  else await keepDeadLetter(env, { queued, attempts, reason: null })
 }

@@ -10,12 +10,11 @@
  */
 
 import { DEAD_LETTER_TTL_SECONDS } from '../queues/dead-letters.ts'
+import { pruneReceipts, RETENTION_MS, receiptsExpireAt } from '../receive/retention.ts'
 import type { Push } from '../wechat/push.ts'
 import { TOMBSTONE_TABLE } from './schema.ts'
 
 const HOUR_MS = 60 * 60 * 1000
-/** Received keys and job rows are kept this long after they were written. */
-export const RETENTION_MS = 24 * HOUR_MS
 /** …and received keys at most this many, oldest forgotten first. */
 export const MAX_RECEIVED_KEYS = 1000
 /**
@@ -95,12 +94,14 @@ export function sweepDue(tombstone: Tombstone | null, now: number): tombstone is
   return tombstone !== null && tombstone.sweepAt <= now && now < tombstone.expiresAt
 }
 
-/** Deletes what has outlived its retention; the tombstone too, once it expires. */
+/**
+ * Deletes what has outlived its retention: received keys and job claims as every owner keeps
+ * them (src/receive/retention.ts), the outbox, and the tombstone once it expires.
+ */
 export function prune(sql: SqlStorage, now: number): void {
-  sql.exec('DELETE FROM received WHERE received_at <= ?', now - RETENTION_MS)
+  pruneReceipts(sql, now)
   trimReceived(sql)
   sql.exec('DELETE FROM outbox WHERE at <= ?', now - OUTBOX_RETENTION_MS)
-  sql.exec('DELETE FROM jobs WHERE at <= ?', now - RETENTION_MS)
   pruneTombstone(sql, now)
 }
 
@@ -122,24 +123,19 @@ export function pruneTombstone(sql: SqlStorage, now: number): void {
  * sweep still to come; null when it holds nothing that expires.
  */
 export function nextWake(sql: SqlStorage, withTables = true): number | null {
-  // Scalar subqueries, not a UNION: Durable Objects' SQLite allows few compound terms. After a
-  // purge only the tombstone's table exists.
-  const rows = withTables
-    ? `(SELECT min(received_at) FROM received) + ?2 AS received,
-       (SELECT min(at) FROM outbox) + ?3 AS outbox,
-       (SELECT min(at) FROM jobs) + ?2 AS jobs,`
-    : ''
-  const retentions = withTables ? [RETENTION_MS, OUTBOX_RETENTION_MS] : []
+  // After a purge only the tombstone's table exists.
   const row = sql
     .exec<Record<string, number | null>>(
-      `SELECT ${rows}
+      `SELECT ${withTables ? '(SELECT min(at) FROM outbox) + ?2 AS outbox,' : ''}
               (SELECT expires_at FROM tombstone) AS tombstone,
               (SELECT sweep_at FROM tombstone WHERE sweep_at > ?1) AS sweep`,
       Date.now(),
-      ...retentions,
+      ...(withTables ? [OUTBOX_RETENTION_MS] : []),
     )
     .one()
-  const times = Object.values(row).filter((at): at is number => typeof at === 'number')
+  const times = [...Object.values(row), withTables ? receiptsExpireAt(sql) : null].filter(
+    (at): at is number => typeof at === 'number',
+  )
   return times.length > 0 ? Math.min(...times) : null
 }
 

@@ -6,6 +6,7 @@
 
 import { isKeyedMenuEvent, type Push, type PushKind } from '../wechat/push.ts'
 import { windowOpenedBy } from '../wechat/windows.ts'
+import { WINDOW_COLUMNS } from './schema.ts'
 import { sessionBytes, sessionRows } from './session-rows.ts'
 
 export const MAX_RECENT_PUSHES = 20
@@ -60,14 +61,15 @@ export function profileUpsert(owner: string, push: Push): [string, ...SqlStorage
   // The window this push opens is kept in the same row (?2 is the push's CreateTime): a newer
   // interaction opens it afresh, an older one delivered late leaves it.
   const opens = windowOpenedBy(push)
+  const columns = opens === null ? null : WINDOW_COLUMNS[opens]
   const window =
-    opens === null
+    columns === null
       ? { columns: '', values: '', update: '' }
       : {
-          columns: `, ${opens}_window_at, ${opens}_window_used`,
+          columns: `, ${columns.openedAt}, ${columns.used}`,
           values: ', ?2 * 1000, 0',
-          update: `, ${opens}_window_used = CASE WHEN ?2 * 1000 > ${opens}_window_at THEN 0 ELSE ${opens}_window_used END,
-             ${opens}_window_at = max(${opens}_window_at, ?2 * 1000)`,
+          update: `, ${columns.used} = CASE WHEN ?2 * 1000 > ${columns.openedAt} THEN 0 ELSE ${columns.used} END,
+             ${columns.openedAt} = max(${columns.openedAt}, ?2 * 1000)`,
         }
   const insert = (columns: string, values: string, update: string) =>
     `INSERT INTO profile (id, openid, event_count${columns}${window.columns})

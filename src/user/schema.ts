@@ -3,8 +3,20 @@
  * everything, the version too, so the tables are made afresh by {@link migrate} right after.
  */
 
-import { JOBS_TABLE } from '../jobs.ts'
+import { JOBS_TABLE } from '../receive/jobs.ts'
 import { migrateTables } from '../sqlite-migrations.ts'
+import type { WindowKind } from '../wechat/windows.ts'
+
+/**
+ * Each reply window's columns in the profile row (migration 3), named here once: SQL takes
+ * them from this table by the window's kind, never from a name built at run time.
+ */
+export const WINDOW_COLUMNS: {
+  readonly [K in WindowKind]: { readonly openedAt: string; readonly used: string }
+} = {
+  message: { openedAt: 'message_window_at', used: 'message_window_used' },
+  event: { openedAt: 'event_window_at', used: 'event_window_used' },
+}
 
 /**
  * The tombstone's table, also made alone by a purge (lifecycle.ts): the other tables come back

@@ -5,8 +5,9 @@
  * unfollowed can send nothing afterwards.
  */
 
-import { jobRunning } from '../jobs.ts'
+import { jobRunning } from '../receive/jobs.ts'
 import { type Grant, usableWindow, WINDOW_RULES, type WindowKind } from '../wechat/windows.ts'
+import { WINDOW_COLUMNS } from './schema.ts'
 
 /**
  * What {@link reserveSends} decided for a message of one or more parts. `parts`: each part is
@@ -48,10 +49,13 @@ function windowsOf(sql: SqlStorage): Partial<Record<WindowKind, Grant>> {
   return grants
 }
 
-/** Adds `delta` to the used count of each window named (a window's kind is a column's prefix). */
+/** Adds `delta` to the used count of each window named. */
 function chargeWindows(sql: SqlStorage, kinds: readonly WindowKind[], delta: number): void {
   if (kinds.length === 0) return
-  const set = kinds.map((kind) => `${kind}_window_used = max(0, ${kind}_window_used + ?1)`)
+  const set = kinds.map((kind) => {
+    const { used } = WINDOW_COLUMNS[kind]
+    return `${used} = max(0, ${used} + ?1)`
+  })
   sql.exec(`UPDATE profile SET ${set.join(', ')}`, delta)
 }
 

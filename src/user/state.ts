@@ -9,15 +9,15 @@
 
 import { DurableObject } from 'cloudflare:workers'
 import { type CampaignEvent, campaignsOf, isCampaignScene } from '../campaigns.ts'
-import { claimJob, finishJob, type JobClaim, releaseJob } from '../jobs.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
 import {
   type DeadLetterInput,
   forgetDeadLetters,
   recordDeadLetter,
 } from '../queues/dead-letters.ts'
-import type { QueuedJob } from '../queues/queued.ts'
-import type { PushMode } from '../wechat/envelope.ts'
+import { claimJob, finishJob, type JobClaim, type JobFinish, releaseJob } from '../receive/jobs.ts'
+import { type Arrival, admit, type Earlier, type Receipt } from '../receive/receipt.ts'
+import { RETENTION_MS } from '../receive/retention.ts'
 import { isPurge, type Push, stateOwnerOf } from '../wechat/push.ts'
 import {
   holdsAnything,
@@ -26,7 +26,6 @@ import {
   prune,
   pruneTombstone,
   purge,
-  RETENTION_MS,
   SWEEP_DELAY_MS,
   sweepDue,
   TOMBSTONE_TTL_MS,
@@ -52,41 +51,21 @@ import {
 } from './sends.ts'
 import { type SessionWrites, sessionRows, writeSession, writesFit } from './session-rows.ts'
 
-export type { JobClaim } from '../jobs.ts'
+export type { JobClaim, JobFinish } from '../receive/jobs.ts'
 export type { RecentPush, UserSnapshot } from './profile.ts'
 export type { SendReservation } from './sends.ts'
-
-/** What admitting a push came to: how it was taken, and what to answer. */
-export type Receipt =
-  | { readonly outcome: 'received' | 'duplicate' | 'stale' | 'purged' | 'too_large' }
-  /** This push was received before with a reply: that reply (`success` in another mode). */
-  | { readonly outcome: 'replay'; readonly reply: string }
-  /** Nothing was taken; the caller should retry (storage refused the push). */
-  | { readonly outcome: 'failed' }
-
-/** The Queue consumer's view of {@link Receipt}. */
-export type ApplyOutcome = 'applied' | 'duplicate' | 'stale' | 'purged' | 'failed'
-
-/** What a deferred job's session came to when it finished. */
-export type JobFinish = 'finished' | 'too_large' | 'purged'
-
-interface Admission {
-  readonly key: string
-  readonly push: Push
-  /** The mode the reply was answered in; null for the Queue, which answers nobody. */
-  readonly mode: PushMode | null
-  readonly reply: string | null
-  readonly writes: SessionWrites
-  /** A deferred route's job, queued the first time this object receives the push. */
-  readonly job: QueuedJob | null
-}
 
 export class UserState extends DurableObject<Cloudflare.Env> {
   /** Whether this instance has brought the tables up to date (a purge leaves only the tombstone). */
   #migrated = false
 
-  /** The tables, made or brought up to date on first use. */
-  get #sql(): SqlStorage {
+  /**
+   * The tables, made now if the object has none. Only the two writes that may begin a user's
+   * storage call it: a push received (#admit) and a job or send claimed (claimJob). Everything
+   * else, every read above all, goes through {@link #tables}, which never makes them: an admin
+   * looking up an OpenID must not create storage for it.
+   */
+  #makeTables(): SqlStorage {
     const sql = this.ctx.storage.sql
     if (!this.#migrated) {
       migrate(sql)
@@ -95,120 +74,86 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     return sql
   }
 
-  /** The tables if the object has any: a read (an admin GET, say) never creates storage. */
-  #existing(): SqlStorage | null {
-    if (this.#migrated) return this.#sql
-    const sql = this.ctx.storage.sql
-    const made = sql
+  /** The tables if the object has any, else null. */
+  #tables(): SqlStorage | null {
+    if (this.#migrated) return this.ctx.storage.sql
+    const made = this.ctx.storage.sql
       .exec(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'profile'`)
       .toArray()
-    return made.length > 0 ? this.#sql : null
+    return made.length > 0 ? this.#makeTables() : null
   }
 
   /**
-   * The request path's one call: the push with the reply the bot gave it and its handler's
-   * session writes. A retry (or a concurrent second attempt) gets the first reply back and
-   * changes nothing. Failures come back as `failed`, so that no stack crosses RPC into a log.
+   * Receives a push, whether from the request path (with the reply WeChat was given and the
+   * handler's session writes), the Queue or a job: at most once per key, by the one admit rule
+   * (src/receive/receipt.ts); a retry gets the first reply back and changes nothing. Failures
+   * come back as `failed`, so that no stack crosses RPC into a log.
    */
-  async receive(
-    key: string,
-    mode: PushMode,
-    push: Push,
-    reply: string,
-    writes: SessionWrites = {},
-    job: QueuedJob | null = null,
-  ): Promise<Receipt> {
-    return this.#guarded(push, key, { key, push, mode, reply, writes, job })
-  }
-
-  /**
-   * The Queue's and a job's call: the push, with the reply WeChat was given when the request
-   * path answered without reaching this object (so that a later retry gets it), else none.
-   */
-  async apply(
-    key: string,
-    push: Push,
-    answered?: { readonly mode: PushMode; readonly reply: string },
-  ): Promise<ApplyOutcome> {
-    const receipt = await this.#guarded(push, key, {
-      key,
-      push,
-      mode: answered?.mode ?? null,
-      reply: answered?.reply ?? null,
-      writes: {},
-      job: null,
-    })
-    switch (receipt.outcome) {
-      case 'received':
-      case 'too_large':
-        return 'applied'
-      case 'replay':
-        return 'duplicate'
-      default:
-        return receipt.outcome
-    }
-  }
-
-  async #guarded(push: Push, key: string, admission: Admission): Promise<Receipt> {
+  async receive(arrival: Arrival): Promise<Receipt> {
     try {
-      return await this.#admit(admission)
+      return await this.#admit(arrival)
     } catch (error) {
-      logProblem('receive_failed', { kind: push.kind, key, error: errorName(error) })
+      logProblem('receive_failed', {
+        kind: arrival.push.kind,
+        key: arrival.key,
+        error: errorName(error),
+      })
       return { outcome: 'failed' }
     }
   }
 
-  /** The one admit path. */
-  async #admit({ key, push, mode, reply, writes, job }: Admission): Promise<Receipt> {
+  async #admit(arrival: Arrival): Promise<Receipt> {
+    const { key, push, answered, writes, job } = arrival
     const owner = stateOwnerOf(push)
     if (owner === null) return { outcome: 'failed' }
     // Read without making the tables: a late push after a purge is refused, not stored for.
     const tombstone = this.#tombstone()
     if (predatesUnsubscribe(push, tombstone)) return { outcome: 'stale' }
-    const earlier = this.#received(key)
-    if (earlier?.reply != null) {
-      return {
-        outcome: 'replay',
-        reply: mode !== null && earlier.mode === mode ? earlier.reply : 'success',
-      }
-    }
-    if (earlier && reply === null) return { outcome: 'duplicate' }
+    const admission = admit(this.#received(key), arrival)
+    if (admission.take === 'replay') return { outcome: 'replay', reply: admission.reply }
+    if (admission.take === 'duplicate') return { outcome: 'duplicate' }
     if (isPurge(push)) {
       // The purge deletes the session and every reply with the rest: nothing to remember.
-      if (!earlier) {
+      if (admission.take === 'first') {
         if (push.kind === 'unsubscribe') await this.#countUnfollow(push.createTime)
         await this.#purge(Math.max(push.createTime, tombstone?.unsubscribedAt ?? 0))
       }
       return { outcome: 'purged' }
     }
-    const fits = writesFit(this.#sql, writes)
+    const sql = this.#makeTables()
+    const fits = writesFit(sql, writes)
     // Before the receipt is written: a job that could not be queued leaves no receipt, so the
     // caller's fallback (or WeChat's retry) queues it.
-    if (job && !earlier) await this.env.LATER.send(job)
+    if (admission.take === 'first' && job) await this.env.LATER.send(job)
     const now = Date.now()
     this.ctx.storage.transactionSync(() => {
-      if (fits) writeSession(this.#sql, writes)
-      if (earlier) {
+      if (fits) writeSession(sql, writes)
+      if (admission.take === 'reply_only') {
         // The Queue applied the push while this attempt answered: keep its reply only.
-        this.#sql.exec('UPDATE received SET mode = ?, reply = ? WHERE key = ?', mode, reply, key)
+        sql.exec(
+          'UPDATE received SET mode = ?, reply = ? WHERE key = ?',
+          answered?.mode ?? null,
+          answered?.reply ?? null,
+          key,
+        )
         return
       }
       const [upsert, ...params] = profileUpsert(owner, push)
-      const counted = this.#sql.exec<{ event_count: number }>(upsert, ...params).one()
-      if (counted.event_count % TRIM_EVERY_PUSHES === 0) trimReceived(this.#sql)
-      this.#sql.exec(
+      const counted = sql.exec<{ event_count: number }>(upsert, ...params).one()
+      if (counted.event_count % TRIM_EVERY_PUSHES === 0) trimReceived(sql)
+      sql.exec(
         'INSERT INTO received (key, received_at, kind, create_time, mode, reply) VALUES (?, ?, ?, ?, ?, ?)',
         key,
         now,
         push.kind,
         push.createTime,
-        mode,
-        reply,
+        answered?.mode ?? null,
+        answered?.reply ?? null,
       )
     })
     // The row just written expires last; the alarm then finds the rest (lifecycle.ts).
     await this.#wakeBy(now + RETENTION_MS)
-    if (!earlier) await this.#countScene(push)
+    if (admission.take === 'first') await this.#countScene(push)
     return { outcome: fits ? 'received' : 'too_large' }
   }
 
@@ -223,7 +168,7 @@ export class UserState extends DurableObject<Cloudflare.Env> {
 
   /** The unfollow of a user who followed by a campaign's code counts against that campaign. */
   async #countUnfollow(createTime: number): Promise<void> {
-    const sql = this.#existing()
+    const sql = this.#tables()
     const scene = sql
       ?.exec<{ follow_scene: string | null }>('SELECT follow_scene FROM profile')
       .toArray()[0]?.follow_scene
@@ -241,13 +186,13 @@ export class UserState extends DurableObject<Cloudflare.Env> {
 
   /** The session's values, as a handler or a job reads them. */
   readSession(): Readonly<Record<string, string>> {
-    const sql = this.#existing()
+    const sql = this.#tables()
     return sql ? Object.fromEntries(sessionRows(sql)) : {}
   }
 
-  #received(key: string): { mode: string | null; reply: string | null } | undefined {
-    return this.#sql
-      .exec<{ mode: string | null; reply: string | null }>(
+  #received(key: string): Earlier | undefined {
+    return this.#tables()
+      ?.exec<Earlier & Record<string, SqlStorageValue>>(
         'SELECT mode, reply FROM received WHERE key = ?',
         key,
       )
@@ -261,35 +206,35 @@ export class UserState extends DurableObject<Cloudflare.Env> {
   async claimJob(job: string, claimant: string, push: Push | null): Promise<JobClaim> {
     if (push !== null && predatesUnsubscribe(push, this.#tombstone())) return 'purged'
     const now = Date.now()
-    const claim = claimJob(this.#sql, job, claimant, now)
+    const claim = claimJob(this.#makeTables(), job, claimant, now)
     if (claim === 'claimed') await this.#wakeBy(now + RETENTION_MS)
     return claim
   }
 
   reserveSends(job: string, first: number, count: number): SendReservation {
     // No tables: a purge took them, and the job's claim with them.
-    if (!this.#existing()) return 'purged'
+    if (!this.#tables()) return 'purged'
     return reserveSends(this.ctx.storage, job, first, count, Date.now())
   }
 
   confirmSend(job: string, index: number): void {
-    const sql = this.#existing()
+    const sql = this.#tables()
     if (sql) confirmSend(sql, job, index, Date.now())
   }
 
   releaseSends(job: string, indexes: readonly number[]): void {
-    if (!this.#existing()) return
+    if (!this.#tables()) return
     for (const index of indexes) releaseSend(this.ctx.storage, job, index)
   }
 
   /** WeChat refused a send for its window: see sends.ts. */
   closeWindows(): void {
-    const sql = this.#existing()
+    const sql = this.#tables()
     if (sql) closeWindows(sql)
   }
 
   releaseJob(job: string): void {
-    const sql = this.#existing()
+    const sql = this.#tables()
     if (sql) releaseJob(sql, job)
   }
 
@@ -298,12 +243,13 @@ export class UserState extends DurableObject<Cloudflare.Env> {
    * does nothing and writes nothing twice. A job whose claim a purge deleted writes nothing.
    */
   finishJob(job: string, claimant: string, writes: SessionWrites = {}): JobFinish {
-    if (!this.#existing()) return 'purged'
-    const fits = writesFit(this.#sql, writes)
+    const sql = this.#tables()
+    if (!sql) return 'purged'
+    const fits = writesFit(sql, writes)
     return this.ctx.storage.transactionSync(() => {
-      if (!finishJob(this.#sql, job, claimant, Date.now())) return 'purged'
+      if (!finishJob(sql, job, claimant, Date.now())) return 'purged'
       if (!fits) return 'too_large'
-      writeSession(this.#sql, writes)
+      writeSession(sql, writes)
       return 'finished'
     })
   }
@@ -323,13 +269,13 @@ export class UserState extends DurableObject<Cloudflare.Env> {
 
   /** The admin view, or null when nothing is stored (purged users included). */
   snapshot(): UserSnapshot | null {
-    const sql = this.#existing()
+    const sql = this.#tables()
     return sql ? snapshotOf(sql) : null
   }
 
   /** The last pushes received, newest first: kinds and keys, no content. */
   recent(): RecentPush[] {
-    const sql = this.#existing()
+    const sql = this.#tables()
     return sql ? recentOf(sql) : []
   }
 
@@ -349,7 +295,7 @@ export class UserState extends DurableObject<Cloudflare.Env> {
    */
   override async alarm(): Promise<void> {
     const now = Date.now()
-    const tables = this.#existing()
+    const tables = this.#tables()
     const sql = this.ctx.storage.sql
     if (tables) prune(tables, now)
     else pruneTombstone(sql, now)

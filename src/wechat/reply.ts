@@ -37,6 +37,9 @@ export type ReplyType = Reply['type']
 /** WeChat shows at most eight articles in one news reply. */
 export const MAX_NEWS_ARTICLES = 8
 
+/** The body that tells WeChat "no reply", and not to retry (an empty body means the same). */
+export const NO_REPLY = 'success'
+
 // XML 1.0 allows tab, LF, CR and U+0020 onward, minus surrogates (paired ones are fine in a JS
 // string and encode as one character) and U+FFFE/U+FFFF.
 const XML_FORBIDDEN =

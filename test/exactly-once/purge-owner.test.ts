@@ -14,12 +14,13 @@ import { listDeadLetters, recordDeadLetter } from '../../src/queues/dead-letters
 import { runLaterJob } from '../../src/queues/later.ts'
 import { handleQueueBatch } from '../../src/queues/pushes.ts'
 import type { QueuedJob, QueuedPush } from '../../src/queues/queued.ts'
-import { OUTBOX_RETENTION_MS, RETENTION_MS } from '../../src/user/lifecycle.ts'
+import { RETENTION_MS } from '../../src/receive/retention.ts'
+import { OUTBOX_RETENTION_MS } from '../../src/user/lifecycle.ts'
 import type { UserState } from '../../src/user/state.ts'
 import { message } from '../../src/wechat/api.ts'
 import type { PushKind } from '../../src/wechat/push.ts'
 import { fakeWechat } from '../helpers/fake-wechat.ts'
-import { forgedPush, queuedPush } from '../helpers/pushes.ts'
+import { forgedPush, queuedJob, queuedPush, unanswered } from '../helpers/pushes.ts'
 import { rowCounts, sweepDeadLettersNow } from '../helpers/stored.ts'
 import { openid } from '../helpers/wechat.ts'
 
@@ -28,7 +29,7 @@ const userOf = (id: string) => env.USERS.getByName(id)
 
 async function applied(id: string, kind: PushKind, createTime: number, fields = {}) {
   const queued = await queuedPush(forgedPush(kind, { openid: id, createTime, ...fields }))
-  return userOf(id).apply(queued.key, queued.push)
+  return (await userOf(id).receive(unanswered(queued.key, queued.push))).outcome
 }
 
 function rows(id: string) {
@@ -69,9 +70,9 @@ describe('a job running across the purge', () => {
     async (_, purgeKind, sends) => {
       const id = openid(`job-${purgeKind}`)
       const t = now() - 60
-      expect(await applied(id, 'subscribe', t)).toBe('applied')
+      expect(await applied(id, 'subscribe', t)).toBe('received')
       const push = forgedPush('text', { openid: id, createTime: t + 1, content: 'remember 4711' })
-      const job: QueuedJob = { ...(await queuedPush(push)), job: 'remember' }
+      const job: QueuedJob = await queuedJob(push, 'remember')
       const { bot, entered, open } = gatedBot(sends)
 
       const running = runLaterJob(job, env, bot, 'message-1')
@@ -83,7 +84,7 @@ describe('a job running across the purge', () => {
       expect(await fakeWechat.sent(id)).toEqual([])
       expect(await userOf(id).snapshot()).toBeNull()
       expect(await rows(id)).toEqual({ profile: 0, session: 0, jobs: 0, outbox: 0 })
-      expect(await applied(id, 'subscribe', t + 3)).toBe('applied')
+      expect(await applied(id, 'subscribe', t + 3)).toBe('received')
       expect(await userOf(id).readSession()).toEqual({})
       expect((await userOf(id).snapshot())?.session).toEqual({ keys: [], bytes: 0 })
     },
@@ -95,7 +96,7 @@ describe('a job running across the purge', () => {
     await applied(id, 'subscribe', t)
     const push = forgedPush('text', { openid: id, createTime: t + 1, content: 'remember me' })
     await applied(id, 'unsubscribe', t + 2)
-    const job: QueuedJob = { ...(await queuedPush(push)), job: 'remember' }
+    const job: QueuedJob = await queuedJob(push, 'remember')
     expect(await runLaterJob(job, env, gatedBot(false).bot, 'message-2')).toBe('purged')
     expect(await rows(id)).toEqual({ profile: 0, session: 0, jobs: 0, outbox: 0 })
   })

@@ -28,7 +28,7 @@ function usersFailingFor(failing: Set<string>): Env['USERS'] {
   return {
     getByName(name: string) {
       if (failing.has(name)) {
-        return { apply: () => Promise.reject(new Error('UserState is down')) }
+        return { receive: () => Promise.reject(new Error('UserState is down')) }
       }
       return env.USERS.getByName(name)
     },

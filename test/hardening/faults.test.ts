@@ -194,7 +194,7 @@ describe('the consumer failing', () => {
     // The second user's Durable Object never answers: the invocation dies with it pending.
     const hanging: Env['USERS'] = {
       getByName(name: string) {
-        return name === ids[1] ? { apply: never } : env.USERS.getByName(name)
+        return name === ids[1] ? { receive: never } : env.USERS.getByName(name)
       },
     } as unknown as Env['USERS']
     const { batch, messages } = spyBatch(bodies)

@@ -12,12 +12,12 @@ import { later, Router } from '../../src/bot/router.ts'
 import { forgePushXml } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
 import { giveUp, runLaterJob } from '../../src/queues/later.ts'
-import { RETENTION_MS } from '../../src/user/lifecycle.ts'
+import { RETENTION_MS } from '../../src/receive/retention.ts'
 import type { UserState } from '../../src/user/state.ts'
 import { message } from '../../src/wechat/api.ts'
 import { fakeWechat } from '../helpers/fake-wechat.ts'
 import { captureLogs } from '../helpers/logs.ts'
-import { parsedPush, queuedPush } from '../helpers/pushes.ts'
+import { parsedPush, queuedJob, queuedPush } from '../helpers/pushes.ts'
 import { openid } from '../helpers/wechat.ts'
 
 /** A bot whose one deferred route sends what `messages` gives for the push's text. */
@@ -41,7 +41,7 @@ async function userWrites(id: string, content: string, createTime?: number) {
     ...(createTime !== undefined && { createTime }),
   })
   await fakeWechat.interact(xml)
-  return { ...(await queuedPush(parsedPush(xml))), job: 'sends' }
+  return queuedJob(parsedPush(xml), 'sends')
 }
 
 const five = botSending(() => [0, 1, 2, 3, 4].map((i) => message.text(`m${i}`)))

@@ -15,6 +15,9 @@ export const JOBS_TABLE = `CREATE TABLE jobs (
 /** What {@link claimJob} decided; `purged` is the user's object's own answer (see UserState). */
 export type JobClaim = 'claimed' | 'taken' | 'done' | 'purged'
 
+/** What a job's finish came to: `too_large`, its session writes did not fit; `purged`, its claim is gone. */
+export type JobFinish = 'finished' | 'too_large' | 'purged'
+
 /**
  * Claims a job for one Queue message: `taken` when another message holds it (a duplicate),
  * `done` when it finished.

@@ -1,0 +1,115 @@
+/**
+ * The ledger: the owner of pushes that belong to no user (template, mass-send and publish job
+ * results, `user_info_modified`, kinds this version does not know). It keeps what a user's
+ * object keeps for theirs, and nothing else: each push's key with the reply it was given, so
+ * that a retry gets the first reply and the push is received once; and the claims of their
+ * deferred jobs, so that each runs once. No user state is ever created for WeChat's senders.
+ * Sharded by key (src/receive/owner.ts), so that a burst of template results is spread out.
+ */
+
+import { DurableObject } from 'cloudflare:workers'
+import { errorName, logProblem } from '../log.ts'
+import { type DeadLetterInput, recordDeadLetter } from '../queues/dead-letters.ts'
+import { migrateTables } from '../sqlite-migrations.ts'
+import {
+  claimJob,
+  finishJob,
+  JOBS_TABLE,
+  type JobClaim,
+  type JobFinish,
+  releaseJob,
+} from './jobs.ts'
+import { type Arrival, admit, type Earlier, type Receipt } from './receipt.ts'
+import { pruneReceipts, RETENTION_MS, receiptsExpireAt } from './retention.ts'
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE received (
+     key TEXT PRIMARY KEY,
+     received_at INTEGER NOT NULL,
+     mode TEXT,
+     reply TEXT
+   ) WITHOUT ROWID;
+   ${JOBS_TABLE}`,
+]
+
+export class Ledger extends DurableObject<Cloudflare.Env> {
+  #migrated = false
+
+  /** The tables, made on first use and again after the alarm deleted everything. */
+  get #sql(): SqlStorage {
+    const sql = this.ctx.storage.sql
+    if (!this.#migrated) {
+      migrateTables(sql, MIGRATIONS)
+      this.#migrated = true
+    }
+    return sql
+  }
+
+  /** Receives a push at most once per key, by the one admit rule (src/receive/receipt.ts). */
+  async receive(arrival: Arrival): Promise<Receipt> {
+    try {
+      const { key, answered, job } = arrival
+      const earlier = this.#sql
+        .exec<Earlier & Record<string, SqlStorageValue>>(
+          'SELECT mode, reply FROM received WHERE key = ?',
+          key,
+        )
+        .toArray()[0]
+      const admission = admit(earlier, arrival)
+      if (admission.take === 'replay') return { outcome: 'replay', reply: admission.reply }
+      if (admission.take === 'duplicate') return { outcome: 'duplicate' }
+      // Queued the first time only, before the receipt: see UserState.
+      if (admission.take === 'first' && job) await this.env.LATER.send(job)
+      this.#sql.exec(
+        `INSERT INTO received (key, received_at, mode, reply) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (key) DO UPDATE SET mode = ?3, reply = ?4`,
+        key,
+        Date.now(),
+        answered?.mode ?? null,
+        answered?.reply ?? null,
+      )
+      await this.#wake()
+      return { outcome: 'received' }
+    } catch (error) {
+      logProblem('ledger_failed', { key: arrival.key, error: errorName(error) })
+      return { outcome: 'failed' }
+    }
+  }
+
+  /** Claims a deferred job for one Queue message: `taken` by another, or `done` already. */
+  async claimJob(job: string, claimant: string): Promise<JobClaim> {
+    const claim = claimJob(this.#sql, job, claimant, Date.now())
+    if (claim === 'claimed') await this.#wake()
+    return claim
+  }
+
+  /** A push of nobody has no session: its job's writes are none. */
+  finishJob(job: string, claimant: string): JobFinish {
+    return finishJob(this.#sql, job, claimant, Date.now()) ? 'finished' : 'purged'
+  }
+
+  releaseJob(job: string): void {
+    releaseJob(this.#sql, job)
+  }
+
+  /** A push of nobody's letter is kept as it is: there is no user to purge it with. */
+  async keepDeadLetter(letter: DeadLetterInput): Promise<'kept'> {
+    await recordDeadLetter(this.env.DEAD_LETTERS, letter)
+    return 'kept'
+  }
+
+  override async alarm(): Promise<void> {
+    pruneReceipts(this.#sql, Date.now())
+    const next = receiptsExpireAt(this.#sql)
+    if (next !== null) return this.ctx.storage.setAlarm(next)
+    await this.ctx.storage.deleteAll()
+    this.#migrated = false
+  }
+
+  /** The row just written expires last: an alarm already set comes sooner. */
+  async #wake(): Promise<void> {
+    if ((await this.ctx.storage.getAlarm()) === null) {
+      await this.ctx.storage.setAlarm(Date.now() + RETENTION_MS)
+    }
+  }
+}
