@@ -1,5 +1,5 @@
 /**
- * The Worker as `npm run dev` and the tests run it: production's, plus the debugging tools
+ * The Worker as `npm run dev` runs it: production's, plus the debugging tools
  * (src/debug/tools.ts), which still answer only with DEBUG_CONSOLE=true.
  */
 
@@ -8,13 +8,6 @@ import { bot } from './default-bot.ts'
 import { createApp } from './http/app.ts'
 import { workerFor } from './worker.ts'
 
-export {
-  AccessToken,
-  Campaigns,
-  Ledger,
-  LoginGate,
-  LoginSession,
-  UserState,
-} from './index.ts'
+export * from './durable-objects.ts'
 
 export default workerFor(createApp(bot, { debugTools }), bot)
