@@ -10,8 +10,8 @@
  * - the debugging console's link printed after wrangler's "Ready on", with the port wrangler
  *   bound. The admin token rides in the link's fragment, which the browser never sends to a
  *   server, so the console opens unlocked on this machine and nowhere else;
- * - the console's own polling (a few requests a second while it watches a user) left out of
- *   the log, so that the log shows the pushes. Failed polls still show.
+ * - the console's and the simulator's polling (a few requests a second while they watch a user)
+ *   left out of the log, so that the log shows the pushes. Failed polls still show.
  *
  * Every other argument goes to `wrangler dev` as given.
  */
@@ -64,11 +64,11 @@ function fakeApiBaseOn(base: string | undefined, port: number): string | null {
 
 /**
  * Wrangler's line for a request of the console's polling (src/debug/console.html: the user's
- * state, their customer-service messages, and the fake's records those are read from), answered
- * 200. Colours are removed before matching.
+ * state, their customer-service messages) or the simulator's (scripts/simulate.ts), and of the
+ * fake's records both are read from, answered 200. Colours are removed before matching.
  */
 const POLLING =
-  /^\[wrangler:info\] GET \/debug\/(?:api\/(?:users|sent)\/\S+|wechat-api\/fake\/sent\S*) 200 /
+  /^\[wrangler:info\] GET \/debug\/(?:api\/(?:users|sent)\/\S+|wechat-api\/fake\/(?:sent|typing)\S*) 200 /
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes
 const COLOURS = /\u001b\[[0-9;]*m/g
