@@ -13,15 +13,31 @@ import {
   envFlags,
   environmentArg,
   exitOn,
+  exitOnHelp,
   inTerminal,
   secretsOnWorker,
 } from './wrangler.ts'
+
+const USAGE = `Usage: npm run deploy [-- --env <name>] [wrangler deploy's options]
+
+Runs wrangler deploy once the Worker has its WECHAT_TOKEN (npm run setup sets it): a Worker
+without one would answer every push with a 503. The first deploy provisions the queues, the
+KV namespaces and the Durable Objects; a later one changes only the code.
+
+Options:
+  --env <name>  a Wrangler environment of wrangler.toml (staging)
+  --help, -h    this text; nothing is asked of Cloudflare (wrangler deploy's own options:
+                npx wrangler deploy --help)
+Any other option goes to wrangler deploy as given.
+
+Log in to Cloudflare first: npx wrangler login, or export CLOUDFLARE_API_TOKEN.`
 
 /** Without these the Worker cannot verify a single push. */
 const REQUIRED_SECRETS = ['WECHAT_TOKEN'] as const
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2)
+  exitOnHelp(args, USAGE)
   const environment = environmentArg(args)
   const present = (await secretsOnWorker(environment)) ?? new Set<string>()
   const missing = REQUIRED_SECRETS.filter((name) => !present.has(name))
