@@ -2,7 +2,7 @@
  * `npm run deploy [-- --env staging]`: `wrangler deploy`, once the Worker has its Token.
  *
  * Wrangler provisions everything else on the first deploy: the three queues (each has a
- * producer binding), the KV namespace (a binding with no id), the Durable Objects. A Worker
+ * producer binding), the KV namespaces (bindings with no id), the Durable Objects. A Worker
  * deployed without `WECHAT_TOKEN` would answer every push with a 503, so the deploy refuses
  * first and says what to run. (Wrangler's own `[secrets] required` would also make `wrangler
  * dev` drop every optional secret of `.dev.vars`, so the check lives here.)

@@ -1,6 +1,6 @@
 /**
  * `npm run setup [-- --env staging]`: sets the Worker's secrets that are not set yet, and may be
- * run again at any time. Everything else (queues, the KV namespace, the Durable Objects) is
+ * run again at any time. Everything else (queues, the KV namespaces, the Durable Objects) is
  * made by `npm run deploy`.
  *
  * - WECHAT_TOKEN, ADMIN_TOKEN and LOGIN_SECRET are generated (32 random hexadecimal
