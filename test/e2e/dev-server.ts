@@ -1,6 +1,8 @@
 /**
- * Starts `wrangler dev` the way `npm run dev` does, on a free port with fresh local storage and
- * the committed example secrets, and resolves once it prints its URL.
+ * Starts `wrangler dev src/dev.ts` as `npm run dev` does (scripts/dev.ts: the fake WeChat API's
+ * base on the dev server's own port), on a free port with fresh local storage and the committed
+ * example secrets, and resolves once it prints its URL. test/e2e/dev.e2e.test.ts runs
+ * `npm run dev`'s own script.
  */
 
 import { type ChildProcess, spawn } from 'node:child_process'
