@@ -23,8 +23,9 @@ export default defineConfig({
   plugins: [
     cloudflareTest({
       wrangler: { configPath: './wrangler.toml' },
-      // The dev entry: production's Worker plus the debugging tools, which the tests exercise.
-      main: './src/dev.ts',
+      // Built as the dev entry is (the debugging tools included, which the tests exercise), around
+      // the framework's test bot rather than src/default-bot.ts, which is the user's to replace.
+      main: './test/fixtures/worker.ts',
       miniflare: {
         // Every request the Worker and the tests send out goes to the fake.
         outboundService: 'fake-wechat',

@@ -7,7 +7,6 @@
  */
 
 import { Campaigns } from '../src/campaigns.ts'
-import { bot } from '../src/default-bot.ts'
 import type { Env } from '../src/env.ts'
 import { createApp } from '../src/http/app.ts'
 import { handleLaterBatch } from '../src/queues/later.ts'
@@ -16,6 +15,7 @@ import type { QueuedJob, QueuedPush } from '../src/queues/queued.ts'
 import { Ledger } from '../src/receive/ledger.ts'
 import { AccessToken } from '../src/talk/access-token.ts'
 import { UserState } from '../src/user/state.ts'
+import { bot } from '../test/fixtures/bot.ts'
 
 export interface Counts {
   fetches: number

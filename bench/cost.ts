@@ -93,7 +93,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'text', path: 'first delivery', kind: 'text', weight: 0.2 },
   { name: 'text', path: 'retry', kind: 'text', weight: 0.1 },
   { name: 'unsubscribe', path: 'unfollow', kind: 'unsubscribe', weight: 0.02 },
-  // Not in the mix: what one deferred reply costs (the default bot's `later …`: the push, the
+  // Not in the mix: what one deferred reply costs (the test bot's `later …`: the push, the
   // job on its own queue, the typing indicator, one customer-service message).
   {
     name: 'text `later …`',
@@ -415,7 +415,7 @@ async function main() {
         JSON.stringify({ rows, mix, perMillion, free, criticalPath: { p50, p99 } }, null, 2),
       )
     }
-    // The default bot's deferred reply sends one message: calls per push are calls per send.
+    // The test bot's deferred reply sends one message: calls per push are calls per send.
     const deferred = rows.find(({ scenario }) => scenario.path === 'deferred')
     if (deferred) {
       console.log(

@@ -5,7 +5,6 @@
 
 import { PushSession } from '../src/bot/session.ts'
 import { forgePushXml, signPush } from '../src/debug/forge.ts'
-import { bot, type CountSession } from '../src/default-bot.ts'
 import type { Env } from '../src/env.ts'
 import { decryptMessage, encryptMessage, importEncodingAesKey } from '../src/wechat/crypto.ts'
 import { dedupKey } from '../src/wechat/dedup-key.ts'
@@ -14,6 +13,7 @@ import { type Push, parsePush } from '../src/wechat/push.ts'
 import { renderReply } from '../src/wechat/reply.ts'
 import { verifyMessageSignature, verifySignature } from '../src/wechat/signature.ts'
 import { parseXmlRoot, textOf } from '../src/wechat/xml.ts'
+import { bot, type CountSession } from '../test/fixtures/bot.ts'
 
 const AES = {
   appId: 'wx2c2769f8efd9abc2',
@@ -39,7 +39,7 @@ export interface Fixture {
 
 /** One text message (the commonest push), prepared once, with each stage as a closure. */
 export async function fixture(nowSeconds: number): Promise<Fixture> {
-  // The default bot answers this text without its session: no user store is needed.
+  // The test bot (test/fixtures/bot.ts) answers this text without its session: no user store is needed.
   const context = {
     env: {} as Env,
     signal: new AbortController().signal,

@@ -29,7 +29,7 @@ const wechat = require('wechat') as (
   handler: (req: WebotRequest, res: WebotResponse) => void,
 ) => Middleware
 
-// The same behaviour as the default bot for a text message: echo it.
+// The same behaviour as the test bot (test/fixtures/bot.ts) for a text message: echo it.
 const middleware = wechat(
   { token: ACCOUNT.token, appid: ACCOUNT.aes.appId, encodingAESKey: ACCOUNT.aes.encodingAesKey },
   (req, res) => res.reply(req.weixin?.MsgType === 'text' ? (req.weixin.Content ?? '') : ''),

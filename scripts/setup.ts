@@ -1,6 +1,6 @@
 /**
  * `npm run setup [-- --env staging]`: sets the Worker's secrets that are not set yet, and may be
- * run again at any time. Everything else (queues, the KV namespace, the Durable Objects) is
+ * run again at any time. Everything else (queues, the KV namespaces, the Durable Objects) is
  * made by `npm run deploy`.
  *
  * - WECHAT_TOKEN, ADMIN_TOKEN and LOGIN_SECRET are generated (32 random hexadecimal
@@ -19,7 +19,29 @@
 import { readConfig } from '../src/config.ts'
 import type { Env } from '../src/env.ts'
 import { ask } from './ask.ts'
-import { DeployError, environmentArg, exitOn, putSecrets, secretsOnWorker } from './wrangler.ts'
+import {
+  DeployError,
+  environmentArg,
+  exitOn,
+  exitOnHelp,
+  putSecrets,
+  secretsOnWorker,
+} from './wrangler.ts'
+
+const USAGE = `Usage: npm run setup [-- --env <name>]
+
+Sets the Worker's secrets on Cloudflare that are not set yet, creating the Worker if it does
+not exist. WECHAT_TOKEN, ADMIN_TOKEN and LOGIN_SECRET are generated and printed once;
+WECHAT_APPID, WECHAT_ENCODING_AES_KEY and WECHAT_APPSECRET are asked for on the first run
+(Enter skips one). A secret already set is never replaced, so it may be run again at any time.
+Any of them may come from the environment instead: WECHAT_APPSECRET=… npm run setup.
+
+Options:
+  --env <name>  a Wrangler environment of wrangler.toml (staging): its own Worker and secrets
+  --help, -h    this text; nothing is asked of Cloudflare
+
+Log in to Cloudflare first: npx wrangler login, or export CLOUDFLARE_API_TOKEN (and
+CLOUDFLARE_ACCOUNT_ID when your login reaches several accounts).`
 
 interface SecretSpec {
   readonly name: string
@@ -90,6 +112,7 @@ async function valueFor(
 }
 
 async function main(): Promise<void> {
+  exitOnHelp(process.argv.slice(2), USAGE)
   const environment = environmentArg(process.argv.slice(2))
   const worker = environment ? `the ${environment} Worker` : 'the Worker'
   const listed = await secretsOnWorker(environment)

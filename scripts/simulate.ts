@@ -1,11 +1,15 @@
 /**
  * `npm run simulate -- <kind> [options]`: sends one push to a wechat-edge callback as WeChat
  * would, signed and (in compatible or safe mode) encrypted, then prints the request and the
- * decrypted reply. Exits non-zero on a non-200 answer or a reply whose signature does not hold.
+ * decrypted reply. Against a dev server on this machine it then prints the customer-service
+ * messages sent to the user as they arrive (a `later()` route's), read from the fake WeChat
+ * API's records. Exits non-zero on a non-200 answer or a reply whose signature does not hold.
  */
 
 import { parseArgs } from 'node:util'
 import {
+  FORGE_DEFAULTS,
+  FORGE_MODES,
   type ForgeFields,
   type ForgeMode,
   forgePushXml,
@@ -16,13 +20,13 @@ import {
 import { PUSH_KINDS, type PushKind } from '../src/wechat/push.ts'
 import { readDevVars } from './dev-vars.ts'
 
-const MODES: Record<string, ForgeMode> = {
-  plain: 'plaintext',
-  plaintext: 'plaintext',
-  compat: 'compatible',
-  compatible: 'compatible',
-  safe: 'safe',
-}
+/** How long to wait for a deferred route's first sign (typing, or a message), in seconds. */
+const DEFAULT_WATCH_SECONDS = 2.5
+/** Once typing shows, the watch waits as long as WeChat shows it (15 s) for a message. */
+const TYPING_MS = 15_000
+/** Once messages come, the watch goes on until this long passes without a new one. */
+const QUIET_MS = 4_000
+const WATCH_LIMIT_MS = 60_000
 
 const HELP = `Usage: npm run simulate -- <kind> [options]
 
@@ -34,13 +38,17 @@ Kinds:
 
 Options:
   --url <url>            callback URL (default http://127.0.0.1:8787/wechat)
-  --mode <mode>          plain | compat | safe (default plain)
+  --mode <mode>          ${FORGE_MODES.join(' | ')} (default plaintext)
   --retries <n>          send the same push n more times, as WeChat's retries (default 0)
   --token <token>        WECHAT_TOKEN (default from .dev.vars)
   --appid <appid>        WECHAT_APPID (default from .dev.vars)
   --aes-key <key>        WECHAT_ENCODING_AES_KEY (default from .dev.vars)
   --admin-token <token>  ADMIN_TOKEN: a dev server's fake WeChat API learns of the push first,
-                         as WeChat learns it from the user (default from .dev.vars)
+                         as WeChat learns it from the user, and shows what is sent to the
+                         user after the answer (default from .dev.vars)
+  --watch <seconds>      on a dev server, how long to wait for a deferred reply's first sign
+                         (typing, a customer-service message) after the answer; it goes on
+                         while messages come (default ${DEFAULT_WATCH_SECONDS}; 0: do not wait)
   --openid <openid>      the user (FromUserName; OpenID of an authorization change)
   --account <id>         the Service Account (ToUserName)
   --scene <scene>        QR scene: makes 'subscribe' a QR follow; the scene of 'scan'
@@ -75,8 +83,9 @@ async function main(): Promise<number> {
     allowPositionals: true,
     options: {
       url: { type: 'string', default: 'http://127.0.0.1:8787/wechat' },
-      mode: { type: 'string', default: 'plain' },
+      mode: { type: 'string', default: 'plaintext' },
       retries: { type: 'string', default: '0' },
+      watch: { type: 'string', default: String(DEFAULT_WATCH_SECONDS) },
       token: { type: 'string' },
       'admin-token': { type: 'string' },
       appid: { type: 'string' },
@@ -105,10 +114,11 @@ async function main(): Promise<number> {
   }
   const kind = positionals[0] as PushKind | undefined
   if (!kind || !PUSH_KINDS.includes(kind)) fail(`give a kind, one of: ${PUSH_KINDS.join(', ')}`)
-  const mode = MODES[values.mode]
-  if (!mode) fail('--mode is plain, compat or safe')
+  const mode = FORGE_MODES.find((known) => known === values.mode)
+  if (!mode) fail(`--mode is ${FORGE_MODES.join(', ')}`)
   const retries = Number(values.retries)
   if (!Number.isInteger(retries) || retries < 0 || retries > 10) fail('--retries is 0 to 10')
+  const watchSeconds = number(values.watch, 'watch') ?? DEFAULT_WATCH_SECONDS
 
   const devVars = readDevVars()
   const account = {
@@ -138,7 +148,9 @@ async function main(): Promise<number> {
   }
 
   const xml = forgePushXml(kind, fields)
-  await tellFakeWechat(values.url, values['admin-token'] ?? devVars.ADMIN_TOKEN, xml)
+  const fake = fakeWechatOf(values.url, values['admin-token'] ?? devVars.ADMIN_TOKEN)
+  const sentAt = Date.now()
+  await fake?.interact(xml)
   let failed = false
   for (let attempt = 0; attempt <= retries; attempt++) {
     const { query, body } = await signPush(xml, account, mode)
@@ -146,7 +158,9 @@ async function main(): Promise<number> {
     console.log(`── ${label}: POST ${values.url}?${query}`)
     console.log(attempt === 0 ? xml : '(the same push)')
     const started = performance.now()
-    const response = await fetch(`${values.url}?${query}`, { method: 'POST', body })
+    const response = await fetch(`${values.url}?${query}`, { method: 'POST', body }).catch(
+      (error: unknown) => unreachable(values.url, error),
+    )
     const text = await response.text()
     const ms = (performance.now() - started).toFixed(1)
     console.log(`── answer: ${response.status} in ${ms} ms`)
@@ -161,22 +175,83 @@ async function main(): Promise<number> {
     console.log(reply.plaintext === '' ? '(empty body)' : reply.plaintext)
     if (!reply.signatureValid) failed = true
   }
+  if (fake && !failed)
+    await fake.watch(fields.openid ?? FORGE_DEFAULTS.openid, sentAt, watchSeconds)
   return failed ? 1 : 0
 }
 
+/** No answer at all: name the URL, and what usually fixes it. */
+function unreachable(url: string, error: unknown): never {
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : ''
+  const local = isThisMachine(new URL(url))
+  fail(
+    `no answer from ${url}${cause ? ` (${cause})` : ''}. ` +
+      (local
+        ? 'Is the dev server running? Start it with npm run dev, or give its --url.'
+        : 'Is the URL right, and the Worker deployed?'),
+  )
+}
+
+function isThisMachine(url: URL): boolean {
+  return ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)
+}
+
+interface Recorded {
+  readonly body: { msgtype?: string; text?: { content?: string } }
+  readonly at: number
+}
+
 /**
- * A callback on this machine is a dev server with its fake WeChat API: the user's interaction is
- * told to it first, as WeChat learns it from the user, so that its windows open for the replies.
- * Best effort: anything else (a deployed Worker, no admin token) is left alone.
+ * A callback on this machine is a dev server with its fake WeChat API (src/debug/fake-wechat.ts,
+ * at /debug/wechat-api/; its controls and records need the admin token). The push is told to it
+ * first, as WeChat learns it from the user, so that its windows open for the replies; after the
+ * answer, what it took for the user is shown. Best effort: a deployed Worker, or no admin token,
+ * and there is no fake to ask.
  */
-async function tellFakeWechat(callback: string, adminToken: string | undefined, xml: string) {
+function fakeWechatOf(callback: string, adminToken: string | undefined) {
   const url = new URL(callback)
-  if (!['localhost', '127.0.0.1', '[::1]'].includes(url.hostname) || !adminToken) return
-  await fetch(new URL('/debug/wechat-api/fake/interact', url), {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${adminToken}` },
-    body: xml,
-  }).catch(() => null)
+  if (!isThisMachine(url) || !adminToken) return null
+  const headers = { Authorization: `Bearer ${adminToken}` }
+  const records = async (what: 'sent' | 'typing', openid: string, since: number) => {
+    const path = `/debug/wechat-api/fake/${what}?touser=${encodeURIComponent(openid)}`
+    const response = await fetch(new URL(path, url), { headers }).catch(() => null)
+    if (!response?.ok) return []
+    return ((await response.json()) as Recorded[]).filter((entry) => entry.at >= since)
+  }
+  return {
+    async interact(xml: string): Promise<void> {
+      const path = '/debug/wechat-api/fake/interact'
+      await fetch(new URL(path, url), { method: 'POST', headers, body: xml }).catch(() => null)
+    },
+    /**
+     * Prints each customer-service message sent to the user since `since`, as it comes: a
+     * deferred route shows typing, then sends. Waits `seconds` for a first sign, then for as
+     * long as messages keep coming.
+     */
+    async watch(openid: string, since: number, seconds: number): Promise<void> {
+      const started = Date.now()
+      let deadline = started + seconds * 1000
+      let shown = 0
+      let typing = false
+      while (Date.now() < Math.min(deadline, started + WATCH_LIMIT_MS)) {
+        await new Promise((resolve) => setTimeout(resolve, 250))
+        if (!typing && (await records('typing', openid, since)).length > 0) {
+          typing = true
+          deadline = Math.max(deadline, Date.now() + TYPING_MS)
+          console.log('── typing… (a deferred reply is on its way)')
+        }
+        const sent = await records('sent', openid, since)
+        for (const { body, at } of sent.slice(shown)) {
+          console.log(
+            `── customer-service message, ${((at - since) / 1000).toFixed(1)} s after the push:`,
+          )
+          console.log(body.msgtype === 'text' ? body.text?.content : JSON.stringify(body))
+          deadline = Date.now() + QUIET_MS
+        }
+        shown = Math.max(shown, sent.length)
+      }
+    },
+  }
 }
 
 main().then(

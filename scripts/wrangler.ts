@@ -7,6 +7,13 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { ask } from './ask.ts'
 
+/** `--help` or `-h`: prints the usage and exits 0, before anything is asked of Cloudflare. */
+export function exitOnHelp(argv: readonly string[], usage: string): void {
+  if (!argv.includes('--help') && !argv.includes('-h')) return
+  console.log(usage)
+  process.exit(0)
+}
+
 /** `--env NAME` (or `--env=NAME`) from the command line: a Wrangler environment, as in wrangler.toml. */
 export function environmentArg(argv: readonly string[]): string | null {
   for (const [index, arg] of argv.entries()) {
@@ -40,17 +47,74 @@ function captured(args: readonly string[], input?: string): Captured {
   return { status: run.status ?? 1, output: `${run.stdout ?? ''}${run.stderr ?? ''}` }
 }
 
-/** Wrangler's own words from its output: its error lines, colours and the log-file line off. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes
+const COLOURS = /\u001b\[[0-9;]*m/g
+
+/**
+ * Wrangler's own words from its output: its error lines, without colours, the log-file line or
+ * a stack trace (wrangler prints one when its own error handler fails too).
+ */
 function wranglerSays(output: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes
-  const plain = output.replace(/\u001b\[[0-9;]*m/g, '')
-  const lines = plain
+  const lines = output
+    .replace(COLOURS, '')
     .split('\n')
     .map((line) => line.trimEnd())
     .filter(
-      (line) => line && !/Logs were written|^\s*⛅️|^─+$|If you think this is a bug/.test(line),
+      (line) =>
+        line &&
+        !/Logs were written|^\s*⛅️|^─+$|If you think this is a bug|^\s+at |^\(error handler also failed|^APIError:/.test(
+          line,
+        ),
     )
   return lines.slice(-12).join('\n')
+}
+
+/** Cloudflare's refusals of a token, by error code: it lacks a permission, or is no token. */
+const LACKS_PERMISSION = new Set([9109, 10000])
+const NOT_A_TOKEN = new Set([1000, 6003, 6111, 9106, 10001])
+
+/** The Cloudflare permission a refused API path needs, where we know its name. */
+function permissionFor(path: string): string | null {
+  if (/\/workers\/scripts\//.test(path)) return 'Workers Scripts: Edit'
+  if (/\/storage\/kv\//.test(path)) return 'Workers KV Storage: Edit'
+  if (/\/queues/.test(path)) return 'Queues: Edit'
+  return null
+}
+
+const LOG_IN = 'npx wrangler login, or export CLOUDFLARE_API_TOKEN'
+
+/**
+ * Why wrangler could not authenticate, in a sentence that says what to do, or null when the
+ * failure is something else: not logged in, a token Cloudflare does not take, or one that
+ * lacks a permission (named with the request Cloudflare refused).
+ */
+function authenticationProblem(output: string): string | null {
+  const plain = output.replace(COLOURS, '')
+  if (
+    /necessary to set a CLOUDFLARE_API_TOKEN|You are not authenticated|Not logged in/i.test(plain)
+  )
+    return `you are not logged in to Cloudflare. Run ${LOG_IN}, then run this again.`
+  // The first refused request is the one that mattered; wrangler then asks about the token.
+  const refused =
+    /A request to the Cloudflare API \(([^)]+)\) failed\.\s+(.+?) \[code: (\d+)\]/.exec(plain)
+  if (!refused) return null
+  const [, path = '', message = '', code = ''] = refused
+  const said = `Cloudflare refused ${path} (${message}, code ${code})`
+  if (NOT_A_TOKEN.has(Number(code)))
+    return `Cloudflare does not take your login: ${said}. Run ${LOG_IN} with a valid token.`
+  if (!LACKS_PERMISSION.has(Number(code))) return null
+  const permission = permissionFor(path)
+  return (
+    `your Cloudflare API token lacks a permission: ${said}. ` +
+    (permission ? `Give the token ${permission}` : 'Give the token the permission it needs') +
+    ' at https://dash.cloudflare.com/profile/api-tokens, or log in with npx wrangler login instead.'
+  )
+}
+
+/** A failed wrangler call as an error: the authentication problem it names, or wrangler's words. */
+function failure(what: string, output: string): DeployError {
+  const problem = authenticationProblem(output)
+  return new DeployError(problem ? `${what}: ${problem}` : `${what}.\n${wranglerSays(output)}`)
 }
 
 /** The accounts wrangler lists when it cannot choose one without asking. */
@@ -118,17 +182,16 @@ export async function secretsOnWorker(environment: string | null): Promise<Set<s
   }
   // Wrangler words Cloudflare's 10007 ("This Worker does not exist") so, or quotes the code.
   if (/\[code: 10007\]|Worker "[^"]+"( \(env: [^)]+\))? not found/.test(run.output)) return null
-  throw new DeployError(
-    `Could not read the Worker's secrets from Cloudflare, so nothing was changed.\n${wranglerSays(run.output)}`,
+  throw failure(
+    "Could not read the Worker's secrets from Cloudflare, so nothing was changed",
+    run.output,
   )
 }
 
 /** Sets secrets in one call (`wrangler secret bulk`, fed JSON on standard input). */
 export function putSecrets(values: Record<string, string>, environment: string | null): void {
   const run = captured(['secret', 'bulk', ...envFlags(environment)], JSON.stringify(values))
-  if (run.status !== 0) {
-    throw new DeployError(`Could not set the secrets.\n${wranglerSays(run.output)}`)
-  }
+  if (run.status !== 0) throw failure('Could not set the secrets', run.output)
 }
 
 /** Runs wrangler with this terminal, so that it can ask what it needs; resolves to its exit code. */

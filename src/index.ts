@@ -7,10 +7,15 @@ import { bot } from './default-bot.ts'
 import { createApp } from './http/app.ts'
 import { workerFor } from './worker.ts'
 
-export { Campaigns } from './campaigns.ts'
-export { LoginGate, LoginSession } from './login/session.ts'
-export { Ledger } from './receive/ledger.ts'
-export { AccessToken } from './talk/access-token.ts'
-export { UserState } from './user/state.ts'
+// By name, not `export *`: `wrangler types` reads this entry's export names to type env's
+// Durable Object namespaces.
+export {
+  AccessToken,
+  Campaigns,
+  Ledger,
+  LoginGate,
+  LoginSession,
+  UserState,
+} from './durable-objects.ts'
 
 export default workerFor(createApp(bot), bot)

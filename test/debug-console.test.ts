@@ -42,6 +42,16 @@ describe('GET /debug', () => {
   })
 })
 
+describe('GET /favicon.ico', () => {
+  it('is the debugging tools’ icon while the console is on, and not found otherwise', async () => {
+    const icon = await fetchWith(new Request(`${LOCAL}/favicon.ico`), ON)
+    expect(icon.status).toBe(200)
+    expect(icon.headers.get('Content-Type')).toBe('image/svg+xml')
+    expect(await icon.text()).toMatch(/^<svg /)
+    expect((await exports.default.fetch(`${LOCAL}/favicon.ico`)).status).toBe(404)
+  })
+})
+
 describe('the console API', () => {
   it('forges, signs and sends any kind through /wechat in each mode, and reads the reply', async () => {
     for (const mode of FORGE_MODES) {
@@ -122,6 +132,34 @@ describe('the console API', () => {
       await send(LOCAL, { kind: 'text', mode: 'safe', xml: first.request.xml })
     ).json<{ reply: { plaintext: string } }>()
     expect(again.reply.plaintext).toBe(first.reply.plaintext)
+  })
+
+  it('scans a code by its ticket: the push sent, and the one returned, carry the code’s scene', async () => {
+    const scene = `console-${crypto.randomUUID().slice(0, 8)}`
+    const made = await fetchWith(
+      new Request(`${LOCAL}/admin/qrcodes`, {
+        method: 'POST',
+        headers: ADMIN_HEADERS,
+        body: JSON.stringify({ scene, expireSeconds: 600 }),
+      }),
+      ON,
+    )
+    const { ticket } = await made.json<{ ticket: string }>()
+    // The form's scene field says otherwise: the ticket wins, as WeChat knows it.
+    const scanned = await send(LOCAL, {
+      kind: 'scan',
+      mode: 'safe',
+      fields: { openid: openid('console-scan'), scene: 'spring', ticket },
+    })
+    const result = await scanned.json<{
+      request: { push: { EventKey: string; Ticket: string } }
+      reply: { message: { Content: string } }
+    }>()
+    expect(result.request.push).toMatchObject({ EventKey: scene, Ticket: ticket })
+    expect(result.reply.message.Content).toBe(`You scanned QR scene ${scene}.`)
+    const unknown = await send(LOCAL, { kind: 'scan', mode: 'safe', fields: { ticket: 'gQnone' } })
+    expect(unknown.status).toBe(400)
+    expect(await unknown.text()).toContain('forgets its codes when the dev server restarts')
   })
 
   it('refuses an unknown kind or mode with 400', async () => {

@@ -17,7 +17,7 @@ import { fetchWith } from './helpers/worker.ts'
 const count = (id: string, createTime?: number) =>
   forgePushXml('text', { openid: id, content: 'count', ...(createTime && { createTime }) })
 
-/** Sends a push through the default bot and reads the reply's Content. */
+/** Sends a push through the test bot and reads the reply's Content. */
 async function said(xml: string, overrides: Partial<Env> = {}): Promise<string | undefined> {
   const response = await fetchWith(await signedRequest(xml), overrides)
   return /<Content><!\[CDATA\[(.*?)\]\]><\/Content>/.exec(await response.text())?.[1]

@@ -157,10 +157,16 @@ export function debugConsole(
         }
         const signer = { token: account.token, ...account.aes }
         const fields = fieldsFrom(input.fields)
-        // Scanning a code: WeChat knows its scene from the ticket, and so does the fake.
-        if ((kind === 'subscribe' || kind === 'scan') && fields.ticket && !fields.scene) {
+        // Scanning a code: WeChat knows its scene from the ticket, and so does the fake. The
+        // ticket's scene wins over the form's: a push never carries a scene its code lacks.
+        if ((kind === 'subscribe' || kind === 'scan') && fields.ticket) {
           const scene = await sceneOfTicket(c.env, fields.ticket, c.req.header('Authorization'))
-          if (scene === null) return c.text('the fake WeChat API knows no such ticket', 400)
+          if (scene === null) {
+            // It keeps what it made in memory: a code made before a restart is one it never made.
+            const why =
+              'the fake WeChat API knows no such ticket (it forgets its codes when the dev server restarts)'
+            return c.text(why, 400)
+          }
           fields.scene = scene
         }
         const xml = typeof input.xml === 'string' ? input.xml : forgePushXml(kind, fields)
@@ -176,7 +182,8 @@ export function debugConsole(
         const ms = Date.now() - started
         const reply = response.status === 200 ? await openReply(answer, signer) : null
         return c.json({
-          request: { url: `${url.pathname}${url.search}`, xml, body },
+          // The push as sent, parsed: what the user did, a scanned code's scene included.
+          request: { url: `${url.pathname}${url.search}`, xml, body, push: readable(xml) },
           response: { status: response.status, body: answer, ms },
           reply: reply && { ...reply, message: readable(reply.plaintext) },
         })

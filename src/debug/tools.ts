@@ -1,7 +1,7 @@
 /**
  * The debugging tools, for `npm run dev` (src/dev.ts) and the tests: the console at /debug, the
- * fake WeChat API at /debug/wechat-api/ and the scan-to-log-in demo at /login/demo, each only
- * with DEBUG_CONSOLE=true. The production entry (src/index.ts) never imports this module, so
+ * fake WeChat API at /debug/wechat-api/, the scan-to-log-in demo at /login/demo and their icon
+ * at /favicon.ico, each only with DEBUG_CONSOLE=true. The production entry (src/index.ts) never imports this module, so
  * none of it is in what `wrangler deploy` uploads.
  */
 
@@ -15,6 +15,7 @@ import { carriesBearer } from '../http/bearer.ts'
 import { MAX_BODY_BYTES, readBoundedText, refuseDeclaredOver } from '../http/body.ts'
 import { debugConsole, isCrossSite } from './console.ts'
 import { fakeWechat } from './fake-wechat.ts'
+import { FAVICON_SVG } from './favicon.ts'
 import { loginDemo } from './login-demo.ts'
 
 /**
@@ -51,4 +52,12 @@ export function debugTools<S extends SessionSchema<S>>(
     return fake.fetch(new Request(url, { method: c.req.method, headers: c.req.raw.headers, body }))
   })
   app.route('/debug', debugConsole(dispatch, bot.declaredMenu))
+  app.get('/favicon.ico', (c) =>
+    readConfig(c.env).debugConsole
+      ? c.body(FAVICON_SVG, 200, {
+          'Content-Type': 'image/svg+xml',
+          'Cache-Control': 'max-age=86400',
+        })
+      : c.text('not found', 404),
+  )
 }

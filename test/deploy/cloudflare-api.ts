@@ -54,6 +54,15 @@ export interface CloudflareState {
   domains: { hostname: string; service: string }[]
 }
 
+/** How Cloudflare refuses a request: the status and the envelope's error. */
+export interface Failure {
+  readonly status: number
+  readonly code: number
+  readonly message: string
+}
+
+const OUTAGE: Failure = { status: 503, code: 10013, message: 'Service temporarily unavailable' }
+
 export interface Call {
   readonly method: string
   readonly path: string
@@ -67,8 +76,11 @@ export interface CloudflareApi {
   readonly calls: Call[]
   /** Requests no route here serves. */
   readonly unknown: Call[]
-  /** The next `count` requests matching `method` and `path` answer 503 (a transient outage). */
-  failNext(method: string, path: RegExp, count?: number): void
+  /**
+   * The next `count` requests matching `method` and `path` fail: 503 by default (a transient
+   * outage), or as given (a token without a permission: 403, code 10000).
+   */
+  failNext(method: string, path: RegExp, count?: number, failure?: Failure): void
   /** The outage is over: no more injected failures. */
   recover(): void
   stop(): Promise<void>
@@ -165,7 +177,7 @@ export async function startCloudflareApi(
   }
   const calls: Call[] = []
   const unknown: Call[] = []
-  const failures: { method: string; path: RegExp; count: number }[] = []
+  const failures: { method: string; path: RegExp; count: number; failure: Failure }[] = []
 
   function worker(name: string): Worker {
     const found = state.workers.get(name)
@@ -450,7 +462,7 @@ export async function startCloudflareApi(
       const failure = failures.find((f) => f.method === method && f.path.test(path) && f.count > 0)
       if (failure) {
         failure.count -= 1
-        throw new ApiFailure(503, 10013, 'Service temporarily unavailable')
+        throw new ApiFailure(failure.failure.status, failure.failure.code, failure.failure.message)
       }
       const answer = await route(method, url, body, request.headers['content-type'] ?? '')
       if (answer === undefined) {
@@ -474,8 +486,8 @@ export async function startCloudflareApi(
     state,
     calls,
     unknown,
-    failNext(method, path, count = 1) {
-      failures.push({ method, path, count })
+    failNext(method, path, count = 1, failure = OUTAGE) {
+      failures.push({ method, path, count, failure })
     },
     recover() {
       failures.length = 0

@@ -2,7 +2,8 @@
  * The README's "Deploying, from zero", step by step, as an operator types it: `npm run setup`
  * and `npm run deploy` in a pseudo-terminal, wrangler unchanged, against a stand-in of
  * Cloudflare's API (cloudflare-api.ts) holding an empty account. Each test continues from the
- * state the one before it left, in the order of the guide.
+ * state the one before it left, in the order of the guide. First, what happens before the
+ * guide's first step: `--help` offline, and a login that is missing or lacks a permission.
  */
 
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
@@ -26,13 +27,16 @@ let home: string
 /** What the operator exported along the way (CLOUDFLARE_ACCOUNT_ID, as setup suggests). */
 const exported: Record<string, string> = {}
 
-/** A person's shell: logged in through an API token, no CI variable, wrangler's state private. */
-function shell(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+/**
+ * A person's shell: logged in through an API token, no CI variable, wrangler's state private.
+ * `extra` adds variables; one set to undefined is unset.
+ */
+function shell(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env }
   for (const name of ['CI', 'CONTINUOUS_INTEGRATION', 'BUILD_NUMBER', 'RUN_ID', 'GITHUB_ACTIONS'])
     delete env[name]
   for (const name of Object.keys(env)) if (name.startsWith('CLOUDFLARE_')) delete env[name]
-  return {
+  const person: NodeJS.ProcessEnv = {
     ...env,
     CLOUDFLARE_API_TOKEN: 'stand-in-token',
     CLOUDFLARE_API_BASE_URL: api.baseUrl,
@@ -43,9 +47,11 @@ function shell(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     ...exported,
     ...extra,
   }
+  for (const [name, value] of Object.entries(person)) if (value === undefined) delete person[name]
+  return person
 }
 
-function npmRun(args: string[], extra: Record<string, string> = {}): Terminal {
+function npmRun(args: string[], extra: Record<string, string | undefined> = {}): Terminal {
   return runInTerminal(['npm', 'run', '--silent', ...args], { cwd: project, env: shell(extra) })
 }
 
@@ -73,6 +79,56 @@ afterAll(async () => {
   await api?.stop()
   rmSync(project, { recursive: true, force: true })
   rmSync(home, { recursive: true, force: true })
+})
+
+/** What no failure may show the operator: a stack trace, wrangler's or ours. */
+const STACK_FRAME = /^\s+at \S+ \(|^\s+at .+:\d+:\d+\)?$/m
+
+describe('before the first step', () => {
+  it.each([['setup'], ['deploy']])(
+    '%s --help prints its usage offline and exits 0, asking Cloudflare nothing',
+    async (script) => {
+      const calls = api.calls.length
+      // No login at all: a call to Cloudflare would fail, and say so.
+      const help = npmRun([script, '--', '--help'], { CLOUDFLARE_API_TOKEN: undefined })
+      await help.waitFor(new RegExp(`Usage: npm run ${script} \\[-- --env <name>\\]`))
+      expect(await help.exited).toBe(0)
+      expect(help.screen()).toContain('--help, -h')
+      expect(api.calls.length).toBe(calls)
+    },
+  )
+
+  it('says so when nobody is logged in to Cloudflare, with no stack trace', async () => {
+    const setup = npmRun(['setup'], { CLOUDFLARE_API_TOKEN: undefined })
+    await setup.waitFor(
+      /you are not logged in to Cloudflare\. Run npx wrangler login, or export CLOUDFLARE_API_TOKEN/,
+    )
+    expect(await setup.exited).not.toBe(0)
+    expect(setup.screen()).not.toMatch(STACK_FRAME)
+    expect(api.state.workers.size).toBe(0)
+  })
+
+  it('names the permission a token lacks, and the request Cloudflare refused', async () => {
+    // A token that may read the accounts but not Workers scripts: every such call is refused.
+    api.failNext('GET', /\/workers\/scripts\//, 100, {
+      status: 403,
+      code: 10000,
+      message: 'Authentication error',
+    })
+    api.failNext('GET', /\/user\/tokens\/verify$/, 100, {
+      status: 403,
+      code: 10000,
+      message: 'Authentication error',
+    })
+    const deploy = npmRun(['deploy'], { CLOUDFLARE_ACCOUNT_ID: ACCOUNTS[0]?.id })
+    await deploy.waitFor(
+      /your Cloudflare API token lacks a permission: Cloudflare refused \/accounts\/\w+\/workers\/scripts\/wechat-edge\/secrets \(Authentication error, code 10000\)\. Give the token Workers Scripts: Edit/,
+    )
+    expect(await deploy.exited).not.toBe(0)
+    expect(deploy.screen()).not.toMatch(STACK_FRAME)
+    expect(api.state.workers.size).toBe(0)
+    api.recover()
+  })
 })
 
 describe('deploying from zero, as the README says', () => {

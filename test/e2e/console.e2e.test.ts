@@ -67,7 +67,12 @@ describe('the debugging console', () => {
       .toBe('Welcome! Thanks for following via QR scene spring.')
     await page.waitForTimeout(1_500)
     expect(await page.locator('.state-eventCount').textContent()).toBe('1')
-    if (process.env.UPDATE_SCREENSHOT) await page.screenshot({ path: SCREENSHOT, fullPage: true })
+    if (process.env.UPDATE_SCREENSHOT) {
+      // The picture shows the QR panel too: a code of the follow's scene, with its count.
+      await page.click('#qr-make')
+      await page.locator('.qr[data-scene="spring"] img').waitFor()
+      await page.screenshot({ path: SCREENSHOT, fullPage: true })
+    }
   })
 
   it('shows the session’s keys and size next to the state, never its values', async () => {
@@ -88,6 +93,36 @@ describe('the debugging console', () => {
     await expect
       .poll(() => page.locator('#chat .bubble.cs').last().textContent(), { timeout: 15_000 })
       .toBe('later: from the browser')
+  })
+
+  it('shows a customer-service link as a card', async () => {
+    // A message of the user's: the console watches for what is sent to them after it.
+    await page.fill('#content', 'a link, please')
+    await page.click('#send')
+    await expect
+      .poll(() => page.locator('#chat .msg.account .bubble').last().textContent())
+      .toBe('a link, please')
+    const sent = await fetch(`${server.url}/admin/users/${openid}/messages`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer local-admin-token' },
+      body: JSON.stringify({
+        msgtype: 'news',
+        news: { articles: [{ title: 'More', description: 'Read on', url: 'https://example.com' }] },
+      }),
+    })
+    expect(sent.status).toBe(200)
+    const card = page.locator('#chat .cs .card').last()
+    await expect.poll(() => card.locator('b').textContent(), { timeout: 15_000 }).toBe('More')
+    expect(await card.locator('span').textContent()).toBe('Read on')
+  })
+
+  it('has an icon of its own: the browser asks for no missing one', async () => {
+    const icon = await page.evaluate(async () => {
+      const link = document.querySelector<HTMLLinkElement>('link[rel="icon"]')
+      const response = link && (await fetch(link.href))
+      return response && { status: response.status, type: response.headers.get('Content-Type') }
+    })
+    expect(icon).toEqual({ status: 200, type: 'image/svg+xml' })
   })
 
   it('sends an unfollow, and the stored state is gone', async () => {

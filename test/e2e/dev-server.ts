@@ -1,6 +1,8 @@
 /**
- * Starts `wrangler dev` the way `npm run dev` does, on a free port with fresh local storage and
- * the committed example secrets, and resolves once it prints its URL.
+ * Starts `wrangler dev src/dev.ts` as `npm run dev` does (scripts/dev.ts: the fake WeChat API's
+ * base on the dev server's own port), on a free port with fresh local storage and the committed
+ * example secrets, and resolves once it prints its URL. test/e2e/dev.e2e.test.ts runs
+ * `npm run dev`'s own script.
  */
 
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -27,12 +29,13 @@ function freePort(): Promise<number> {
 
 export interface DevServer {
   readonly url: string
+  /** Stops wrangler and starts it again on the same port and storage, as a developer would. */
+  restart(): Promise<void>
   stop(): Promise<void>
 }
 
-export async function startDevServer(): Promise<DevServer> {
-  const port = await freePort()
-  const state = mkdtempSync(join(tmpdir(), 'wechat-edge-browser-'))
+/** Starts wrangler dev on the port with the storage, resolving once it is ready. */
+async function spawnWrangler(port: number, state: string): Promise<ChildProcess> {
   const child: ChildProcess = spawn(
     'npx',
     [
@@ -78,11 +81,31 @@ export async function startDevServer(): Promise<DevServer> {
     child.stderr?.on('data', onData)
     child.once('exit', (code) => reject(new Error(`wrangler dev exited with ${code}:\n${output}`)))
   })
+  return child
+}
+
+/** Ends wrangler and everything it started (its process group), once it has exited. */
+async function end(child: ChildProcess): Promise<void> {
+  if (child.pid === undefined || child.exitCode !== null) return
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  process.kill(-child.pid, 'SIGTERM')
+  await exited
+  // workerd, in the same group, lets go of the port a moment after wrangler exits.
+  await new Promise((resolve) => setTimeout(resolve, 300))
+}
+
+export async function startDevServer(): Promise<DevServer> {
+  const port = await freePort()
+  const state = mkdtempSync(join(tmpdir(), 'wechat-edge-browser-'))
+  let child = await spawnWrangler(port, state)
   return {
     url: `http://127.0.0.1:${port}`,
+    async restart() {
+      await end(child)
+      child = await spawnWrangler(port, state)
+    },
     async stop() {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM')
-      await new Promise((resolve) => setTimeout(resolve, 300))
+      await end(child)
       rmSync(state, { recursive: true, force: true })
     },
   }

@@ -98,8 +98,17 @@ describe('the console draws the menu the bot declares', () => {
       .poll(() => page.locator('#menu button').count(), { timeout: 10_000 })
       .toBeGreaterThan(1)
     await page.fill('#openid', `oMenuE2e${Date.now()}`)
+    // Closed until "More" is tapped, as in WeChat: it would cover the conversation.
+    const sub = page.locator('#menu .sub')
+    expect(await sub.isVisible()).toBe(false)
+    await page.click('#menu button:text-is("More")')
+    expect(await sub.isVisible()).toBe(true)
+    await page.click('#menu button:text-is("More")')
+    expect(await sub.isVisible()).toBe(false)
     await page.click('#menu button:text-is("More")')
     await page.click('#menu button:text-is("Count")')
+    // A tap on a sub-button closes the sub-menu.
+    expect(await sub.isVisible()).toBe(false)
     await expect
       .poll(() => page.locator('#chat .msg.account .bubble').last().textContent(), {
         timeout: 10_000,
@@ -131,17 +140,45 @@ describe('the console’s QR codes', () => {
       })
       .toBeGreaterThan(0)
     await page.fill('#openid', `oScanE2e${Date.now()}`)
+    // The form's scene field holds another scene: the scan is the code's, bubble and reply alike.
+    expect(await page.inputValue('#scene')).not.toBe(scene)
     await row.locator('button').click()
     await expect
       .poll(() => page.locator('#chat .msg.account .bubble').last().textContent(), {
         timeout: 10_000,
       })
       .toBe(`You scanned QR scene ${scene}.`)
+    expect(await page.locator('#chat .msg.me .bubble').last().textContent()).toBe(
+      `Scans QR scene ${scene}`,
+    )
+    const stats = page.locator(`.qr[data-scene="${scene}"] .qr-stats`)
+    await expect.poll(() => stats.textContent(), { timeout: 10_000 }).toContain('1 scan,')
+    expect(await stats.textContent()).toContain('0 follows')
+    // The chart has a scale and says which colour is which.
+    const chart = page.locator(`.qr[data-scene="${scene}"] .chart`)
+    expect(await chart.locator('svg text').allTextContents()).toEqual(
+      expect.arrayContaining(['1', '0']),
+    )
+    expect(await chart.locator('.legend').textContent()).toBe('followsscansunfollows')
+  })
+
+  it('after a restart, offers no scan of a code the fake WeChat API has forgotten', async () => {
+    const page = await browser.newPage()
+    const scene = `e2e-restart-${Date.now()}`
+    const made = await fetch(`${server.url}/admin/qrcodes`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer local-admin-token' },
+      body: JSON.stringify({ scene, expireSeconds: 3600 }),
+    })
+    expect(made.status).toBe(201)
+    // Its campaign is stored; the fake keeps the codes it made in memory, which a restart empties.
+    await server.restart()
+    await page.goto(`${server.url}/debug#token=local-admin-token`)
+    const row = page.locator(`.qr[data-scene="${scene}"]`)
     await expect
-      .poll(() => page.locator(`.qr[data-scene="${scene}"] .qr-stats`).textContent(), {
-        timeout: 10_000,
-      })
-      .toContain('1 scans')
+      .poll(() => row.locator('.gone').textContent(), { timeout: 10_000 })
+      .toContain('the fake WeChat API no longer knows it')
+    expect(await row.locator('img, button').count()).toBe(0)
   })
 })
 

@@ -30,23 +30,23 @@ afterAll(async () => {
 async function simulate(...args: string[]) {
   const argv = ['scripts/simulate.ts', '--url', `${server.url}/wechat`, ...EXAMPLE_SECRETS, ...args]
   try {
-    const { stdout } = await run('node', argv, { cwd: ROOT })
-    return { code: 0, stdout }
+    const { stdout, stderr } = await run('node', argv, { cwd: ROOT })
+    return { code: 0, stdout, stderr }
   } catch (error) {
-    const failed = error as { code: number; stdout: string }
-    return { code: failed.code, stdout: failed.stdout }
+    const failed = error as { code: number; stdout: string; stderr: string }
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr }
   }
 }
 
 describe('npm run simulate', () => {
   it.each([
     [
-      'plain',
+      'plaintext',
       'subscribe',
       ['--scene', 'spring'],
       'Welcome! Thanks for following via QR scene spring.',
     ],
-    ['compat', 'click', ['--key', 'V1001'], 'You clicked menu V1001.'],
+    ['compatible', 'click', ['--key', 'V1001'], 'You clicked menu V1001.'],
     [
       'safe',
       'text',
@@ -60,7 +60,7 @@ describe('npm run simulate', () => {
       expect(code).toBe(0)
       expect(stdout).toContain('── answer: 200')
       expect(stdout).toContain(expected)
-      if (mode !== 'plain') expect(stdout).toContain('MsgSignature holds')
+      if (mode !== 'plaintext') expect(stdout).toContain('MsgSignature holds')
     },
   )
 
@@ -102,7 +102,7 @@ describe('npm run simulate', () => {
     const second = await simulate(
       'text',
       '--mode',
-      'compat',
+      'compatible',
       '--openid',
       openid,
       '--content',
@@ -135,6 +135,29 @@ describe('npm run simulate', () => {
     expect(await refused.json()).toMatchObject({ error: 'quota_used', code: 45047 })
   })
 
+  it('shows a deferred route’s customer-service message as it arrives', async () => {
+    const openid = `oE2eLater${Date.now()}`
+    const { code, stdout } = await simulate('text', '--openid', openid, '--content', 'later hi')
+    expect(code).toBe(0)
+    // The answer (success, at once), then typing, then the message, in that order.
+    const answer = stdout.indexOf('── answer: 200')
+    const typing = stdout.indexOf('── typing…')
+    const message = stdout.search(
+      /── customer-service message, \d+\.\d s after the push:\nlater: hi\n/,
+    )
+    expect(answer).toBeGreaterThan(-1)
+    expect(typing).toBeGreaterThan(answer)
+    expect(message).toBeGreaterThan(typing)
+  })
+
+  it('names the URL and suggests npm run dev when nothing answers there', async () => {
+    const nobody = 'http://127.0.0.1:9/wechat'
+    const { code, stderr } = await simulate('text', '--url', nobody)
+    expect(code).toBe(2)
+    expect(stderr).toContain(`simulate: no answer from ${nobody}`)
+    expect(stderr).toContain('Start it with npm run dev')
+  })
+
   it('exits non-zero on a non-200 answer', async () => {
     const { code, stdout } = await simulate('text', '--token', 'wrong-token')
     expect(code).toBe(1)
@@ -146,5 +169,9 @@ describe('npm run simulate', () => {
     expect(code).toBe(0)
     expect(stdout).toContain('location_report')
     expect(stdout).toContain('--retries')
+    // The modes as the README and the console spell them.
+    expect(stdout).toContain(
+      '--mode <mode>          plaintext | compatible | safe (default plaintext)',
+    )
   })
 })

@@ -5,7 +5,7 @@
  * to length, the console framed by nobody.
  *
  * Findings whose tests live beside the code they hold (numbered as in the review):
- * 3. the dev server's port: test/e2e/predev.e2e.test.ts;
+ * 3. the dev server's port: test/e2e/dev.e2e.test.ts;
  * 5. dedup keys keyed with the Token: test/wechat/push.test.ts ("is keyed");
  * 7. a read of a user never seen creates no storage: test/admin.test.ts; a job after a purge
  *    writes no claim: test/exactly-once/purge-owner.test.ts;

@@ -8,9 +8,9 @@ import { env } from 'cloudflare:workers'
 import type { Router } from '../../src/bot/router.ts'
 import type { SessionSchema } from '../../src/bot/session.ts'
 import { debugTools } from '../../src/debug/tools.ts'
-import { bot as defaultBot } from '../../src/default-bot.ts'
 import type { Env } from '../../src/env.ts'
 import { createApp } from '../../src/http/app.ts'
+import { bot as testBot } from '../fixtures/bot.ts'
 
 /** The response, and a promise for the work the Worker left running after it (waitUntil). */
 export async function fetchLeavingWork<S extends SessionSchema<S>>(
@@ -19,8 +19,9 @@ export async function fetchLeavingWork<S extends SessionSchema<S>>(
   bot?: Router<Env, S>,
 ): Promise<{ response: Response; leftWork: Promise<void> }> {
   const ctx = createExecutionContext()
-  // As the dev entry builds it (src/dev.ts): the debugging tools answer with DEBUG_CONSOLE=true.
-  const app = bot ? createApp(bot, { debugTools }) : createApp(defaultBot, { debugTools })
+  // As the tests' entry builds it (test/fixtures/worker.ts): the debugging tools answer with
+  // DEBUG_CONSOLE=true, and the bot is the framework's test bot unless the test brings one.
+  const app = bot ? createApp(bot, { debugTools }) : createApp(testBot, { debugTools })
   const response = await app.fetch(request, { ...env, ...overrides }, ctx)
   return { response, leftWork: waitOnExecutionContext(ctx) }
 }

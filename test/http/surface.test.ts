@@ -137,7 +137,7 @@ describe('logs', () => {
         outcome: 'replied',
         reply: 'text',
         ms: expect.any(Number),
-        // The default bot's middleware times the bot into the line.
+        // The test bot's middleware times the bot into the line.
         botMs: expect.any(Number),
       },
     ])

@@ -6,11 +6,11 @@
 import { exports } from 'cloudflare:workers'
 import { describe, expect, expectTypeOf, it } from 'vitest'
 import { Router, RouterDefinitionError } from '../../src/bot/router.ts'
-import { menu as defaultMenu } from '../../src/default-bot.ts'
 import type { Env } from '../../src/env.ts'
 import { createApp } from '../../src/http/app.ts'
 import { defineMenu, MenuDefinitionError, type MenuKeys } from '../../src/wechat/menu.ts'
 import { reply } from '../../src/wechat/reply.ts'
+import { menu as testMenu } from '../fixtures/bot.ts'
 import { ADMIN_HEADERS } from '../helpers/admin.ts'
 
 const menu = defineMenu([
@@ -94,15 +94,15 @@ describe('the admin API’s menu', () => {
   it('publishes the declared menu and reads back what WeChat shows', async () => {
     const published = await admin({ method: 'POST' })
     expect(published.status).toBe(200)
-    expect(await published.json()).toEqual({ published: true, menu: defaultMenu })
+    expect(await published.json()).toEqual({ published: true, menu: testMenu })
     const shown = (await (await admin()).json()) as {
       declared: unknown
       current: { is_menu_open: number; selfmenu_info: { button: { name: string }[] } }
     }
-    expect(shown.declared).toEqual(defaultMenu)
+    expect(shown.declared).toEqual(testMenu)
     expect(shown.current.is_menu_open).toBe(1)
     expect(shown.current.selfmenu_info.button.map((button) => button.name)).toEqual(
-      defaultMenu.map((entry) => entry.name),
+      testMenu.map((entry) => entry.name),
     )
     expect(shown.current.selfmenu_info.button[1]).toMatchObject({
       sub_button: { list: expect.any(Array) },

@@ -1,0 +1,10 @@
+/**
+ * The Durable Object classes, which every entry of the Worker exports by name (wrangler.toml
+ * binds them by class name): the production entry, the dev entry and the tests' entry.
+ */
+
+export { Campaigns } from './campaigns.ts'
+export { LoginGate, LoginSession } from './login/session.ts'
+export { Ledger } from './receive/ledger.ts'
+export { AccessToken } from './talk/access-token.ts'
+export { UserState } from './user/state.ts'
