@@ -16,6 +16,31 @@ const fakeWechatScript = buildSync({
 }).outputFiles[0]?.text
 if (!fakeWechatScript) throw new Error('the fake WeChat worker did not build')
 
+/**
+ * The accounts of WECHAT_ACCOUNTS the tests serve beside the env account (test/helpers/
+ * accounts.ts signs for them): `shop` with scan to log in, `news` with an admin token of its
+ * own and encryption required, `broken` without a Token.
+ */
+const TEST_ACCOUNTS = {
+  shop: {
+    token: 'shopToken7Kq2Xw9Lm4Rt8Vb3Nz6Yc1Hd5F',
+    appId: 'wxa1b2c3d4e5f60718',
+    encodingAesKey: 'ShopKey0123456789abcdefghijklmnopqrstuvwxyz',
+    appSecret: 'shop-secret',
+    requireEncryption: 'false',
+    loginSecret: 'shop-login-secret',
+    loginSite: 'The Shop',
+  },
+  news: {
+    token: 'newsTokenP3j8Wm2Qx7Lr5Tb9Kv4Zn1Hc6D',
+    appId: 'wxb2c3d4e5f6071829',
+    encodingAesKey: 'NewsKey0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ',
+    appSecret: 'news-secret',
+    adminToken: 'news-admin-token',
+  },
+  broken: { appId: 'wxc3d4e5f607182930', appSecret: 'broken-secret' },
+}
+
 // Tests run inside workerd with real local KV, Queues and Durable Objects. Secrets are
 // WeChat's documented sample account and override any local .dev.vars; the Queue retries at
 // once so retry paths stay quick.
@@ -49,6 +74,8 @@ export default defineConfig({
           QUEUE_RETRY_BASE_SECONDS: '0',
           REQUIRE_ENCRYPTION: 'false',
           DEBUG_CONSOLE: 'false',
+          // Two more accounts on the same deployment, and one whose settings are wrong.
+          WECHAT_ACCOUNTS: JSON.stringify(TEST_ACCOUNTS),
         },
       },
     }),

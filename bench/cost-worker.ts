@@ -6,12 +6,13 @@
  * Built by `npm run cost` with esbuild and run under Miniflare; never deployed.
  */
 
+import { botsOf } from '../src/bot/bots.ts'
 import { Campaigns } from '../src/campaigns.ts'
 import type { Env } from '../src/env.ts'
-import { createApp } from '../src/http/app.ts'
+import { appFor } from '../src/http/app.ts'
 import { handleLaterBatch } from '../src/queues/later.ts'
 import { handleQueueBatch, retryDelaySeconds } from '../src/queues/pushes.ts'
-import type { QueuedJob, QueuedPush } from '../src/queues/queued.ts'
+import { type QueuedMessage, queueRoleOf } from '../src/queues/queued.ts'
 import { Ledger } from '../src/receive/ledger.ts'
 import { AccessToken } from '../src/talk/access-token.ts'
 import { UserState } from '../src/user/state.ts'
@@ -212,7 +213,8 @@ countMethods(Campaigns, CountedCampaigns)
 
 export { AccessToken, Ledger }
 
-const app = createApp(bot)
+const bots = botsOf(bot)
+const app = appFor(bots)
 
 export default {
   async fetch(request, env, ctx) {
@@ -245,11 +247,11 @@ export default {
       ackAll: () => batch.ackAll(),
       retryAll: (options?: QueueRetryOptions) => batch.retryAll(options),
     } as unknown as typeof batch
-    if (batch.queue.endsWith('-later')) {
-      return handleLaterBatch(countedBatch as MessageBatch<QueuedJob>, counted, bot, (attempts) =>
+    if (queueRoleOf(batch.queue) === 'later') {
+      return handleLaterBatch(countedBatch, counted, bots, (attempts) =>
         retryDelaySeconds(attempts, 0),
       )
     }
-    return handleQueueBatch(countedBatch as MessageBatch<QueuedPush>, counted)
+    return handleQueueBatch(countedBatch, counted)
   },
-} satisfies ExportedHandler<Env, QueuedPush | QueuedJob>
+} satisfies ExportedHandler<Env, QueuedMessage>

@@ -2,7 +2,7 @@
  * Campaigns: the account's scene QR codes and, per scene and day, how many followed by them,
  * how many followers scanned them, and how many of those who followed by them unfollowed.
  * Aggregates only: no OpenID is kept here (a user's own scene is in their UserState and goes
- * with their purge). One object per account. Counts move when a user's object receives a scene
+ * with their purge). One object per account (src/accounts/objects.ts). Counts move when a user's object receives a scene
  * push the first time, so WeChat's retries count once.
  *
  * Days are China Standard Time (UTC+8, no daylight saving): the operator's calendar.
@@ -70,11 +70,6 @@ export function campaignDay(at: number): string {
 /** Whether a scene is counted: a login's one-time scene is not a campaign. */
 export function isCampaignScene(scene: string | null): scene is string {
   return scene !== null && scene !== '' && !scene.startsWith(LOGIN_SCENE_PREFIX)
-}
-
-/** The account's campaigns object. */
-export function campaignsOf(env: Env): DurableObjectStub<Campaigns> {
-  return env.CAMPAIGNS.getByName(env.WECHAT_APPID?.trim() || 'account')
 }
 
 export class Campaigns extends DurableObject<Env> {

@@ -8,16 +8,15 @@
 import { brokenBotWorker } from './debug/broken-bot.ts'
 import { debugTools } from './debug/tools.ts'
 import type { Env } from './env.ts'
-import { createApp } from './http/app.ts'
-import type { QueuedJob, QueuedPush } from './queues/queued.ts'
-import { workerFor } from './worker.ts'
+import type { QueuedMessage } from './queues/queued.ts'
+import { createWorker } from './worker.ts'
 
 export * from './durable-objects.ts'
 
 // Imported, and its app built, as the module loads, but as a promise: what the bot throws (at
 // its definition, or in createApp's check of the menu) rejects it rather than the module.
 const worker = import('./default-bot.ts')
-  .then(({ bot }) => workerFor(createApp(bot, { debugTools }), bot))
+  .then(({ bot }) => createWorker(bot, { debugTools }))
   .catch(brokenBotWorker)
 
 export default {
@@ -27,4 +26,4 @@ export default {
   async queue(batch, env) {
     return (await worker).queue(batch, env)
   },
-} satisfies ExportedHandler<Env, QueuedPush | QueuedJob>
+} satisfies ExportedHandler<Env, QueuedMessage>

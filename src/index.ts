@@ -4,8 +4,7 @@
  */
 
 import { bot } from './default-bot.ts'
-import { createApp } from './http/app.ts'
-import { workerFor } from './worker.ts'
+import { createWorker } from './worker.ts'
 
 // By name, not `export *`: `wrangler types` reads this entry's export names to type env's
 // Durable Object namespaces.
@@ -18,4 +17,4 @@ export {
   UserState,
 } from './durable-objects.ts'
 
-export default workerFor(createApp(bot), bot)
+export default createWorker(bot)

@@ -1,13 +1,13 @@
 /**
- * The Worker's handlers around an app: fetch with the request's id for the logs, and the Queue
- * consumers. Shared by the production entry (src/index.ts) and the dev entry (src/dev.ts).
+ * The Worker's handlers around its bots: fetch with the request's id for the logs, and the
+ * Queue consumers, from one set of bots checked once. Shared by the production entry
+ * (src/index.ts), the dev entry (src/dev.ts) and the tests' entry.
  */
 
-import type { Hono } from 'hono/tiny'
-import type { Router } from './bot/router.ts'
-import type { SessionSchema } from './bot/session.ts'
+import { type BotSource, botsOf } from './bot/bots.ts'
 import { readConfig } from './config.ts'
 import type { Env } from './env.ts'
+import { type AppOptions, appFor } from './http/app.ts'
 import { withRequestId } from './log.ts'
 import { handleLaterBatch } from './queues/later.ts'
 import { handleQueueBatch, retryDelaySeconds } from './queues/pushes.ts'
@@ -15,12 +15,11 @@ import { type QueuedMessage, queueRoleOf } from './queues/queued.ts'
 
 /**
  * @example
- * export default workerFor(createApp(bot), bot)
+ * export default createWorker(bot, { accounts: { shop: shopBot } })
  */
-export function workerFor<S extends SessionSchema<S>>(
-  app: Hono<{ Bindings: Env }>,
-  bot: Router<Env, S>,
-) {
+export function createWorker(bot: BotSource, options: AppOptions = {}) {
+  const bots = botsOf(bot, options.accounts)
+  const app = appFor(bots, options)
   return {
     fetch(request, env, ctx) {
       // Cloudflare's id for the request: the one an operator also finds in its dashboard.
@@ -30,7 +29,7 @@ export function workerFor<S extends SessionSchema<S>>(
       return withRequestId(null, function consume() {
         if (queueRoleOf(batch.queue) === 'later') {
           const base = readConfig(env).queueRetryBaseSeconds
-          return handleLaterBatch(batch, env, bot, (attempts) => retryDelaySeconds(attempts, base))
+          return handleLaterBatch(batch, env, bots, (attempts) => retryDelaySeconds(attempts, base))
         }
         return handleQueueBatch(batch, env)
       })

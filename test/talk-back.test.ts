@@ -1,8 +1,8 @@
 import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { env, exports } from 'cloudflare:workers'
 import { describe, expect, it, vi } from 'vitest'
+import { readConfig } from '../src/config.ts'
 import { type ForgeFields, forgePushXml } from '../src/debug/forge.ts'
-import type { Env } from '../src/env.ts'
 import { listDeadLetters } from '../src/queues/dead-letters.ts'
 import { fetchFrom, REFRESH_AHEAD_MS } from '../src/talk/access-token.ts'
 import { talkerFor } from '../src/talk/talk.ts'
@@ -13,14 +13,11 @@ import { eventually } from './helpers/eventually.ts'
 import { appid, fakeWechat } from './helpers/fake-wechat.ts'
 import { captureLogs } from './helpers/logs.ts'
 import { forgedPush, parsedPush, queuedJob, queuedPush, unanswered } from './helpers/pushes.ts'
+import { talkerWithAppId } from './helpers/talker.ts'
 import { exchange, openid } from './helpers/wechat.ts'
 
 /** A talker whose token Durable Object is this test's own. */
-function talkerWith(app: string) {
-  const talker = talkerFor({ ...env, WECHAT_APPID: app } as Env)
-  if (!talker) throw new Error('talking back is off')
-  return talker
-}
+const talkerWith = talkerWithAppId
 
 /** The user's push as WeChat learns it (the fake's windows) and their UserState applies it. */
 async function interacted(id: string, kind: PushKind = 'text', fields: ForgeFields = {}) {
@@ -188,7 +185,7 @@ describe('the access token', () => {
   it('shows whether a token is held and until when, never the token', async () => {
     const id = openid('status')
     await wrote(id)
-    await talkerFor(env)?.typing(id, true)
+    await talkerFor(env, readConfig(env).env)?.typing(id, true)
     const response = await exports.default.fetch('https://edge.test/admin/access-token', {
       headers: ADMIN_HEADERS,
     })
@@ -325,7 +322,7 @@ describe('operators sending to a user', () => {
     await fakeWechat.fail('send', id, 43004)
     expect((await exchange(xml)).reply).toBe('success')
     const letter = await eventually(async () => {
-      const found = (await listDeadLetters(env.DEAD_LETTERS)).find((l) => l.openid === id)
+      const found = (await listDeadLetters(env.DEAD_LETTERS, 'env')).find((l) => l.openid === id)
       expect(found).toBeDefined()
       return found
     }, 20_000)
@@ -371,7 +368,9 @@ describe('deferred handlers', () => {
     )
     await env.LATER.send(queued)
     const letter = await eventually(async () => {
-      const found = (await listDeadLetters(env.DEAD_LETTERS)).find((l) => l.key === queued.key)
+      const found = (await listDeadLetters(env.DEAD_LETTERS, 'env')).find(
+        (l) => l.key === queued.key,
+      )
       expect(found).toBeDefined()
       return found
     }, 20_000)
@@ -425,7 +424,9 @@ describe('deferred handlers', () => {
     const xml = forgePushXml('text', { openid: id, content: 'later busy' })
     await exchange(xml)
     const letter = await eventually(async () => {
-      const found = (await listDeadLetters(env.DEAD_LETTERS)).find((dead) => dead.openid === id)
+      const found = (await listDeadLetters(env.DEAD_LETTERS, 'env')).find(
+        (dead) => dead.openid === id,
+      )
       expect(found).toBeDefined()
       return found
     }, 25_000)

@@ -57,6 +57,15 @@ export interface HandlerContext<
    * parameter: `new Router<Env, Session, { user: Member }>()`. Fresh for each push.
    */
   readonly state: Partial<V>
+  /** The account this push came to: one bot may serve several. */
+  readonly account: AccountRef
+}
+
+/** The account a push came to: its id (`env` for the one the Worker's variables configure). */
+export interface AccountRef {
+  readonly id: string
+  /** Null when the account has no AppID configured. */
+  readonly appId: string | null
 }
 
 /** What the request path supplies; the router adds `next` and `state`. */
@@ -66,6 +75,17 @@ export type RouteContext<E = unknown, S extends SessionSchema<S> = AnySession> =
 > & {
   /** Called when the push went to a deferred route: the job named `name` runs after the answer. */
   readonly defer?: (name: string) => void
+}
+
+/**
+ * A bot as the Worker runs it, whatever the shape of its session: every {@link Router} is one
+ * (`router.bot`), so that one deployment can run a bot per account.
+ */
+export interface Bot<E = unknown> {
+  route(push: Push, base: RouteContext<E, AnySession>): Promise<Reply | undefined>
+  laterJob(name: string): LaterHandler<Push, E, AnySession> | undefined
+  checkMenu(): void
+  readonly declaredMenu: Menu | null
 }
 
 /** A middleware or handler called `next()` a second time (as Hono's compose refuses it). */
@@ -95,6 +115,8 @@ export interface LaterContext<E = unknown, S extends SessionSchema<S> = AnySessi
   readonly log: LogFields
   /** The account's WeChat API, as handlers have it; null for a push of nobody without one. */
   readonly wechat: WechatClient | null
+  /** The account this job's push came to. */
+  readonly account: AccountRef
 }
 
 export type LaterHandler<
@@ -258,6 +280,18 @@ export class Router<
     this.#laterRuns.set(name, deferred.run)
     this.#laterNames.set(handler, name)
     return handler
+  }
+
+  /**
+   * This bot as the Worker runs it, beside other accounts' bots: the session's shape types the
+   * handlers, not what the Worker hands them (every push gets the same kind of session), so it
+   * can be forgotten here.
+   *
+   * @example
+   * createWorker(bot, { accounts: { shop: shopBot } })
+   */
+  get bot(): Bot<E> {
+    return this as unknown as Bot<E>
   }
 
   /** The deferred handler a queued job names, or undefined when no route has that name now. */

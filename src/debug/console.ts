@@ -8,11 +8,13 @@
 
 import type { ExecutionContext } from 'hono'
 import { Hono } from 'hono/tiny'
-import { readConfig } from '../config.ts'
+import { ENV_ACCOUNT } from '../accounts/settings.ts'
+import type { Bots } from '../bot/bots.ts'
+import { type AccountSettings, readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
+import { type AccountScoped, forAccount } from '../http/account-scope.ts'
 import { carriesBearer } from '../http/bearer.ts'
 import { readBoundedText } from '../http/body.ts'
-import type { Menu } from '../wechat/menu.ts'
 import { isWechatId, PUSH_KINDS, type PushKind } from '../wechat/push.ts'
 import { parseXmlRoot, type XmlElement } from '../wechat/xml.ts'
 import page from './console.html'
@@ -109,11 +111,11 @@ function readable(xml: string): XmlElement | null {
  */
 export function debugConsole(
   dispatchFor: (env: Env, ctx: ExecutionContext) => Dispatch,
-  /** The bot's declared menu, drawn under the conversation: a tap sends that button's push. */
-  menu: Menu | null = null,
+  /** Each account's bot: its declared menu is drawn under the conversation, a tap sends it. */
+  bots: Bots,
 ) {
   return (
-    new Hono<{ Bindings: Env }>()
+    new Hono<AccountScoped>()
       .use('*', async function consoleEnabled(c, next) {
         if (!readConfig(c.env).debugConsole) return c.text('not found', 404)
         await next()
@@ -136,13 +138,20 @@ export function debugConsole(
         }
         await next()
       })
+      // The account the console acts as: `?account=<id>`, the env account by default.
+      .use('/api/*', forAccount('query'))
       .get('/api/meta', (c) => {
-        const { account } = readConfig(c.env)
+        const { envelope } = c.var.account
         const modes: ForgeMode[] = [
-          ...(account.requireEncryption ? [] : (['plaintext'] as const)),
-          ...(account.aes ? (['compatible', 'safe'] as const) : []),
+          ...(envelope.requireEncryption ? [] : (['plaintext'] as const)),
+          ...(envelope.aes ? (['compatible', 'safe'] as const) : []),
         ]
-        return c.json({ kinds: PUSH_KINDS, modes, defaults: FORGE_DEFAULTS, menu })
+        const config = readConfig(c.env)
+        const accounts = [...config.accounts.values()]
+          .filter((account) => account.problems.length === 0)
+          .map((account) => account.id)
+        const menu = bots(c.var.account.id).declaredMenu
+        return c.json({ kinds: PUSH_KINDS, modes, defaults: FORGE_DEFAULTS, menu, accounts })
       })
       .post('/api/send', async (c) => {
         const text = await readBoundedText(c.req.raw, MAX_API_BODY_BYTES)
@@ -151,16 +160,17 @@ export function debugConsole(
         const mode = input.mode as ForgeMode
         if (!PUSH_KINDS.includes(kind)) return c.text('unknown kind', 400)
         if (!['plaintext', 'compatible', 'safe'].includes(mode)) return c.text('unknown mode', 400)
-        const { account } = readConfig(c.env)
-        if (mode !== 'plaintext' && !account.aes) {
-          return c.text(`${mode} mode needs WECHAT_APPID and WECHAT_ENCODING_AES_KEY`, 400)
+        const { account } = c.var
+        const { envelope } = account
+        if (mode !== 'plaintext' && !envelope.aes) {
+          return c.text(`${mode} mode needs the account’s AppID and EncodingAESKey`, 400)
         }
-        const signer = { token: account.token, ...account.aes }
+        const signer = { token: envelope.token, ...envelope.aes }
         const fields = fieldsFrom(input.fields)
         // Scanning a code: WeChat knows its scene from the ticket, and so does the fake. The
         // ticket's scene wins over the form's: a push never carries a scene its code lacks.
         if ((kind === 'subscribe' || kind === 'scan') && fields.ticket) {
-          const scene = await sceneOfTicket(c.env, fields.ticket, c.req.header('Authorization'))
+          const scene = await sceneOfTicket(account, fields.ticket, c.req.header('Authorization'))
           if (scene === null) {
             // It keeps what it made in memory: a code made before a restart is one it never made.
             const why =
@@ -170,9 +180,10 @@ export function debugConsole(
           fields.scene = scene
         }
         const xml = typeof input.xml === 'string' ? input.xml : forgePushXml(kind, fields)
-        await tellFakeWechat(c.env, xml, c.req.header('Authorization'))
+        await tellFakeWechat(account, xml, c.req.header('Authorization'))
         const { query, body } = await signPush(xml, signer, mode)
-        const url = new URL(`/wechat?${query}`, c.req.url)
+        const path = account.id === ENV_ACCOUNT ? '/wechat' : `/wechat/${account.id}`
+        const url = new URL(`${path}?${query}`, c.req.url)
         const started = Date.now()
         const response = await dispatchFor(
           c.env,
@@ -191,7 +202,7 @@ export function debugConsole(
       .get('/api/users/:openid', async (c) => {
         const openid = c.req.param('openid')
         if (!isWechatId(openid)) return c.text('malformed openid', 400)
-        const user = c.env.USERS.getByName(openid)
+        const user = c.var.objects.user(openid)
         const [state, recent] = await Promise.all([user.snapshot(), user.recent()])
         return c.json({ state, recent })
       })
@@ -199,7 +210,7 @@ export function debugConsole(
         // The customer-service messages the fake WeChat took for this user, newest last.
         const openid = c.req.param('openid')
         if (!isWechatId(openid)) return c.text('malformed openid', 400)
-        const url = fakeWechatUrl(c.env, `fake/sent?touser=${openid}`)
+        const url = fakeWechatUrl(c.var.account, `fake/sent?touser=${openid}`)
         if (!url) return c.json([])
         const headers = { Authorization: c.req.header('Authorization') ?? '' }
         const response = await fetch(url, { headers }).catch(() => null)
@@ -209,8 +220,8 @@ export function debugConsole(
 }
 
 /** A control route of the fake WeChat API, or null when the API is WeChat's own (or none). */
-function fakeWechatUrl(env: Env, path: string): URL | null {
-  const talkBack = readConfig(env).talkBack
+function fakeWechatUrl(account: AccountSettings, path: string): URL | null {
+  const { talkBack } = account
   if (!talkBack) return null
   const base = new URL(talkBack.apiBase)
   if (base.hostname === 'qq.com' || base.hostname.endsWith('.qq.com')) return null
@@ -219,11 +230,11 @@ function fakeWechatUrl(env: Env, path: string): URL | null {
 
 /** The scene the fake WeChat API made a ticket's code for, or null. */
 async function sceneOfTicket(
-  env: Env,
+  account: AccountSettings,
   ticket: string,
   authorization: string | undefined,
 ): Promise<string | null> {
-  const url = fakeWechatUrl(env, `fake/qrcode?ticket=${encodeURIComponent(ticket)}`)
+  const url = fakeWechatUrl(account, `fake/qrcode?ticket=${encodeURIComponent(ticket)}`)
   if (!url) return null
   const response = await fetch(url, { headers: { Authorization: authorization ?? '' } }).catch(
     () => null,
@@ -237,8 +248,12 @@ async function sceneOfTicket(
  * The user's interaction, told to the fake WeChat API as WeChat would learn it from the user, so
  * that its windows open for the replies. Best effort: a push is forged whatever the fake says.
  */
-async function tellFakeWechat(env: Env, xml: string, authorization: string | undefined) {
-  const url = fakeWechatUrl(env, 'fake/interact')
+async function tellFakeWechat(
+  account: AccountSettings,
+  xml: string,
+  authorization: string | undefined,
+) {
+  const url = fakeWechatUrl(account, 'fake/interact')
   if (!url) return
   const headers = { Authorization: authorization ?? '' }
   await fetch(url, { method: 'POST', headers, body: xml }).catch(() => null)

@@ -56,6 +56,8 @@ interface HeldTokens {
 
 interface Recorded {
   touser: string
+  /** The account whose token sent it, as WeChat knows the sender of every call. */
+  appid?: string | null
   body: Record<string, unknown>
   at: number
 }
@@ -149,7 +151,7 @@ export function fakeWechat() {
     const touser = String(body.touser)
     const charged = chargeWindow(userOf(touser), Date.now())
     if (charged !== 0) return answer(charged)
-    remember(sent, { touser, body, at: Date.now() })
+    remember(sent, { touser, appid: appidOf(request), body, at: Date.now() })
     const delayed = take(late, touser)
     if (delayed) await new Promise((resolve) => setTimeout(resolve, delayed.ms))
     return answer(ERRCODES.ok)

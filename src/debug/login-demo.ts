@@ -21,7 +21,7 @@ export function loginDemo(dispatchFor: (env: Env, ctx: ExecutionContext) => Disp
   return new Hono<{ Bindings: Env }>()
     .use('*', async function demoEnabled(c, next) {
       const config = readConfig(c.env)
-      if (!config.debugConsole || !config.login) return c.text('not found', 404)
+      if (!config.debugConsole || !config.env.login) return c.text('not found', 404)
       await next()
     })
     .get('/', (c) =>
@@ -33,7 +33,7 @@ export function loginDemo(dispatchFor: (env: Env, ctx: ExecutionContext) => Disp
     .post('/exchange', async (c) => {
       // The stand-in backend trades codes for OpenIDs: only for the demo page's own origin.
       if (isCrossSite(c.req.raw)) return c.text('cross-site requests are refused', 403)
-      const secret = readConfig(c.env).login?.secret ?? ''
+      const secret = readConfig(c.env).env.login?.secret ?? ''
       const body = await readBoundedText(c.req.raw, 1024)
       const url = new URL('/login/exchange', c.req.url)
       return dispatchFor(

@@ -7,8 +7,7 @@
 
 import type { ExecutionContext } from 'hono'
 import type { Hono } from 'hono/tiny'
-import type { Router } from '../bot/router.ts'
-import type { SessionSchema } from '../bot/session.ts'
+import type { Bots } from '../bot/bots.ts'
 import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
 import { carriesBearer } from '../http/bearer.ts'
@@ -22,10 +21,7 @@ import { loginDemo } from './login-demo.ts'
  * @example
  * const app = createApp(bot, { debugTools })
  */
-export function debugTools<S extends SessionSchema<S>>(
-  app: Hono<{ Bindings: Env }>,
-  bot: Router<Env, S>,
-): void {
+export function debugTools(app: Hono<{ Bindings: Env }>, bots: Bots): void {
   const dispatch = (env: Env, ctx: ExecutionContext) => (request: Request) =>
     Promise.resolve(app.fetch(request, env, ctx))
   app.route('/login/demo', loginDemo(dispatch))
@@ -51,7 +47,7 @@ export function debugTools<S extends SessionSchema<S>>(
     fake ??= fakeWechat()
     return fake.fetch(new Request(url, { method: c.req.method, headers: c.req.raw.headers, body }))
   })
-  app.route('/debug', debugConsole(dispatch, bot.declaredMenu))
+  app.route('/debug', debugConsole(dispatch, bots))
   app.get('/favicon.ico', (c) =>
     readConfig(c.env).debugConsole
       ? c.body(FAVICON_SVG, 200, {

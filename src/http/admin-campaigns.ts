@@ -7,16 +7,21 @@
  * - `POST /admin/menu` publishes the declared menu; `GET /admin/menu` → WeChat's and ours
  */
 
+import type { Context } from 'hono'
 import { Hono } from 'hono/tiny'
-import { campaignsOf } from '../campaigns.ts'
-import type { Env } from '../env.ts'
+import type { Bots } from '../bot/bots.ts'
 import { logProblem } from '../log.ts'
 import { talkerFor } from '../talk/talk.ts'
 import { WechatApiError } from '../wechat/api.ts'
-import type { Menu } from '../wechat/menu.ts'
 import { LOGIN_SCENE_PREFIX, qrCodeProblem, SCENE_PATTERN } from '../wechat/qrcode.ts'
+import type { AccountScoped } from './account-scope.ts'
 import { refusalAnswer } from './api-failure.ts'
 import { readJsonObject } from './body.ts'
+
+/** The account's campaigns object. */
+function campaignsOf(c: Context<AccountScoped>) {
+  return c.var.objects.campaigns(c.var.account.talkBack?.appId ?? null)
+}
 
 /** WeChat's refusal, logged (never the token: an error names failure and errcode only). */
 function refused(error: unknown, what: string) {
@@ -25,11 +30,11 @@ function refused(error: unknown, what: string) {
   return refusalAnswer(error)
 }
 
-export function campaignAdmin(declaredMenu: Menu | null) {
-  return new Hono<{ Bindings: Env }>()
+export function campaignAdmin(bots: Bots) {
+  return new Hono<AccountScoped>()
     .post('/qrcodes', async (c) => {
-      const wechat = talkerFor(c.env)
-      if (!wechat) return c.text('QR codes need WECHAT_APPID', 503)
+      const wechat = talkerFor(c.env, c.var.account)
+      if (!wechat) return c.text('QR codes need the account’s AppID', 503)
       const { scene, expireSeconds } = await readJsonObject(
         c.req.raw,
         1024,
@@ -50,22 +55,23 @@ export function campaignAdmin(declaredMenu: Menu | null) {
         const createdAt = Date.now()
         const expiresAt = code.expireSeconds === null ? null : createdAt + code.expireSeconds * 1000
         const made = { scene, ticket: code.ticket, url: code.url, image: code.image, expiresAt }
-        await campaignsOf(c.env).keepQrCode({ ...made, createdAt })
+        await campaignsOf(c).keepQrCode({ ...made, createdAt })
         return c.json(made, 201)
       } catch (error) {
         const { body, status } = refused(error, 'qrcode')
         return c.json(body, status)
       }
     })
-    .get('/qrcodes', async (c) => c.json({ qrcodes: await campaignsOf(c.env).qrCodes() }))
+    .get('/qrcodes', async (c) => c.json({ qrcodes: await campaignsOf(c).qrCodes() }))
     .get('/qrcodes/:scene/stats', async (c) => {
       const scene = c.req.param('scene')
       if (!SCENE_PATTERN.test(scene)) return c.text('malformed scene', 400)
-      return c.json(await campaignsOf(c.env).stats(scene))
+      return c.json(await campaignsOf(c).stats(scene))
     })
     .post('/menu', async (c) => {
-      const wechat = talkerFor(c.env)
-      if (!wechat) return c.text('the menu needs WECHAT_APPID', 503)
+      const wechat = talkerFor(c.env, c.var.account)
+      if (!wechat) return c.text('the menu needs the account’s AppID', 503)
+      const declaredMenu = bots(c.var.account.id).declaredMenu
       if (!declaredMenu) return c.text('the bot declares no menu (Router.withMenu)', 409)
       try {
         await wechat.createMenu(declaredMenu)
@@ -76,8 +82,9 @@ export function campaignAdmin(declaredMenu: Menu | null) {
       }
     })
     .get('/menu', async (c) => {
-      const wechat = talkerFor(c.env)
-      if (!wechat) return c.text('the menu needs WECHAT_APPID', 503)
+      const wechat = talkerFor(c.env, c.var.account)
+      if (!wechat) return c.text('the menu needs the account’s AppID', 503)
+      const declaredMenu = bots(c.var.account.id).declaredMenu
       try {
         return c.json({ declared: declaredMenu, current: await wechat.currentMenu() })
       } catch (error) {

@@ -6,8 +6,11 @@
 
 import type { MiddlewareHandler } from 'hono'
 import { Hono } from 'hono/tiny'
-import { readConfig } from '../config.ts'
-import type { Env } from '../env.ts'
+import { objectsOf } from '../accounts/objects.ts'
+import { accountToServe } from '../accounts/served.ts'
+import { ENV_ACCOUNT } from '../accounts/settings.ts'
+import type { Bots } from '../bot/bots.ts'
+import { type AccountSettings, readConfig } from '../config.ts'
 import { logProblem } from '../log.ts'
 import { listDeadLetters, replayDeadLetters } from '../queues/dead-letters.ts'
 import { partsOf, sendThroughOutbox, UserPurgedError } from '../talk/send.ts'
@@ -19,8 +22,8 @@ import {
   WechatApiError,
 } from '../wechat/api.ts'
 import { customMessageFrom, MessageFieldError } from '../wechat/custom-message.ts'
-import type { Menu } from '../wechat/menu.ts'
 import { isWechatId } from '../wechat/push.ts'
+import type { AccountScoped } from './account-scope.ts'
 import { campaignAdmin } from './admin-campaigns.ts'
 import { refusalAnswer } from './api-failure.ts'
 import { carriesBearer } from './bearer.ts'
@@ -37,48 +40,75 @@ const validOpenid: MiddlewareHandler = async (c, next) => {
 }
 
 /**
- * The admin API; the campaigns and the menu need the bot's declared menu.
+ * Whether the request may act for this account: ADMIN_TOKEN opens every account, an account's
+ * own `adminToken` only that one. Null when neither is configured: the admin API is not there.
+ */
+export async function adminAllowed(
+  authorization: string | undefined,
+  deploymentToken: string | null,
+  account: AccountSettings,
+): Promise<boolean | null> {
+  const tokens = [deploymentToken, account.adminToken].filter((token) => token !== null)
+  if (tokens.length === 0) return null
+  for (const token of tokens) if (await carriesBearer(authorization, token)) return true
+  return false
+}
+
+/**
+ * One account's admin API: the env account's at `/admin`, any other's at
+ * `/admin/accounts/<id>`; the campaigns and the menu need the account's bot.
  *
  * @example
- * app.route('/admin', adminApi(bot.declaredMenu))
+ * app.route('/admin/accounts/:account', adminApi(bots, 'path'))
  */
-export function adminApi(declaredMenu: Menu | null) {
-  return new Hono<{ Bindings: Env }>()
+export function adminApi(bots: Bots, from: 'path' | 'env') {
+  return new Hono<AccountScoped>()
     .use('*', async function requireAdminToken(c, next) {
-      const { adminToken } = readConfig(c.env)
-      if (adminToken === null) return c.text('not found', 404)
-      if (!(await carriesBearer(c.req.header('Authorization'), adminToken))) {
-        return c.text('unauthorized', 401, { 'WWW-Authenticate': 'Bearer' })
-      }
+      // Another account's path under /admin: its own mount answers it.
+      if (from === 'env' && c.req.path.startsWith('/admin/accounts/')) return next()
+      const account = accountToServe(
+        c.env,
+        from === 'path' ? (c.req.param('account') ?? '') : ENV_ACCOUNT,
+      )
+      const allowed = await adminAllowed(
+        c.req.header('Authorization'),
+        readConfig(c.env).adminToken,
+        account,
+      )
+      if (allowed === null) return c.text('not found', 404)
+      if (!allowed) return c.text('unauthorized', 401, { 'WWW-Authenticate': 'Bearer' })
+      c.set('account', account)
+      c.set('objects', objectsOf(c.env, account.id))
       await next()
     })
     .use('/users/:openid/*', validOpenid)
     .use('/users/:openid', validOpenid)
     .get('/users/:openid', async (c) => {
-      const snapshot = await c.env.USERS.getByName(c.req.param('openid')).snapshot()
+      const snapshot = await c.var.objects.user(c.req.param('openid')).snapshot()
       return snapshot ? c.json(snapshot) : c.text('not found', 404)
     })
     .delete('/users/:openid', async (c) => {
       // Their object deletes everything now and sweeps their dead letters from its alarm.
-      await c.env.USERS.getByName(c.req.param('openid')).purge()
+      await c.var.objects.user(c.req.param('openid')).purge()
       return c.body(null, 204)
     })
     .get('/dead-letters', async (c) => {
-      const deadLetters = await listDeadLetters(c.env.DEAD_LETTERS)
+      const deadLetters = await listDeadLetters(c.env.DEAD_LETTERS, c.var.account.id)
       return c.json({ count: deadLetters.length, deadLetters })
     })
     .post('/dead-letters/replay', async (c) => {
       return c.json({
-        replayed: await replayDeadLetters(c.env.DEAD_LETTERS, {
-          pushes: c.env.PUSHES,
-          later: c.env.LATER,
-        }),
+        replayed: await replayDeadLetters(
+          c.env.DEAD_LETTERS,
+          { pushes: c.env.PUSHES, later: c.env.LATER },
+          c.var.account.id,
+        ),
       })
     })
     .post('/users/:openid/messages', async (c) => {
-      const talker = talkerFor(c.env)
-      const talkBack = readConfig(c.env).talkBack
-      if (!talker || !talkBack) return c.text('talking back is off: set WECHAT_APPID', 503)
+      const { talkBack } = c.var.account
+      const talker = talkerFor(c.env, c.var.account)
+      if (!talker || !talkBack) return c.text('talking back is off: set the account’s AppID', 503)
       const input = await readBoundedText(c.req.raw, MAX_MESSAGE_BYTES)
       let message: CustomMessage
       try {
@@ -88,7 +118,7 @@ export function adminApi(declaredMenu: Menu | null) {
         return c.text(`a message is JSON with msgtype: ${CUSTOM_MESSAGE_TYPES.join(', ')}`, 400)
       }
       const openid = c.req.param('openid')
-      const user = c.env.USERS.getByName(openid)
+      const user = c.var.objects.user(openid)
       const job = `admin:${crypto.randomUUID()}`
       // The operator's send is a job of its own, sent as a deferred job sends (src/talk/send.ts).
       const claimant = 'admin'
@@ -114,15 +144,15 @@ export function adminApi(declaredMenu: Menu | null) {
     })
     .all('/users/:openid', (c) => c.text('method not allowed', 405, { Allow: 'GET, DELETE' }))
     .get('/access-token', async (c) => {
-      const talkBack = readConfig(c.env).talkBack
+      const { talkBack } = c.var.account
       if (!talkBack) return c.json({ talkBack: false, held: false })
-      const status = await c.env.ACCESS_TOKENS.getByName(talkBack.appId).status()
+      const status = await c.var.objects.token(talkBack.appId).status()
       return c.json({ talkBack: true, configuredSource: talkBack.source, ...status })
     })
     .post('/access-token/refresh', async (c) => {
-      const talkBack = readConfig(c.env).talkBack
-      if (!talkBack) return c.text('talking back is off: set WECHAT_APPID', 503)
-      const tokens = c.env.ACCESS_TOKENS.getByName(talkBack.appId)
+      const { talkBack } = c.var.account
+      if (!talkBack) return c.text('talking back is off: set the account’s AppID', 503)
+      const tokens = c.var.objects.token(talkBack.appId)
       const result = await tokens.forceRefresh()
       if (!result.ok) {
         const status = /forced refresh/.test(result.message) ? 429 : 502
@@ -134,8 +164,8 @@ export function adminApi(declaredMenu: Menu | null) {
       return c.json({ refreshed: true, ...(await tokens.status()) })
     })
     .put('/access-token', async (c) => {
-      const talkBack = readConfig(c.env).talkBack
-      if (!talkBack) return c.text('talking back is off: set WECHAT_APPID', 503)
+      const { talkBack } = c.var.account
+      if (!talkBack) return c.text('talking back is off: set the account’s AppID', 503)
       const handed = await readJsonObject(c.req.raw, MAX_MESSAGE_BYTES, TOKEN_SHAPE)
       const problem = tokenProblem(handed)
       if (problem !== null) return c.text(problem, 400)
@@ -143,7 +173,7 @@ export function adminApi(declaredMenu: Menu | null) {
         access_token: string
         expires_in: number
       }
-      return c.json(await c.env.ACCESS_TOKENS.getByName(talkBack.appId).put(token, expiresIn))
+      return c.json(await c.var.objects.token(talkBack.appId).put(token, expiresIn))
     })
-    .route('/', campaignAdmin(declaredMenu))
+    .route('/', campaignAdmin(bots))
 }

@@ -6,9 +6,10 @@
  * reply is sealed in safe mode, and one line is logged.
  */
 
-import type { LogFields, RouteContext, Router } from '../bot/router.ts'
-import { PushSession, type SessionSchema, userSessionStore } from '../bot/session.ts'
-import type { Config } from '../config.ts'
+import { ENV_ACCOUNT } from '../accounts/settings.ts'
+import type { Bot, LogFields, RouteContext } from '../bot/router.ts'
+import { type AnySession, PushSession, userSessionStore } from '../bot/session.ts'
+import type { AccountSettings } from '../config.ts'
 import { settleWithin } from '../deadline.ts'
 import { errorName, logEvent, logProblem, quotaNamed } from '../log.ts'
 import { answerLoginPush, type LoginDesk } from '../login/answer.ts'
@@ -23,9 +24,11 @@ import type { Push } from '../wechat/push.ts'
 import { NO_REPLY, type Reply, renderReply } from '../wechat/reply.ts'
 import type { ReplyCache } from './reply-cache.ts'
 
-export interface AnswerDeps<E, S extends SessionSchema<S>> {
-  readonly config: Config
-  readonly bot: Router<E, S>
+export interface AnswerDeps<E> {
+  /** The account the push came to. */
+  readonly account: AccountSettings
+  readonly replyBudgetMs: number
+  readonly bot: Bot<E>
   readonly env: E
   /** The push's owner: the user's Durable Object, or the ledger (src/receive/owner.ts). */
   readonly ownerOf: (push: Push, key: string) => Owner
@@ -50,21 +53,20 @@ type Routed =
  * Answers one push: the body to send, with status 200. Throws a 503 {@link WechatError} when the
  * push (or its session writes) could not be made durable, so that WeChat retries it.
  */
-export async function answerPush<E, S extends SessionSchema<S>>(
-  opened: OpenedPush,
-  deps: AnswerDeps<E, S>,
-): Promise<string> {
+export async function answerPush<E>(opened: OpenedPush, deps: AnswerDeps<E>): Promise<string> {
   const { push, mode } = opened
-  const key = await dedupKey(push, deps.config.account.token)
+  const { account } = deps
+  const key = await dedupKey(push, account.envelope.token)
   const log: LogFields = {}
-  const deadline = deps.startedAt + deps.config.replyBudgetMs
+  const deadline = deps.startedAt + deps.replyBudgetMs
   const msLeft = () => deadline - Date.now()
   const owner = deps.ownerOf(push, key)
   const store = owner.kind === 'user' ? userSessionStore(owner.stub) : null
-  const session = new PushSession<S>(store, msLeft)
+  const session = new PushSession(store, msLeft)
   let deferred: string | undefined
-  const context: RouteContext<E, S> = {
+  const context: RouteContext<E, AnySession> = {
     env: deps.env,
+    account: { id: account.id, appId: account.talkBack?.appId ?? null },
     signal: new AbortController().signal,
     session,
     profile: () => (store ? store.profile() : Promise.resolve(null)),
@@ -75,9 +77,9 @@ export async function answerPush<E, S extends SessionSchema<S>>(
     },
   }
   // The handler may use the budget but what making the push durable needs after it.
-  const reserve = Math.min(DURABLE_RESERVE_MS, deps.config.replyBudgetMs / 5)
+  const reserve = Math.min(DURABLE_RESERVE_MS, deps.replyBudgetMs / 5)
   // Scan to log in is the platform's, answered before the bot sees the push (src/login/).
-  const route = async (routing: RouteContext<E, S>) => {
+  const route = async (routing: RouteContext<E, AnySession>) => {
     const login = await answerLoginPush(push, mode, session, deps.login)
     if (login === null) return deps.bot.route(push, routing)
     log.login = true
@@ -87,7 +89,13 @@ export async function answerPush<E, S extends SessionSchema<S>>(
   let body = routed.outcome === 'replied' ? renderReply(routed.reply, addressOf(push)) : NO_REPLY
   let outcome: Routed['outcome'] | 'retry' = routed.outcome
   const completed = routed.outcome === 'replied' || routed.outcome === 'no_reply'
-  const queued: QueuedPush = { type: 'push', key, push, receivedAt: deps.startedAt }
+  const queued: QueuedPush = {
+    type: 'push',
+    ...(account.id !== ENV_ACCOUNT && { account: account.id }),
+    key,
+    push,
+    receivedAt: deps.startedAt,
+  }
   const writes = completed ? session.writes : {}
   // A deferred route's job goes to the later queue with the push, from its owner, the first
   // time the owner receives the push: never again for a retry or a replayed capture.
@@ -144,6 +152,7 @@ export async function answerPush<E, S extends SessionSchema<S>>(
   if (job !== null && receipt.outcome !== 'replay') log.deferred = true
   logEvent('push', {
     ...log,
+    account: account.id,
     kind: push.kind,
     key,
     mode,
@@ -152,7 +161,7 @@ export async function answerPush<E, S extends SessionSchema<S>>(
     ms: Date.now() - deps.startedAt,
   })
   if (opened.mode === 'encrypted' && body !== NO_REPLY) {
-    return sealReply(body, deps.config.account.token, opened.aes, Date.now() / 1000)
+    return sealReply(body, account.envelope.token, opened.aes, Date.now() / 1000)
   }
   return body
 }
@@ -215,10 +224,10 @@ async function enqueueWithin(
   return settleWithin(sent, budgetMs, (): Enqueued => ({ status: 'timed out', quota: null }))
 }
 
-async function routeWithin<E, S extends SessionSchema<S>>(
-  route: (context: RouteContext<E, S>) => Promise<Reply | undefined>,
+async function routeWithin<E>(
+  route: (context: RouteContext<E, AnySession>) => Promise<Reply | undefined>,
   push: Push,
-  context: RouteContext<E, S>,
+  context: RouteContext<E, AnySession>,
   budgetMs: number,
 ): Promise<Routed> {
   const budget = new AbortController()

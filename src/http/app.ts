@@ -1,13 +1,17 @@
 /**
- * The HTTP surface (docs/architecture.md): the WeChat callback, the admin API, the debugging console and
- * health. Every failure is a typed error mapped to a short plain-text status.
+ * The HTTP surface (docs/architecture.md): the WeChat callback of each account, the admin API,
+ * scan to log in, the debugging console and health. Every failure is a typed error mapped to a
+ * short plain-text status.
  */
 
+import type { Context } from 'hono'
 import { Hono } from 'hono/tiny'
 import { name, version } from '../../package.json'
-import type { Router } from '../bot/router.ts'
-import type { SessionSchema } from '../bot/session.ts'
-import { readConfig } from '../config.ts'
+import { objectsOf } from '../accounts/objects.ts'
+import { accountToServe } from '../accounts/served.ts'
+import { ENV_ACCOUNT } from '../accounts/settings.ts'
+import { type BotSource, type Bots, botsOf } from '../bot/bots.ts'
+import { type AccountSettings, type Config, readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
 import { errorName, logProblem } from '../log.ts'
 import { login } from '../login/routes.ts'
@@ -16,121 +20,146 @@ import { talkerFor } from '../talk/talk.ts'
 import { openPushBody, verifyPushQuery } from '../wechat/envelope.ts'
 import { MalformedPushError, WechatError } from '../wechat/errors.ts'
 import { verifySignature } from '../wechat/signature.ts'
-import { adminApi } from './admin.ts'
+import { adminAllowed, adminApi } from './admin.ts'
 import { answerPush } from './answer.ts'
 import { carriesBearer } from './bearer.ts'
 import { MAX_BODY_BYTES, readBoundedText, refuseDeclaredOver } from './body.ts'
 import { kvReplyCache } from './reply-cache.ts'
 
-function configured(env: Env) {
-  const config = readConfig(env)
-  if (config.problems.length > 0) {
-    logProblem('not_configured', { problems: config.problems.join('; ') })
-    throw new WechatError(503, `wechat-edge is not configured: ${config.problems.join('; ')}`)
-  }
-  return config
-}
-
-/**
- * Builds the Worker's app around a bot.
- *
- * @example
- * export default { fetch: createApp(bot).fetch }
- */
 export interface AppOptions {
   /** Adds the debugging tools' routes (src/debug/tools.ts); absent in production. */
   readonly debugTools?: DebugTools
+  /**
+   * Accounts with a bot of their own, by id (any Router); every other account runs the main
+   * bot, which can tell accounts apart by `context.account`.
+   */
+  readonly accounts?: Readonly<Record<string, BotSource>>
 }
 
 /** Registers routes on the app: how the dev entry adds the debugging tools. */
-export type DebugTools = <S extends SessionSchema<S>>(
-  app: Hono<{ Bindings: Env }>,
-  bot: Router<Env, S>,
-) => void
+export type DebugTools = (app: Hono<{ Bindings: Env }>, bots: Bots) => void
 
-export function createApp<S extends SessionSchema<S>>(
-  bot: Router<Env, S>,
-  options: AppOptions = {},
-) {
-  // A declared menu whose keyed button no route handles is refused here, at start-up.
-  bot.checkMenu()
+/** `/wechat/<id>`: what could be an account id; which ones are is the configuration's. */
+const ACCOUNT_PATH = ':account{[a-z0-9-]+}'
+
+/**
+ * Builds the Worker's HTTP app around the bots; every bot's menu is checked here, at start-up.
+ *
+ * @example
+ * export default { fetch: createApp(bot, { accounts: { shop: shopBot } }).fetch }
+ */
+export function createApp(bot: BotSource, options: AppOptions = {}) {
+  return appFor(botsOf(bot, options.accounts), options)
+}
+
+/** The app around bots already checked (src/worker.ts builds them once for fetch and queue). */
+export function appFor(bots: Bots, options: AppOptions = {}) {
   const app = new Hono<{ Bindings: Env }>()
 
   app.get('/', async (c) => {
     const config = readConfig(c.env)
-    const { account, problems, warnings, talkBack, debugConsole: consoleOn, adminToken } = config
     // `npm run dev` prints the root URL: a browser opening it lands on the console.
-    if (consoleOn && c.req.header('Accept')?.includes('text/html')) return c.redirect('/debug')
-    const health = { name, version, ready: problems.length === 0 }
+    if (config.debugConsole && c.req.header('Accept')?.includes('text/html')) {
+      return c.redirect('/debug')
+    }
+    const ready = config.problems.length === 0 && config.env.problems.length === 0
+    const health = { name, version, ready }
     // What is configured, and how well, is the operator's to know: a stranger learns nothing
-    // about the Token's strength or whether plaintext is accepted.
-    const operator =
-      adminToken !== null && (await carriesBearer(c.req.header('Authorization'), adminToken))
-    if (!operator) return c.json(health)
-    const encryption = account.aes !== null
+    // about a Token's strength or whether plaintext is accepted. An account's own admin token
+    // sees that account only.
+    const visible = await accountsVisibleTo(c.req.header('Authorization'), config)
+    if (visible === null) return c.json(health)
+    const accounts = Object.fromEntries(visible.map((account) => [account.id, healthOf(account)]))
+    const envView = accounts[ENV_ACCOUNT]
+    if (envView === undefined) return c.json({ ...health, accounts })
     return c.json({
       ...health,
-      modes: {
-        plaintext: !account.requireEncryption,
-        compatible: encryption,
-        safe: encryption,
-      },
-      problems,
-      warnings,
-      // Customer-service messages after the 5 s window: where tokens come from, or off.
-      talkBack: talkBack ? talkBack.source : 'off',
+      ...envView,
+      problems: [...config.problems, ...envView.problems],
+      warnings: [...config.warnings, ...envView.warnings],
+      accounts,
     })
   })
 
-  app.get('/wechat', async (c) => {
-    const { account } = configured(c.env)
+  const handshake = async (c: Context<{ Bindings: Env }>, id: string) => {
+    const { envelope } = accountToServe(c.env, id)
     await verifySignature(
       c.req.query(),
-      account.token,
+      envelope.token,
       Date.now() / 1000,
-      account.signatureMaxAgeSeconds,
+      envelope.signatureMaxAgeSeconds,
     )
     const echostr = c.req.query('echostr')
     if (!echostr) throw new MalformedPushError('missing echostr')
     // Reflected input: a browser must never sniff it into HTML.
     return c.text(echostr, 200, { 'X-Content-Type-Options': 'nosniff' })
-  })
+  }
 
-  app.post('/wechat', async (c) => {
+  const receive = async (c: Context<{ Bindings: Env }>, id: string) => {
     const startedAt = Date.now()
     refuseDeclaredOver(c.req.raw, MAX_BODY_BYTES)
-    const config = configured(c.env)
-    // Nothing of the body is read until the URL's signature holds.
-    const signed = await verifyPushQuery(c.req.query(), config.account, startedAt / 1000)
+    // The account from the path and the configuration alone: an unknown one costs no binding.
+    const account = accountToServe(c.env, id)
+    // Nothing of the body is read until the URL's signature holds, with this account's Token.
+    const signed = await verifyPushQuery(c.req.query(), account.envelope, startedAt / 1000)
     const body = await readBoundedText(c.req.raw, MAX_BODY_BYTES)
-    const opened = await openPushBody(signed, body, config.account)
+    const opened = await openPushBody(signed, body, account.envelope)
+    const objects = objectsOf(c.env, account.id)
     const answer = await answerPush(opened, {
-      config,
-      bot,
+      account,
+      replyBudgetMs: readConfig(c.env).replyBudgetMs,
+      bot: bots(account.id),
       env: c.env,
-      ownerOf: (push, key) => ownerOf(c.env, push, key),
+      ownerOf: (push, key) => ownerOf(objects, push, key),
       enqueue: (queued) => c.env.PUSHES.send(queued),
-      replies: kvReplyCache(c.env.REPLY_CACHE),
+      replies: kvReplyCache(c.env.REPLY_CACHE, account.id),
       startedAt,
-      wechat: talkerFor(c.env),
-      login: { login: config.login, logins: c.env.LOGINS },
+      wechat: talkerFor(c.env, account),
+      login: { login: account.login, logins: objects.login },
     })
     return c.body(answer, 200, {
       'Content-Type': answer.startsWith('<') ? 'application/xml; charset=utf-8' : 'text/plain',
     })
-  })
+  }
 
-  app.all('/wechat', (c) => c.text('method not allowed', 405, { Allow: 'GET, POST' }))
-  app.route('/admin', adminApi(bot.declaredMenu))
+  const methodNotAllowed = (c: Context) => c.text('method not allowed', 405, { Allow: 'GET, POST' })
+  app.get('/wechat', (c) => handshake(c, ENV_ACCOUNT))
+  app.post('/wechat', (c) => receive(c, ENV_ACCOUNT))
+  app.all('/wechat', methodNotAllowed)
+  app.get(`/wechat/${ACCOUNT_PATH}`, (c) => handshake(c, c.req.param('account')))
+  app.post(`/wechat/${ACCOUNT_PATH}`, (c) => receive(c, c.req.param('account')))
+  app.all(`/wechat/${ACCOUNT_PATH}`, methodNotAllowed)
+
+  app.get('/admin/accounts', async (c) => {
+    const config = readConfig(c.env)
+    const visible = await accountsVisibleTo(c.req.header('Authorization'), config)
+    if (visible === null) {
+      const anyToken = [...config.accounts.values()].some((account) => account.adminToken)
+      return config.adminToken === null && !anyToken
+        ? c.text('not found', 404)
+        : c.text('unauthorized', 401, { 'WWW-Authenticate': 'Bearer' })
+    }
+    return c.json({
+      accounts: visible.map((account) => ({
+        id: account.id,
+        appId: account.talkBack?.appId ?? null,
+        ready: account.problems.length === 0,
+        problems: account.problems,
+      })),
+    })
+  })
+  // Another account's admin API first: the env account's, mounted at /admin, leaves it alone.
+  app.route('/admin/accounts/:account', adminApi(bots, 'path'))
+  app.route('/admin', adminApi(bots, 'env'))
   app.route('/login', login)
   // The console, the fake WeChat API and the login demo: only the dev entry (src/dev.ts) passes
   // them, so that what `wrangler deploy` uploads carries none of their code.
-  options.debugTools?.(app, bot)
+  options.debugTools?.(app, bots)
 
   app.notFound((c) => c.text('not found', 404))
   app.onError((error, c) => {
     if (error instanceof WechatError) {
-      if (error.status !== 503) {
+      if (error.status !== 503 && error.status !== 404) {
         logProblem('rejected', { status: error.status, reason: error.message })
       }
       return c.text(error.message, error.status)
@@ -139,4 +168,38 @@ export function createApp<S extends SessionSchema<S>>(
     return c.text('internal error', 500)
   })
   return app
+}
+
+/**
+ * The accounts whose state this bearer may see: all with ADMIN_TOKEN, one with its own
+ * `adminToken`, none (null) otherwise.
+ */
+async function accountsVisibleTo(
+  authorization: string | undefined,
+  config: Config,
+): Promise<AccountSettings[] | null> {
+  const all = [...config.accounts.values()]
+  if (config.adminToken !== null && (await carriesBearer(authorization, config.adminToken))) {
+    return all
+  }
+  for (const account of all) {
+    if (account.adminToken !== null && (await adminAllowed(authorization, null, account))) {
+      return [account]
+    }
+  }
+  return null
+}
+
+/** What GET / tells an operator of one account: modes, problems and warnings, never a value. */
+function healthOf(account: AccountSettings) {
+  const { envelope, talkBack } = account
+  const encryption = envelope.aes !== null
+  return {
+    ready: account.problems.length === 0,
+    modes: { plaintext: !envelope.requireEncryption, compatible: encryption, safe: encryption },
+    problems: account.problems,
+    warnings: account.warnings,
+    // Customer-service messages after the 5 s window: where tokens come from, or off.
+    talkBack: talkBack ? talkBack.source : 'off',
+  }
 }

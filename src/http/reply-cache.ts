@@ -5,6 +5,7 @@
  * spends no KV operation (the Free plan allows 1,000 KV writes a day).
  */
 
+import { scoped } from '../accounts/scope.ts'
 import { settleWithin } from '../deadline.ts'
 import { errorName, logProblem } from '../log.ts'
 import type { PushMode } from '../wechat/envelope.ts'
@@ -26,10 +27,10 @@ export interface ReplyCache {
 
 /**
  * @example
- * const replies = kvReplyCache(env.REPLY_CACHE)
+ * const replies = kvReplyCache(env.REPLY_CACHE, account.id)
  */
-export function kvReplyCache(kv: KVNamespace): ReplyCache {
-  const name = (key: string) => `reply:${key}`
+export function kvReplyCache(kv: KVNamespace, account: string): ReplyCache {
+  const name = (key: string) => `reply:${scoped(account, key)}`
   return {
     async get(key, ms) {
       const read = kv.get<CachedReply>(name(key), 'json').catch((error: unknown) => {

@@ -30,17 +30,17 @@ const ANSWERS = {
 /** The pending login a scan left in the user's session, for their agreement to find. */
 const PENDING: OwnKey = '~login'
 
-/** What answering a login push needs: the settings (null: off) and the logins' objects. */
+/** What answering a login push needs: the account's settings (null: off) and its logins. */
 export interface LoginDesk {
   readonly login: LoginConfig | null
-  readonly logins: DurableObjectNamespace<LoginSession>
+  readonly logins: (id: string) => DurableObjectStub<LoginSession>
 }
 
 /**
  * The reply to a push that is scan to log in's, or null when the push is the bot's.
  *
  * @example
- * const answered = await answerLoginPush(push, mode, session, { login, logins: env.LOGINS })
+ * const answered = await answerLoginPush(push, mode, session, { login, logins: objects.login })
  */
 export async function answerLoginPush(
   push: Push,
@@ -54,9 +54,7 @@ export async function answerLoginPush(
     if (!login || mode !== 'encrypted' || !LOGIN_ID_PATTERN.test(id)) {
       return reply.text(ANSWERS.expired)
     }
-    const asked = await logins
-      .getByName(id)
-      .ask(push.fromUserName, push.kind === 'subscribe', scene)
+    const asked = await logins(id).ask(push.fromUserName, push.kind === 'subscribe', scene)
     if (asked.outcome !== 'asking') return reply.text(ANSWERS[asked.outcome])
     await session.setOwn(PENDING, id)
     return reply.text(question(login, asked.requester, asked.expiresAt))
@@ -66,7 +64,7 @@ export async function answerLoginPush(
   const pending = await session.getOwn(PENDING)
   if (typeof pending !== 'string') return null
   await session.deleteOwn(PENDING)
-  const confirmed = await logins.getByName(pending).confirm(push.fromUserName)
+  const confirmed = await logins(pending).confirm(push.fromUserName)
   return reply.text(confirmed === 'confirmed' ? login.reply : ANSWERS[confirmed])
 }
 

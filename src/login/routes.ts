@@ -12,11 +12,13 @@
  *   "expired", code?, expiresAt? }` (a `text/plain` body works: no preflight for another origin)
  * - `POST /login/exchange` with `Authorization: Bearer <LOGIN_SECRET>` and `{ "code" }` →
  *   `{ openid, subscribed, newFollower, scene }`, once
+ *
+ * For an account other than the env one, each route takes `?account=<id>`, and that account's
+ * `loginSecret`: its logins, its gate and its QR codes are its own.
  */
 
 import { Hono } from 'hono/tiny'
-import { readConfig } from '../config.ts'
-import type { Env } from '../env.ts'
+import { type AccountScoped, forAccount } from '../http/account-scope.ts'
 import { refusalAnswer } from '../http/api-failure.ts'
 import { carriesBearer } from '../http/bearer.ts'
 import { readJsonObject } from '../http/body.ts'
@@ -90,20 +92,21 @@ async function starterOf(request: Request, secret: string): Promise<Started | nu
   }
 }
 
-export const login = new Hono<{ Bindings: Env }>()
+export const login = new Hono<AccountScoped>()
+  .use('*', forAccount('query'))
   .use('*', async function loginEnabled(c, next) {
-    if (!readConfig(c.env).login) return c.text('not found', 404)
+    if (!c.var.account.login) return c.text('not found', 404)
     await next()
   })
   .options('/qr', (c) => c.body(null, 204, preflight('POST')))
   .options('/status', (c) => c.body(null, 204, preflight('POST')))
   .post('/qr', async (c) => {
-    const config = readConfig(c.env)
-    const wechat = talkerFor(c.env)
-    if (!wechat || !config.login) return c.text('scan to log in needs WECHAT_APPID', 503)
-    const started = await starterOf(c.req.raw, config.login.secret)
+    const { account } = c.var
+    const wechat = talkerFor(c.env, account)
+    if (!wechat || !account.login) return c.text('scan to log in needs the account’s AppID', 503)
+    const started = await starterOf(c.req.raw, account.login.secret)
     if (!started) return c.text('unauthorized', 401, { 'WWW-Authenticate': 'Bearer' })
-    const gate = c.env.LOGIN_GATE.getByName('gate')
+    const gate = c.var.objects.loginGate()
     if (!(await gate.admit(started.starter, started.client))) {
       return c.text('too many logins started: try again in a minute', 429, {
         ...PUBLIC,
@@ -112,11 +115,11 @@ export const login = new Hono<{ Bindings: Env }>()
     }
     const id = randomToken()
     const scene = `${LOGIN_SCENE_PREFIX}${id}`
-    const expireSeconds = config.login.expireSeconds
+    const expireSeconds = account.login.expireSeconds
     try {
       const code = await wechat.createQrCode({ scene, expireSeconds })
       const expiresAt = Date.now() + (code.expireSeconds ?? expireSeconds) * 1000
-      await c.env.LOGINS.getByName(id).start(id, scene, expiresAt, started.requester)
+      await c.var.objects.login(id).start(id, scene, expiresAt, started.requester)
       return c.json({ id, ticket: code.ticket, image: code.image, expiresAt }, 201, PUBLIC)
     } catch (error) {
       if (!(error instanceof WechatApiError)) throw error
@@ -131,17 +134,17 @@ export const login = new Hono<{ Bindings: Env }>()
     if (typeof id !== 'string' || !LOGIN_ID_PATTERN.test(id)) {
       return c.json({ status: 'expired' }, 404, PUBLIC)
     }
-    return c.json(await c.env.LOGINS.getByName(id).status(), 200, PUBLIC)
+    return c.json(await c.var.objects.login(id).status(), 200, PUBLIC)
   })
   .post('/exchange', async (c) => {
-    const secret = readConfig(c.env).login?.secret ?? ''
+    const secret = c.var.account.login?.secret ?? ''
     if (!(await carriesBearer(c.req.header('Authorization'), secret))) {
       return c.text('unauthorized', 401, { 'WWW-Authenticate': 'Bearer' })
     }
     const { code } = await readJsonObject(c.req.raw, 1024, '{"code": "…"}')
     const [id, codeSecret] = typeof code === 'string' ? code.split('.') : []
     if (!id || !codeSecret || !LOGIN_ID_PATTERN.test(id)) return c.text('unknown code', 400)
-    const loggedIn = await c.env.LOGINS.getByName(id).exchange(codeSecret)
+    const loggedIn = await c.var.objects.login(id).exchange(codeSecret)
     if (!loggedIn) return c.text('the code is unknown, expired or already used', 400)
     return c.json(loggedIn, 200, { 'Cache-Control': 'no-store' })
   })

@@ -5,16 +5,27 @@
  * user's purge and sweeps them away with it; a system push's letter is kept directly.
  */
 
+import { objectsOf } from '../accounts/objects.ts'
+import { scoped } from '../accounts/scope.ts'
+import { ENV_ACCOUNT } from '../accounts/settings.ts'
 import type { Env } from '../env.ts'
 import { logProblem } from '../log.ts'
 import { ownerOf } from '../receive/owner.ts'
 import { stateOwnerOf } from '../wechat/push.ts'
-import { type QueuedJob, type QueuedMessage, type QueuedPush, queuedMessageOf } from './queued.ts'
+import {
+  accountOfQueued,
+  type QueuedJob,
+  type QueuedMessage,
+  type QueuedPush,
+  queuedMessageOf,
+} from './queued.ts'
 
 const PREFIX = 'dead:'
 export const DEAD_LETTER_TTL_SECONDS = 7 * 24 * 60 * 60
 
 export interface DeadLetterSummary {
+  /** The account the push came to (absent on letters kept before accounts: the env account). */
+  readonly account?: string
   readonly key: string
   readonly kind: string
   readonly openid: string
@@ -41,11 +52,14 @@ export interface ReplayQueues {
 const SYSTEM_OWNER = '*'
 
 /**
- * OpenIDs never hold a `:` (the parser refuses them), so `dead:<openid>:` is a prefix that
- * lists one user's letters and no other user's.
+ * A letter's key: `dead:` and its owner's name as the owner's object is named (the OpenID,
+ * behind `<account>/` for any account but the env one: src/accounts/scope.ts), then `:` and
+ * the push's key. OpenIDs never hold a `:` or a `/` (the parser refuses them), so
+ * `dead:<owner>:` lists one user's letters and no other user's, and `dead:<account>/` one
+ * account's.
  */
-function storageKey(openid: string, key: string): string {
-  return `${PREFIX}${openid}:${key}`
+function storageKey(owner: string, key: string): string {
+  return `${PREFIX}${owner}:${key}`
 }
 
 /** A letter to keep: what was queued, how often it was tried, and why it failed. */
@@ -60,7 +74,9 @@ export interface DeadLetterInput {
  * their purge), or the ledger for a push that belongs to no user.
  */
 export async function keepDeadLetter(env: Env, letter: DeadLetterInput): Promise<void> {
-  await ownerOf(env, letter.queued.push, letter.queued.key).stub.keepDeadLetter(letter)
+  const { queued } = letter
+  const objects = objectsOf(env, accountOfQueued(queued))
+  await ownerOf(objects, queued.push, queued.key).stub.keepDeadLetter(letter)
 }
 
 /** Writes a letter to KV. Called by its owner only (see {@link keepDeadLetter}). */
@@ -68,21 +84,25 @@ export async function recordDeadLetter(
   kv: KVNamespace,
   { queued, attempts, reason }: DeadLetterInput,
 ): Promise<void> {
+  const account = accountOfQueued(queued)
+  const openid = stateOwnerOf(queued.push) ?? SYSTEM_OWNER
   const summary: DeadLetterSummary = {
+    account,
     key: queued.key,
     kind: queued.push.kind,
-    openid: stateOwnerOf(queued.push) ?? SYSTEM_OWNER,
+    openid,
     attempts,
     deadAt: Date.now(),
     queue: queued.type === 'job' ? 'later' : 'pushes',
     reason,
   }
   const letter: DeadLetter = { ...summary, queued }
-  await kv.put(storageKey(summary.openid, summary.key), JSON.stringify(letter), {
+  await kv.put(storageKey(scoped(account, openid), summary.key), JSON.stringify(letter), {
     expirationTtl: DEAD_LETTER_TTL_SECONDS,
     metadata: summary,
   })
   logProblem('dead_letter', {
+    account,
     key: summary.key,
     kind: summary.kind,
     queue: summary.queue,
@@ -102,18 +122,35 @@ async function listKeys(kv: KVNamespace, prefix: string) {
   return keys
 }
 
-/** What the dead-letter queue holds now, newest first. */
-export async function listDeadLetters(kv: KVNamespace): Promise<DeadLetterSummary[]> {
-  const keys = await listKeys(kv, PREFIX)
-  return keys
+/**
+ * One account's letters: those behind `dead:<account>/`, or for the env account those kept
+ * without an account's scope (every letter kept before accounts is the env account's).
+ */
+async function accountKeys(kv: KVNamespace, account: string) {
+  const keys = await listKeys(kv, `${PREFIX}${scoped(account, '')}`)
+  return account === ENV_ACCOUNT
+    ? keys.filter((entry) => (entry.metadata?.account ?? ENV_ACCOUNT) === ENV_ACCOUNT)
+    : keys
+}
+
+/** What the dead-letter queue holds now for one account, newest first. */
+export async function listDeadLetters(
+  kv: KVNamespace,
+  account: string,
+): Promise<DeadLetterSummary[]> {
+  return (await accountKeys(kv, account))
     .flatMap((entry) => (entry.metadata ? [entry.metadata] : []))
     .sort((a, b) => b.deadAt - a.deadAt)
 }
 
-/** Sends every dead letter back to the pushes queue; the Durable Object ignores what it applied. */
-export async function replayDeadLetters(kv: KVNamespace, queues: ReplayQueues): Promise<number> {
+/** Sends an account's dead letters back where they came from; their owners ignore what they took. */
+export async function replayDeadLetters(
+  kv: KVNamespace,
+  queues: ReplayQueues,
+  account: string,
+): Promise<number> {
   let replayed = 0
-  for (const entry of await listKeys(kv, PREFIX)) {
+  for (const entry of await accountKeys(kv, account)) {
     const letter = await kv.get<DeadLetter>(entry.name, 'json')
     if (letter) {
       const queued = queuedMessageOf(letter.queued)
@@ -132,10 +169,11 @@ export async function replayDeadLetters(kv: KVNamespace, queues: ReplayQueues): 
  */
 export async function forgetDeadLetters(
   kv: KVNamespace,
-  openid: string,
+  /** The user's object's own name: their OpenID under their account's scope. */
+  owner: string,
   before: number,
 ): Promise<void> {
-  for (const entry of await listKeys(kv, storageKey(openid, ''))) {
+  for (const entry of await listKeys(kv, storageKey(owner, ''))) {
     if (entry.metadata === undefined || entry.metadata.deadAt < before) await kv.delete(entry.name)
   }
 }

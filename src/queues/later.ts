@@ -7,8 +7,10 @@
  * then dead-lettered with its reason.
  */
 
-import type { LaterContext, Router } from '../bot/router.ts'
-import { jobSession, PushSession, type SessionSchema } from '../bot/session.ts'
+import { objectsOf } from '../accounts/objects.ts'
+import type { Bots } from '../bot/bots.ts'
+import type { LaterContext } from '../bot/router.ts'
+import { type AnySession, jobSession, PushSession } from '../bot/session.ts'
 import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
@@ -18,6 +20,7 @@ import { talkerFor, type WechatClient } from '../talk/talk.ts'
 import { customMessageOf, WechatApiError } from '../wechat/api.ts'
 import { keepDeadLetter } from './dead-letters.ts'
 import {
+  accountOfQueued,
   LATER_MAX_ATTEMPTS,
   type QueuedJob,
   type QueuedMessage,
@@ -61,18 +64,21 @@ function jobIdOf(key: string): string {
  * @example
  * const outcome = await runLaterJob(message.body, env, bot, message.id)
  */
-export async function runLaterJob<S extends SessionSchema<S>>(
+export async function runLaterJob(
   queued: QueuedJob,
   env: Env,
-  bot: Router<Env, S>,
+  bots: Bots,
   /** The Queue message's id: the same on a redelivery, another for a duplicate job. */
   claimant: string,
 ): Promise<JobOutcome> {
   const { key, push, job } = queued
-  const run = bot.laterJob(job)
+  const account = readConfig(env).accounts.get(accountOfQueued(queued))
+  // A deploy removed the account: nothing here may run its job, or send for it.
+  if (!account) return { deadLetter: `no account ${accountOfQueued(queued)} is configured` }
+  const run = bots(account.id).laterJob(job)
   // A deploy removed or renamed the route: no other handler may take its job.
   if (!run) return { deadLetter: `no later() route is named ${job}` }
-  const owner = ownerOf(env, push, key)
+  const owner = ownerOf(objectsOf(env, account.id), push, key)
   const jobId = jobIdOf(key)
   // A push whose answer WeChat retried queues its job twice: one Queue message runs it.
   const claim = await owner.stub.claimJob(jobId, claimant, push)
@@ -81,8 +87,8 @@ export async function runLaterJob<S extends SessionSchema<S>>(
   const receipt = await owner.stub.receive({ key, push, answered: null, writes: {}, job: null })
   if (receipt.outcome === 'failed') return { retry: 'the push’s owner could not receive it' }
   if (receipt.outcome === 'stale' || receipt.outcome === 'purged') return 'purged'
-  const talker = talkerFor(env)
-  const talkBack = readConfig(env).talkBack
+  const talker = talkerFor(env, account)
+  const { talkBack } = account
   if (owner.kind === 'user' && (!talker || !talkBack)) {
     logProblem('later_skipped', { key, reason: 'talking back is off' })
     return 'skipped'
@@ -94,10 +100,11 @@ export async function runLaterJob<S extends SessionSchema<S>>(
   const user = owner.kind === 'user' ? owner.stub : null
   const session =
     user === null
-      ? new PushSession<S>(null, () => 0)
-      : jobSession<S>(() => user.readSession(), LATER_SESSION_MS)
-  const context: LaterContext<Env, S> = {
+      ? new PushSession(null, () => 0)
+      : jobSession(() => user.readSession(), LATER_SESSION_MS)
+  const context: LaterContext<Env, AnySession> = {
     env,
+    account: { id: account.id, appId: talkBack?.appId ?? null },
     session,
     profile: async () => (user === null ? null : user.snapshot()),
     log: {},
@@ -139,7 +146,7 @@ export async function runLaterJob<S extends SessionSchema<S>>(
   if (finished === 'purged') return 'purged'
   // Reported as the request path reports a session write that does not fit.
   if (finished === 'too_large') logProblem('session_not_written', { key, reason: 'too_large' })
-  logEvent('later_done', { key, kind: push.kind, sent, ...context.log })
+  logEvent('later_done', { ...context.log, account: account.id, key, kind: push.kind, sent })
   return 'done'
 }
 
@@ -153,7 +160,7 @@ export async function giveUp(
   attempts: number,
   reason: string | null,
 ): Promise<void> {
-  const owner = ownerOf(env, queued.push, queued.key)
+  const owner = ownerOf(objectsOf(env, accountOfQueued(queued)), queued.push, queued.key)
   await owner.stub.keepDeadLetter({ queued, attempts, reason })
   await owner.stub.releaseJob(jobIdOf(queued.key))
 }
@@ -174,10 +181,10 @@ function outcomeOf(error: WechatApiError): JobOutcome {
 }
 
 /** The later queue's messages: each job acknowledged, retried or dead-lettered on its own. */
-export async function handleLaterBatch<S extends SessionSchema<S>>(
+export async function handleLaterBatch(
   batch: MessageBatch<QueuedMessage>,
   env: Env,
-  bot: Router<Env, S>,
+  bots: Bots,
   retryDelaySeconds: (attempts: number) => number,
 ): Promise<void> {
   await Promise.all(
@@ -193,7 +200,7 @@ export async function handleLaterBatch<S extends SessionSchema<S>>(
       }
       let outcome: JobOutcome
       try {
-        outcome = await runLaterJob(queued, env, bot, message.id)
+        outcome = await runLaterJob(queued, env, bots, message.id)
       } catch (error) {
         outcome = { retry: `binding: ${errorName(error)}` }
       }

@@ -5,6 +5,7 @@
  * queue receives so that nothing accepted is lost.
  */
 
+import { objectsOf } from '../accounts/objects.ts'
 import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
@@ -12,6 +13,7 @@ import { ownerOf } from '../receive/owner.ts'
 import { keepDeadLetter } from './dead-letters.ts'
 import { giveUp } from './later.ts'
 import {
+  accountOfQueued,
   jobOf,
   type QueuedMessage,
   type QueuedPush,
@@ -60,7 +62,8 @@ export async function handleQueueBatch(
 /** Hands a push to its owner, with the reply WeChat was given and its job, if any. */
 async function receiveQueued(queued: QueuedPush, env: Env): Promise<void> {
   const { key, push, receivedAt, answered, job } = queued
-  const receipt = await ownerOf(env, push, key).stub.receive({
+  const account = accountOfQueued(queued)
+  const receipt = await ownerOf(objectsOf(env, account), push, key).stub.receive({
     key,
     push,
     answered: answered ?? null,

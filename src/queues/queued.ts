@@ -5,10 +5,13 @@
  * consumer guesses from its fields; which queue a batch came from is read in one place.
  */
 
+import { ENV_ACCOUNT } from '../accounts/settings.ts'
 import type { PushMode } from '../wechat/envelope.ts'
 import type { Push } from '../wechat/push.ts'
 
 interface Queued {
+  /** The account the push came to; absent for the env account (and every message sent before accounts). */
+  readonly account?: string
   /** The push's dedup key: its owner receives each key at most once. */
   readonly key: string
   readonly push: Push
@@ -55,8 +58,13 @@ export function queuedMessageOf(body: QueuedMessage | Unmarked): QueuedMessage {
 
 /** A push's deferred job, as its owner queues it. */
 export function jobOf(queued: Queued, job: string): QueuedJob {
-  const { key, push, receivedAt } = queued
-  return { type: 'job', key, push, receivedAt, job }
+  const { account, key, push, receivedAt } = queued
+  return { type: 'job', ...(account !== undefined && { account }), key, push, receivedAt, job }
+}
+
+/** The account a message belongs to. */
+export function accountOfQueued(queued: Queued): string {
+  return queued.account ?? ENV_ACCOUNT
 }
 
 /** The queues the Worker consumes. */

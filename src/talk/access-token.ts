@@ -6,6 +6,7 @@
  */
 
 import { DurableObject } from 'cloudflare:workers'
+import { unscoped } from '../accounts/scope.ts'
 import { readConfig, type TalkBack } from '../config.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
 import {
@@ -136,7 +137,7 @@ export class AccessToken extends DurableObject<Cloudflare.Env> {
     if (this.#inflight) return this.#inflight
     // Only WeChat's stable_token counts forced refreshes: a token service decides for itself,
     // and a pushed token has nothing here to refresh it from.
-    const source = readConfig(this.env).talkBack?.source
+    const source = this.#talkBack()?.source
     if (source === 'pushed') {
       throw new WechatApiError('refused', null, 'a pushed token is refreshed by pushing another')
     }
@@ -169,14 +170,10 @@ export class AccessToken extends DurableObject<Cloudflare.Env> {
   }
 
   async #fetch(force: boolean): Promise<Held> {
-    const talkBack = readConfig(this.env).talkBack
-    if (!talkBack) throw new WechatApiError('refused', null, 'no WECHAT_APPID: talking back is off')
+    const talkBack = this.#talkBack()
+    if (!talkBack) throw new WechatApiError('refused', null, 'no AppID: talking back is off')
     try {
-      // The object is named by its AppID: one token per account, whichever the Worker serves.
-      const issued = await fetchFrom(
-        { ...talkBack, appId: this.ctx.id.name ?? talkBack.appId },
-        force,
-      )
+      const issued = await fetchFrom(talkBack, force)
       const held: Held = { ...issued, source: talkBack.source }
       await this.#keep(held)
       logEvent('token_fetched', {
@@ -208,6 +205,16 @@ export class AccessToken extends DurableObject<Cloudflare.Env> {
         Math.max(held.expiresAt - REFRESH_AHEAD_MS, Date.now() + 60_000),
       )
     }
+  }
+
+  /**
+   * How this holder's account talks back, for the AppID it is named by: one holder per AppID
+   * under the account's scope (src/accounts/scope.ts), whichever accounts the Worker serves.
+   */
+  #talkBack(): TalkBack | null {
+    const { account, name } = unscoped(this.ctx.id.name ?? '')
+    const talkBack = readConfig(this.env).accounts.get(account)?.talkBack ?? null
+    return talkBack && { ...talkBack, appId: name || talkBack.appId }
   }
 
   #held(): Promise<Held | undefined> {

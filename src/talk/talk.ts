@@ -6,7 +6,9 @@
  * src/wechat/ (api.ts, qrcode.ts, menu.ts).
  */
 
-import { readConfig } from '../config.ts'
+import { objectsOf } from '../accounts/objects.ts'
+import { scoped } from '../accounts/scope.ts'
+import type { AccountSettings } from '../config.ts'
 import type { Env } from '../env.ts'
 import {
   type ApiCall,
@@ -55,35 +57,46 @@ export interface WechatClient {
   currentMenu(): Promise<CurrentMenu>
 }
 
-/** One client per env, as readConfig keeps one config: a push does not build one anew. */
-const clients = new WeakMap<Env, WechatClient | null>()
+/** One client per account and env, as readConfig keeps one config: a push builds none anew. */
+const clients = new WeakMap<Env, Map<string, WechatClient | null>>()
 
-/** The account's client, or null when talking back is off (no AppID). */
-export function talkerFor(env: Env): WechatClient | null {
-  let client = clients.get(env)
+/**
+ * The account's client, or null when talking back is off (no AppID).
+ *
+ * @example
+ * const wechat = talkerFor(env, account)
+ */
+export function talkerFor(env: Env, account: AccountSettings): WechatClient | null {
+  let perAccount = clients.get(env)
+  if (!perAccount) {
+    perAccount = new Map()
+    clients.set(env, perAccount)
+  }
+  let client = perAccount.get(account.id)
   if (client === undefined) {
-    client = clientFor(env)
-    clients.set(env, client)
+    client = clientFor(env, account)
+    perAccount.set(account.id, client)
   }
   return client
 }
 
-function clientFor(env: Env): WechatClient | null {
-  const talkBack = readConfig(env).talkBack
+function clientFor(env: Env, account: AccountSettings): WechatClient | null {
+  const { talkBack } = account
   if (!talkBack) return null
-  const { appId } = talkBack
+  // The token's holder, by its name under the account's scope: also this isolate's key for it.
+  const holder = scoped(account.id, talkBack.appId)
   // A stub only when the object is asked: a warm isolate's sends never ask it.
-  const tokenObject = () => env.ACCESS_TOKENS.getByName(appId)
+  const tokenObject = () => objectsOf(env, account.id).token(talkBack.appId)
   const api: ApiCall = { fetch: (input, init) => fetch(input, init), base: talkBack.apiBase }
   const withToken = async <T>(use: (token: string) => Promise<T>): Promise<T> => {
-    const token = heldToken(appId) ?? (await askOnce(appId, () => tokenObject().token()))
+    const token = heldToken(holder) ?? (await askOnce(holder, () => tokenObject().token()))
     try {
       return await use(token)
     } catch (error) {
       if (!(error instanceof WechatApiError) || error.failure !== 'token_invalid') throw error
       // Only the token that failed is dropped; the object refreshes it once for everyone.
-      if (heldTokens.get(appId)?.token === token) heldTokens.delete(appId)
-      return use(keep(appId, await tokenObject().invalidate(token)))
+      if (heldTokens.get(holder)?.token === token) heldTokens.delete(holder)
+      return use(keep(holder, await tokenObject().invalidate(token)))
     }
   }
   return {
@@ -108,34 +121,34 @@ function clientFor(env: Env): WechatClient | null {
 }
 
 /**
- * This isolate's copy of each account's token, so that sends on a warm isolate make no call to
- * the AccessToken object. Used until the object would refresh it ({@link REFRESH_AHEAD_MS}
- * before it expires), dropped when WeChat refuses it.
+ * This isolate's copy of each account's token, by its holder's name, so that sends on a warm
+ * isolate make no call to the AccessToken object. Used until the object would refresh it
+ * ({@link REFRESH_AHEAD_MS} before it expires), dropped when WeChat refuses it.
  */
 const heldTokens = new Map<string, { readonly token: string; readonly expiresAt: number }>()
 
-function heldToken(appId: string): string | null {
-  const held = heldTokens.get(appId)
+function heldToken(holder: string): string | null {
+  const held = heldTokens.get(holder)
   return held && Date.now() < held.expiresAt - REFRESH_AHEAD_MS ? held.token : null
 }
 
-/** Asks in flight, by AppID: sends that find no copy at once share one call to the object. */
+/** Asks in flight, by holder: sends that find no copy at once share one call to the object. */
 const asking = new Map<string, Promise<string>>()
 
-function askOnce(appId: string, ask: () => Promise<TokenResult>): Promise<string> {
-  let pending = asking.get(appId)
+function askOnce(holder: string, ask: () => Promise<TokenResult>): Promise<string> {
+  let pending = asking.get(holder)
   if (!pending) {
     pending = ask()
-      .then((result) => keep(appId, result))
-      .finally(() => asking.delete(appId))
-    asking.set(appId, pending)
+      .then((result) => keep(holder, result))
+      .finally(() => asking.delete(holder))
+    asking.set(holder, pending)
   }
   return pending
 }
 
 /** The object's answer: its token, kept for this isolate, or its failure thrown. */
-function keep(appId: string, result: TokenResult): string {
+function keep(holder: string, result: TokenResult): string {
   if (!result.ok) throw new WechatApiError(result.failure, result.code, result.message)
-  heldTokens.set(appId, { token: result.token, expiresAt: result.expiresAt })
+  heldTokens.set(holder, { token: result.token, expiresAt: result.expiresAt })
   return result.token
 }

@@ -10,7 +10,7 @@
  */
 
 import { DEAD_LETTER_TTL_SECONDS } from '../queues/dead-letters.ts'
-import { pruneReceipts, RETENTION_MS, receiptsExpireAt } from '../receive/retention.ts'
+import { pruneReceipts, receiptsExpireAt } from '../receive/retention.ts'
 import type { Push } from '../wechat/push.ts'
 import { TOMBSTONE_TABLE } from './schema.ts'
 

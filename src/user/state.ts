@@ -8,7 +8,10 @@
  */
 
 import { DurableObject } from 'cloudflare:workers'
-import { type CampaignEvent, campaignsOf, isCampaignScene } from '../campaigns.ts'
+import { objectsOf } from '../accounts/objects.ts'
+import { unscoped } from '../accounts/scope.ts'
+import { type CampaignEvent, type Campaigns, isCampaignScene } from '../campaigns.ts'
+import { readConfig } from '../config.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
 import {
   type DeadLetterInput,
@@ -178,10 +181,20 @@ export class UserState extends DurableObject<Cloudflare.Env> {
   /** A count that cannot be made is logged, never a failure of the push it counts. */
   async #count(scene: string, event: CampaignEvent, createTime: number): Promise<void> {
     try {
-      await campaignsOf(this.env).count(scene, event, createTime * 1000)
+      await this.#campaigns().count(scene, event, createTime * 1000)
     } catch (error) {
       logProblem('campaign_count_failed', { event, error: errorName(error) })
     }
+  }
+
+  /**
+   * The campaigns of this user's account: the object's own name is the user's OpenID under
+   * their account's scope (src/accounts/scope.ts), so the user's object knows its account.
+   */
+  #campaigns(): DurableObjectStub<Campaigns> {
+    const { account } = unscoped(this.ctx.id.name ?? '')
+    const appId = readConfig(this.env).accounts.get(account)?.talkBack?.appId ?? null
+    return objectsOf(this.env, account).campaigns(appId)
   }
 
   /** The session's values, as a handler or a job reads them. */
@@ -326,10 +339,11 @@ export class UserState extends DurableObject<Cloudflare.Env> {
 
   /** Deletes the dead letters kept before the purge; false when KV failed (it is tried again). */
   async #sweep(tombstone: Tombstone): Promise<boolean> {
-    const openid = this.ctx.id.name
-    if (openid === undefined) return true
+    // Letters are kept under the owner's name as its object is named: this object's own.
+    const owner = this.ctx.id.name
+    if (owner === undefined) return true
     try {
-      await forgetDeadLetters(this.env.DEAD_LETTERS, openid, tombstone.expiresAt - TOMBSTONE_TTL_MS)
+      await forgetDeadLetters(this.env.DEAD_LETTERS, owner, tombstone.expiresAt - TOMBSTONE_TTL_MS)
       return true
     } catch (error) {
       logProblem('dead_letter_sweep_failed', { error: errorName(error) })

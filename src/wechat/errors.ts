@@ -3,8 +3,8 @@
  * safe message: never the raw input, a secret or a stack.
  */
 
-/** The statuses something on the request path throws; 404 and 405 are answered directly. */
-export type HttpFailureStatus = 400 | 401 | 413 | 503
+/** The statuses something on the request path throws; 405 is answered directly. */
+export type HttpFailureStatus = 400 | 401 | 404 | 413 | 503
 
 export class WechatError extends Error {
   readonly status: HttpFailureStatus

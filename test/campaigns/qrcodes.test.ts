@@ -6,7 +6,8 @@
 import { runInDurableObject } from 'cloudflare:test'
 import { env, exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { campaignDay, campaignsOf } from '../../src/campaigns.ts'
+import { objectsOf } from '../../src/accounts/objects.ts'
+import { campaignDay } from '../../src/campaigns.ts'
 import { forgePushXml } from '../../src/debug/forge.ts'
 import { ADMIN_HEADERS } from '../helpers/admin.ts'
 import { openid, postPush } from '../helpers/wechat.ts'
@@ -93,8 +94,9 @@ describe('campaign counts', () => {
       unfollows: 1,
       days: [{ day: campaignDay(now * 1000), follows: 1, scans: 1, unfollows: 1 }],
     })
-    const stored = await runInDurableObject(campaignsOf(env), (_, state) =>
-      JSON.stringify(state.storage.sql.exec('SELECT * FROM counts').toArray()),
+    const stored = await runInDurableObject(
+      objectsOf(env, 'env').campaigns(env.WECHAT_APPID),
+      (_, state) => JSON.stringify(state.storage.sql.exec('SELECT * FROM counts').toArray()),
     )
     for (const id of [follower, existing, elsewhere]) expect(stored).not.toContain(id)
   })

@@ -6,6 +6,7 @@
 
 import { env } from 'cloudflare:workers'
 import { describe, expect, it, vi } from 'vitest'
+import { botsOf } from '../../src/bot/bots.ts'
 import { later, Router } from '../../src/bot/router.ts'
 import { forgePushXml, openReply } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
@@ -74,9 +75,9 @@ describe('pushes of nobody, in the ledger', () => {
     expect(jobs.map((job) => job.job)).toEqual(['count'])
     // …and a redelivery of that one Queue message, or another message, finds it done.
     const outcomes = [
-      await runLaterJob(jobs[0] as QueuedJob, env, bot, 'message-0'),
-      await runLaterJob(jobs[0] as QueuedJob, env, bot, 'message-0'),
-      await runLaterJob(jobs[0] as QueuedJob, env, bot, 'message-1'),
+      await runLaterJob(jobs[0] as QueuedJob, env, botsOf(bot), 'message-0'),
+      await runLaterJob(jobs[0] as QueuedJob, env, botsOf(bot), 'message-0'),
+      await runLaterJob(jobs[0] as QueuedJob, env, botsOf(bot), 'message-1'),
     ]
     expect(outcomes).toEqual(['done', 'replayed', 'replayed'])
     expect(runs).toEqual(['publish_job_finish'])

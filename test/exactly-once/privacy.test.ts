@@ -13,7 +13,7 @@ import { exchange, openid, postPush } from '../helpers/wechat.ts'
 
 /** The dead letters filed under one user, as the admin API lists them. */
 const deadLettersOf = async (id: string) =>
-  (await listDeadLetters(env.DEAD_LETTERS)).filter((letter) => letter.openid === id)
+  (await listDeadLetters(env.DEAD_LETTERS, 'env')).filter((letter) => letter.openid === id)
 
 const settled = (id: string, expected: object) =>
   eventually(async () => {

@@ -8,6 +8,7 @@
 import { createMessageBatch, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { describe, expect, it, vi } from 'vitest'
+import { botsOf } from '../../src/bot/bots.ts'
 import { later, Router } from '../../src/bot/router.ts'
 import type { Env } from '../../src/env.ts'
 import { listDeadLetters, recordDeadLetter } from '../../src/queues/dead-letters.ts'
@@ -75,7 +76,7 @@ describe('a job running across the purge', () => {
       const job: QueuedJob = await queuedJob(push, 'remember')
       const { bot, entered, open } = gatedBot(sends)
 
-      const running = runLaterJob(job, env, bot, 'message-1')
+      const running = runLaterJob(job, env, botsOf(bot), 'message-1')
       await entered
       expect(await applied(id, purgeKind, t + 2)).toBe('purged')
       open()
@@ -97,7 +98,7 @@ describe('a job running across the purge', () => {
     const push = forgedPush('text', { openid: id, createTime: t + 1, content: 'remember me' })
     await applied(id, 'unsubscribe', t + 2)
     const job: QueuedJob = await queuedJob(push, 'remember')
-    expect(await runLaterJob(job, env, gatedBot(false).bot, 'message-2')).toBe('purged')
+    expect(await runLaterJob(job, env, botsOf(gatedBot(false).bot), 'message-2')).toBe('purged')
     expect(await rows(id)).toEqual({ profile: 0, session: 0, jobs: 0, outbox: 0 })
   })
 })
@@ -155,7 +156,7 @@ describe('dead letters go with the purge', () => {
     expect(await applied(id, 'unsubscribe', t + 2)).toBe('purged')
     await sweepDeadLettersNow(id)
     const lettersOf = async () =>
-      (await listDeadLetters(env.DEAD_LETTERS)).filter((l) => l.openid === id)
+      (await listDeadLetters(env.DEAD_LETTERS, 'env')).filter((l) => l.openid === id)
     list.mockRestore()
     expect(await lettersOf()).toHaveLength(1)
     // The failed sweep set the alarm a minute ahead; here it runs at once.
@@ -176,7 +177,9 @@ describe('dead letters go with the purge', () => {
     const fresh = await queuedPush(forgedPush('text', { openid: id, createTime: t + 3 }))
     await userOf(id).keepDeadLetter({ queued: fresh, attempts: 6, reason: 'kept' })
     await sweepDeadLettersNow(id)
-    expect((await listDeadLetters(env.DEAD_LETTERS)).filter((l) => l.openid === id)).toHaveLength(1)
+    expect(
+      (await listDeadLetters(env.DEAD_LETTERS, 'env')).filter((l) => l.openid === id),
+    ).toHaveLength(1)
   })
 
   it('a push of the user that reaches the dead-letter queue after their purge is not kept', async () => {
@@ -189,6 +192,8 @@ describe('dead letters go with the purge', () => {
       { id: 'late', timestamp: new Date(), attempts: 6, body: late },
     ])
     await handleQueueBatch(batch, env)
-    expect((await listDeadLetters(env.DEAD_LETTERS)).filter((l) => l.openid === id)).toEqual([])
+    expect((await listDeadLetters(env.DEAD_LETTERS, 'env')).filter((l) => l.openid === id)).toEqual(
+      [],
+    )
   })
 })

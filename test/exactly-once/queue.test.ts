@@ -15,7 +15,7 @@ import { openid } from '../helpers/wechat.ts'
 
 /** The dead letters filed under one user, as the admin API lists them. */
 const deadLettersOf = async (id: string) =>
-  (await listDeadLetters(env.DEAD_LETTERS)).filter((letter) => letter.openid === id)
+  (await listDeadLetters(env.DEAD_LETTERS, 'env')).filter((letter) => letter.openid === id)
 
 async function queued(kind: PushKind, id: string, createTime?: number): Promise<QueuedPush> {
   return queuedPush(

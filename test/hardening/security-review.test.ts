@@ -139,7 +139,7 @@ describe('2. no downgrade to plaintext', () => {
   const unset = { REQUIRE_ENCRYPTION: undefined } as unknown as Partial<typeof env>
 
   it('requires encryption by default once an EncodingAESKey is set', async () => {
-    expect(readConfig({ ...env, ...unset }).account.requireEncryption).toBe(true)
+    expect(readConfig({ ...env, ...unset }).env.envelope.requireEncryption).toBe(true)
     const plain = await fetchWith(await signedRequest(forgePushXml('text'), 'plaintext'), unset)
     expect(plain.status).toBe(401)
     for (const mode of ['compatible', 'safe'] as const) {
@@ -263,7 +263,7 @@ describe('6. identities are what WeChat issues', () => {
     expect(purge.status).toBe(204)
     // The user's object sweeps their letters from its alarm, a minute after the purge.
     await sweepDeadLettersNow(id)
-    const left = (await listDeadLetters(env.DEAD_LETTERS)).filter((letter) =>
+    const left = (await listDeadLetters(env.DEAD_LETTERS, 'env')).filter((letter) =>
       letter.openid.startsWith(id),
     )
     expect(left.map((letter) => letter.openid)).toEqual([neighbour])

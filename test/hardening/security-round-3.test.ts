@@ -118,7 +118,7 @@ describe('4. GET / and wrong optional settings', () => {
 
   it('accepts a token service over http on this machine only', () => {
     const base = { ...readConfigEnv(), WECHAT_TOKEN_URL: 'http://127.0.0.1:8799/token' }
-    expect(readConfig(base as Env).talkBack?.tokenUrl).toBe('http://127.0.0.1:8799/token')
+    expect(readConfig(base as Env).env.talkBack?.tokenUrl).toBe('http://127.0.0.1:8799/token')
   })
 })
 

@@ -16,15 +16,14 @@
 import { env } from 'cloudflare:workers'
 import { describe, expect, it, vi } from 'vitest'
 import { forgePushXml } from '../../src/debug/forge.ts'
-import type { Env } from '../../src/env.ts'
 import { MAX_BODY_BYTES } from '../../src/http/body.ts'
 import { fetchFrom } from '../../src/talk/access-token.ts'
-import { talkerFor } from '../../src/talk/talk.ts'
 import { apiUrl, requestJson, WechatApiError } from '../../src/wechat/api.ts'
 import { MAX_ENCRYPT_CHARS } from '../../src/wechat/envelope.ts'
 import { wechatSignature } from '../../src/wechat/signature.ts'
 import { ADMIN_HEADERS } from '../helpers/admin.ts'
 import { appid } from '../helpers/fake-wechat.ts'
+import { talkerWithAppId } from '../helpers/talker.ts'
 import { account, postSigned } from '../helpers/wechat.ts'
 import { fetchWith } from '../helpers/worker.ts'
 
@@ -131,7 +130,7 @@ describe('5. the access token goes to WeChat’s API only', () => {
   })
 
   it('lets no caller set access_token', async () => {
-    const wechat = talkerFor({ ...env, WECHAT_APPID: appid() } as Env)
+    const wechat = talkerWithAppId(appid())
     const refused = await wechat
       ?.call('cgi-bin/user/info', { query: { access_token: 'mine' } })
       .catch((error: unknown) => error)
@@ -139,7 +138,7 @@ describe('5. the access token goes to WeChat’s API only', () => {
   })
 
   it('reaches the endpoint with its query through context.wechat', async () => {
-    const wechat = talkerFor({ ...env, WECHAT_APPID: appid() } as Env)
+    const wechat = talkerWithAppId(appid())
     expect(await wechat?.call('cgi-bin/get_current_selfmenu_info', { query: { x: 1 } })).toEqual({
       is_menu_open: 0,
     })

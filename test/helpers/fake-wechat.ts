@@ -12,6 +12,8 @@ async function call<T>(path: string, init?: RequestInit): Promise<T> {
 
 export interface Recorded {
   readonly touser: string
+  /** The AppID whose token sent it. */
+  readonly appid?: string | null
   readonly body: Record<string, unknown> & { msgtype?: string; text?: { content: string } }
   readonly at: number
 }

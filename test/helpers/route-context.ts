@@ -11,5 +11,6 @@ export function routeContext(): RouteContext {
     profile: async () => null,
     log: {},
     wechat: null,
+    account: { id: 'env', appId: null },
   }
 }

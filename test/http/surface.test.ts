@@ -1,4 +1,4 @@
-import { exports } from 'cloudflare:workers'
+import { env, exports } from 'cloudflare:workers'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { WEAK_TOKEN_WARNING } from '../../src/config.ts'
 import { forgePushXml, signPush } from '../../src/debug/forge.ts'
@@ -36,13 +36,35 @@ describe('GET /, health', () => {
       // The test account's Token, `spamtest`, is guessable; it accepts plaintext beside an
       // EncodingAESKey; and its WECHAT_API_BASE is the fake, not WeChat's https host.
       warnings: [
+        expect.stringContaining('WECHAT_API_BASE is not WeChat’s API'),
         WEAK_TOKEN_WARNING,
         expect.stringContaining('REQUIRE_ENCRYPTION=false accepts plaintext pushes'),
-        expect.stringContaining('WECHAT_API_BASE is not WeChat’s API'),
       ],
       talkBack: 'stable_token',
+      // Each account the deployment serves, the env account (WECHAT_TOKEN, …) among them.
+      accounts: {
+        env: {
+          ready: true,
+          modes: { plaintext: true, compatible: true, safe: true },
+          problems: [],
+          warnings: [WEAK_TOKEN_WARNING, expect.stringContaining('REQUIRE_ENCRYPTION=false')],
+          talkBack: 'stable_token',
+        },
+        // The tests' WECHAT_ACCOUNTS (vitest.config.ts): two served, one whose Token is missing.
+        shop: expect.objectContaining({ ready: true }),
+        news: expect.objectContaining({ ready: true }),
+        broken: expect.objectContaining({ ready: false }),
+      },
     })
     for (const secret of Object.values(account)) expect(body).not.toContain(secret)
+    const configured = Object.values(JSON.parse(env.WECHAT_ACCOUNTS) as Record<string, object>)
+    for (const entry of configured) {
+      for (const [field, value] of Object.entries(entry)) {
+        if (field !== 'appId' && field !== 'requireEncryption' && field !== 'loginSite') {
+          expect(body).not.toContain(value)
+        }
+      }
+    }
   })
 
   it('says that talking back is off without an AppID', async () => {
@@ -131,6 +153,7 @@ describe('logs', () => {
       {
         event: 'push',
         requestId: expect.any(String),
+        account: 'env',
         kind: 'text',
         key: expect.stringMatching(/^msg:[0-9a-f]{40}$/),
         mode: 'plaintext',

@@ -8,18 +8,14 @@ import { describe, expect, it, vi } from 'vitest'
 import { Router } from '../../src/bot/router.ts'
 import { forgePushXml } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
-import { talkerFor } from '../../src/talk/talk.ts'
 import { message, WechatApiError } from '../../src/wechat/api.ts'
 import { reply } from '../../src/wechat/reply.ts'
 import { appid, fakeWechat } from '../helpers/fake-wechat.ts'
+import { talkerWithAppId } from '../helpers/talker.ts'
 import { openid, signedRequest } from '../helpers/wechat.ts'
 import { fetchWith } from '../helpers/worker.ts'
 
-function clientFor(app: string) {
-  const client = talkerFor({ ...env, WECHAT_APPID: app } as Env)
-  if (!client) throw new Error('talking back is off')
-  return client
-}
+const clientFor = talkerWithAppId
 
 describe('the token off the hot path', () => {
   it('asks the AccessToken object once per isolate, then again only when WeChat refuses it', async () => {

@@ -8,6 +8,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
+import { botsOf } from '../../src/bot/bots.ts'
 import { later, Router } from '../../src/bot/router.ts'
 import { forgePushXml } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
@@ -17,7 +18,7 @@ import type { UserState } from '../../src/user/state.ts'
 import { message } from '../../src/wechat/api.ts'
 import { fakeWechat } from '../helpers/fake-wechat.ts'
 import { captureLogs } from '../helpers/logs.ts'
-import { parsedPush, queuedJob, queuedPush } from '../helpers/pushes.ts'
+import { parsedPush, queuedJob } from '../helpers/pushes.ts'
 import { openid } from '../helpers/wechat.ts'
 
 /** A bot whose one deferred route sends what `messages` gives for the push's text. */
@@ -53,11 +54,11 @@ describe('a send WeChat took but answered late', () => {
     const id = openid('late-answer')
     const queued = await userWrites(id, 'five please')
     await fakeWechat.late(id, 6_000)
-    expect(await runLaterJob(queued, env, five, 'queue-message-1')).toMatchObject({
+    expect(await runLaterJob(queued, env, botsOf(five), 'queue-message-1')).toMatchObject({
       retry: 'WeChat: busy',
     })
     // The redelivery tries m0 once more, in a place of its own: WeChat may have counted both.
-    const outcome = await runLaterJob(queued, env, five, 'queue-message-1')
+    const outcome = await runLaterJob(queued, env, botsOf(five), 'queue-message-1')
     expect(outcome).toEqual({ deadLetter: 'WeChat: window_closed' })
     // Five places, five sends: WeChat never had to refuse one for its window (45047).
     expect(await contents(id)).toEqual(['m0', 'm0', 'm1', 'm2', 'm3'])
@@ -68,11 +69,11 @@ describe('a send WeChat took but answered late', () => {
     const queued = await userWrites(id, 'five please')
     await fakeWechat.late(id, 6_000, 2)
     for (let attempt = 0; attempt < 2; attempt++) {
-      expect(await runLaterJob(queued, env, five, 'queue-message-2')).toMatchObject({
+      expect(await runLaterJob(queued, env, botsOf(five), 'queue-message-2')).toMatchObject({
         retry: 'WeChat: busy',
       })
     }
-    expect(await runLaterJob(queued, env, five, 'queue-message-2')).toEqual({
+    expect(await runLaterJob(queued, env, botsOf(five), 'queue-message-2')).toEqual({
       deadLetter: 'WeChat: unconfirmed',
     })
     expect(await contents(id)).toEqual(['m0', 'm0'])
@@ -82,10 +83,10 @@ describe('a send WeChat took but answered late', () => {
     const id = openid('answered-busy')
     const queued = await userWrites(id, 'five please')
     await fakeWechat.fail('send', id, -1)
-    expect(await runLaterJob(queued, env, five, 'queue-message-3')).toEqual({
+    expect(await runLaterJob(queued, env, botsOf(five), 'queue-message-3')).toEqual({
       retry: 'WeChat: busy (errcode -1)',
     })
-    expect(await runLaterJob(queued, env, five, 'queue-message-3')).toBe('done')
+    expect(await runLaterJob(queued, env, botsOf(five), 'queue-message-3')).toBe('done')
     expect(await contents(id)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4'])
   })
 })
@@ -97,7 +98,9 @@ describe('long text', () => {
 
   it('goes out in parts, each within the limit, cut at line ends, joined the original', async () => {
     const id = openid('long-text')
-    expect(await runLaterJob(await userWrites(id, 'tell me'), env, long, 'long-1')).toBe('done')
+    expect(await runLaterJob(await userWrites(id, 'tell me'), env, botsOf(long), 'long-1')).toBe(
+      'done',
+    )
     const parts = await contents(id)
     expect(parts.length).toBeGreaterThan(1)
     for (const part of parts) {
@@ -113,9 +116,9 @@ describe('long text', () => {
     const queued = await userWrites(id, 'tell me', Math.floor(Date.now() / 1000) - 1)
     const threeShort = botSending(() => [1, 2, 3].map((i) => message.text(`short ${i}`)))
     const first = await userWrites(id, 'warm up')
-    expect(await runLaterJob(first, env, threeShort, 'long-2a')).toBe('done')
+    expect(await runLaterJob(first, env, botsOf(threeShort), 'long-2a')).toBe('done')
     // Two places left of five; the answer needs three.
-    expect(await runLaterJob(queued, env, long, 'long-2b')).toEqual({
+    expect(await runLaterJob(queued, env, botsOf(long), 'long-2b')).toEqual({
       deadLetter: 'WeChat: window_closed',
     })
     expect(await contents(id)).toEqual(['short 1', 'short 2', 'short 3'])
@@ -129,7 +132,7 @@ describe('"typing…" by WeChat’s rules', () => {
     const id = openid('typing-old')
     const lines = captureLogs('log')
     const queued = await userWrites(id, 'hello', Math.floor(Date.now() / 1000) - 40)
-    expect(await runLaterJob(queued, env, quick, 'typing-1')).toBe('done')
+    expect(await runLaterJob(queued, env, botsOf(quick), 'typing-1')).toBe('done')
     expect(await fakeWechat.typing(id)).toEqual([])
     expect(lines.text()).not.toContain('typing_unavailable')
     expect(await contents(id)).toEqual(['done'])
@@ -140,11 +143,11 @@ describe('"typing…" by WeChat’s rules', () => {
     const queued = await userWrites(id, 'hello')
     await fakeWechat.fail('typing', id, 45081)
     const lines = captureLogs('log')
-    expect(await runLaterJob(queued, env, quick, 'typing-2')).toBe('done')
+    expect(await runLaterJob(queued, env, botsOf(quick), 'typing-2')).toBe('done')
     expect(await fakeWechat.typing(id)).toEqual([])
     expect(lines.text().match(/typing_unavailable/g)).toHaveLength(1)
     const second = await userWrites(id, 'again', Math.floor(Date.now() / 1000) + 1)
-    expect(await runLaterJob(second, env, quick, 'typing-3')).toBe('done')
+    expect(await runLaterJob(second, env, botsOf(quick), 'typing-3')).toBe('done')
     expect((await fakeWechat.typing(id)).map((call) => call.body.command)).toEqual(['Typing'])
   })
 })
@@ -155,7 +158,7 @@ describe('a dead letter replayed after the outbox’s first day', () => {
     // WeChat takes the first and refuses the second for good (empty text, 44004).
     const twice = botSending(() => [message.text('first'), message.text('')])
     const queued = await userWrites(id, 'two please')
-    const outcome = await runLaterJob(queued, env, twice, 'replay-1')
+    const outcome = await runLaterJob(queued, env, botsOf(twice), 'replay-1')
     expect(outcome).toEqual({ deadLetter: 'WeChat: refused (errcode 44004)' })
     await giveUp(env, queued, 1, 'WeChat: refused (errcode 44004)')
     // A day and an hour on, the user's object has pruned what it keeps a day.
@@ -168,7 +171,7 @@ describe('a dead letter replayed after the outbox’s first day', () => {
     })
     await runDurableObjectAlarm(user)
     // The operator replays the dead letter: a new Queue message for the same job.
-    expect(await runLaterJob(queued, env, twice, 'replay-2')).toEqual(outcome)
+    expect(await runLaterJob(queued, env, botsOf(twice), 'replay-2')).toEqual(outcome)
     expect(await contents(id)).toEqual(['first'])
   })
 })
