@@ -1,20 +1,21 @@
 /**
- * `npm run menu -- publish | show [--url <worker>]`: publishes the menu the bot declares
- * (`POST /admin/menu`) or shows the one WeChat has (`GET /admin/menu`) on a deployed Worker, with
- * the admin token from ADMIN_TOKEN (or .dev.vars for the local dev server).
+ * `npm run menu -- publish | show [--url <worker>] [--account <id>]`: publishes the menu the bot
+ * declares (`POST /admin/menu`, or `/admin/accounts/<id>/menu`) or shows the one WeChat has, on a
+ * deployed Worker, with the admin token from ADMIN_TOKEN (or .dev.vars for the local dev server).
  */
 
 import { parseArgs } from 'node:util'
 import { readDevVars } from './dev-vars.ts'
 
-const HELP = `Usage: npm run menu -- <publish | show> [--url https://your-worker.example]
+const HELP = `Usage: npm run menu -- <publish | show> [--url https://your-worker.example] [--account <id>]
 
 publish  publishes the menu your bot declares (Router.withMenu) to WeChat
 show     prints the menu WeChat shows now, beside the one declared
 
 Options:
-  --url <url>   the Worker (default http://127.0.0.1:8787, the dev server)
-The admin token is read from ADMIN_TOKEN, else from .dev.vars.`
+  --url <url>     the Worker (default http://127.0.0.1:8787, the dev server)
+  --account <id>  an account of WECHAT_ACCOUNTS: its bot's menu, with its token
+The admin token is read from ADMIN_TOKEN (or the account's own adminToken), else from .dev.vars.`
 
 const LOOPBACK = ['localhost', '127.0.0.1', '[::1]']
 
@@ -23,6 +24,7 @@ async function main(): Promise<number> {
     allowPositionals: true,
     options: {
       url: { type: 'string', default: 'http://127.0.0.1:8787' },
+      account: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   })
@@ -36,7 +38,11 @@ async function main(): Promise<number> {
     console.error('menu: set ADMIN_TOKEN (the one `npm run setup` printed)')
     return 2
   }
-  const url = new URL('/admin/menu', values.url)
+  const base =
+    values.account === undefined
+      ? '/admin'
+      : `/admin/accounts/${encodeURIComponent(values.account)}`
+  const url = new URL(`${base}/menu`, values.url)
   // The admin token opens the whole admin API: never over plain http beyond this machine.
   if (url.protocol !== 'https:' && !LOOPBACK.includes(url.hostname)) {
     console.error(

@@ -19,7 +19,9 @@
 import { readConfig } from '../src/config.ts'
 import type { Env } from '../src/env.ts'
 import { ask } from './ask.ts'
+import { setupAccount } from './setup-account.ts'
 import {
+  accountArg,
   DeployError,
   environmentArg,
   exitOn,
@@ -28,7 +30,7 @@ import {
   secretsOnWorker,
 } from './wrangler.ts'
 
-const USAGE = `Usage: npm run setup [-- --env <name>]
+const USAGE = `Usage: npm run setup [-- --env <name>] [--account <id>]
 
 Sets the Worker's secrets on Cloudflare that are not set yet, creating the Worker if it does
 not exist. WECHAT_TOKEN, ADMIN_TOKEN and LOGIN_SECRET are generated and printed once;
@@ -37,8 +39,12 @@ WECHAT_APPID, WECHAT_ENCODING_AES_KEY and WECHAT_APPSECRET are asked for on the 
 Any of them may come from the environment instead: WECHAT_APPSECRET=… npm run setup.
 
 Options:
-  --env <name>  a Wrangler environment of wrangler.toml (staging): its own Worker and secrets
-  --help, -h    this text; nothing is asked of Cloudflare
+  --env <name>    a Wrangler environment of wrangler.toml (staging): its own Worker and secrets
+  --account <id>  adds or completes one more account in the WECHAT_ACCOUNTS secret (served at
+                  /wechat/<id>): its Token generated, its AppID, key and AppSecret asked for
+                  (or ACCOUNT_APPID, ACCOUNT_ENCODING_AES_KEY, ACCOUNT_APPSECRET); this machine
+                  keeps the secret's value in .wechat-accounts.json
+  --help, -h      this text; nothing is asked of Cloudflare
 
 Log in to Cloudflare first: npx wrangler login, or export CLOUDFLARE_API_TOKEN (and
 CLOUDFLARE_ACCOUNT_ID when your login reaches several accounts).`
@@ -84,7 +90,10 @@ function problemsWith(values: Record<string, string>, present: ReadonlySet<strin
   const alreadySet = Object.fromEntries([...present].map((name) => [name, 'set']))
   const env = { WECHAT_TOKEN: 'set', ...alreadySet, ...values } as unknown as Env
   const names = Object.keys(values)
-  return readConfig(env).problems.filter((problem) => names.some((name) => problem.includes(name)))
+  const config = readConfig(env)
+  return [...config.problems, ...config.env.problems].filter((problem) =>
+    names.some((name) => problem.includes(name)),
+  )
 }
 
 async function valueFor(
@@ -117,6 +126,12 @@ async function main(): Promise<void> {
   const worker = environment ? `the ${environment} Worker` : 'the Worker'
   const listed = await secretsOnWorker(environment)
   if (listed === null) console.log(`${worker} does not exist yet: setting its secrets creates it.`)
+  const account = accountArg(process.argv.slice(2))
+  if (account !== null) {
+    await setupAccount(account, listed, environment)
+    console.log(`\nNext: npm run deploy${environment ? ` -- --env ${environment}` : ''}`)
+    return
+  }
   const present = listed ?? new Set<string>()
 
   const chosen: Record<string, string> = {}

@@ -6,12 +6,12 @@
  * API's records. Exits non-zero on a non-200 answer or a reply whose signature does not hold.
  */
 
+import { existsSync, readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import {
   FORGE_DEFAULTS,
   FORGE_MODES,
   type ForgeFields,
-  type ForgeMode,
   forgePushXml,
   freshMsgId,
   openReply,
@@ -19,6 +19,7 @@ import {
 } from '../src/debug/forge.ts'
 import { PUSH_KINDS, type PushKind } from '../src/wechat/push.ts'
 import { readDevVars } from './dev-vars.ts'
+import { ACCOUNTS_FILE } from './setup-account.ts'
 
 /** How long to wait for a deferred route's first sign (typing, or a message), in seconds. */
 const DEFAULT_WATCH_SECONDS = 2.5
@@ -37,7 +38,9 @@ Kinds:
   ${PUSH_KINDS.join(', ')}
 
 Options:
-  --url <url>            callback URL (default http://127.0.0.1:8787/wechat)
+  --account <id>         an account of WECHAT_ACCOUNTS: its secrets (from .dev.vars, or
+                         .wechat-accounts.json) and its callback, /wechat/<id>
+  --url <url>            callback URL (default http://127.0.0.1:8787/wechat, or /wechat/<id>)
   --mode <mode>          ${FORGE_MODES.join(' | ')} (default plaintext)
   --retries <n>          send the same push n more times, as WeChat's retries (default 0)
   --token <token>        WECHAT_TOKEN (default from .dev.vars)
@@ -50,7 +53,7 @@ Options:
                          (typing, a customer-service message) after the answer; it goes on
                          while messages come (default ${DEFAULT_WATCH_SECONDS}; 0: do not wait)
   --openid <openid>      the user (FromUserName; OpenID of an authorization change)
-  --account <id>         the Service Account (ToUserName)
+  --to-user <gh_…>       the Service Account's original id (ToUserName)
   --scene <scene>        QR scene: makes 'subscribe' a QR follow; the scene of 'scan'
   --key <key>            menu key (click and the other menu events)
   --link <url>           the URL of 'view' and 'link'
@@ -82,7 +85,7 @@ async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: {
-      url: { type: 'string', default: 'http://127.0.0.1:8787/wechat' },
+      url: { type: 'string' },
       mode: { type: 'string', default: 'plaintext' },
       retries: { type: 'string', default: '0' },
       watch: { type: 'string', default: String(DEFAULT_WATCH_SECONDS) },
@@ -92,6 +95,7 @@ async function main(): Promise<number> {
       'aes-key': { type: 'string' },
       openid: { type: 'string' },
       account: { type: 'string' },
+      'to-user': { type: 'string' },
       scene: { type: 'string' },
       key: { type: 'string' },
       link: { type: 'string' },
@@ -121,15 +125,23 @@ async function main(): Promise<number> {
   const watchSeconds = number(values.watch, 'watch') ?? DEFAULT_WATCH_SECONDS
 
   const devVars = readDevVars()
+  const configured = values.account === undefined ? null : accountEntry(values.account, devVars)
+  const url =
+    values.url ??
+    `http://127.0.0.1:8787/wechat${values.account === undefined ? '' : `/${values.account}`}`
   const account = {
     token:
-      values.token ?? devVars.WECHAT_TOKEN ?? fail('no --token and no WECHAT_TOKEN in .dev.vars'),
-    appId: values.appid ?? devVars.WECHAT_APPID ?? null,
-    encodingAesKey: values['aes-key'] ?? devVars.WECHAT_ENCODING_AES_KEY ?? null,
+      values.token ??
+      configured?.token ??
+      devVars.WECHAT_TOKEN ??
+      fail('no --token and no WECHAT_TOKEN in .dev.vars'),
+    appId: values.appid ?? configured?.appId ?? devVars.WECHAT_APPID ?? null,
+    encodingAesKey:
+      values['aes-key'] ?? configured?.encodingAesKey ?? devVars.WECHAT_ENCODING_AES_KEY ?? null,
   }
   const fields: ForgeFields = {
     ...(values.openid !== undefined && { openid: values.openid }),
-    ...(values.account !== undefined && { account: values.account }),
+    ...(values['to-user'] !== undefined && { account: values['to-user'] }),
     ...(values.scene !== undefined && { scene: values.scene }),
     ...(values.key !== undefined && { menuKey: values.key }),
     ...(values.link !== undefined && { url: values.link }),
@@ -148,18 +160,18 @@ async function main(): Promise<number> {
   }
 
   const xml = forgePushXml(kind, fields)
-  const fake = fakeWechatOf(values.url, values['admin-token'] ?? devVars.ADMIN_TOKEN)
+  const fake = fakeWechatOf(url, values['admin-token'] ?? devVars.ADMIN_TOKEN)
   const sentAt = Date.now()
   await fake?.interact(xml)
   let failed = false
   for (let attempt = 0; attempt <= retries; attempt++) {
     const { query, body } = await signPush(xml, account, mode)
     const label = attempt === 0 ? 'push' : `retry ${attempt}`
-    console.log(`── ${label}: POST ${values.url}?${query}`)
+    console.log(`── ${label}: POST ${url}?${query}`)
     console.log(attempt === 0 ? xml : '(the same push)')
     const started = performance.now()
-    const response = await fetch(`${values.url}?${query}`, { method: 'POST', body }).catch(
-      (error: unknown) => unreachable(values.url, error),
+    const response = await fetch(`${url}?${query}`, { method: 'POST', body }).catch(
+      (error: unknown) => unreachable(url, error),
     )
     const text = await response.text()
     const ms = (performance.now() - started).toFixed(1)
@@ -178,6 +190,30 @@ async function main(): Promise<number> {
   if (fake && !failed)
     await fake.watch(fields.openid ?? FORGE_DEFAULTS.openid, sentAt, watchSeconds)
   return failed ? 1 : 0
+}
+
+/**
+ * One account's settings from WECHAT_ACCOUNTS, as this machine holds it: the dev server's
+ * (.dev.vars), else what `npm run setup -- --account` keeps (.wechat-accounts.json).
+ */
+function accountEntry(
+  id: string,
+  devVars: Record<string, string>,
+): { token?: string; appId?: string; encodingAesKey?: string } {
+  const sources = [
+    devVars.WECHAT_ACCOUNTS,
+    existsSync(ACCOUNTS_FILE) ? readFileSync(ACCOUNTS_FILE, 'utf8') : undefined,
+  ]
+  for (const source of sources) {
+    if (!source?.trim()) continue
+    try {
+      const entry = (JSON.parse(source) as Record<string, unknown>)[id]
+      if (typeof entry === 'object' && entry !== null) return entry
+    } catch {
+      fail('WECHAT_ACCOUNTS (or .wechat-accounts.json) is not JSON')
+    }
+  }
+  return fail(`no account ${id} in .dev.vars's WECHAT_ACCOUNTS or .wechat-accounts.json`)
 }
 
 /** No answer at all: name the URL, and what usually fixes it. */

@@ -19,11 +19,24 @@ export interface TailEvent {
   readonly exceptions?: readonly { readonly name?: string; readonly message?: string }[]
 }
 
-/** Path segments that name a person (an OpenID) or a login, shown by their route's name. */
+/** Path segments that name a person (an OpenID), shown by their route's name. */
 const PERSONAL_SEGMENTS: readonly [RegExp, string][] = [
-  [/^(\/admin\/users\/)[^/]+/, '$1:openid'],
-  [/^(\/login\/qr\/)[^/]+/, '$1:id'],
+  [/^(\/admin(?:\/accounts\/[^/]+)?\/users\/)[^/]+/, '$1:openid'],
 ]
+
+/** The account a request is for, read off its path: `/wechat/<id>`, `/admin/accounts/<id>/…`. */
+export function accountOf(url: string): string | null {
+  let path: string
+  try {
+    path = new URL(url).pathname
+  } catch {
+    return null
+  }
+  const [, first, second, third] = path.split('/')
+  if (first === 'wechat') return second || 'env'
+  if (first === 'admin') return second === 'accounts' && third ? third : 'env'
+  return null
+}
 
 /** The route of a request: its path, the query and any OpenID left out. */
 export function routeOf(url: string): string {
@@ -38,7 +51,12 @@ export function routeOf(url: string): string {
 }
 
 function what(event: TailEvent['event']): string {
-  if (event?.request) return `${event.request.method ?? ''} ${routeOf(event.request.url ?? '')}`
+  if (event?.request) {
+    const url = event.request.url ?? ''
+    const account = accountOf(url)
+    const route = `${event.request.method ?? ''} ${routeOf(url)}`
+    return account === null ? route : `[${account}] ${route}`
+  }
   if (event?.queue) return `queue ${event.queue} (${event.batchSize ?? 0} messages)`
   if (event?.scheduledTime) return 'alarm'
   return 'event'

@@ -23,6 +23,15 @@ export function environmentArg(argv: readonly string[]): string | null {
   return null
 }
 
+/** `--account ID` (or `--account=ID`): one of the accounts of WECHAT_ACCOUNTS. */
+export function accountArg(argv: readonly string[]): string | null {
+  for (const [index, arg] of argv.entries()) {
+    if (arg === '--account') return argv[index + 1] ?? null
+    if (arg.startsWith('--account=')) return arg.slice('--account='.length)
+  }
+  return null
+}
+
 /** The `--env` arguments for wrangler, or none for the top-level (production) Worker. */
 export function envFlags(environment: string | null): string[] {
   return environment ? ['--env', environment] : []

@@ -242,6 +242,60 @@ describe('deploying from zero, as the README says', () => {
     expect(secretWrites()).toBe(writes)
   })
 
+  it('setup --account adds an account to WECHAT_ACCOUNTS, and the next keeps the first', async () => {
+    const shop = npmRun(['setup', '--', '--account', 'shop'], {
+      ACCOUNT_APPID: 'wxa1b2c3d4e5f60718',
+    })
+    await shop.waitFor(/shop: EncodingAESKey .*Enter to skip: /)
+    shop.typeLine('ShopKey0123456789abcdefghijklmnopqrstuvwxyz')
+    await shop.waitFor(/shop: AppSecret .*Enter to skip: /)
+    shop.typeLine('')
+    await shop.waitFor(/Next: npm run deploy/)
+    expect(await shop.exited).toBe(0)
+    const token = /shop\.token = ([0-9a-f]{32})/.exec(shop.screen())?.[1]
+    expect(shop.screen()).toContain('/wechat/shop')
+    const accounts = () => JSON.parse(worker().secrets.get('WECHAT_ACCOUNTS') ?? '{}')
+    expect(accounts()).toEqual({
+      shop: {
+        token,
+        appId: 'wxa1b2c3d4e5f60718',
+        encodingAesKey: 'ShopKey0123456789abcdefghijklmnopqrstuvwxyz',
+      },
+    })
+    // The machine keeps what the secret holds: Cloudflare never shows it again.
+    expect(JSON.parse(readFileSync(join(project, '.wechat-accounts.json'), 'utf8'))).toEqual(
+      accounts(),
+    )
+    const news = npmRun(['setup', '--', '--account', 'news'], {
+      ACCOUNT_APPID: 'wxb2c3d4e5f6071829',
+      ACCOUNT_ENCODING_AES_KEY: 'NewsKey0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ',
+      ACCOUNT_APPSECRET: 'news-secret',
+    })
+    await news.waitFor(/Next: npm run deploy/)
+    expect(await news.exited).toBe(0)
+    expect(Object.keys(accounts())).toEqual(['shop', 'news'])
+    expect(accounts().shop.token).toBe(token)
+    // Again for shop: what is set is kept, the Token above all.
+    const again = npmRun(['setup', '--', '--account', 'shop'])
+    await again.waitFor(/shop: AppSecret .*Enter to skip: /)
+    again.typeLine('')
+    await again.waitFor(/Next: npm run deploy/)
+    expect(again.screen()).toContain('shop.appId: set (kept)')
+    expect(again.screen()).not.toMatch(/shop\.token = /)
+    expect(accounts().shop.token).toBe(token)
+  })
+
+  it('setup --account refuses to replace a WECHAT_ACCOUNTS this machine cannot read back', async () => {
+    const before = worker().secrets.get('WECHAT_ACCOUNTS')
+    rmSync(join(project, '.wechat-accounts.json'))
+    const setup = npmRun(['setup', '--', '--account', 'third'], {
+      ACCOUNT_APPID: 'wxc3d4e5f607182930',
+    })
+    await setup.waitFor(/has no \.wechat-accounts\.json/)
+    expect(await setup.exited).not.toBe(0)
+    expect(worker().secrets.get('WECHAT_ACCOUNTS')).toBe(before)
+  })
+
   it('setup stops with a clear error, rotating nothing, when Cloudflare fails a read', async () => {
     const before = Object.fromEntries(worker().secrets)
     const writes = secretWrites()

@@ -26,7 +26,7 @@ describe('npm run tail', () => {
   it('prints the route, the outcome and our own lines, never the signed URL', () => {
     const lines = linesOf(push)
     expect(lines).toEqual([
-      '08:14:03 POST /wechat ok',
+      '08:14:03 [env] POST /wechat ok',
       '  {"event":"push","requestId":"8e3a","kind":"text","outcome":"replied","ms":4}',
     ])
     const shown = lines.join('\n')
@@ -34,10 +34,27 @@ describe('npm run tail', () => {
       expect(shown).not.toContain(secret)
   })
 
-  it('names an OpenID in an admin path by its route', () => {
+  it('names an OpenID in an admin path by its route, whichever account’s', () => {
     expect(routeOf(`https://edge.test/admin/users/${openid}/messages`)).toBe(
       '/admin/users/:openid/messages',
     )
+    expect(routeOf(`https://edge.test/admin/accounts/shop/users/${openid}`)).toBe(
+      '/admin/accounts/shop/users/:openid',
+    )
+  })
+
+  it('shows the account of each request', () => {
+    const at = (path: string) =>
+      linesOf({
+        ...push,
+        logs: [],
+        event: { request: { method: 'POST', url: `https://edge.test${path}` } },
+      })[0]
+    expect(at('/wechat/shop?signature=x')).toBe('08:14:03 [shop] POST /wechat/shop ok')
+    expect(at('/admin/accounts/news/menu')).toBe(
+      '08:14:03 [news] POST /admin/accounts/news/menu ok',
+    )
+    expect(at('/login/status')).toBe('08:14:03 POST /login/status ok')
   })
 
   it('reads the indented objects wrangler prints, and passes its other lines on', () => {

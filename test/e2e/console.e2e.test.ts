@@ -143,3 +143,32 @@ describe('the debugging console', () => {
     expect(await page.locator('#send').isVisible()).toBe(true)
   })
 })
+
+describe('the console, for each account of the deployment', () => {
+  it('acts as the account picked: its callback, its users, apart from the others', async () => {
+    const accountPage = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+    await accountPage.goto(`${server.url}/debug#token=local-admin-token`)
+    // .dev.vars.example serves a second sample account, demo, at /wechat/demo.
+    await expect.poll(() => accountPage.locator('#account option').count()).toBe(2)
+    expect(await accountPage.locator('#account-box').isVisible()).toBe(true)
+    const user = `oAccounts${Date.now()}`
+    const count = async () => {
+      await accountPage.selectOption('#kind', 'text')
+      await accountPage.selectOption('#mode', 'safe')
+      await accountPage.fill('#openid', user)
+      await accountPage.fill('#content', 'count')
+      await accountPage.click('#send')
+    }
+    const lastReply = () => accountPage.locator('#chat .msg.account .bubble').last().textContent()
+    await accountPage.selectOption('#account', 'demo')
+    await count()
+    await expect.poll(lastReply).toBe('count: 1')
+    await count()
+    await expect.poll(lastReply).toBe('count: 2')
+    // The same OpenID at the env account is another user.
+    await accountPage.selectOption('#account', 'env')
+    await count()
+    await expect.poll(lastReply).toBe('count: 1')
+    await accountPage.close()
+  })
+})

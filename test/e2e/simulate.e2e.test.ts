@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process'
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type DevServer, startDevServer } from './dev-server.ts'
@@ -148,6 +151,34 @@ describe('npm run simulate', () => {
     expect(answer).toBeGreaterThan(-1)
     expect(typing).toBeGreaterThan(answer)
     expect(message).toBeGreaterThan(typing)
+  })
+
+  it('sends as another account of the deployment with --account, its secrets from .dev.vars', async () => {
+    // A directory of its own, holding .dev.vars as npm run dev makes it: the example's.
+    const cwd = mkdtempSync(join(tmpdir(), 'wechat-edge-simulate-'))
+    copyFileSync(join(ROOT, '.dev.vars.example'), join(cwd, '.dev.vars'))
+    const openid = `oE2eAccount${Date.now()}`
+    const argv = [
+      join(ROOT, 'scripts/simulate.ts'),
+      'text',
+      '--account',
+      'demo',
+      '--url',
+      `${server.url}/wechat/demo`,
+      '--mode',
+      'safe',
+      '--openid',
+      openid,
+      '--content',
+      'count',
+      '--watch',
+      '0',
+    ]
+    const { stdout } = await run('node', argv, { cwd })
+    expect(stdout).toContain('/wechat/demo?')
+    expect(stdout).toContain('MsgSignature holds')
+    expect(stdout).toContain('count: 1')
+    rmSync(cwd, { recursive: true, force: true })
   })
 
   it('names the URL and suggests npm run dev when nothing answers there', async () => {
