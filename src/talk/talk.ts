@@ -1,8 +1,9 @@
 /**
  * The account's client of WeChat's API: customer-service messages, "typing…", QR codes, the
  * menu, and a generic call for any other endpoint, each with the account's token from its
- * AccessToken Durable Object (nobody fetches a token by hand). A call refused for an invalid or
- * expired token is made once more with a fresh one. Binding code, kept thin: the protocol is in
+ * AccessToken Durable Object (nobody fetches a token by hand), through this isolate's copy
+ * (src/talk/holder.ts). A call refused for an invalid or expired token is made once more with a
+ * fresh one. Binding code, kept thin: the protocol is in
  * src/wechat/ (api.ts, qrcode.ts, menu.ts).
  */
 
@@ -19,7 +20,7 @@ import {
 } from '../wechat/api.ts'
 import type { Menu } from '../wechat/menu.ts'
 import { createQrCode, type QrCode, type QrCodeRequest, qrImageUrl } from '../wechat/qrcode.ts'
-import { REFRESH_AHEAD_MS, type TokenResult } from './access-token.ts'
+import { IsolateCopies, isTokenRefusal, withHeld } from './holder.ts'
 
 /** What WeChat's `get_current_selfmenu_info` answers: whether a menu is on, and its buttons. */
 export interface CurrentMenu {
@@ -72,20 +73,9 @@ function clientFor(env: Env): WechatClient | null {
   const talkBack = readConfig(env).talkBack
   if (!talkBack) return null
   const { appId } = talkBack
-  // A stub only when the object is asked: a warm isolate's sends never ask it.
-  const tokenObject = () => env.ACCESS_TOKENS.getByName(appId)
   const api: ApiCall = { fetch: (input, init) => fetch(input, init), base: talkBack.apiBase }
-  const withToken = async <T>(use: (token: string) => Promise<T>): Promise<T> => {
-    const token = heldToken(appId) ?? (await askOnce(appId, () => tokenObject().token()))
-    try {
-      return await use(token)
-    } catch (error) {
-      if (!(error instanceof WechatApiError) || error.failure !== 'token_invalid') throw error
-      // Only the token that failed is dropped; the object refreshes it once for everyone.
-      if (heldTokens.get(appId)?.token === token) heldTokens.delete(appId)
-      return use(keep(appId, await tokenObject().invalidate(token)))
-    }
-  }
+  const withToken = <T>(use: (token: string) => Promise<T>): Promise<T> =>
+    withAccessToken(env, appId, use)
   return {
     send: (openid, message) => withToken((token) => sendCustomMessage(api, token, openid, message)),
     typing: (openid, on) => withToken((token) => sendTyping(api, token, openid, on)),
@@ -107,35 +97,27 @@ function clientFor(env: Env): WechatClient | null {
   }
 }
 
+/** This isolate's copies of each account's access token, by AppID (the AccessToken's name). */
+const accessTokens = new IsolateCopies()
+
 /**
- * This isolate's copy of each account's token, so that sends on a warm isolate make no call to
- * the AccessToken object. Used until the object would refresh it ({@link REFRESH_AHEAD_MS}
- * before it expires), dropped when WeChat refuses it.
+ * Calls `use` with the account's access token: this isolate's copy, or the AccessToken
+ * object's. Refused as invalid or expired (40001, 40014, 42001), only that token is dropped, the
+ * object renews it once for everyone, and `use` runs once more with the new one.
+ *
+ * @example
+ * const ticket = await withAccessToken(env, appId, (token) => fetchJsapiTicket(api, token))
  */
-const heldTokens = new Map<string, { readonly token: string; readonly expiresAt: number }>()
-
-function heldToken(appId: string): string | null {
-  const held = heldTokens.get(appId)
-  return held && Date.now() < held.expiresAt - REFRESH_AHEAD_MS ? held.token : null
-}
-
-/** Asks in flight, by AppID: sends that find no copy at once share one call to the object. */
-const asking = new Map<string, Promise<string>>()
-
-function askOnce(appId: string, ask: () => Promise<TokenResult>): Promise<string> {
-  let pending = asking.get(appId)
-  if (!pending) {
-    pending = ask()
-      .then((result) => keep(appId, result))
-      .finally(() => asking.delete(appId))
-    asking.set(appId, pending)
-  }
-  return pending
-}
-
-/** The object's answer: its token, kept for this isolate, or its failure thrown. */
-function keep(appId: string, result: TokenResult): string {
-  if (!result.ok) throw new WechatApiError(result.failure, result.code, result.message)
-  heldTokens.set(appId, { token: result.token, expiresAt: result.expiresAt })
-  return result.token
+export function withAccessToken<T>(
+  env: Env,
+  appId: string,
+  use: (token: string) => Promise<T>,
+): Promise<T> {
+  return withHeld(
+    accessTokens,
+    appId,
+    () => env.ACCESS_TOKENS.getByName(appId),
+    use,
+    isTokenRefusal,
+  )
 }
