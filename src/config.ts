@@ -5,6 +5,7 @@
 
 import type { Env } from './env.ts'
 import { MAX_LOGIN_SECONDS } from './login/rules.ts'
+import { type WebConfig, webConfig } from './web/settings.ts'
 import type { Account } from './wechat/envelope.ts'
 import { TEXT_LIMIT_BYTES } from './wechat/split-text.ts'
 
@@ -45,6 +46,8 @@ export interface Config {
   readonly login: LoginConfig | null
   /** Null without an AppID: nothing can be sent after the answer. */
   readonly talkBack: TalkBack | null
+  /** The web side (src/web/: OAuth, the JS-SDK): off without WEB_ORIGINS and WEB_SECRET. */
+  readonly web: WebConfig
   readonly replyBudgetMs: number
   readonly adminToken: string | null
   readonly debugConsole: boolean
@@ -130,6 +133,7 @@ function parseConfig(env: Env): Config {
             textLimitBytes: positive(env.TEXT_LIMIT_BYTES, TEXT_LIMIT_BYTES),
           },
     login: loginConfig(env, aes !== null, warnings),
+    web: webConfig(env, { appId, appSecret }, warnings),
     account: {
       token,
       aes,

@@ -11,10 +11,12 @@ import { workerFor } from './worker.ts'
 export {
   AccessToken,
   Campaigns,
+  JsapiTicket,
   Ledger,
   LoginGate,
   LoginSession,
   UserState,
+  WebAuthorization,
 } from './index.ts'
 
 export default workerFor(createApp(bot, { debugTools }), bot)

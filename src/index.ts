@@ -11,6 +11,8 @@ export { Campaigns } from './campaigns.ts'
 export { Ledger } from './ledger.ts'
 export { LoginGate, LoginSession } from './login/session.ts'
 export { AccessToken } from './talk/access-token.ts'
+export { JsapiTicket } from './talk/jsapi-ticket.ts'
 export { UserState } from './user/state.ts'
+export { WebAuthorization } from './web/authorization.ts'
 
 export default workerFor(createApp(bot), bot)

@@ -13,6 +13,8 @@ import { ledgerFor } from '../ledger.ts'
 import { errorName, logProblem } from '../log.ts'
 import { login } from '../login/routes.ts'
 import { talkerFor } from '../talk/talk.ts'
+import { jssdk } from '../web/jssdk-routes.ts'
+import { oauth } from '../web/oauth-routes.ts'
 import { openPushBody, verifyPushQuery } from '../wechat/envelope.ts'
 import { MalformedPushError, WechatError } from '../wechat/errors.ts'
 import { verifySignature } from '../wechat/signature.ts'
@@ -58,7 +60,15 @@ export function createApp<S extends SessionSchema<S>>(
 
   app.get('/', async (c) => {
     const config = readConfig(c.env)
-    const { account, problems, warnings, talkBack, debugConsole: consoleOn, adminToken } = config
+    const {
+      account,
+      problems,
+      warnings,
+      talkBack,
+      web,
+      debugConsole: consoleOn,
+      adminToken,
+    } = config
     // `npm run dev` prints the root URL: a browser opening it lands on the console.
     if (consoleOn && c.req.header('Accept')?.includes('text/html')) return c.redirect('/debug')
     const health = { name, version, ready: problems.length === 0 }
@@ -79,6 +89,10 @@ export function createApp<S extends SessionSchema<S>>(
       warnings,
       // Customer-service messages after the 5 s window: where tokens come from, or off.
       talkBack: talkBack ? talkBack.source : 'off',
+      // OAuth and the JS-SDK for the website: on, or why not.
+      web: web.on
+        ? { oauth: web.oauthOff ? `off: ${web.oauthOff}` : 'on', jssdk: 'on', origins: web.origins }
+        : `off: ${web.why}`,
     })
   })
 
@@ -126,6 +140,8 @@ export function createApp<S extends SessionSchema<S>>(
   app.all('/wechat', (c) => c.text('method not allowed', 405, { Allow: 'GET, POST' }))
   app.route('/admin', adminApi(bot.declaredMenu))
   app.route('/login', login)
+  app.route('/oauth', oauth)
+  app.route('/jssdk', jssdk)
   // The console, the fake WeChat API and the login demo: only the dev entry (src/dev.ts) passes
   // them, so that what `wrangler deploy` uploads carries none of their code.
   options.debugTools?.(app, bot)

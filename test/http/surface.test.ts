@@ -41,6 +41,7 @@ describe('GET /, health', () => {
         expect.stringContaining('WECHAT_API_BASE is not WeChat’s API'),
       ],
       talkBack: 'stable_token',
+      web: { oauth: 'on', jssdk: 'on', origins: expect.any(Array) },
     })
     for (const secret of Object.values(account)) expect(body).not.toContain(secret)
   })
