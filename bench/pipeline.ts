@@ -47,6 +47,7 @@ export async function fixture(nowSeconds: number): Promise<Fixture> {
     profile: async () => null,
     log: {},
     wechat: null,
+    webLink: () => '',
   }
   const xml = forgePushXml('text', {
     content: 'Hello, wechat-edge',

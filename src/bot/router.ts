@@ -6,6 +6,7 @@
 
 import type { WechatClient } from '../talk/talk.ts'
 import type { UserSnapshot } from '../user/state.ts'
+import type { WebLink } from '../web/link.ts'
 import type { CustomMessage } from '../wechat/api.ts'
 import { type Menu, type MenuKeys, menuKeys } from '../wechat/menu.ts'
 import {
@@ -53,6 +54,15 @@ export interface HandlerContext<
    */
   readonly wechat: WechatClient | null
   /**
+   * The link that opens a page of the website (one of WEB_ORIGINS) with the user signed in
+   * through WeChat's web authorization: for a reply's article, a message's link or a menu
+   * button's URL. Throws a TypeError when web authorization is off or the page is elsewhere.
+   *
+   * @example
+   * reply.news([{ title: 'Your orders', url: webLink('https://shop.example.com/orders') }])
+   */
+  readonly webLink: WebLink
+  /**
    * Whatever middleware hands to later middleware and handlers, typed by the bot's third
    * parameter: `new Router<Env, Session, { user: Member }>()`. Fresh for each push.
    */
@@ -95,6 +105,8 @@ export interface LaterContext<E = unknown, S extends SessionSchema<S> = AnySessi
   readonly log: LogFields
   /** The account's WeChat API, as handlers have it; null for a push of nobody without one. */
   readonly wechat: WechatClient | null
+  /** Sign-in links to the website's pages, as handlers have them (`HandlerContext.webLink`). */
+  readonly webLink: WebLink
 }
 
 export type LaterHandler<

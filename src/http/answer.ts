@@ -16,6 +16,7 @@ import { answerLoginPush, type LoginDesk } from '../login/answer.ts'
 import type { QueuedJob, QueuedPush } from '../queues/queued.ts'
 import type { WechatClient } from '../talk/talk.ts'
 import type { Receipt } from '../user/state.ts'
+import type { WebLink } from '../web/link.ts'
 import { dedupKey } from '../wechat/dedup-key.ts'
 import { type OpenedPush, sealReply } from '../wechat/envelope.ts'
 import { WechatError } from '../wechat/errors.ts'
@@ -50,6 +51,9 @@ export interface AnswerDeps<E, S extends SessionSchema<S>> {
   readonly startedAt: number
   /** The account's WeChat API for handlers; null when talking back is off. */
   readonly wechat: WechatClient | null
+  /** Sign-in links for handlers, and the Worker's origin they start at (for deferred jobs). */
+  readonly webLink: WebLink
+  readonly workerOrigin: string
   /** Scan to log in's settings and objects: its pushes are answered before the bot's. */
   readonly login: LoginDesk
 }
@@ -83,6 +87,7 @@ export async function answerPush<E, S extends SessionSchema<S>>(
     profile: () => (store ? store.profile() : Promise.resolve(null)),
     log,
     wechat: deps.wechat,
+    webLink: deps.webLink,
     defer: (job) => {
       deferred = job
     },
@@ -105,7 +110,9 @@ export async function answerPush<E, S extends SessionSchema<S>>(
   // A deferred route's job goes to the later queue with the push, from its owner, the first
   // time the owner receives the push: never again for a retry or a replayed capture.
   const job: QueuedJob | null =
-    completed && deferred !== undefined ? { ...queued, job: deferred } : null
+    completed && deferred !== undefined
+      ? { ...queued, job: deferred, workerOrigin: deps.workerOrigin }
+      : null
   const receipt = await receiveWithin(
     () =>
       store

@@ -14,6 +14,7 @@ import { errorName, logProblem } from '../log.ts'
 import { login } from '../login/routes.ts'
 import { talkerFor } from '../talk/talk.ts'
 import { jssdk } from '../web/jssdk-routes.ts'
+import { selfOrigin, webLinkFor } from '../web/link.ts'
 import { oauth } from '../web/oauth-routes.ts'
 import { openPushBody, verifyPushQuery } from '../wechat/envelope.ts'
 import { MalformedPushError, WechatError } from '../wechat/errors.ts'
@@ -118,6 +119,8 @@ export function createApp<S extends SessionSchema<S>>(
     const signed = await verifyPushQuery(c.req.query(), config.account, startedAt / 1000)
     const body = await readBoundedText(c.req.raw, MAX_BODY_BYTES)
     const opened = await openPushBody(signed, body, config.account)
+    // WeChat calls the server URL the account configured: the Worker's own domain.
+    const workerOrigin = selfOrigin(c.req.url)
     const answer = await answerPush(opened, {
       config,
       bot,
@@ -130,6 +133,8 @@ export function createApp<S extends SessionSchema<S>>(
         ledgerFor(c.env.LEDGER, push, key).receive(key, mode, reply, job),
       startedAt,
       wechat: talkerFor(c.env),
+      webLink: webLinkFor(c.env, workerOrigin),
+      workerOrigin,
       login: { login: config.login, logins: c.env.LOGINS },
     })
     return c.body(answer, 200, {

@@ -15,6 +15,7 @@ import { ledgerFor } from '../ledger.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
 import { partsOf, sendThroughOutbox, UserPurgedError } from '../talk/send.ts'
 import { talkerFor, type WechatClient } from '../talk/talk.ts'
+import { webLinkFor } from '../web/link.ts'
 import { customMessageOf, WechatApiError } from '../wechat/api.ts'
 import { type Push, stateOwnerOf } from '../wechat/push.ts'
 import { keepDeadLetter } from './dead-letters.ts'
@@ -96,6 +97,7 @@ export async function runLaterJob<S extends SessionSchema<S>>(
     profile: () => user.snapshot(),
     log: {},
     wechat: talker,
+    webLink: webLinkFor(env, queued.workerOrigin ?? null),
     async send(reply) {
       const first = index
       const parts = partsOf(customMessageOf(reply), talkBack.textLimitBytes)
@@ -144,6 +146,7 @@ async function runUnownedJob<S extends SessionSchema<S>>(
     profile: async () => null,
     log: {},
     wechat: talkerFor(env),
+    webLink: webLinkFor(env, queued.workerOrigin ?? null),
     send() {
       return Promise.reject(
         new WechatApiError(

@@ -23,4 +23,6 @@ export interface QueuedPush {
 export interface QueuedJob extends QueuedPush {
   /** The deferred route's name (`later(run, { name })`, or the route's own): stable across deploys. */
   readonly job: string
+  /** The Worker's origin the push reached, for the job's sign-in links; absent in older jobs. */
+  readonly workerOrigin?: string
 }

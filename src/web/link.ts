@@ -48,12 +48,16 @@ export function oauthStartLink(
 export type WebLink = (redirect: string, scope?: OAuthScope) => string
 
 /**
- * The env account's link builder, for pushes that reached the Worker at `workerOrigin`. A link
- * `/oauth/start` would refuse (the web side off, a page off WEB_ORIGINS) throws at once, in the
- * handler, rather than greeting the user with a 400.
+ * The env account's link builder, for pushes that reached the Worker at `workerOrigin` (null:
+ * a deferred job queued before jobs carried it). A link `/oauth/start` would refuse (the web
+ * side off, a page off WEB_ORIGINS) throws at once, in the handler, rather than greeting the
+ * user with a 400.
  */
-export function webLinkFor(env: Env, workerOrigin: string): WebLink {
+export function webLinkFor(env: Env, workerOrigin: string | null): WebLink {
   return (redirect, scope = 'snsapi_base') => {
+    if (workerOrigin === null) {
+      throw new TypeError('webLink: this job was queued without the Worker’s origin')
+    }
     // #27: the account of the push, rather than the env account.
     const account = webAccountOf(env, undefined)
     if (!account || account.oauthOff !== null) {

@@ -11,5 +11,8 @@ export function routeContext(): RouteContext {
     profile: async () => null,
     log: {},
     wechat: null,
+    webLink: () => {
+      throw new TypeError('webLink: no web side in a router alone')
+    },
   }
 }
