@@ -1,7 +1,7 @@
 /**
  * The debugging tools, for `npm run dev` (src/dev.ts) and the tests: the console at /debug, the
- * fake WeChat API at /debug/wechat-api/ and the scan-to-log-in demo at /login/demo, each only
- * with DEBUG_CONSOLE=true. The production entry (src/index.ts) never imports this module, so
+ * fake WeChat API at /debug/wechat-api/, the scan-to-log-in demo at /login/demo and the web
+ * side's demo at /web/demo, each only with DEBUG_CONSOLE=true. The production entry (src/index.ts) never imports this module, so
  * none of it is in what `wrangler deploy` uploads.
  */
 
@@ -16,6 +16,7 @@ import { MAX_BODY_BYTES, readBoundedText, refuseDeclaredOver } from '../http/bod
 import { debugConsole, isCrossSite } from './console.ts'
 import { fakeWechat } from './fake-wechat.ts'
 import { loginDemo } from './login-demo.ts'
+import { webDemo } from './web-demo.ts'
 
 /**
  * @example
@@ -28,6 +29,7 @@ export function debugTools<S extends SessionSchema<S>>(
   const dispatch = (env: Env, ctx: ExecutionContext) => (request: Request) =>
     Promise.resolve(app.fetch(request, env, ctx))
   app.route('/login/demo', loginDemo(dispatch))
+  app.route('/web/demo', webDemo(dispatch))
   // The fake of WeChat's API that .dev.vars points WECHAT_API_BASE at. Made on first use.
   let fake: ReturnType<typeof fakeWechat> | undefined
   app.all('/debug/wechat-api/*', async (c) => {
