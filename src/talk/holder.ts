@@ -103,12 +103,15 @@ export class Holder<S extends string> {
    * fetched (once, whoever else asks meanwhile); if another caller renewed it already, that one
    * is the answer. `sameAgain` says what to do when WeChat hands back the refused one.
    */
-  async invalidate(failed: string, sameAgain: () => Promise<Held<S>>): Promise<HeldResult> {
+  async invalidate(
+    failed: string,
+    sameAgain: (fresh: Held<S>) => Promise<Held<S>>,
+  ): Promise<HeldResult> {
     const held = await this.held()
     if (held && held.token !== failed && this.#usable(held)) return answer(held)
     if (held?.token === failed) await this.#storage.delete(KEY)
     return resultOf(
-      this.refresh(false).then((fresh) => (fresh.token === failed ? sameAgain() : fresh)),
+      this.refresh(false).then((fresh) => (fresh.token === failed ? sameAgain(fresh) : fresh)),
     )
   }
 

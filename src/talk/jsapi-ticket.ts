@@ -44,9 +44,8 @@ export class JsapiTicket extends DurableObject<Env> {
     }
     if (held?.token === failed)
       logEvent('jsapi_ticket_refused', { ageS: ageSeconds(held.fetchedAt) })
-    return this.#holder.invalidate(failed, () =>
-      Promise.reject(new WechatApiError('refused', null, 'WeChat handed back the refused ticket')),
-    )
+    // getticket has no forced refresh: if WeChat hands the same ticket back, it is the one.
+    return this.#holder.invalidate(failed, async (fresh) => fresh)
   }
 
   status(): Promise<HeldStatus<'getticket'>> {
