@@ -15,8 +15,8 @@
  * Control routes (not WeChat's):
  * - `POST /fake/interact` with a push's XML: the user did what the push says (WeChat learns it
  *   from the user; the console, the simulator and the tests tell the fake);
- * - `POST /fake/fail` {path: token | ticket | send | typing, code, times, for: an appid (token,
- *   ticket) or a
+ * - `POST /fake/fail` {path: token | ticket | oauth | send | typing, code, times, for: an appid
+ *   (token, ticket, oauth: the code's trade) or a
  *   touser}: the next calls fail with that errcode (rate limits 45009/45011, whitelists…);
  * - `POST /fake/late` {for: a touser, ms, times}: the next sends are taken, then answered `ms`
  *   later (past the caller's timeout);
@@ -427,6 +427,8 @@ export function fakeWechat() {
       const { appid, secret, code, grant_type: grantType } = c.req.query()
       if (!appid) return answer(ERRCODES.invalidAppid)
       count('code', appid)
+      const failure = take(failures, `oauth:${appid}`)
+      if (failure) return answer(failure.code)
       if (secret === 'wrong-secret') return answer(ERRCODES.invalidSecret)
       if (grantType !== 'authorization_code') return answer(ERRCODES.invalidGrantType)
       const held = webCodes.get(code ?? '')

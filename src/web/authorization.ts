@@ -71,7 +71,7 @@ async function sha256Hex(text: string): Promise<string> {
 }
 
 export class WebAuthorization extends DurableObject<Env> {
-  /** The trade under way: concurrent callbacks (a double tap) share it. */
+  /** The trade under way or done in this instance: concurrent callbacks (a double tap) share it. */
   #trading: { readonly digest: string; readonly landing: Promise<Landing> } | null = null
 
   async #record(): Promise<Traded | null> {
@@ -88,9 +88,18 @@ export class WebAuthorization extends DurableObject<Env> {
     if (record) return replayed(record, digest)
     const trading = this.#trading
     if (trading) return trading.digest === digest ? trading.landing : { outcome: 'other_code' }
-    const landing = this.#trade(code, digest, grant, client).finally(() => {
-      this.#trading = null
-    })
+    const landing = this.#trade(code, digest, grant, client).then(
+      (landed) => {
+        // Kept once stored: a call that read storage before the trade wrote it still finds it
+        // here. Only a trade WeChat could not answer may be tried again.
+        if (landed.outcome === 'failed') this.#trading = null
+        return landed
+      },
+      (error: unknown) => {
+        this.#trading = null
+        throw error
+      },
+    )
     this.#trading = { digest, landing }
     return landing
   }

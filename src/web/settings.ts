@@ -73,8 +73,9 @@ export function parseOrigins(listed: string): { origins: string[]; refused: stri
 const LOOPBACK = ['localhost', '127.0.0.1', '[::1]']
 
 /**
- * An entry of WEB_ORIGINS as an origin: https, or http on this machine only (a ticket in a URL
- * over http would travel in clear); nothing but a scheme, a host and a port.
+ * An entry of WEB_ORIGINS as an origin, normalized as a browser sends it (lowercase host, no
+ * default port): https, or http on this machine only (a ticket in a URL over http would travel
+ * in clear); nothing but a scheme, a host and a port.
  */
 function originOf(entry: string): string | null {
   let url: URL
@@ -85,9 +86,14 @@ function originOf(entry: string): string | null {
   }
   const secure =
     url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.includes(url.hostname))
-  const bare = url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password
-  const exact = entry === url.origin || entry === `${url.origin}/`
-  return secure && bare && exact ? url.origin : null
+  // `https://host/` is an origin too; a path, a query, a fragment or a user is not.
+  const bare =
+    url.pathname === '/' &&
+    !entry.includes('?') &&
+    !entry.includes('#') &&
+    !url.username &&
+    !url.password
+  return secure && bare ? url.origin : null
 }
 
 /**

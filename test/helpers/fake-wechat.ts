@@ -66,7 +66,12 @@ export const fakeWechat = {
       body: JSON.stringify({ ...config, url }),
     }),
   /** The next `times` calls to `path` for that appid (token) or user (send, typing) fail. */
-  fail: (path: 'token' | 'ticket' | 'send' | 'typing', target: string, code: number, times = 1) =>
+  fail: (
+    path: 'token' | 'ticket' | 'oauth' | 'send' | 'typing',
+    target: string,
+    code: number,
+    times = 1,
+  ) =>
     call(`fake/fail`, {
       method: 'POST',
       body: JSON.stringify({ path, for: target, code, times }),

@@ -289,6 +289,20 @@ describe('GET /oauth/callback and POST /oauth/exchange', () => {
     expect(await fakeWechat.stats(app)).toMatchObject({ codeTrades: 2 })
   })
 
+  it('shows a page to reload when WeChat is busy, and the reload completes the sign-in', async () => {
+    const app = appid()
+    const overrides = { WECHAT_APPID: app }
+    const started = await start(WELCOME, 'snsapi_base', overrides)
+    const callback = await fakeWechat.consent(started.authorize, { openid: openid('web-busy') })
+    await fakeWechat.fail('oauth', app, -1)
+    const busy = await arrive(callback, started.cookie, overrides)
+    expect(busy.status).toBe(503)
+    expect(await busy.text()).toContain('Reload this page')
+    const reloaded = await arrive(callback, started.cookie, overrides)
+    expect(reloaded.status).toBe(302)
+    expect(ticketOf(reloaded)).toMatch(/^[0-9a-f]{32}\.[0-9a-f]{32}$/)
+  })
+
   it('tells the website of a visitor in snapshot mode, whose OpenID is a placeholder', async () => {
     const app = appid()
     const overrides = { WECHAT_APPID: app }
