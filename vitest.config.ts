@@ -71,6 +71,8 @@ export default defineConfig({
           ADMIN_TOKEN: 'test-admin-token',
           LOGIN_SECRET: 'test-login-secret',
           LOGIN_SITE: 'Example Shop',
+          WEB_ORIGINS: 'https://shop.example.com, https://m.shop.example.com',
+          WEB_SECRET: 'test-web-secret',
           QUEUE_RETRY_BASE_SECONDS: '0',
           REQUIRE_ENCRYPTION: 'false',
           DEBUG_CONSOLE: 'false',

@@ -48,6 +48,7 @@ export async function fixture(nowSeconds: number): Promise<Fixture> {
     log: {},
     wechat: null,
     account: { id: 'env', appId: null },
+    webLink: () => '',
   }
   const xml = forgePushXml('text', {
     content: 'Hello, wechat-edge',

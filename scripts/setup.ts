@@ -3,9 +3,10 @@
  * run again at any time. Everything else (queues, the KV namespaces, the Durable Objects) is
  * made by `npm run deploy`.
  *
- * - WECHAT_TOKEN, ADMIN_TOKEN and LOGIN_SECRET are generated (32 random hexadecimal
- *   characters) and printed once: paste the Token into WeChat's developer center, give the
- *   login secret to your website's backend (scan to log in).
+ * - WECHAT_TOKEN, ADMIN_TOKEN, LOGIN_SECRET and WEB_SECRET are generated (32 random
+ *   hexadecimal characters) and printed once: paste the Token into WeChat's developer center,
+ *   give the login and web secrets to your website's backend (scan to log in; OAuth web
+ *   authorization, with WEB_ORIGINS in wrangler.toml).
  * - WECHAT_APPID, WECHAT_ENCODING_AES_KEY and WECHAT_APPSECRET are asked for on the first run
  *   (the key and the AppSecret without echo), as WeChat's developer center shows them; Enter
  *   skips one. A later run asks nothing, so that it can be repeated safely.
@@ -61,6 +62,7 @@ const SECRETS: readonly SecretSpec[] = [
   { name: 'WECHAT_TOKEN', generated: true },
   { name: 'ADMIN_TOKEN', generated: true },
   { name: 'LOGIN_SECRET', generated: true },
+  { name: 'WEB_SECRET', generated: true },
   { name: 'WECHAT_APPID', generated: false, question: 'AppID (wx…)' },
   {
     name: 'WECHAT_ENCODING_AES_KEY',
@@ -156,6 +158,11 @@ async function main(): Promise<void> {
       console.log(`\n${spec.name} = ${chosen[spec.name]}   (keep it; it is not shown again)`)
       if (spec.name === 'WECHAT_TOKEN') {
         console.log('  Paste it as the Token in WeChat’s developer center (Server Configuration).')
+      }
+      if (spec.name === 'WEB_SECRET') {
+        console.log(
+          '  Your website’s backend trades sign-in tickets with it; list the website in WEB_ORIGINS.',
+        )
       }
     }
   }

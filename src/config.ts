@@ -125,6 +125,8 @@ function envSource(env: Env): AccountSource {
     tokenUrlSecret: env.WECHAT_TOKEN_URL_SECRET,
     requireEncryption: env.REQUIRE_ENCRYPTION,
     loginSecret: env.LOGIN_SECRET,
+    webOrigins: env.WEB_ORIGINS,
+    webSecret: env.WEB_SECRET,
   }
 }
 

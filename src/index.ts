@@ -11,10 +11,12 @@ import { createWorker } from './worker.ts'
 export {
   AccessToken,
   Campaigns,
+  JsapiTicket,
   Ledger,
   LoginGate,
   LoginSession,
   UserState,
+  WebAuthorization,
 } from './durable-objects.ts'
 
 export default createWorker(bot)

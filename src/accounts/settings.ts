@@ -6,6 +6,7 @@
  */
 
 import { MAX_LOGIN_SECONDS } from '../login/rules.ts'
+import { type WebConfig, webConfig } from '../web/settings.ts'
 import type { Account } from '../wechat/envelope.ts'
 
 /** The id of the account the Worker's own variables configure, served at `/wechat`. */
@@ -53,6 +54,8 @@ export interface AccountSettings {
   readonly login: LoginConfig | null
   /** Opens this account's admin API (and only it) beside ADMIN_TOKEN; null: ADMIN_TOKEN only. */
   readonly adminToken: string | null
+  /** The web side (src/web/: OAuth, the JS-SDK): off without its origins and secret. */
+  readonly web: WebConfig
   /** Why its pushes cannot be served; empty when all is well. Never a value. */
   readonly problems: readonly string[]
   /** What is served but weaker than it should be (a guessable Token). Never a value. */
@@ -74,6 +77,8 @@ export interface AccountSource {
   readonly loginReply?: unknown
   readonly loginExpireSeconds?: unknown
   readonly adminToken?: unknown
+  readonly webOrigins?: unknown
+  readonly webSecret?: unknown
 }
 
 /** The settings every account shares: the deployment's own variables. */
@@ -108,6 +113,8 @@ export const ENV_NAMES: { readonly [K in keyof AccountSource]-?: string } = {
   loginReply: 'LOGIN_REPLY',
   loginExpireSeconds: 'LOGIN_EXPIRE_SECONDS',
   adminToken: 'ADMIN_TOKEN',
+  webOrigins: 'WEB_ORIGINS',
+  webSecret: 'WEB_SECRET',
 }
 
 /**
@@ -193,6 +200,12 @@ export function accountSettings(
       ),
     }
   }
+  const web = webConfig(text('webOrigins'), text('webSecret'), { appId, appSecret }, warnings, {
+    origins: nameOf('webOrigins'),
+    secret: nameOf('webSecret'),
+    appId: nameOf('appId'),
+    appSecret: nameOf('appSecret'),
+  })
   return {
     id,
     envelope: {
@@ -215,6 +228,7 @@ export function accountSettings(
           },
     login,
     adminToken,
+    web,
     problems,
     warnings,
   }

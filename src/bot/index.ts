@@ -11,6 +11,7 @@
  */
 
 export type { WechatClient } from '../talk/talk.ts'
+export { oauthStartLink, type WebLink } from '../web/link.ts'
 export { message, WechatApiError } from '../wechat/api.ts'
 export { defineMenu, type Menu, type MenuKeys } from '../wechat/menu.ts'
 export type { Push, PushKind, PushOf } from '../wechat/push.ts'

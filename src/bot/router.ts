@@ -6,6 +6,7 @@
 
 import type { WechatClient } from '../talk/talk.ts'
 import type { UserSnapshot } from '../user/state.ts'
+import type { WebLink } from '../web/link.ts'
 import type { CustomMessage } from '../wechat/api.ts'
 import { type Menu, type MenuKeys, menuKeys } from '../wechat/menu.ts'
 import {
@@ -52,6 +53,15 @@ export interface HandlerContext<
    * with the token handled; null when talking back is off (no AppID).
    */
   readonly wechat: WechatClient | null
+  /**
+   * The link that opens a page of the website (one of WEB_ORIGINS) with the user signed in
+   * through WeChat's web authorization: for a reply's article, a message's link or a menu
+   * button's URL. Throws a TypeError when web authorization is off or the page is elsewhere.
+   *
+   * @example
+   * reply.news([{ title: 'Your orders', url: webLink('https://shop.example.com/orders') }])
+   */
+  readonly webLink: WebLink
   /**
    * Whatever middleware hands to later middleware and handlers, typed by the bot's third
    * parameter: `new Router<Env, Session, { user: Member }>()`. Fresh for each push.
@@ -117,6 +127,8 @@ export interface LaterContext<E = unknown, S extends SessionSchema<S> = AnySessi
   readonly wechat: WechatClient | null
   /** The account this job's push came to. */
   readonly account: AccountRef
+  /** Sign-in links to the website's pages, as handlers have them (`HandlerContext.webLink`). */
+  readonly webLink: WebLink
 }
 
 export type LaterHandler<

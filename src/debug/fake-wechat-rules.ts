@@ -70,6 +70,66 @@ export const MENU_RULES = {
   urlBytes: 1024,
 } as const
 
+/**
+ * Web authorization, Wechat_webpage_authorization.html
+ * (https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/Wechat_webpage_authorization.html):
+ * `scope` is snsapi_base or snsapi_userinfo; `state` "可以填写a-zA-Z0-9的参数值，最多128字节";
+ * `response_type` "请填写code"; "code只能使用一次，5分钟未被使用自动过期" (a used code is 40163,
+ * an unknown or stale one 40029); the web access token's example `expires_in` is 7200; `unionid`
+ * comes "只有当scope为snsapi_userinfo时"; `sns/userinfo` needs a token of snsapi_userinfo
+ * (a snsapi_base one is refused as unauthorized, 48001).
+ */
+export const OAUTH_RULES = {
+  codeLifetimeMs: 5 * 60 * 1000,
+  webTokenLifetimeMs: 7200 * 1000,
+  stateMaxBytes: 128,
+  scopes: ['snsapi_base', 'snsapi_userinfo'],
+} as const
+
+/**
+ * The jsapi_ticket, JS-SDK.html 附录1
+ * (https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/JS-SDK.html): "有效期为7200秒，
+ * 通过access_token来获取" with `type=jsapi` (wx_card for card tickets). The page says nothing of
+ * a ticket being retired when another is fetched: the fake hands out a new one per call and
+ * keeps each valid to its own end.
+ */
+export const TICKET_RULES = {
+  lifetimeMs: 7200 * 1000,
+  types: ['jsapi', 'wx_card'],
+} as const
+
+/**
+ * Why WeChat's authorize page would not ask the user, or null when it would. The fake cannot
+ * know the domain the account registered for web authorization (WeChat refuses another), so any
+ * absolute http(s) `redirect_uri` is taken.
+ */
+export function authorizeProblem(query: Record<string, string | undefined>): string | null {
+  const { appid, redirect_uri: redirectUri, response_type: responseType, scope, state } = query
+  if (!appid) return 'appid is missing'
+  if (!redirectUri) return 'redirect_uri is missing'
+  let target: URL
+  try {
+    target = new URL(redirectUri)
+  } catch {
+    return 'redirect_uri is not a URL'
+  }
+  if (target.protocol !== 'https:' && target.protocol !== 'http:')
+    return 'redirect_uri is not http(s)'
+  if (responseType !== 'code') return 'response_type must be code'
+  if (!OAUTH_RULES.scopes.includes(scope as (typeof OAUTH_RULES.scopes)[number])) {
+    return 'scope must be snsapi_base or snsapi_userinfo'
+  }
+  const stateValue = state ?? ''
+  if (stateValue.length > OAUTH_RULES.stateMaxBytes) return 'state is over 128 bytes'
+  for (const char of stateValue) {
+    const code = char.charCodeAt(0)
+    const alphanumeric =
+      (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122)
+    if (!alphanumeric) return 'state takes a-zA-Z0-9 only'
+  }
+  return null
+}
+
 /** Errcodes the fake answers, as Global_Return_Code.html and the pages above name them. */
 export const ERRCODES = {
   ok: 0,
@@ -86,6 +146,10 @@ export const ERRCODES = {
   invalidArgs: 40097,
   permanentCodesUsed: 45029,
   invalidToken: 40001,
+  invalidGrantType: 40002,
+  invalidCode: 40029,
+  codeUsed: 40163,
+  apiUnauthorized: 48001,
   invalidOpenid: 40003,
   invalidMessageType: 40008,
   invalidAppid: 40013,
@@ -125,6 +189,8 @@ export interface Interaction {
   readonly openid: string
   readonly at: number
   readonly opens: FakeWindowKind | null
+  /** The user follows (they follow, message, click or scan) or stopped; null: nothing said. */
+  readonly follows: boolean | null
 }
 
 /**
@@ -148,26 +214,35 @@ export function interactionOf(xml: string): Interaction | null {
   const type = elementText(xml, 'MsgType')
   if (!openid || !Number.isFinite(createTime) || !type) return null
   let opens: FakeWindowKind | null = null
-  if (type === 'event') opens = EVENT_TYPES.has(elementText(xml, 'Event') ?? '') ? 'event' : null
+  const event = type === 'event' ? (elementText(xml, 'Event') ?? '') : ''
+  if (type === 'event') opens = EVENT_TYPES.has(event) ? 'event' : null
   else if (type === 'text' && elementText(xml, 'bizmsgmenuid')) opens = 'event'
   else if (MESSAGE_TYPES.has(type)) opens = 'message'
-  return { openid, at: createTime * 1000, opens }
+  // Only a follower sends messages, clicks or scans; an unfollow ends it.
+  const follows = event === 'unsubscribe' ? false : opens !== null ? true : null
+  return { openid, at: createTime * 1000, opens, follows }
 }
 
-/** A user as the fake knows them: open windows, the last interaction, "typing…" shown until. */
+/**
+ * A user as the fake knows them: open windows, the last interaction, "typing…" shown until, and
+ * whether they follow, as `cgi-bin/user/info` answers it (`subscribe`, 0 when "此用户没有关注该
+ * 公众号": https://developers.weixin.qq.com/doc/offiaccount/User_Management/Get_users_basic_information_UnionID.html).
+ */
 export interface FakeUser {
   windows: Partial<Record<FakeWindowKind, { openedAt: number; used: number }>>
   lastInteraction: number
   typingUntil: number
+  subscribed: boolean
 }
 
 export function newFakeUser(): FakeUser {
-  return { windows: {}, lastInteraction: 0, typingUntil: 0 }
+  return { windows: {}, lastInteraction: 0, typingUntil: 0, subscribed: false }
 }
 
 /** Notes an interaction; a newer one of the same kind opens its window afresh. */
 export function interact(user: FakeUser, interaction: Interaction): void {
   user.lastInteraction = Math.max(user.lastInteraction, interaction.at)
+  if (interaction.follows !== null) user.subscribed = interaction.follows
   const kind = interaction.opens
   if (kind === null) return
   const held = user.windows[kind]

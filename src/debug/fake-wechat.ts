@@ -2,8 +2,10 @@
  * A fake of WeChat's server API for local development and the tests, as strict as WeChat: it
  * issues and rotates access tokens, takes customer-service messages and typing commands only
  * within the user's windows and WeChat's limits, makes parametric QR codes (and their images),
- * and keeps a published menu (src/debug/fake-wechat-rules.ts, each rule
- * cited), and records what it took. Its state is in memory. `npm run dev` serves it at
+ * keeps a published menu, answers whether a user follows, issues jsapi_tickets, and plays web
+ * authorization: a consent page that sends the browser back with a code for the OpenID chosen
+ * there (or without one, refused), codes traded once within 5 minutes, and the user's profile
+ * (src/debug/fake-wechat-rules.ts, each rule cited), and records what it took. Its state is in memory. `npm run dev` serves it at
  * /debug/wechat-api/ (only with DEBUG_CONSOLE=true); the tests reach it as
  * https://fake-wechat.test/.
  *
@@ -13,7 +15,8 @@
  * Control routes (not WeChat's):
  * - `POST /fake/interact` with a push's XML: the user did what the push says (WeChat learns it
  *   from the user; the console, the simulator and the tests tell the fake);
- * - `POST /fake/fail` {path: token | send | typing, code, times, for: an appid (token) or a
+ * - `POST /fake/fail` {path: token | ticket | oauth | send | typing, code, times, for: an appid
+ *   (token, ticket, oauth: the code's trade) or a
  *   touser}: the next calls fail with that errcode (rate limits 45009/45011, whitelists…);
  * - `POST /fake/late` {for: a touser, ms, times}: the next sends are taken, then answered `ms`
  *   later (past the caller's timeout);
@@ -21,6 +24,8 @@
  *   the held token (and the last forced refresh) that much older; `POST /fake/revoke` {appid}: the API refuses the token,
  *   stable_token still returns it unforced;
  * - `GET /fake/qrcode?ticket=`: the scene WeChat knows for a ticket (the console scans with it);
+ * - `POST /fake/jssdk-check` {appId, url, timestamp, nonceStr, signature}: what `wx.config` would
+ *   say of a page's config, checked against the tickets issued to that appid;
  * - `GET /fake/sent?touser=`, `GET /fake/typing?touser=`, `GET /fake/stats?appid=`, and
  *   `GET /fake/token-service?appid=`: a token service of the account's own (WECHAT_TOKEN_URL).
  * Failures and state are per appid or user, so that tests running side by side never meet.
@@ -28,6 +33,7 @@
 
 import { Hono } from 'hono/tiny'
 import {
+  authorizeProblem,
   chargeWindow,
   contentErrcode,
   ERRCODES,
@@ -36,11 +42,73 @@ import {
   interactionOf,
   menuErrcode,
   newFakeUser,
+  OAUTH_RULES,
   QR_RULES,
   qrCodeRequestOf,
+  TICKET_RULES,
   TOKEN_RULES,
   typingErrcode,
 } from './fake-wechat-rules.ts'
+
+/** A code of web authorization, as WeChat holds it until it is traded or 5 minutes pass. */
+interface WebCode {
+  appid: string
+  openid: string
+  scope: string
+  expiresAt: number
+  used: boolean
+  snapshot: boolean
+}
+
+/** Characters the fake's pages may show of what a request carried. */
+function escapeHtml(value: string): string {
+  return value
+    .replaceAll('&', '&amp;')
+    .replaceAll('<', '&lt;')
+    .replaceAll('>', '&gt;')
+    .replaceAll('"', '&quot;')
+    .replaceAll("'", '&#39;')
+}
+
+/** An OpenID's shape, read without a pattern that could backtrack. */
+function isOpenidShape(value: string): boolean {
+  if (value.length < 1 || value.length > 64) return false
+  for (const char of value) {
+    const code = char.charCodeAt(0)
+    const ok =
+      (code >= 48 && code <= 57) ||
+      (code >= 65 && code <= 90) ||
+      (code >= 97 && code <= 122) ||
+      char === '_' ||
+      char === '-'
+    if (!ok) return false
+  }
+  return true
+}
+
+const PAGE_HEADERS = {
+  'Content-Security-Policy':
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+  'Cache-Control': 'no-store',
+}
+
+/** WeChat's authorize page, as the fake plays it: who is the user, and do they agree. */
+function consentPage(query: Record<string, string>): string {
+  const hidden = ['appid', 'redirect_uri', 'response_type', 'scope', 'state']
+    .map((name) => `<input type="hidden" name="${name}" value="${escapeHtml(query[name] ?? '')}">`)
+    .join('')
+  const asks = query.scope === 'snsapi_userinfo'
+  const suggested = `oFake${crypto.randomUUID().replaceAll('-', '').slice(0, 23)}`
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>WeChat (fake) · authorize</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:28rem;margin:2rem auto;padding:0 1rem}input[type=text]{width:100%}</style></head>
+<body><h1>Authorize ${escapeHtml(query.appid ?? '')}</h1>
+<p>${asks ? 'The account asks for your profile (snsapi_userinfo).' : 'WeChat asks nothing for snsapi_base: choose who the user is.'}</p>
+<form method="get" action="authorize">${hidden}
+<label>OpenID <input type="text" id="openid" name="openid" value="${suggested}"></label>
+<label><input type="checkbox" name="snapshot" value="1"> a visitor in snapshot mode</label>
+<p><button id="allow" name="consent" value="allow">Allow</button>
+<button id="refuse" name="consent" value="refuse">Refuse</button></p></form></body></html>`
+}
 
 interface HeldTokens {
   token: string
@@ -86,6 +154,14 @@ export function fakeWechat() {
   const qrCodes = new Map<string, { scene: string; expiresAt: number | null }>()
   const menus = new Map<string, unknown[]>()
   const permanentCodes = new Map<string, number>()
+  /** Web authorization: codes, the web tokens they were traded for, and jsapi_tickets by appid. */
+  const webCodes = new Map<string, WebCode>()
+  const webTokens = new Map<
+    string,
+    { appid: string; openid: string; scope: string; expiresAt: number }
+  >()
+  const tickets = new Map<string, { ticket: string; expiresAt: number }[]>()
+  const counts = new Map<string, number>()
   let issued = 0
 
   const remember = (list: Recorded[], entry: Recorded) => {
@@ -221,6 +297,17 @@ export function fakeWechat() {
 
   const countRequest = (appid: string) =>
     bounded(tokenRequests, appid, (tokenRequests.get(appid) ?? 0) + 1)
+  /** Counts a call of `what` (ticket, code) for an appid, for /fake/stats. */
+  const count = (what: string, appid: string) =>
+    bounded(counts, `${what}:${appid}`, (counts.get(`${what}:${appid}`) ?? 0) + 1)
+  const randomText = () => crypto.randomUUID().replaceAll('-', '')
+
+  /** The lowercase hex sha1 of a string, computed here, apart from the Worker's own. */
+  const sha1 = async (text: string) =>
+    Array.from(
+      new Uint8Array(await crypto.subtle.digest('SHA-1', new TextEncoder().encode(text))),
+      (byte) => byte.toString(16).padStart(2, '0'),
+    ).join('')
 
   return new Hono()
     .post('/cgi-bin/stable_token', async (c) => {
@@ -300,6 +387,142 @@ export function fakeWechat() {
       })
       return c.json({ is_menu_open: 1, selfmenu_info: { button } })
     })
+    .get('/connect/oauth2/authorize', (c) => {
+      const query = c.req.query()
+      const problem = authorizeProblem(query)
+      if (problem !== null) {
+        return c.html(
+          `<!doctype html><p>This link cannot be opened: ${escapeHtml(problem)}</p>`,
+          400,
+          PAGE_HEADERS,
+        )
+      }
+      const target = new URL(query.redirect_uri ?? '')
+      if (query.consent === 'refuse') {
+        // Refused: back without a code, with the state alone.
+        target.searchParams.set('state', query.state ?? '')
+        return c.redirect(target.toString(), 302)
+      }
+      if (query.consent !== 'allow') return c.html(consentPage(query), 200, PAGE_HEADERS)
+      const openid = query.openid ?? ''
+      if (!isOpenidShape(openid)) {
+        return c.html(
+          '<!doctype html><p>An OpenID is 1 to 64 letters, digits, _ or -.</p>',
+          400,
+          PAGE_HEADERS,
+        )
+      }
+      const code = `0${randomText().slice(0, 31)}`
+      bounded(webCodes, code, {
+        appid: query.appid ?? '',
+        openid,
+        scope: query.scope ?? '',
+        expiresAt: Date.now() + OAUTH_RULES.codeLifetimeMs,
+        used: false,
+        snapshot: query.snapshot === '1',
+      })
+      target.searchParams.set('code', code)
+      target.searchParams.set('state', query.state ?? '')
+      return c.redirect(target.toString(), 302)
+    })
+    .get('/sns/oauth2/access_token', (c) => {
+      const { appid, secret, code, grant_type: grantType } = c.req.query()
+      if (!appid) return answer(ERRCODES.invalidAppid)
+      count('code', appid)
+      const failure = take(failures, `oauth:${appid}`)
+      if (failure) return answer(failure.code)
+      if (secret === 'wrong-secret') return answer(ERRCODES.invalidSecret)
+      if (grantType !== 'authorization_code') return answer(ERRCODES.invalidGrantType)
+      const held = webCodes.get(code ?? '')
+      if (!held || held.appid !== appid || held.expiresAt <= Date.now()) {
+        return answer(ERRCODES.invalidCode)
+      }
+      if (held.used) return answer(ERRCODES.codeUsed)
+      held.used = true
+      const token = `FAKE_WEB_TOKEN_${randomText()}`
+      bounded(webTokens, token, {
+        appid,
+        openid: held.openid,
+        scope: held.scope,
+        expiresAt: Date.now() + OAUTH_RULES.webTokenLifetimeMs,
+      })
+      return c.json({
+        access_token: token,
+        expires_in: OAUTH_RULES.webTokenLifetimeMs / 1000,
+        refresh_token: `FAKE_REFRESH_${randomText()}`,
+        openid: held.openid,
+        scope: held.scope,
+        ...(held.scope === 'snsapi_userinfo' && { unionid: `oUnion_${held.openid}`.slice(0, 28) }),
+        ...(held.snapshot && { is_snapshotuser: 1 }),
+      })
+    })
+    .get('/sns/userinfo', (c) => {
+      const { access_token: token, openid } = c.req.query()
+      const held = webTokens.get(token ?? '')
+      if (!held || held.expiresAt <= Date.now()) return answer(ERRCODES.invalidToken)
+      if (held.openid !== openid) return answer(ERRCODES.invalidOpenid)
+      if (held.scope !== 'snsapi_userinfo') return answer(ERRCODES.apiUnauthorized)
+      return c.json({
+        openid,
+        nickname: `Fake user ${openid.slice(-6)}`,
+        // Since 2021 WeChat answers no sex and no places.
+        sex: 0,
+        province: '',
+        city: '',
+        country: '',
+        headimgurl: '',
+        privilege: [],
+        unionid: `oUnion_${openid}`.slice(0, 28),
+      })
+    })
+    .get('/cgi-bin/ticket/getticket', (c) => {
+      const appid = appidOf(c.req.raw)
+      if (appid === null) return answer(ERRCODES.invalidToken)
+      const type = c.req.query('type') ?? ''
+      if (!TICKET_RULES.types.includes(type as (typeof TICKET_RULES.types)[number])) {
+        return answer(ERRCODES.invalidArgs)
+      }
+      count('ticket', appid)
+      const failure = take(failures, `ticket:${appid}`)
+      if (failure) return answer(failure.code)
+      const ticket = `FAKE_TICKET_${++issued}_${randomText()}`
+      const expiresAt = Date.now() + TICKET_RULES.lifetimeMs
+      bounded(tickets, appid, [...(tickets.get(appid) ?? []), { ticket, expiresAt }].slice(-20))
+      return c.json({
+        errcode: 0,
+        errmsg: 'ok',
+        ticket,
+        expires_in: TICKET_RULES.lifetimeMs / 1000,
+      })
+    })
+    .get('/cgi-bin/user/info', (c) => {
+      if (appidOf(c.req.raw) === null) return answer(ERRCODES.invalidToken)
+      const openid = c.req.query('openid') ?? ''
+      if (!isOpenidShape(openid)) return answer(ERRCODES.invalidOpenid)
+      // "值为0时，代表此用户没有关注该公众号，拉取不到其余信息".
+      return c.json(
+        users.get(openid)?.subscribed
+          ? { subscribe: 1, openid, language: 'zh_CN' }
+          : { subscribe: 0, openid },
+      )
+    })
+    .post('/fake/jssdk-check', async (c) => {
+      // What wx.config would say: the signature over a ticket this appid holds, fragment dropped.
+      const { appId, url, timestamp, nonceStr, signature } = await json(c.req.raw)
+      if (typeof appId !== 'string' || typeof url !== 'string' || typeof signature !== 'string') {
+        return c.json({ errMsg: 'config:invalid arguments' })
+      }
+      const page = url.includes('#') ? url.slice(0, url.indexOf('#')) : url
+      const now = Date.now()
+      for (const held of tickets.get(appId) ?? []) {
+        if (held.expiresAt <= now) continue
+        const expected = await sha1(
+          `jsapi_ticket=${held.ticket}&noncestr=${String(nonceStr)}&timestamp=${String(timestamp)}&url=${page}`,
+        )
+        if (expected === signature) return c.json({ errMsg: 'config:ok' })
+      }
+      return c.json({ errMsg: 'config:invalid signature' })
+    })
     .get('/fake/qrcode', (c) => {
       // What WeChat knows when a user scans a code: its scene. The console "scans" with it.
       const code = qrCodes.get(c.req.query('ticket') ?? '')
@@ -361,6 +584,10 @@ export function fakeWechat() {
     })
     .get('/fake/stats', (c) => {
       const appid = c.req.query('appid') ?? ''
-      return c.json({ tokenRequests: tokenRequests.get(appid) ?? 0 })
+      return c.json({
+        tokenRequests: tokenRequests.get(appid) ?? 0,
+        ticketRequests: counts.get(`ticket:${appid}`) ?? 0,
+        codeTrades: counts.get(`code:${appid}`) ?? 0,
+      })
     })
 }

@@ -1,7 +1,8 @@
 /**
  * The debugging tools, for `npm run dev` (src/dev.ts) and the tests: the console at /debug, the
- * fake WeChat API at /debug/wechat-api/, the scan-to-log-in demo at /login/demo and their icon
- * at /favicon.ico, each only with DEBUG_CONSOLE=true. The production entry (src/index.ts) never imports this module, so
+ * fake WeChat API at /debug/wechat-api/, the scan-to-log-in demo at /login/demo, the web side's
+ * demo at /web/demo and their icon at /favicon.ico, each only with DEBUG_CONSOLE=true. The
+ * production entry (src/index.ts) never imports this module, so
  * none of it is in what `wrangler deploy` uploads.
  */
 
@@ -16,6 +17,7 @@ import { debugConsole, isCrossSite } from './console.ts'
 import { fakeWechat } from './fake-wechat.ts'
 import { FAVICON_SVG } from './favicon.ts'
 import { loginDemo } from './login-demo.ts'
+import { webDemo } from './web-demo.ts'
 
 /**
  * @example
@@ -25,6 +27,7 @@ export function debugTools(app: Hono<{ Bindings: Env }>, bots: Bots): void {
   const dispatch = (env: Env, ctx: ExecutionContext) => (request: Request) =>
     Promise.resolve(app.fetch(request, env, ctx))
   app.route('/login/demo', loginDemo(dispatch))
+  app.route('/web/demo', webDemo(dispatch))
   // The fake of WeChat's API that .dev.vars points WECHAT_API_BASE at. Made on first use.
   let fake: ReturnType<typeof fakeWechat> | undefined
   app.all('/debug/wechat-api/*', async (c) => {

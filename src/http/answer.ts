@@ -17,6 +17,7 @@ import { jobOf, type QueuedPush } from '../queues/queued.ts'
 import type { Owner } from '../receive/owner.ts'
 import { type Receipt, replayOf } from '../receive/receipt.ts'
 import type { WechatClient } from '../talk/talk.ts'
+import type { WebLink } from '../web/link.ts'
 import { dedupKey } from '../wechat/dedup-key.ts'
 import { type OpenedPush, sealReply } from '../wechat/envelope.ts'
 import { WechatError } from '../wechat/errors.ts'
@@ -40,6 +41,10 @@ export interface AnswerDeps<E> {
   readonly startedAt: number
   /** The account's WeChat API for handlers; null when talking back is off. */
   readonly wechat: WechatClient | null
+  /** Sign-in links to the account's website (src/web/link.ts). */
+  readonly webLink: WebLink
+  /** The Worker's origin the push reached: a deferred job builds its links with it. */
+  readonly workerOrigin: string
   /** Scan to log in's settings and objects: its pushes are answered before the bot's. */
   readonly login: LoginDesk
 }
@@ -72,6 +77,7 @@ export async function answerPush<E>(opened: OpenedPush, deps: AnswerDeps<E>): Pr
     profile: () => (store ? store.profile() : Promise.resolve(null)),
     log,
     wechat: deps.wechat,
+    webLink: deps.webLink,
     defer: (job) => {
       deferred = job
     },
@@ -95,6 +101,7 @@ export async function answerPush<E>(opened: OpenedPush, deps: AnswerDeps<E>): Pr
     key,
     push,
     receivedAt: deps.startedAt,
+    workerOrigin: deps.workerOrigin,
   }
   const writes = completed ? session.writes : {}
   // A deferred route's job goes to the later queue with the push, from its owner, the first

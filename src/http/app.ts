@@ -17,6 +17,9 @@ import { errorName, logProblem } from '../log.ts'
 import { login } from '../login/routes.ts'
 import { ownerOf } from '../receive/owner.ts'
 import { talkerFor } from '../talk/talk.ts'
+import { jssdk } from '../web/jssdk-routes.ts'
+import { selfOrigin, webLinkFor } from '../web/link.ts'
+import { oauth } from '../web/oauth-routes.ts'
 import { openPushBody, verifyPushQuery } from '../wechat/envelope.ts'
 import { MalformedPushError, WechatError } from '../wechat/errors.ts'
 import { verifySignature } from '../wechat/signature.ts'
@@ -105,6 +108,8 @@ export function appFor(bots: Bots, options: AppOptions = {}) {
     const body = await readBoundedText(c.req.raw, MAX_BODY_BYTES)
     const opened = await openPushBody(signed, body, account.envelope)
     const objects = objectsOf(c.env, account.id)
+    // WeChat calls the server URL the account configured: the Worker's own domain.
+    const workerOrigin = selfOrigin(c.req.url)
     const answer = await answerPush(opened, {
       account,
       replyBudgetMs: readConfig(c.env).replyBudgetMs,
@@ -115,6 +120,8 @@ export function appFor(bots: Bots, options: AppOptions = {}) {
       replies: kvReplyCache(c.env.REPLY_CACHE, account.id),
       startedAt,
       wechat: talkerFor(c.env, account),
+      webLink: webLinkFor(c.env, account.id, workerOrigin),
+      workerOrigin,
       login: { login: account.login, logins: objects.login },
     })
     return c.body(answer, 200, {
@@ -152,6 +159,8 @@ export function appFor(bots: Bots, options: AppOptions = {}) {
   app.route('/admin/accounts/:account', adminApi(bots, 'path'))
   app.route('/admin', adminApi(bots, 'env'))
   app.route('/login', login)
+  app.route('/oauth', oauth)
+  app.route('/jssdk', jssdk)
   // The console, the fake WeChat API and the login demo: only the dev entry (src/dev.ts) passes
   // them, so that what `wrangler deploy` uploads carries none of their code.
   options.debugTools?.(app, bots)
@@ -201,5 +210,13 @@ function healthOf(account: AccountSettings) {
     warnings: account.warnings,
     // Customer-service messages after the 5 s window: where tokens come from, or off.
     talkBack: talkBack ? talkBack.source : 'off',
+    // OAuth and the JS-SDK for the website: on, or why not.
+    web: account.web.on
+      ? {
+          oauth: account.web.oauthOff ? `off: ${account.web.oauthOff}` : 'on',
+          jssdk: 'on',
+          origins: account.web.origins,
+        }
+      : `off: ${account.web.why}`,
   }
 }

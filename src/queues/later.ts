@@ -17,6 +17,7 @@ import { errorName, logEvent, logProblem } from '../log.ts'
 import { ownerOf } from '../receive/owner.ts'
 import { partsOf, sendThroughOutbox, UserPurgedError } from '../talk/send.ts'
 import { talkerFor, type WechatClient } from '../talk/talk.ts'
+import { webLinkFor } from '../web/link.ts'
 import { customMessageOf, WechatApiError } from '../wechat/api.ts'
 import { keepDeadLetter } from './dead-letters.ts'
 import {
@@ -109,6 +110,7 @@ export async function runLaterJob(
     profile: async () => (user === null ? null : user.snapshot()),
     log: {},
     wechat: talker,
+    webLink: webLinkFor(env, account.id, queued.workerOrigin ?? null),
     async send(reply) {
       if (owner.kind !== 'user' || talker === null || talkBack === null) {
         throw new WechatApiError(

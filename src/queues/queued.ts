@@ -17,6 +17,8 @@ interface Queued {
   readonly push: Push
   /** Milliseconds since the epoch when the Worker accepted it. */
   readonly receivedAt: number
+  /** The Worker's origin the push reached, for a job's sign-in links; absent in older ones. */
+  readonly workerOrigin?: string
 }
 
 /** A push the request path could not hand to its owner: the consumer hands it over later. */
@@ -58,8 +60,16 @@ export function queuedMessageOf(body: QueuedMessage | Unmarked): QueuedMessage {
 
 /** A push's deferred job, as its owner queues it. */
 export function jobOf(queued: Queued, job: string): QueuedJob {
-  const { account, key, push, receivedAt } = queued
-  return { type: 'job', ...(account !== undefined && { account }), key, push, receivedAt, job }
+  const { account, key, push, receivedAt, workerOrigin } = queued
+  return {
+    type: 'job',
+    ...(account !== undefined && { account }),
+    key,
+    push,
+    receivedAt,
+    ...(workerOrigin !== undefined && { workerOrigin }),
+    job,
+  }
 }
 
 /** The account a message belongs to. */

@@ -1,12 +1,12 @@
 /**
  * The account's client of WeChat's API: customer-service messages, "typing…", QR codes, the
  * menu, and a generic call for any other endpoint, each with the account's token from its
- * AccessToken Durable Object (nobody fetches a token by hand). A call refused for an invalid or
- * expired token is made once more with a fresh one. Binding code, kept thin: the protocol is in
+ * AccessToken Durable Object (nobody fetches a token by hand), through this isolate's copy
+ * (src/talk/holder.ts). A call refused for an invalid or expired token is made once more with a
+ * fresh one. Binding code, kept thin: the protocol is in
  * src/wechat/ (api.ts, qrcode.ts, menu.ts).
  */
 
-import { objectsOf } from '../accounts/objects.ts'
 import { scoped } from '../accounts/scope.ts'
 import type { AccountSettings } from '../config.ts'
 import type { Env } from '../env.ts'
@@ -21,7 +21,7 @@ import {
 } from '../wechat/api.ts'
 import type { Menu } from '../wechat/menu.ts'
 import { createQrCode, type QrCode, type QrCodeRequest, qrImageUrl } from '../wechat/qrcode.ts'
-import { REFRESH_AHEAD_MS, type TokenResult } from './access-token.ts'
+import { IsolateCopies, isTokenRefusal, withHeld } from './holder.ts'
 
 /** What WeChat's `get_current_selfmenu_info` answers: whether a menu is on, and its buttons. */
 export interface CurrentMenu {
@@ -83,22 +83,11 @@ export function talkerFor(env: Env, account: AccountSettings): WechatClient | nu
 function clientFor(env: Env, account: AccountSettings): WechatClient | null {
   const { talkBack } = account
   if (!talkBack) return null
-  // The token's holder, by its name under the account's scope: also this isolate's key for it.
-  const holder = scoped(account.id, talkBack.appId)
-  // A stub only when the object is asked: a warm isolate's sends never ask it.
-  const tokenObject = () => objectsOf(env, account.id).token(talkBack.appId)
+  // The token's holder, by its name under the account's scope (src/accounts/scope.ts).
+  const holder = tokenHolderName(account.id, talkBack.appId)
   const api: ApiCall = { fetch: (input, init) => fetch(input, init), base: talkBack.apiBase }
-  const withToken = async <T>(use: (token: string) => Promise<T>): Promise<T> => {
-    const token = heldToken(holder) ?? (await askOnce(holder, () => tokenObject().token()))
-    try {
-      return await use(token)
-    } catch (error) {
-      if (!(error instanceof WechatApiError) || error.failure !== 'token_invalid') throw error
-      // Only the token that failed is dropped; the object refreshes it once for everyone.
-      if (heldTokens.get(holder)?.token === token) heldTokens.delete(holder)
-      return use(keep(holder, await tokenObject().invalidate(token)))
-    }
-  }
+  const withToken = <T>(use: (token: string) => Promise<T>): Promise<T> =>
+    withAccessToken(env, holder, use)
   return {
     send: (openid, message) => withToken((token) => sendCustomMessage(api, token, openid, message)),
     typing: (openid, on) => withToken((token) => sendTyping(api, token, openid, on)),
@@ -120,35 +109,33 @@ function clientFor(env: Env, account: AccountSettings): WechatClient | null {
   }
 }
 
+/** An account's token holders' name (its AccessToken's, its JsapiTicket's): by AppID, scoped. */
+export function tokenHolderName(account: string, appId: string): string {
+  return scoped(account, appId)
+}
+
+/** This isolate's copies of each account's access token, by its holder's name. */
+const accessTokens = new IsolateCopies()
+
 /**
- * This isolate's copy of each account's token, by its holder's name, so that sends on a warm
- * isolate make no call to the AccessToken object. Used until the object would refresh it
- * ({@link REFRESH_AHEAD_MS} before it expires), dropped when WeChat refuses it.
+ * Calls `use` with an account's access token: this isolate's copy, or its AccessToken object's
+ * (named `holder`: {@link tokenHolderName}). Refused as invalid or expired (40001, 40014,
+ * 42001), only that token is dropped, the object renews it once for everyone, and `use` runs
+ * once more with the new one.
+ *
+ * @example
+ * const ticket = await withAccessToken(env, holder, (token) => fetchJsapiTicket(api, token))
  */
-const heldTokens = new Map<string, { readonly token: string; readonly expiresAt: number }>()
-
-function heldToken(holder: string): string | null {
-  const held = heldTokens.get(holder)
-  return held && Date.now() < held.expiresAt - REFRESH_AHEAD_MS ? held.token : null
-}
-
-/** Asks in flight, by holder: sends that find no copy at once share one call to the object. */
-const asking = new Map<string, Promise<string>>()
-
-function askOnce(holder: string, ask: () => Promise<TokenResult>): Promise<string> {
-  let pending = asking.get(holder)
-  if (!pending) {
-    pending = ask()
-      .then((result) => keep(holder, result))
-      .finally(() => asking.delete(holder))
-    asking.set(holder, pending)
-  }
-  return pending
-}
-
-/** The object's answer: its token, kept for this isolate, or its failure thrown. */
-function keep(holder: string, result: TokenResult): string {
-  if (!result.ok) throw new WechatApiError(result.failure, result.code, result.message)
-  heldTokens.set(holder, { token: result.token, expiresAt: result.expiresAt })
-  return result.token
+export function withAccessToken<T>(
+  env: Env,
+  holder: string,
+  use: (token: string) => Promise<T>,
+): Promise<T> {
+  return withHeld(
+    accessTokens,
+    holder,
+    () => env.ACCESS_TOKENS.getByName(holder),
+    use,
+    isTokenRefusal,
+  )
 }

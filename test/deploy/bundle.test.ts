@@ -1,6 +1,6 @@
 /**
  * What `wrangler deploy` uploads is the production entry (src/index.ts): the debugging tools
- * (the console, the fake WeChat API, the login demo) are in the dev entry only.
+ * (the console, the fake WeChat API, the login and web demos) are in the dev entry only.
  */
 
 import { execFileSync } from 'node:child_process'
@@ -32,6 +32,8 @@ function build(entry?: string): string {
 const DEBUG_MARKERS = [
   'wechat-edge · debugging console',
   'wechat-edge · scan to log in (demo)',
+  'wechat-edge · sign in with WeChat (demo)',
+  'FAKE_WEB_TOKEN_',
   'FAKE_TOKEN_',
   '/debug/wechat-api',
 ]

@@ -166,13 +166,16 @@ describe('deploying from zero, as the README says', () => {
     const token = /WECHAT_TOKEN = ([0-9a-f]{32})/.exec(screen)?.[1]
     const admin = /ADMIN_TOKEN = ([0-9a-f]{32})/.exec(screen)?.[1]
     const login = /LOGIN_SECRET = ([0-9a-f]{32})/.exec(screen)?.[1]
+    const web = /WEB_SECRET = ([0-9a-f]{32})/.exec(screen)?.[1]
     expect(token).toBeDefined()
     expect(admin).toBeDefined()
     expect(login).toBeDefined()
+    expect(web).toBeDefined()
     expect(Object.fromEntries(worker().secrets)).toEqual({
       WECHAT_TOKEN: token,
       ADMIN_TOKEN: admin,
       LOGIN_SECRET: login,
+      WEB_SECRET: web,
       WECHAT_APPID: APP_ID,
       WECHAT_ENCODING_AES_KEY: AES_KEY,
     })
@@ -200,7 +203,7 @@ describe('deploying from zero, as the README says', () => {
     const deployed = worker()
     expect(deployed.deployedVersion).not.toBeNull()
     expect(deployed.workersDev).toBe(true)
-    expect(deployed.migrationTag).toBe('v4')
+    expect(deployed.migrationTag).toBe('v5')
     expect(deployed.bindings.map((b) => b.name)).toEqual(
       expect.arrayContaining([
         'DEAD_LETTERS',
@@ -213,6 +216,8 @@ describe('deploying from zero, as the README says', () => {
         'CAMPAIGNS',
         'LOGINS',
         'LOGIN_GATE',
+        'JSAPI_TICKETS',
+        'WEB_AUTHORIZATIONS',
       ]),
     )
     expect(api.unknown).toEqual([])
@@ -351,6 +356,7 @@ describe('deploying from zero, as the README says', () => {
     expect([...worker('wechat-edge-staging').secrets.keys()].sort()).toEqual([
       'ADMIN_TOKEN',
       'LOGIN_SECRET',
+      'WEB_SECRET',
       'WECHAT_APPID',
       'WECHAT_ENCODING_AES_KEY',
       'WECHAT_TOKEN',

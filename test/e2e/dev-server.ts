@@ -55,6 +55,9 @@ async function spawnWrangler(port: number, state: string): Promise<ChildProcess>
       // The fake WeChat API is served by this same dev server, on its own port.
       '--var',
       `WECHAT_API_BASE:http://127.0.0.1:${port}/debug/wechat-api/`,
+      // The web side's demo is a page of this same server.
+      '--var',
+      `WEB_ORIGINS:http://127.0.0.1:${port}`,
       '--show-interactive-dev-session=false',
     ],
     {

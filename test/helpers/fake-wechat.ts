@@ -34,8 +34,46 @@ export const fakeWechat = {
   typing: (touser: string) => call<Recorded[]>(`fake/typing?touser=${touser}`),
   tokenRequests: async (appid: string) =>
     (await call<{ tokenRequests: number }>(`fake/stats?appid=${appid}`)).tokenRequests,
+  /** How often the appid asked for a token, a jsapi_ticket, and a code's trade. */
+  stats: (appid: string) =>
+    call<{ tokenRequests: number; ticketRequests: number; codeTrades: number }>(
+      `fake/stats?appid=${appid}`,
+    ),
+  /**
+   * The user on WeChat's authorize page (`authorize`, where /oauth/start sent the browser):
+   * agrees as `openid`, or refuses. Where WeChat sends the browser back.
+   */
+  consent: async (
+    authorize: string,
+    choice: { openid: string; snapshot?: boolean } | 'refuse',
+  ): Promise<string> => {
+    const url = new URL(authorize)
+    if (choice === 'refuse') url.searchParams.set('consent', 'refuse')
+    else {
+      url.searchParams.set('consent', 'allow')
+      url.searchParams.set('openid', choice.openid)
+      if (choice.snapshot) url.searchParams.set('snapshot', '1')
+    }
+    const response = await fetch(url, { redirect: 'manual' })
+    const location = response.headers.get('Location')
+    if (response.status !== 302 || !location) {
+      throw new Error(`the fake's authorize page answered ${response.status}`)
+    }
+    return location
+  },
+  /** What wx.config would say of a page's config. */
+  jssdkCheck: (config: object, url: string) =>
+    call<{ errMsg: string }>('fake/jssdk-check', {
+      method: 'POST',
+      body: JSON.stringify({ ...config, url }),
+    }),
   /** The next `times` calls to `path` for that appid (token) or user (send, typing) fail. */
-  fail: (path: 'token' | 'send' | 'typing', target: string, code: number, times = 1) =>
+  fail: (
+    path: 'token' | 'ticket' | 'oauth' | 'send' | 'typing',
+    target: string,
+    code: number,
+    times = 1,
+  ) =>
     call(`fake/fail`, {
       method: 'POST',
       body: JSON.stringify({ path, for: target, code, times }),

@@ -12,5 +12,8 @@ export function routeContext(): RouteContext {
     log: {},
     wechat: null,
     account: { id: 'env', appId: null },
+    webLink: () => {
+      throw new TypeError('webLink: no web side in a router alone')
+    },
   }
 }

@@ -41,6 +41,7 @@ describe('GET /, health', () => {
         expect.stringContaining('REQUIRE_ENCRYPTION=false accepts plaintext pushes'),
       ],
       talkBack: 'stable_token',
+      web: { oauth: 'on', jssdk: 'on', origins: expect.any(Array) },
       // Each account the deployment serves, the env account (WECHAT_TOKEN, …) among them.
       accounts: {
         env: {
@@ -49,6 +50,7 @@ describe('GET /, health', () => {
           problems: [],
           warnings: [WEAK_TOKEN_WARNING, expect.stringContaining('REQUIRE_ENCRYPTION=false')],
           talkBack: 'stable_token',
+          web: { oauth: 'on', jssdk: 'on', origins: expect.any(Array) },
         },
         // The tests' WECHAT_ACCOUNTS (vitest.config.ts): two served, one whose Token is missing.
         shop: expect.objectContaining({ ready: true }),

@@ -160,3 +160,180 @@ describe('the fake WeChat API’s tokens', () => {
     expect(sent).toHaveLength(1)
   })
 })
+
+describe('the fake WeChat API’s web authorization', () => {
+  const authorizeQuery = (fields: Record<string, string>) =>
+    new URLSearchParams({
+      appid: 'wxfakerules000001',
+      redirect_uri: 'https://edge.test/oauth/callback',
+      response_type: 'code',
+      scope: 'snsapi_userinfo',
+      state: 'abc123',
+      ...fields,
+    }).toString()
+
+  /** The browser's trip through the consent page: where it lands. */
+  async function consent(fake: ReturnType<typeof makeFake>, fields: Record<string, string>) {
+    const response = await fake.request(`/connect/oauth2/authorize?${authorizeQuery(fields)}`)
+    return { status: response.status, landing: new URL(response.headers.get('Location') ?? 'x:') }
+  }
+
+  const trade = async (
+    fake: ReturnType<typeof makeFake>,
+    code: string,
+    appid = 'wxfakerules000001',
+  ) =>
+    (
+      await fake.request(
+        `/sns/oauth2/access_token?appid=${appid}&secret=s&code=${code}&grant_type=authorization_code`,
+      )
+    ).json() as Promise<Record<string, unknown>>
+
+  it('asks on a page, then sends the browser back with a code and the state', async () => {
+    const { fake } = setUp()
+    const page = await fake.request(`/connect/oauth2/authorize?${authorizeQuery({})}`)
+    expect(page.status).toBe(200)
+    expect(await page.text()).toContain('name="consent" value="allow"')
+    const user = openid('fake-web')
+    const { status, landing } = await consent(fake, { consent: 'allow', openid: user })
+    expect(status).toBe(302)
+    expect(landing.origin + landing.pathname).toBe('https://edge.test/oauth/callback')
+    expect(landing.searchParams.get('state')).toBe('abc123')
+    const code = landing.searchParams.get('code') ?? ''
+    expect(await trade(fake, code)).toMatchObject({
+      openid: user,
+      scope: 'snsapi_userinfo',
+      access_token: expect.stringMatching(/^FAKE_WEB_TOKEN_/),
+      unionid: expect.any(String),
+    })
+  })
+
+  it('sends a refusal back without a code', async () => {
+    const { landing } = await consent(setUp().fake, { consent: 'refuse' })
+    expect(landing.searchParams.has('code')).toBe(false)
+    expect(landing.searchParams.get('state')).toBe('abc123')
+  })
+
+  it('refuses what WeChat’s page refuses: no appid, a bad scope, a state not a-zA-Z0-9', async () => {
+    const { fake } = setUp()
+    const refused: Record<string, string>[] = [
+      { appid: '' },
+      { scope: 'snsapi_login' },
+      { response_type: 'token' },
+      { state: 'a-b' },
+      { state: 'a'.repeat(129) },
+      { redirect_uri: 'javascript:alert(1)' },
+    ]
+    for (const fields of refused) {
+      expect(
+        (await fake.request(`/connect/oauth2/authorize?${authorizeQuery(fields)}`)).status,
+      ).toBe(400)
+    }
+    // What it reflects is escaped.
+    const page = await fake.request(
+      `/connect/oauth2/authorize?${authorizeQuery({ redirect_uri: 'https://edge.test/"><script>x</script>' })}`,
+    )
+    expect(await page.text()).not.toContain('<script>x')
+  })
+
+  it('trades a code once (then 40163), for its own appid only, within 5 minutes (else 40029)', async () => {
+    const { fake } = setUp()
+    const { landing } = await consent(fake, { consent: 'allow', openid: openid('fake-once') })
+    const code = landing.searchParams.get('code') ?? ''
+    expect(await trade(fake, code, 'wxanotherapp00001')).toMatchObject({ errcode: 40029 })
+    expect(await trade(fake, 'made-up')).toMatchObject({ errcode: 40029 })
+    expect(await trade(fake, code)).toHaveProperty('openid')
+    expect(await trade(fake, code)).toMatchObject({ errcode: 40163 })
+    const stats = await (await fake.request('/fake/stats?appid=wxfakerules000001')).json()
+    expect(stats).toMatchObject({ codeTrades: 3 })
+  })
+
+  it('gives the profile for snsapi_userinfo only (48001 for snsapi_base), to its own user', async () => {
+    const { fake } = setUp()
+    const user = openid('fake-profile')
+    const profile = async (scope: string, who = user) => {
+      const { landing } = await consent(fake, { consent: 'allow', openid: user, scope })
+      const traded = await trade(fake, landing.searchParams.get('code') ?? '')
+      const query = `access_token=${traded.access_token}&openid=${who}&lang=zh_CN`
+      return (await fake.request(`/sns/userinfo?${query}`)).json()
+    }
+    expect(await profile('snsapi_userinfo')).toMatchObject({
+      openid: user,
+      nickname: expect.any(String),
+    })
+    expect(await profile('snsapi_base')).toMatchObject({ errcode: 48001 })
+    expect(await profile('snsapi_userinfo', openid('fake-other'))).toMatchObject({ errcode: 40003 })
+    expect(
+      await (await fake.request(`/sns/userinfo?access_token=nope&openid=${user}`)).json(),
+    ).toMatchObject({
+      errcode: 40001,
+    })
+  })
+})
+
+describe('the fake WeChat API’s jsapi_ticket and user info', () => {
+  it('issues a ticket for a valid token only (40001), of type jsapi or wx_card', async () => {
+    const { fake, token } = setUp()
+    const ticket = (access: string, type = 'jsapi') =>
+      jsonOf(fake.request(`/cgi-bin/ticket/getticket?access_token=${access}&type=${type}`))
+    const access = String((await token()).access_token)
+    expect(await ticket(access)).toMatchObject({
+      errcode: 0,
+      ticket: expect.stringMatching(/^FAKE_TICKET_/),
+      expires_in: 7200,
+    })
+    expect(await ticket('stale')).toMatchObject({ errcode: 40001 })
+    expect(await ticket(access, 'other')).toMatchObject({ errcode: 40097 })
+  })
+
+  it('checks a page’s config as wx.config would, against the appid’s tickets', async () => {
+    const { fake, token, appid } = setUp()
+    const access = String((await token()).access_token)
+    const { ticket } = (await (
+      await fake.request(`/cgi-bin/ticket/getticket?access_token=${access}&type=jsapi`)
+    ).json()) as { ticket: string }
+    const url = 'https://shop.example.com/p?x=1'
+    const signature = await sha1Of(`jsapi_ticket=${ticket}&noncestr=n0nce&timestamp=17&url=${url}`)
+    const check = (fields: object) =>
+      jsonOf(
+        fake.request('/fake/jssdk-check', {
+          method: 'POST',
+          body: JSON.stringify({
+            appId: appid,
+            url: `${url}#top`,
+            timestamp: 17,
+            nonceStr: 'n0nce',
+            signature,
+            ...fields,
+          }),
+        }),
+      )
+    expect(await check({})).toEqual({ errMsg: 'config:ok' })
+    expect(await check({ timestamp: 18 })).toEqual({ errMsg: 'config:invalid signature' })
+    expect(await check({ appId: 'wxanotherapp00001' })).toEqual({
+      errMsg: 'config:invalid signature',
+    })
+  })
+
+  it('says whether a user follows, as WeChat learns it from their pushes', async () => {
+    const { fake, token, interact } = setUp()
+    const access = String((await token()).access_token)
+    const id = openid('fake-follows')
+    const info = () =>
+      jsonOf(fake.request(`/cgi-bin/user/info?access_token=${access}&openid=${id}`))
+    expect(await info()).toEqual({ subscribe: 0, openid: id })
+    await interact(forgePushXml('subscribe', { openid: id }))
+    expect(await info()).toMatchObject({ subscribe: 1, openid: id })
+    await interact(forgePushXml('unsubscribe', { openid: id }))
+    expect(await info()).toEqual({ subscribe: 0, openid: id })
+  })
+})
+
+async function jsonOf(response: Response | Promise<Response>): Promise<unknown> {
+  return (await response).json()
+}
+
+async function sha1Of(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-1', new TextEncoder().encode(text))
+  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('')
+}
