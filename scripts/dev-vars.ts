@@ -3,9 +3,13 @@
 import { existsSync, readFileSync } from 'node:fs'
 
 export function readDevVars(path = '.dev.vars'): Record<string, string> {
-  if (!existsSync(path)) return {}
+  return existsSync(path) ? devVarsOf(readFileSync(path, 'utf8')) : {}
+}
+
+/** The KEY=value lines of a dotenv text. */
+export function devVarsOf(text: string): Record<string, string> {
   const vars: Record<string, string> = {}
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
+  for (const line of text.split('\n')) {
     const match = /^\s*([A-Z_][A-Z0-9_]*)\s*=\s*"?(.*?)"?\s*$/.exec(line)
     if (match?.[1] && match[2] !== undefined) vars[match[1]] = match[2]
   }

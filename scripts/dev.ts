@@ -2,7 +2,8 @@
  * `npm run dev [-- --port N]` (or `PORT=N npm run dev`): `wrangler dev src/dev.ts` on port N
  * (8787 by default), with what a developer needs around it:
  *
- * - `.dev.vars` made from the example on first run, and a word when it lacks a setting;
+ * - `.dev.vars` written on first run with WeChat's sample account (scripts/local-vars.ts), and
+ *   a word when it lacks a setting;
  * - a refusal while the port is taken: wrangler would move to another, and the fake WeChat API's
  *   traffic (the AppSecret, tokens, customer-service messages) would go to whatever holds it;
  * - the fake WeChat API's base (`WECHAT_API_BASE` in `.dev.vars`, when it is this machine's)
@@ -17,9 +18,10 @@
  */
 
 import { spawn } from 'node:child_process'
-import { copyFileSync, existsSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { readDevVars } from './dev-vars.ts'
+import { devVarsOf, readDevVars } from './dev-vars.ts'
+import { LOCAL_DEV_VARS } from './local-vars.ts'
 
 const DEFAULT_PORT = 8787
 
@@ -88,14 +90,16 @@ for (const host of ['127.0.0.1', '::1']) {
 }
 
 if (!existsSync('.dev.vars')) {
-  copyFileSync('.dev.vars.example', '.dev.vars')
-  console.log('Made .dev.vars from .dev.vars.example (WeChat’s sample account: local use only).')
+  writeFileSync('.dev.vars', LOCAL_DEV_VARS)
+  console.log(
+    'Made .dev.vars with WeChat’s sample account (scripts/local-vars.ts): local use only.',
+  )
 }
 const vars = readDevVars()
 // A .dev.vars made before a setting was added lacks it: say so rather than fail mysteriously.
-const missing = Object.keys(readDevVars('.dev.vars.example')).filter((name) => !(name in vars))
+const missing = Object.keys(devVarsOf(LOCAL_DEV_VARS)).filter((name) => !(name in vars))
 if (missing.length > 0) {
-  console.log(`.dev.vars lacks ${missing.join(', ')}: copy them from .dev.vars.example.`)
+  console.log(`.dev.vars lacks ${missing.join(', ')}: copy them from scripts/local-vars.ts.`)
 }
 
 const fakeApiBase = fakeApiBaseOn(vars.WECHAT_API_BASE, port)

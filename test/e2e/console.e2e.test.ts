@@ -148,7 +148,7 @@ describe('the console, for each account of the deployment', () => {
   it('acts as the account picked: its callback, its users, apart from the others', async () => {
     const accountPage = await browser.newPage({ viewport: { width: 1280, height: 900 } })
     await accountPage.goto(`${server.url}/debug#token=local-admin-token`)
-    // .dev.vars.example serves a second sample account, demo, at /wechat/demo.
+    // npm run dev's .dev.vars serves a second sample account, demo, at /wechat/demo.
     await expect.poll(() => accountPage.locator('#account option').count()).toBe(2)
     expect(await accountPage.locator('#account-box').isVisible()).toBe(true)
     const user = `oAccounts${Date.now()}`
@@ -160,13 +160,18 @@ describe('the console, for each account of the deployment', () => {
       await accountPage.click('#send')
     }
     const lastReply = () => accountPage.locator('#chat .msg.account .bubble').last().textContent()
-    await accountPage.selectOption('#account', 'demo')
+    const pick = async (id: string) => {
+      await accountPage.selectOption('#account', id)
+      // The page has loaded that account's modes and menu.
+      await accountPage.locator(`body[data-account="${id}"]`).waitFor()
+    }
+    await pick('demo')
     await count()
     await expect.poll(lastReply).toBe('count: 1')
     await count()
     await expect.poll(lastReply).toBe('count: 2')
     // The same OpenID at the env account is another user.
-    await accountPage.selectOption('#account', 'env')
+    await pick('env')
     await count()
     await expect.poll(lastReply).toBe('count: 1')
     await accountPage.close()

@@ -6,10 +6,11 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { LOCAL_DEV_VARS } from '../../scripts/local-vars.ts'
 
 const ROOT = new URL('../..', import.meta.url).pathname
 
@@ -34,8 +35,14 @@ export interface DevServer {
   stop(): Promise<void>
 }
 
+/** The settings npm run dev writes to .dev.vars on its first run (WeChat's sample account), kept beside the storage. */
+function envFileIn(state: string): string {
+  return join(state, 'dev.vars')
+}
+
 /** Starts wrangler dev on the port with the storage, resolving once it is ready. */
 async function spawnWrangler(port: number, state: string): Promise<ChildProcess> {
+  const envFile = envFileIn(state)
   const child: ChildProcess = spawn(
     'npx',
     [
@@ -49,7 +56,7 @@ async function spawnWrangler(port: number, state: string): Promise<ChildProcess>
       '--persist-to',
       state,
       '--env-file',
-      '.dev.vars.example',
+      envFile,
       '--var',
       'DEBUG_CONSOLE:true',
       // The fake WeChat API is served by this same dev server, on its own port.
@@ -100,6 +107,7 @@ async function end(child: ChildProcess): Promise<void> {
 export async function startDevServer(): Promise<DevServer> {
   const port = await freePort()
   const state = mkdtempSync(join(tmpdir(), 'wechat-edge-browser-'))
+  writeFileSync(envFileIn(state), LOCAL_DEV_VARS)
   let child = await spawnWrangler(port, state)
   return {
     url: `http://127.0.0.1:${port}`,

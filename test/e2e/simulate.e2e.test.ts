@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process'
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { LOCAL_DEV_VARS } from '../../scripts/local-vars.ts'
 import { type DevServer, startDevServer } from './dev-server.ts'
 
 const run = promisify(execFile)
@@ -154,9 +155,9 @@ describe('npm run simulate', () => {
   })
 
   it('sends as another account of the deployment with --account, its secrets from .dev.vars', async () => {
-    // A directory of its own, holding .dev.vars as npm run dev makes it: the example's.
+    // A directory of its own, holding .dev.vars as npm run dev writes it.
     const cwd = mkdtempSync(join(tmpdir(), 'wechat-edge-simulate-'))
-    copyFileSync(join(ROOT, '.dev.vars.example'), join(cwd, '.dev.vars'))
+    writeFileSync(join(cwd, '.dev.vars'), LOCAL_DEV_VARS)
     const openid = `oE2eAccount${Date.now()}`
     const argv = [
       join(ROOT, 'scripts/simulate.ts'),
