@@ -78,6 +78,11 @@ export default defineConfig({
           DEBUG_CONSOLE: 'false',
           // Two more accounts on the same deployment, and one whose settings are wrong.
           WECHAT_ACCOUNTS: JSON.stringify(TEST_ACCOUNTS),
+          // A third-party platform on the same deployment (test/helpers/platform.ts).
+          WECHAT_PLATFORM_APPID: 'wxf0e1d2c3b4a59687',
+          WECHAT_PLATFORM_APPSECRET: 'test-platform-secret',
+          WECHAT_PLATFORM_TOKEN: 'platformTokenR7m2Kx9Qw4Lz8Vb3Nc6Hd1',
+          WECHAT_PLATFORM_ENCODING_AES_KEY: 'PlatformKey0123456789abcdefghijklmnopqrstuv',
         },
       },
     }),

@@ -30,4 +30,11 @@ REQUIRE_ENCRYPTION=false
 # A second sample account, demo, served at /wechat/demo: the console's account picker and
 # \`npm run simulate -- text --account demo\` use it.
 WECHAT_ACCOUNTS={"demo":{"token":"demotoken","appId":"wx0000000000000001","encodingAesKey":"DemoKey0123456789abcdefghijklmnopqrstuvwxyz","appSecret":"local-fake-secret"}}
+# A sample third-party platform: its events at /wechat/platform, its accounts' pushes at
+# /wechat/platform/<appid>. The console plays WeChat's side (a ticket, an authorization, the
+# release test); the fake WeChat API pushes its events here.
+WECHAT_PLATFORM_APPID=wxa0b1c2d3e4f5a6b7
+WECHAT_PLATFORM_APPSECRET=local-platform-secret
+WECHAT_PLATFORM_TOKEN=platformtoken
+WECHAT_PLATFORM_ENCODING_AES_KEY=PlatformKey0123456789abcdefghijklmnopqrstuv
 `

@@ -13,6 +13,9 @@
  * - Any of them may come from the environment instead: `WECHAT_APPSECRET=… npm run setup`
  *   adds one later.
  *
+ * - `--platform` sets the third-party platform's four secrets instead: its Token and key
+ *   generated and printed once, its AppID and AppSecret asked for; all four or none.
+ *
  * A secret already set is never replaced (`npx wrangler secret put NAME` changes one). When
  * Cloudflare's state cannot be read, setup stops with wrangler's error and changes nothing.
  */
@@ -31,7 +34,7 @@ import {
   secretsOnWorker,
 } from './wrangler.ts'
 
-const USAGE = `Usage: npm run setup [-- --env <name>] [--account <id>]
+const USAGE = `Usage: npm run setup [-- --env <name>] [--account <id>] [--platform]
 
 Sets the Worker's secrets on Cloudflare that are not set yet, creating the Worker if it does
 not exist. WECHAT_TOKEN, ADMIN_TOKEN and LOGIN_SECRET are generated and printed once;
@@ -45,6 +48,9 @@ Options:
                   /wechat/<id>): its Token generated, its AppID, key and AppSecret asked for
                   (or ACCOUNT_APPID, ACCOUNT_ENCODING_AES_KEY, ACCOUNT_APPSECRET); this machine
                   keeps the secret's value in .wechat-accounts.json
+  --platform      sets the third-party platform's four secrets: its message Token and key
+                  generated and printed once (enter them on the Open Platform), its AppID and
+                  AppSecret asked for (or WECHAT_PLATFORM_APPID, WECHAT_PLATFORM_APPSECRET)
   --help, -h      this text; nothing is asked of Cloudflare
 
 Log in to Cloudflare first: npx wrangler login, or export CLOUDFLARE_API_TOKEN (and
@@ -54,15 +60,27 @@ interface SecretSpec {
   readonly name: string
   /** Generated when not set; otherwise asked for. */
   readonly generated: boolean
+  /** How it is generated: 32 hexadecimal characters unless said. */
+  readonly generate?: () => string
   readonly question?: string
   readonly masked?: boolean
+  /** What to do with it, printed once beside a generated value. */
+  readonly use?: string
 }
 
 const SECRETS: readonly SecretSpec[] = [
-  { name: 'WECHAT_TOKEN', generated: true },
+  {
+    name: 'WECHAT_TOKEN',
+    generated: true,
+    use: 'Paste it as the Token in WeChat’s developer center (Server Configuration).',
+  },
   { name: 'ADMIN_TOKEN', generated: true },
   { name: 'LOGIN_SECRET', generated: true },
-  { name: 'WEB_SECRET', generated: true },
+  {
+    name: 'WEB_SECRET',
+    generated: true,
+    use: 'Your website’s backend trades sign-in tickets with it; list the website in WEB_ORIGINS.',
+  },
   { name: 'WECHAT_APPID', generated: false, question: 'AppID (wx…)' },
   {
     name: 'WECHAT_ENCODING_AES_KEY',
@@ -77,6 +95,39 @@ const SECRETS: readonly SecretSpec[] = [
     masked: true,
   },
 ]
+
+/**
+ * The third-party platform's, with `--platform`: WeChat's Open Platform takes the Token and
+ * key you choose, so both are generated here; the AppID and AppSecret are WeChat's to give.
+ */
+const PLATFORM_SECRETS: readonly SecretSpec[] = [
+  {
+    name: 'WECHAT_PLATFORM_TOKEN',
+    generated: true,
+    use: 'Enter it on the Open Platform as the platform’s 消息校验Token.',
+  },
+  {
+    name: 'WECHAT_PLATFORM_ENCODING_AES_KEY',
+    generated: true,
+    generate: randomKey,
+    use: 'Enter it on the Open Platform as the platform’s 消息加解密Key.',
+  },
+  { name: 'WECHAT_PLATFORM_APPID', generated: false, question: 'The platform’s AppID (wx…)' },
+  {
+    name: 'WECHAT_PLATFORM_APPSECRET',
+    generated: false,
+    question: 'The platform’s AppSecret',
+    masked: true,
+  },
+]
+
+/** An EncodingAESKey: 43 characters of base64 (letters and digits), 256 bits and more. */
+function randomKey(): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
+  return Array.from(crypto.getRandomValues(new Uint8Array(43)), (byte) => alphabet[byte % 62]).join(
+    '',
+  )
+}
 
 function randomHex(bytes: number): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (byte) =>
@@ -102,12 +153,13 @@ async function valueFor(
   spec: SecretSpec,
   chosen: Record<string, string>,
   present: ReadonlySet<string>,
+  firstRun: boolean,
 ): Promise<string | null> {
   const fromEnvironment = process.env[spec.name]?.trim()
   if (fromEnvironment) return fromEnvironment
-  if (spec.generated) return randomHex(16)
+  if (spec.generated) return spec.generate?.() ?? randomHex(16)
   // Questions belong to the first run (no Token yet); a re-run only fills in what is given.
-  if (!process.stdin.isTTY || present.has('WECHAT_TOKEN')) {
+  if (!process.stdin.isTTY || !firstRun) {
     console.log(`secret ${spec.name}: not set (to add it: ${spec.name}=… npm run setup)`)
     return null
   }
@@ -135,17 +187,30 @@ async function main(): Promise<void> {
     return
   }
   const present = listed ?? new Set<string>()
+  const platform = process.argv.includes('--platform')
+  const specs = platform ? PLATFORM_SECRETS : SECRETS
+  // The first run of its kind asks; the first spec is the Token it generates.
+  const firstRun = !present.has(specs[0]?.name ?? '')
 
   const chosen: Record<string, string> = {}
-  for (const spec of SECRETS) {
+  for (const spec of specs) {
     if (present.has(spec.name)) {
       console.log(`secret ${spec.name}: set (kept)`)
       continue
     }
-    const value = await valueFor(spec, chosen, present)
+    const value = await valueFor(spec, chosen, present, firstRun)
     if (value !== null) chosen[spec.name] = value
   }
   const problems = problemsWith(chosen, present)
+  if (platform) {
+    // The platform is on with all four or none: half of it would be a problem on every GET /.
+    const missing = specs.filter((spec) => !chosen[spec.name] && !present.has(spec.name))
+    if (missing.length > 0) {
+      problems.push(
+        `the platform needs all four: ${missing.map((spec) => spec.name).join(', ')} missing`,
+      )
+    }
+  }
   if (problems.length > 0) throw new DeployError(`Nothing was set: ${problems.join('; ')}`)
   const names = Object.keys(chosen)
   if (names.length === 0) {
@@ -153,17 +218,16 @@ async function main(): Promise<void> {
   } else {
     putSecrets(chosen, environment)
     for (const name of names) console.log(`secret ${name}: set`)
-    for (const spec of SECRETS.filter((spec) => spec.generated && names.includes(spec.name))) {
+    for (const spec of specs.filter((spec) => spec.generated && names.includes(spec.name))) {
       // Printed once, here: Cloudflare never shows a secret again.
       console.log(`\n${spec.name} = ${chosen[spec.name]}   (keep it; it is not shown again)`)
-      if (spec.name === 'WECHAT_TOKEN') {
-        console.log('  Paste it as the Token in WeChat’s developer center (Server Configuration).')
-      }
-      if (spec.name === 'WEB_SECRET') {
-        console.log(
-          '  Your website’s backend trades sign-in tickets with it; list the website in WEB_ORIGINS.',
-        )
-      }
+      if (spec.use) console.log(`  ${spec.use}`)
+    }
+    if (platform) {
+      console.log(
+        '\nOn the Open Platform: 授权事件接收URL https://<worker>/wechat/platform, ' +
+          '消息与事件接收URL https://<worker>/wechat/platform/$APPID$',
+      )
     }
   }
   console.log(`\nNext: npm run deploy${environment ? ` -- --env ${environment}` : ''}`)

@@ -132,6 +132,12 @@ export class Campaigns extends DurableObject<Env> {
     )
   }
 
+  /** Deletes the account's codes and counts: its authorization of the platform was revoked. */
+  async forget(): Promise<void> {
+    await this.ctx.storage.deleteAll()
+    this.#migrated = false
+  }
+
   stats(scene: string): CampaignStats {
     const days = this.#sql
       .exec<{ day: string; follows: number; scans: number; unfollows: number }>(

@@ -13,6 +13,7 @@ import {
   accountSettings,
   ENV_ACCOUNT,
   ENV_NAMES,
+  type PlatformSettings,
   positive,
   SAMPLE_ADMIN_TOKENS,
   type SharedSettings,
@@ -21,13 +22,20 @@ import {
 import type { Env } from './env.ts'
 import { TEXT_LIMIT_BYTES } from './wechat/split-text.ts'
 
-export type { AccountSettings, LoginConfig, TalkBack } from './accounts/settings.ts'
+export type {
+  AccountSettings,
+  LoginConfig,
+  PlatformSettings,
+  TalkBack,
+} from './accounts/settings.ts'
 
 export interface Config {
   /** The env account, served at `/wechat`. */
   readonly env: AccountSettings
   /** Every account by id, the env account (`env`) included, whether or not it can be served. */
   readonly accounts: ReadonlyMap<string, AccountSettings>
+  /** The third-party platform, or null when its four settings are not all set. */
+  readonly platform: PlatformSettings | null
   readonly replyBudgetMs: number
   /** Opens every account's admin API. */
   readonly adminToken: string | null
@@ -105,12 +113,57 @@ function parseConfig(env: Env): Config {
   return {
     env: envAccount,
     accounts,
+    platform: platformOf(env, shared, problems),
     replyBudgetMs: positive(env.REPLY_BUDGET_MS, 4500),
     adminToken,
     debugConsole: env.DEBUG_CONSOLE?.trim().toLowerCase() === 'true',
     queueRetryBaseSeconds: nonNegative(env.QUEUE_RETRY_BASE_SECONDS, 2),
     problems,
     warnings,
+  }
+}
+
+/**
+ * The third-party platform's settings: all four, or none (its routes are then 404). Some but
+ * not all is a problem named, never shown; a key that is not 43 base64 characters likewise.
+ */
+function platformOf(env: Env, shared: SharedSettings, problems: string[]): PlatformSettings | null {
+  const values = {
+    WECHAT_PLATFORM_APPID: env.WECHAT_PLATFORM_APPID?.trim() || null,
+    WECHAT_PLATFORM_APPSECRET: env.WECHAT_PLATFORM_APPSECRET?.trim() || null,
+    WECHAT_PLATFORM_TOKEN: env.WECHAT_PLATFORM_TOKEN?.trim() || null,
+    WECHAT_PLATFORM_ENCODING_AES_KEY: env.WECHAT_PLATFORM_ENCODING_AES_KEY?.trim() || null,
+  }
+  const missing = Object.entries(values).filter(([, value]) => value === null)
+  if (missing.length === 4) return null
+  if (missing.length > 0) {
+    problems.push(
+      `the third-party platform is off: ${missing.map(([name]) => name).join(', ')} not set`,
+    )
+    return null
+  }
+  const { WECHAT_PLATFORM_APPID: appId, WECHAT_PLATFORM_APPSECRET: appSecret } = values
+  const token = values.WECHAT_PLATFORM_TOKEN ?? ''
+  const encodingAesKey = values.WECHAT_PLATFORM_ENCODING_AES_KEY ?? ''
+  if (!/^[A-Za-z0-9+/]{43}$/.test(encodingAesKey)) {
+    problems.push(
+      'the third-party platform is off: WECHAT_PLATFORM_ENCODING_AES_KEY must be 43 base64 characters',
+    )
+    return null
+  }
+  if (appId === null || appSecret === null) return null
+  return {
+    appId,
+    appSecret,
+    envelope: {
+      token,
+      aes: { appId, encodingAesKey },
+      // A platform's pushes are always encrypted (message_push: 只允许安全模式).
+      requireEncryption: true,
+      signatureMaxAgeSeconds: shared.signatureMaxAgeSeconds,
+    },
+    apiBase: shared.apiBase,
+    textLimitBytes: shared.textLimitBytes,
   }
 }
 

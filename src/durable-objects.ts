@@ -5,6 +5,7 @@
 
 export { Campaigns } from './campaigns.ts'
 export { LoginGate, LoginSession } from './login/session.ts'
+export { Platform } from './platform/platform.ts'
 export { Ledger } from './receive/ledger.ts'
 export { AccessToken } from './talk/access-token.ts'
 export { JsapiTicket } from './talk/jsapi-ticket.ts'

@@ -15,6 +15,7 @@ export {
   Ledger,
   LoginGate,
   LoginSession,
+  Platform,
   UserState,
   WebAuthorization,
 } from './durable-objects.ts'

@@ -17,8 +17,10 @@ export interface TalkBack {
   readonly appId: string
   readonly apiBase: string
   /** `stable_token`: fetched with the AppSecret. `url`: from your own token service. `pushed`:
-   * only what `PUT /admin/access-token` hands in (WeChat whitelists token IPs: error 40164). */
-  readonly source: 'stable_token' | 'url' | 'pushed'
+   * only what `PUT /admin/access-token` hands in (WeChat whitelists token IPs: error 40164).
+   * `authorizer`: an account that authorized the third-party platform, its token refreshed by
+   * the platform; `component`: the platform's own token (component_access_token). */
+  readonly source: 'stable_token' | 'url' | 'pushed' | 'authorizer' | 'component'
   readonly appSecret: string | null
   readonly tokenUrl: string | null
   /** Sent to the token service as `Authorization: Bearer …`, so that it serves no one else. */
@@ -292,4 +294,44 @@ export function positive(value: unknown, fallback: number): number {
     number > 0
     ? number
     : fallback
+}
+
+/** The third-party platform (src/platform/): on with all four of its settings. */
+export interface PlatformSettings {
+  readonly appId: string
+  readonly appSecret: string
+  /** Its pushes, to both of its URLs, are verified with this: always encrypted, sealed for its AppID. */
+  readonly envelope: Account
+  readonly apiBase: string
+  readonly textLimitBytes: number
+}
+
+/**
+ * An account that authorized the platform, by its AppID: its pushes come signed and sealed with
+ * the platform's Token and key (the AppID sealed inside is the platform's), and its token is
+ * the platform's to refresh. Found from the configuration alone, as any account is: whether it
+ * has authorized the platform is its owners' to check (src/platform/).
+ *
+ * @example
+ * authorizerAccount(platform, 'wx570bc396a51b8ff8')
+ */
+export function authorizerAccount(platform: PlatformSettings, appId: string): AccountSettings {
+  return {
+    id: appId,
+    envelope: platform.envelope,
+    talkBack: {
+      appId,
+      apiBase: platform.apiBase,
+      source: 'authorizer',
+      appSecret: null,
+      tokenUrl: null,
+      tokenUrlSecret: null,
+      textLimitBytes: platform.textLimitBytes,
+    },
+    login: null,
+    adminToken: null,
+    web: { on: false, why: 'the web side is not served for accounts of the third-party platform' },
+    problems: [],
+    warnings: [],
+  }
 }

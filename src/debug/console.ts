@@ -8,6 +8,7 @@
 
 import type { ExecutionContext } from 'hono'
 import { Hono } from 'hono/tiny'
+import { isAuthorizer } from '../accounts/served.ts'
 import { ENV_ACCOUNT } from '../accounts/settings.ts'
 import type { Bots } from '../bot/bots.ts'
 import { type AccountSettings, readConfig } from '../config.ts'
@@ -15,9 +16,11 @@ import type { Env } from '../env.ts'
 import { type AccountScoped, forAccount } from '../http/account-scope.ts'
 import { carriesBearer } from '../http/bearer.ts'
 import { readBoundedText } from '../http/body.ts'
+import { platformOf } from '../platform/platform.ts'
 import { isWechatId, PUSH_KINDS, type PushKind } from '../wechat/push.ts'
 import { parseXmlRoot, type XmlElement } from '../wechat/xml.ts'
 import page from './console.html'
+import { platformConsole } from './console-platform.ts'
 import {
   FORGE_DEFAULTS,
   type ForgeFields,
@@ -140,18 +143,33 @@ export function debugConsole(
       })
       // The account the console acts as: `?account=<id>`, the env account by default.
       .use('/api/*', forAccount('query'))
-      .get('/api/meta', (c) => {
+      .get('/api/meta', async (c) => {
         const { envelope } = c.var.account
         const modes: ForgeMode[] = [
           ...(envelope.requireEncryption ? [] : (['plaintext'] as const)),
           ...(envelope.aes ? (['compatible', 'safe'] as const) : []),
         ]
         const config = readConfig(c.env)
+        // The platform's authorizers beside the configured accounts: the console sends as any.
+        const authorizers = config.platform
+          ? (await platformOf(c.env, config.platform).authorizers())
+              .filter((authorizer) => authorizer.state === 'authorized')
+              .map((authorizer) => authorizer.appId)
+          : []
         const accounts = [...config.accounts.values()]
           .filter((account) => account.problems.length === 0)
           .map((account) => account.id)
+          .concat(authorizers)
         const menu = bots(c.var.account.id).declaredMenu
-        return c.json({ kinds: PUSH_KINDS, modes, defaults: FORGE_DEFAULTS, menu, accounts })
+        const platform = config.platform ? { appId: config.platform.appId } : null
+        return c.json({
+          kinds: PUSH_KINDS,
+          modes,
+          defaults: FORGE_DEFAULTS,
+          menu,
+          accounts,
+          platform,
+        })
       })
       .post('/api/send', async (c) => {
         const text = await readBoundedText(c.req.raw, MAX_API_BODY_BYTES)
@@ -182,7 +200,12 @@ export function debugConsole(
         const xml = typeof input.xml === 'string' ? input.xml : forgePushXml(kind, fields)
         await tellFakeWechat(account, xml, c.req.header('Authorization'))
         const { query, body } = await signPush(xml, signer, mode)
-        const path = account.id === ENV_ACCOUNT ? '/wechat' : `/wechat/${account.id}`
+        const path =
+          account.id === ENV_ACCOUNT
+            ? '/wechat'
+            : isAuthorizer(c.env, account.id)
+              ? `/wechat/platform/${account.id}`
+              : `/wechat/${account.id}`
         const url = new URL(`${path}?${query}`, c.req.url)
         const started = Date.now()
         const response = await dispatchFor(
@@ -199,6 +222,7 @@ export function debugConsole(
           reply: reply && { ...reply, message: readable(reply.plaintext) },
         })
       })
+      .route('/api/platform', platformConsole(dispatchFor))
       .get('/api/users/:openid', async (c) => {
         const openid = c.req.param('openid')
         if (!isWechatId(openid)) return c.text('malformed openid', 400)

@@ -164,6 +164,40 @@ export const ERRCODES = {
   badTypingCommand: 45072,
   noRecentInteraction: 45080,
   alreadyTyping: 45081,
+  clientIpNotRegistered: 61004,
+  componentTicketExpired: 61005,
+  componentTicketInvalid: 61006,
+  notAuthorized: 61003,
+  authCodeInvalid: 61009,
+  authCodeExpired: 61010,
+  invalidComponent: 61011,
+  refreshTokenInvalid: 61023,
+} as const
+
+/**
+ * The third-party platform's component API (Third-party_Platforms/2.0, pages by URL below).
+ * - component_verify_ticket.html: a ticket comes every 10 minutes "有效时间为12小时"; a stale
+ *   one is 61005, one never issued 61006 (component_access_token.html's errcodes).
+ * - component_access_token.html: "每个令牌的有效期为 2 小时"; WeChat's community staff: after a
+ *   new one "旧的component_access_token还有5分钟的过渡期".
+ * - pre_auth_code.html: "每个预授权码有效期为 1800秒"; staff: "预授权码有效期内只能使用一次".
+ * - Authorization_Process_Technical_Description.html: the redirect carries `auth_code` and
+ *   `expires_in`; the code of a real authorization lives 3,600 s (`AuthorizationCodeExpiredTime`
+ *   is CreateTime + 3600 in WeChat's pushes), a stale one is 61010, a used or unknown one 61009.
+ * - api_authorizer_token.html: the token "有效期为 2 小时"; staff: a new refresh token leaves
+ *   the old one "5分钟的过渡期"; after that, or a wrong one, 61023; an account that revoked
+ *   the platform 61003.
+ * - creat_token.html: every call checks the caller's IP against the platform's whitelist (61004).
+ */
+export const PLATFORM_RULES = {
+  ticketLifeMs: 12 * 60 * 60 * 1000,
+  componentTokenLifeMs: 7200 * 1000,
+  oldValidMs: 5 * 60 * 1000,
+  preAuthCodeLifeSeconds: 1800,
+  authCodeLifeSeconds: 3600,
+  authorizerTokenLifeSeconds: 7200,
+  /** The permission sets a fake authorization grants (funcscope_category ids: 1 messages, 2 users, 3 accounts…). */
+  grantedPermissions: [1, 2, 3, 4, 7, 11, 15],
 } as const
 
 /** A window WeChat opens for customer-service messages when the user interacts. */

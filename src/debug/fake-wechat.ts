@@ -5,7 +5,8 @@
  * keeps a published menu, answers whether a user follows, issues jsapi_tickets, and plays web
  * authorization: a consent page that sends the browser back with a code for the OpenID chosen
  * there (or without one, refused), codes traded once within 5 minutes, and the user's profile
- * (src/debug/fake-wechat-rules.ts, each rule cited), and records what it took. Its state is in memory. `npm run dev` serves it at
+ * (src/debug/fake-wechat-rules.ts, each rule cited), plays the third-party platform's side
+ * (src/debug/fake-platform.ts), and records what it took. Its state is in memory. `npm run dev` serves it at
  * /debug/wechat-api/ (only with DEBUG_CONSOLE=true); the tests reach it as
  * https://fake-wechat.test/.
  *
@@ -32,6 +33,7 @@
  */
 
 import { Hono } from 'hono/tiny'
+import { type FakeTokens, fakePlatform, type PlatformPush } from './fake-platform.ts'
 import {
   authorizeProblem,
   chargeWindow,
@@ -140,7 +142,7 @@ const DAY_MS = 24 * 60 * 60 * 1000
  * const fake = fakeWechat()
  * await fake.request('/cgi-bin/stable_token', { method: 'POST', body: '{…}' })
  */
-export function fakeWechat() {
+export function fakeWechat(options: { readonly platformPush?: PlatformPush } = {}) {
   const tokens = new Map<string, HeldTokens>()
   const tokenRequests = new Map<string, number>()
   const users = new Map<string, FakeUser>()
@@ -309,7 +311,34 @@ export function fakeWechat() {
       (byte) => byte.toString(16).padStart(2, '0'),
     ).join('')
 
+  /** The third-party platform's authorizers hold tokens like any account's (fake-platform.ts). */
+  const platformTokens: FakeTokens = {
+    issue: (appid) => {
+      const now = Date.now()
+      const held = tokens.get(appid)
+      const fresh: HeldTokens = {
+        token: newToken(),
+        expiresAt: now + TOKEN_RULES.lifetimeMs,
+        previous: held && held.expiresAt > now ? held.token : null,
+        previousUntil: now + TOKEN_RULES.oldValidMs,
+        forcedDay: 0,
+        forcedToday: 0,
+        lastForcedAt: 0,
+      }
+      bounded(tokens, appid, fresh)
+      return { token: fresh.token, expiresIn: TOKEN_RULES.lifetimeMs / 1000 }
+    },
+    revoke: (appid) => {
+      const held = tokens.get(appid)
+      if (held) revoked.add(held.token)
+      if (held?.previous) revoked.add(held.previous)
+      tokens.delete(appid)
+    },
+    injected: (key) => take(failures, key)?.code ?? null,
+  }
+
   return new Hono()
+    .route('/', fakePlatform(platformTokens, options.platformPush ?? null))
     .post('/cgi-bin/stable_token', async (c) => {
       const { appid, secret, force_refresh: force } = await json(c.req.raw)
       if (typeof appid !== 'string' || typeof secret !== 'string') {

@@ -284,11 +284,17 @@ export async function signPush(
   const encrypted = await encryptMessage(aes, xml, account.appId)
   params.set('encrypt_type', 'aes')
   params.set('msg_signature', await wechatSignature([account.token, timestamp, nonce, encrypted]))
-  const toUser = textOf(parseXmlRoot(xml), 'ToUserName') ?? ''
+  const root = parseXmlRoot(xml)
+  const toUser = textOf(root, 'ToUserName')
+  // A platform's authorization event names the platform's AppId where a push has ToUserName.
+  const addressee =
+    toUser === undefined && textOf(root, 'AppId') !== undefined
+      ? element('AppId', textOf(root, 'AppId') ?? '')
+      : element('ToUserName', toUser ?? '')
   // Compatible mode carries the plaintext fields beside the Encrypt element; safe mode does not.
   const body =
     mode === 'safe'
-      ? `<xml>${element('ToUserName', toUser)}${element('Encrypt', encrypted)}</xml>`
+      ? `<xml>${addressee}${element('Encrypt', encrypted)}</xml>`
       : beforeRootEnd(xml, element('Encrypt', encrypted))
   return { query: params.toString(), body }
 }
@@ -329,5 +335,42 @@ export async function openReply(body: string, account: ForgeAccount): Promise<Op
     plaintext: await decryptMessage(aes, encrypted, account.appId),
     encrypted: true,
     signatureValid: constantTimeEqual(expected, textOf(envelope, 'MsgSignature') ?? ''),
+  }
+}
+
+/** An authorization event of the third-party platform, as WeChat writes it (its fields by InfoType). */
+export type PlatformEventFields =
+  | { readonly infoType: 'component_verify_ticket'; readonly ticket: string }
+  | {
+      readonly infoType: 'authorized' | 'updateauthorized'
+      readonly authorizerAppId: string
+      readonly authorizationCode: string
+      readonly preAuthCode: string
+      /** Seconds since the epoch, as WeChat's pushes carry it. */
+      readonly codeExpiredTime: number
+    }
+  | { readonly infoType: 'unauthorized'; readonly authorizerAppId: string }
+
+/**
+ * The XML WeChat pushes to a platform's authorization event URL: `AppId` where an account's
+ * pushes have `ToUserName` (authorize_event.html, component_verify_ticket.html).
+ *
+ * @example
+ * forgePlatformEventXml('wx…', { infoType: 'component_verify_ticket', ticket: 'ticket@@@…' })
+ */
+export function forgePlatformEventXml(
+  componentAppId: string,
+  fields: PlatformEventFields,
+  createTime = Math.floor(Date.now() / 1000),
+): string {
+  const head = `${element('AppId', componentAppId)}${element('CreateTime', createTime)}${element('InfoType', fields.infoType)}`
+  switch (fields.infoType) {
+    case 'component_verify_ticket':
+      return `<xml>${head}${element('ComponentVerifyTicket', fields.ticket)}</xml>`
+    case 'authorized':
+    case 'updateauthorized':
+      return `<xml>${head}${element('AuthorizerAppid', fields.authorizerAppId)}${element('AuthorizationCode', fields.authorizationCode)}${element('AuthorizationCodeExpiredTime', fields.codeExpiredTime)}${element('PreAuthCode', fields.preAuthCode)}</xml>`
+    case 'unauthorized':
+      return `<xml>${head}${element('AuthorizerAppid', fields.authorizerAppId)}</xml>`
   }
 }

@@ -14,6 +14,7 @@ import type { Env } from '../env.ts'
 import { carriesBearer } from '../http/bearer.ts'
 import { MAX_BODY_BYTES, readBoundedText, refuseDeclaredOver } from '../http/body.ts'
 import { debugConsole, isCrossSite } from './console.ts'
+import { pushPlatformEvent } from './console-platform.ts'
 import { fakeWechat } from './fake-wechat.ts'
 import { FAVICON_SVG } from './favicon.ts'
 import { loginDemo } from './login-demo.ts'
@@ -47,7 +48,20 @@ export function debugTools(app: Hono<{ Bindings: Env }>, bots: Bots): void {
     const body = ['GET', 'HEAD'].includes(c.req.method)
       ? null
       : await readBoundedText(c.req.raw, MAX_BODY_BYTES)
-    fake ??= fakeWechat()
+    // It pushes the platform's events to this server, as WeChat pushes them to the URL
+    // registered for the platform (src/debug/console-platform.ts).
+    const { env } = c
+    const origin = new URL(c.req.url).origin
+    fake ??= fakeWechat({
+      platformPush: (component, xml) =>
+        pushPlatformEvent(
+          (request) => Promise.resolve(app.fetch(request, env)),
+          env,
+          origin,
+          component,
+          xml,
+        ),
+    })
     return fake.fetch(new Request(url, { method: c.req.method, headers: c.req.raw.headers, body }))
   })
   app.route('/debug', debugConsole(dispatch, bots))

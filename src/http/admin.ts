@@ -166,6 +166,10 @@ export function adminApi(bots: Bots, from: 'path' | 'env') {
     .put('/access-token', async (c) => {
       const { talkBack } = c.var.account
       if (!talkBack) return c.text('talking back is off: set the account’s AppID', 503)
+      // An authorizer's token is the platform's to refresh, and to drop with a revoke.
+      if (talkBack.source === 'authorizer') {
+        return c.text('this account’s token comes from the third-party platform', 409)
+      }
       const handed = await readJsonObject(c.req.raw, MAX_MESSAGE_BYTES, TOKEN_SHAPE)
       const problem = tokenProblem(handed)
       if (problem !== null) return c.text(problem, 400)

@@ -93,7 +93,7 @@ export async function answerPush<E>(opened: OpenedPush, deps: AnswerDeps<E>): Pr
   }
   const routed = await routeWithin(route, push, context, msLeft() - reserve)
   let body = routed.outcome === 'replied' ? renderReply(routed.reply, addressOf(push)) : NO_REPLY
-  let outcome: Routed['outcome'] | 'retry' = routed.outcome
+  let outcome: Routed['outcome'] | 'retry' | 'refused' = routed.outcome
   const completed = routed.outcome === 'replied' || routed.outcome === 'no_reply'
   const queued: QueuedPush = {
     type: 'push',
@@ -121,6 +121,11 @@ export async function answerPush<E>(opened: OpenedPush, deps: AnswerDeps<E>): Pr
   if (receipt.outcome === 'replay') {
     body = receipt.reply
     outcome = 'retry'
+  } else if (receipt.outcome === 'refused') {
+    // The account does not have its pushes taken (it revoked the platform): nothing is kept,
+    // and nothing is said.
+    body = NO_REPLY
+    outcome = 'refused'
   } else if (receipt.outcome === 'purged') {
     // The user's object deleted everything, and sweeps their dead letters from its alarm.
   } else if (receipt.outcome === 'too_large' || receipt.outcome === 'stale') {

@@ -15,14 +15,26 @@ import { type AccountSettings, type Config, readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
 import { errorName, logProblem } from '../log.ts'
 import { login } from '../login/routes.ts'
+import { receivePlatformEvent } from '../platform/events.ts'
+import { platformOf } from '../platform/platform.ts'
+import { answerReleaseTest } from '../platform/release-test.ts'
+import { platformRoutes } from '../platform/routes.ts'
 import { ownerOf } from '../receive/owner.ts'
 import { talkerFor } from '../talk/talk.ts'
 import { jssdk } from '../web/jssdk-routes.ts'
 import { selfOrigin, webLinkFor } from '../web/link.ts'
 import { oauth } from '../web/oauth-routes.ts'
-import { openPushBody, verifyPushQuery } from '../wechat/envelope.ts'
+import {
+  type OpenedPush,
+  openPushBody,
+  openSealed,
+  readPush,
+  verifyPushQuery,
+} from '../wechat/envelope.ts'
 import { MalformedPushError, WechatError } from '../wechat/errors.ts'
+import { isReleaseTestAccount } from '../wechat/platform.ts'
 import { verifySignature } from '../wechat/signature.ts'
+import { textOf } from '../wechat/xml.ts'
 import { adminAllowed, adminApi } from './admin.ts'
 import { answerPush } from './answer.ts'
 import { carriesBearer } from './bearer.ts'
@@ -44,6 +56,15 @@ export type DebugTools = (app: Hono<{ Bindings: Env }>, bots: Bots) => void
 
 /** `/wechat/<id>`: what could be an account id; which ones are is the configuration's. */
 const ACCOUNT_PATH = ':account{[a-z0-9-]+}'
+/** `/wechat/platform/<appid>`: WeChat's `$APPID$` in the platform's message URL. */
+const APPID_PATH = ':appid{wx[0-9a-f]{16}}'
+
+/** A push's answer: XML for a reply, plain text (`success`, or nothing) otherwise. */
+function reply(c: Context, body: string): Response {
+  return c.body(body, 200, {
+    'Content-Type': body.startsWith('<') ? 'application/xml; charset=utf-8' : 'text/plain',
+  })
+}
 
 /**
  * Builds the Worker's HTTP app around the bots; every bot's menu is checked here, at start-up.
@@ -75,17 +96,25 @@ export function appFor(bots: Bots, options: AppOptions = {}) {
     const accounts = Object.fromEntries(visible.map((account) => [account.id, healthOf(account)]))
     const envView = accounts[ENV_ACCOUNT]
     if (envView === undefined) return c.json({ ...health, accounts })
+    // The platform is the deployment's: its ticket's age and authorizers for ADMIN_TOKEN alone.
+    const platform =
+      config.platform &&
+      config.adminToken !== null &&
+      (await carriesBearer(c.req.header('Authorization'), config.adminToken))
+        ? await platformOf(c.env, config.platform).status()
+        : undefined
     return c.json({
       ...health,
       ...envView,
       problems: [...config.problems, ...envView.problems],
       warnings: [...config.warnings, ...envView.warnings],
       accounts,
+      ...(platform && { platform }),
     })
   })
 
-  const handshake = async (c: Context<{ Bindings: Env }>, id: string) => {
-    const { envelope } = accountToServe(c.env, id)
+  const handshake = async (c: Context<{ Bindings: Env }>, account: AccountSettings) => {
+    const { envelope } = account
     await verifySignature(
       c.req.query(),
       envelope.token,
@@ -98,19 +127,26 @@ export function appFor(bots: Bots, options: AppOptions = {}) {
     return c.text(echostr, 200, { 'X-Content-Type-Options': 'nosniff' })
   }
 
-  const receive = async (c: Context<{ Bindings: Env }>, id: string) => {
-    const startedAt = Date.now()
-    refuseDeclaredOver(c.req.raw, MAX_BODY_BYTES)
-    // The account from the path and the configuration alone: an unknown one costs no binding.
-    const account = accountToServe(c.env, id)
-    // Nothing of the body is read until the URL's signature holds, with this account's Token.
-    const signed = await verifyPushQuery(c.req.query(), account.envelope, startedAt / 1000)
-    const body = await readBoundedText(c.req.raw, MAX_BODY_BYTES)
-    const opened = await openPushBody(signed, body, account.envelope)
+  /** The body, once the URL's signature holds with the account's Token: nothing before. */
+  const signedBody = async (
+    c: Context<{ Bindings: Env }>,
+    account: AccountSettings,
+    at: number,
+  ) => {
+    const signed = await verifyPushQuery(c.req.query(), account.envelope, at / 1000)
+    return { signed, body: await readBoundedText(c.req.raw, MAX_BODY_BYTES) }
+  }
+
+  const answer = async (
+    c: Context<{ Bindings: Env }>,
+    account: AccountSettings,
+    opened: OpenedPush,
+    startedAt: number,
+  ) => {
     const objects = objectsOf(c.env, account.id)
     // WeChat calls the server URL the account configured: the Worker's own domain.
     const workerOrigin = selfOrigin(c.req.url)
-    const answer = await answerPush(opened, {
+    const body = await answerPush(opened, {
       account,
       replyBudgetMs: readConfig(c.env).replyBudgetMs,
       bot: bots(account.id),
@@ -124,16 +160,57 @@ export function appFor(bots: Bots, options: AppOptions = {}) {
       workerOrigin,
       login: { login: account.login, logins: objects.login },
     })
-    return c.body(answer, 200, {
-      'Content-Type': answer.startsWith('<') ? 'application/xml; charset=utf-8' : 'text/plain',
-    })
+    return reply(c, body)
+  }
+
+  const receive = async (c: Context<{ Bindings: Env }>, id: string) => {
+    const startedAt = Date.now()
+    refuseDeclaredOver(c.req.raw, MAX_BODY_BYTES)
+    // The account from the path and the configuration alone: an unknown one costs no binding.
+    const account = accountToServe(c.env, id, 'configured')
+    const { signed, body } = await signedBody(c, account, startedAt)
+    return answer(c, account, await openPushBody(signed, body, account.envelope), startedAt)
+  }
+
+  /**
+   * A push to an account that authorized the third-party platform, at its `$APPID$` URL:
+   * always sealed with the platform's Token and key. The release test's accounts are answered
+   * by the platform (src/platform/release-test.ts) and never reach the bot.
+   */
+  const receiveAuthorized = async (c: Context<{ Bindings: Env }>, appId: string) => {
+    const startedAt = Date.now()
+    refuseDeclaredOver(c.req.raw, MAX_BODY_BYTES)
+    const account = accountToServe(c.env, appId, 'authorizer')
+    const { signed, body } = await signedBody(c, account, startedAt)
+    const aes = account.envelope.aes
+    const opened = await openSealed(signed, body, account.envelope, (inner) => ({
+      push: readPush(inner, signed.nowSeconds),
+      event: textOf(inner, 'Event'),
+    }))
+    const platform = readConfig(c.env).platform
+    if (platform && isReleaseTestAccount(appId, opened.push.toUserName)) {
+      const waitUntil = (work: Promise<void>) => c.executionCtx.waitUntil(work)
+      return reply(c, await answerReleaseTest(opened, account, platform, c.env, waitUntil))
+    }
+    if (!aes) throw new MalformedPushError('the platform has no EncodingAESKey')
+    return answer(c, account, { push: opened.push, mode: 'encrypted', aes }, startedAt)
   }
 
   const methodNotAllowed = (c: Context) => c.text('method not allowed', 405, { Allow: 'GET, POST' })
-  app.get('/wechat', (c) => handshake(c, ENV_ACCOUNT))
+  const configured = (c: Context<{ Bindings: Env }>) =>
+    accountToServe(c.env, c.req.param('account') ?? ENV_ACCOUNT, 'configured')
+  app.get('/wechat', (c) => handshake(c, accountToServe(c.env, ENV_ACCOUNT, 'configured')))
   app.post('/wechat', (c) => receive(c, ENV_ACCOUNT))
   app.all('/wechat', methodNotAllowed)
-  app.get(`/wechat/${ACCOUNT_PATH}`, (c) => handshake(c, c.req.param('account')))
+  // The platform's two URLs first: `platform` is no account's id (src/accounts/scope.ts).
+  app.post('/wechat/platform', receivePlatformEvent)
+  app.all('/wechat/platform', (c) => c.text('method not allowed', 405, { Allow: 'POST' }))
+  app.get(`/wechat/platform/${APPID_PATH}`, (c) =>
+    handshake(c, accountToServe(c.env, c.req.param('appid'), 'authorizer')),
+  )
+  app.post(`/wechat/platform/${APPID_PATH}`, (c) => receiveAuthorized(c, c.req.param('appid')))
+  app.all(`/wechat/platform/${APPID_PATH}`, methodNotAllowed)
+  app.get(`/wechat/${ACCOUNT_PATH}`, (c) => handshake(c, configured(c)))
   app.post(`/wechat/${ACCOUNT_PATH}`, (c) => receive(c, c.req.param('account')))
   app.all(`/wechat/${ACCOUNT_PATH}`, methodNotAllowed)
 
@@ -158,6 +235,7 @@ export function appFor(bots: Bots, options: AppOptions = {}) {
   // Another account's admin API first: the env account's, mounted at /admin, leaves it alone.
   app.route('/admin/accounts/:account', adminApi(bots, 'path'))
   app.route('/admin', adminApi(bots, 'env'))
+  app.route('/', platformRoutes)
   app.route('/login', login)
   app.route('/oauth', oauth)
   app.route('/jssdk', jssdk)

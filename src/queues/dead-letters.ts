@@ -177,3 +177,10 @@ export async function forgetDeadLetters(
     if (entry.metadata === undefined || entry.metadata.deadAt < before) await kv.delete(entry.name)
   }
 }
+
+/** Every letter an account keeps (its own name's prefix): part of a platform authorizer's revoke. */
+export async function forgetAccountLetters(kv: KVNamespace, account: string): Promise<void> {
+  if (account === ENV_ACCOUNT) throw new TypeError('the env account is never revoked')
+  for (const entry of await listKeys(kv, `${PREFIX}${scoped(account, '')}`))
+    await kv.delete(entry.name)
+}

@@ -87,7 +87,13 @@ export async function runLaterJob(
   if (claim !== 'claimed') return 'replayed'
   const receipt = await owner.stub.receive({ key, push, answered: null, writes: {}, job: null })
   if (receipt.outcome === 'failed') return { retry: 'the push’s owner could not receive it' }
-  if (receipt.outcome === 'stale' || receipt.outcome === 'purged') return 'purged'
+  if (
+    receipt.outcome === 'stale' ||
+    receipt.outcome === 'purged' ||
+    receipt.outcome === 'refused'
+  ) {
+    return 'purged'
+  }
   const talker = talkerFor(env, account)
   const { talkBack } = account
   if (owner.kind === 'user' && (!talker || !talkBack)) {

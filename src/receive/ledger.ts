@@ -8,7 +8,11 @@
  */
 
 import { DurableObject } from 'cloudflare:workers'
+import { unscoped } from '../accounts/scope.ts'
+import { isAuthorizer } from '../accounts/served.ts'
+import { readConfig } from '../config.ts'
 import { errorName, logProblem } from '../log.ts'
+import { platformOf } from '../platform/platform.ts'
 import { type DeadLetterInput, recordDeadLetter } from '../queues/dead-letters.ts'
 import { migrateTables } from '../sqlite-migrations.ts'
 import {
@@ -32,8 +36,13 @@ const MIGRATIONS: readonly string[] = [
    ${JOBS_TABLE}`,
 ]
 
+/** How long a ledger trusts the platform's answer on whether its account is authorized. */
+const AUTHORIZATION_MEMO_MS = 60_000
+
 export class Ledger extends DurableObject<Cloudflare.Env> {
   #migrated = false
+  /** The platform's last answer for this shard's account (see #admitted). */
+  #authorized: { readonly value: boolean; readonly until: number } | null = null
 
   /** The tables, made on first use and again after the alarm deleted everything. */
   get #sql(): SqlStorage {
@@ -58,6 +67,8 @@ export class Ledger extends DurableObject<Cloudflare.Env> {
       const admission = admit(earlier, arrival)
       if (admission.take === 'replay') return { outcome: 'replay', reply: admission.reply }
       if (admission.take === 'duplicate') return { outcome: 'duplicate' }
+      // A push of nobody for a platform account that has not authorized it: kept nowhere.
+      if (admission.take === 'first' && !(await this.#admitted())) return { outcome: 'refused' }
       // Queued the first time only, before the receipt: see UserState.
       if (admission.take === 'first' && job) await this.env.LATER.send(job)
       this.#sql.exec(
@@ -74,6 +85,23 @@ export class Ledger extends DurableObject<Cloudflare.Env> {
       logProblem('ledger_failed', { key: arrival.key, error: errorName(error) })
       return { outcome: 'failed' }
     }
+  }
+
+  /**
+   * Whether this shard's account has its pushes taken: all but a platform's non-authorizers,
+   * asked of the platform at most once a minute (a shard receives pushes of nobody in bursts:
+   * job results), so that a revoke is honoured within that minute.
+   */
+  async #admitted(): Promise<boolean> {
+    const { account } = unscoped(this.ctx.id.name ?? '')
+    const platform = readConfig(this.env).platform
+    if (!platform || !isAuthorizer(this.env, account)) return true
+    if (this.#authorized !== null && Date.now() < this.#authorized.until) {
+      return this.#authorized.value
+    }
+    const value = await platformOf(this.env, platform).isAuthorized(account)
+    this.#authorized = { value, until: Date.now() + AUTHORIZATION_MEMO_MS }
+    return value
   }
 
   /** Claims a deferred job for one Queue message: `taken` by another, or `done` already. */

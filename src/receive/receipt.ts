@@ -36,6 +36,8 @@ export type Receipt =
   | { readonly outcome: 'replay'; readonly reply: string }
   /** From before the user's unfollow (`stale`), or the unfollow itself (`purged`). */
   | { readonly outcome: 'stale' | 'purged' }
+  /** The account does not have its pushes taken (it revoked the platform): nothing kept. */
+  | { readonly outcome: 'refused' }
   /** Nothing was taken; the caller should retry (storage refused the push). */
   | { readonly outcome: 'failed' }
 
@@ -74,7 +76,7 @@ export function replayOf(earlier: Earlier, mode: PushMode | null): string {
  * const admission = admit(receivedRowFor(key), arrival)
  * if (admission.take === 'first' && arrival.job) await env.LATER.send(arrival.job)
  */
-export function admit(earlier: Earlier | undefined, arrival: Arrival): Admission {
+export function admit(earlier: Earlier | undefined, arrival: Pick<Arrival, 'answered'>): Admission {
   if (earlier === undefined) return { take: 'first' }
   if (earlier.reply !== null) {
     return { take: 'replay', reply: replayOf(earlier, arrival.answered?.mode ?? null) }

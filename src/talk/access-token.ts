@@ -8,14 +8,18 @@
 
 import { DurableObject } from 'cloudflare:workers'
 import { unscoped } from '../accounts/scope.ts'
+import { findAccount } from '../accounts/served.ts'
 import { readConfig, type TalkBack } from '../config.ts'
+import { platformOf } from '../platform/platform.ts'
 import {
+  type ApiCall,
   fetchStableToken,
   type IssuedToken,
   issuedToken,
   refuseRedirect,
   WechatApiError,
 } from '../wechat/api.ts'
+import { fetchComponentToken } from '../wechat/platform.ts'
 import { type Held, type HeldResult, type HeldStatus, Holder, resultOf } from './holder.ts'
 
 export { REFRESH_AHEAD_MS } from './holder.ts'
@@ -102,7 +106,10 @@ export class AccessToken extends DurableObject<Cloudflare.Env> {
     if (source === 'pushed') {
       throw new WechatApiError('refused', null, 'a pushed token is refreshed by pushing another')
     }
-    if (source === 'url') return this.#holder.refresh(true)
+    // A token service, the platform (its own token, or an authorizer's) decides for itself.
+    if (source === 'url' || source === 'component' || source === 'authorizer') {
+      return this.#holder.refresh(true)
+    }
     const times = await this.#forcedTimes()
     const allowed =
       by === 'operator'
@@ -135,8 +142,54 @@ export class AccessToken extends DurableObject<Cloudflare.Env> {
   async #fetch(force: boolean): Promise<{ token: string; expiresAt: number; source: Source }> {
     const talkBack = this.#talkBack()
     if (!talkBack) throw new WechatApiError('refused', null, 'no AppID: talking back is off')
-    const issued = await fetchFrom(talkBack, force)
+    const issued = await this.#fetchFrom(talkBack, force)
     return { token: issued.accessToken, expiresAt: issued.expiresAt, source: talkBack.source }
+  }
+
+  /** The configured source; the platform's two through its own object (src/platform/). */
+  async #fetchFrom(talkBack: TalkBack, force: boolean): Promise<IssuedToken> {
+    const platform = readConfig(this.env).platform
+    if (talkBack.source === 'component' || talkBack.source === 'authorizer') {
+      if (!platform) throw new WechatApiError('refused', null, 'the third-party platform is off')
+      const object = platformOf(this.env, platform)
+      if (talkBack.source === 'authorizer') {
+        const fresh = await object.authorizerToken(talkBack.appId)
+        if (!fresh.ok) throw new WechatApiError(fresh.failure, fresh.code, fresh.message)
+        return { accessToken: fresh.token, expiresAt: fresh.expiresAt }
+      }
+      const ticket = await object.ticket()
+      if (ticket === null) {
+        throw new WechatApiError(
+          'refused',
+          null,
+          'no component_verify_ticket yet: WeChat pushes one to /wechat/platform every 10 minutes',
+        )
+      }
+      const api: ApiCall = { fetch: (input, init) => fetch(input, init), base: platform.apiBase }
+      const fresh = await fetchComponentToken(api, platform, ticket)
+      return { accessToken: fresh.token, expiresAt: fresh.expiresAt }
+    }
+    return fetchFrom(talkBack, force)
+  }
+
+  /**
+   * A token WeChat issued with an authorization (api_query_auth), held and renewed from its
+   * own source from now on (unlike a pushed one).
+   */
+  async adopt(accessToken: string, expiresInSeconds: number): Promise<void> {
+    const talkBack = this.#talkBack()
+    const issued = issuedToken({ access_token: accessToken, expires_in: expiresInSeconds })
+    await this.#holder.keep({
+      token: issued.accessToken,
+      expiresAt: issued.expiresAt,
+      source: talkBack?.source ?? 'pushed',
+      fetchedAt: Date.now(),
+    })
+  }
+
+  /** Drops the token now and its renewal: the account revoked the platform's authorization. */
+  async drop(): Promise<void> {
+    await this.ctx.storage.deleteAll()
   }
 
   /**
@@ -188,6 +241,9 @@ export async function fetchFrom(
     }
     case 'pushed':
       throw new WechatApiError('refused', null, 'no token: push one with PUT /admin/access-token')
+    case 'component':
+    case 'authorizer':
+      throw new WechatApiError('refused', null, 'the platform’s tokens come from its object')
     default:
       return talkBack.source satisfies never
   }
@@ -199,6 +255,21 @@ export async function fetchFrom(
  */
 export function talkBackOfHolder(env: Cloudflare.Env, name: string | undefined): TalkBack | null {
   const { account, name: appId } = unscoped(name ?? '')
-  const talkBack = readConfig(env).accounts.get(account)?.talkBack ?? null
+  if (account === 'platform') {
+    // The platform's own token (component_access_token), named under the reserved id.
+    const platform = readConfig(env).platform
+    return platform && platform.appId === appId
+      ? {
+          appId,
+          apiBase: platform.apiBase,
+          source: 'component',
+          appSecret: null,
+          tokenUrl: null,
+          tokenUrlSecret: null,
+          textLimitBytes: platform.textLimitBytes,
+        }
+      : null
+  }
+  const talkBack = findAccount(env, account)?.talkBack ?? null
   return talkBack && { ...talkBack, appId: appId || talkBack.appId }
 }

@@ -211,13 +211,18 @@ function asApiError(error: unknown): WechatApiError {
     : new WechatApiError('busy', null, 'the fetch failed')
 }
 
+/** A failure as an RPC answer: an error thrown across RPC would lose its failure and code. */
+export function failureOf(error: unknown): Extract<HeldResult, { readonly ok: false }> {
+  const failure = asApiError(error)
+  return { ok: false, failure: failure.failure, code: failure.code, message: failure.message }
+}
+
 /** The outcome of a fetch as an RPC answer. */
 export async function resultOf(work: Promise<Issued>): Promise<HeldResult> {
   try {
     return answer(await work)
   } catch (error) {
-    const failure = asApiError(error)
-    return { ok: false, failure: failure.failure, code: failure.code, message: failure.message }
+    return failureOf(error)
   }
 }
 

@@ -48,6 +48,11 @@ export class JsapiTicket extends DurableObject<Env> {
     return this.#holder.invalidate(failed, async (fresh) => fresh)
   }
 
+  /** Drops the ticket now: the account revoked the platform's authorization. */
+  async drop(): Promise<void> {
+    await this.ctx.storage.deleteAll()
+  }
+
   status(): Promise<HeldStatus<'getticket'>> {
     return this.#holder.status()
   }

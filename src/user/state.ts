@@ -10,9 +10,11 @@
 import { DurableObject } from 'cloudflare:workers'
 import { objectsOf } from '../accounts/objects.ts'
 import { unscoped } from '../accounts/scope.ts'
+import { isAuthorizer } from '../accounts/served.ts'
 import { type CampaignEvent, type Campaigns, isCampaignScene } from '../campaigns.ts'
 import { readConfig } from '../config.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
+import { platformOf } from '../platform/platform.ts'
 import {
   type DeadLetterInput,
   forgetDeadLetters,
@@ -109,6 +111,13 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     const { key, push, answered, writes, job } = arrival
     const owner = stateOwnerOf(push)
     if (owner === null) return { outcome: 'failed' }
+    // A user of a platform authorizer is noted by the platform before anything is kept, so that
+    // a revoke finds them; an account that has not authorized it keeps nothing here. First, so
+    // that all below runs without a wait: a revoke's purge meanwhile leaves a tombstone that
+    // refuses this push as stale.
+    if (!isPurge(push) && !this.#tables() && !(await this.#admitted(owner))) {
+      return { outcome: 'refused' }
+    }
     // Read without making the tables: a late push after a purge is refused, not stored for.
     const tombstone = this.#tombstone()
     if (predatesUnsubscribe(push, tombstone)) return { outcome: 'stale' }
@@ -218,6 +227,8 @@ export class UserState extends DurableObject<Cloudflare.Env> {
    */
   async claimJob(job: string, claimant: string, push: Push | null): Promise<JobClaim> {
     if (push !== null && predatesUnsubscribe(push, this.#tombstone())) return 'purged'
+    const openid = unscoped(this.ctx.id.name ?? '').name
+    if (!this.#tables() && !(await this.#admitted(openid))) return 'purged'
     const now = Date.now()
     const claim = claimJob(this.#makeTables(), job, claimant, now)
     if (claim === 'claimed') await this.#wakeBy(now + RETENTION_MS)
@@ -300,6 +311,22 @@ export class UserState extends DurableObject<Cloudflare.Env> {
   async #purge(unsubscribedAt: number): Promise<void> {
     await purge(this.ctx.storage, unsubscribedAt)
     this.#migrated = false
+    const { account, name: openid } = unscoped(this.ctx.id.name ?? '')
+    const platform = readConfig(this.env).platform
+    if (platform && isAuthorizer(this.env, account)) {
+      await platformOf(this.env, platform).unregister(account, openid)
+    }
+  }
+
+  /**
+   * Whether this user may be given storage: always, but for an account of the third-party
+   * platform, whose platform registers them first (false when it has not authorized it).
+   */
+  async #admitted(openid: string): Promise<boolean> {
+    const { account } = unscoped(this.ctx.id.name ?? '')
+    const platform = readConfig(this.env).platform
+    if (!platform || !isAuthorizer(this.env, account)) return true
+    return platformOf(this.env, platform).register(account, openid)
   }
 
   /**

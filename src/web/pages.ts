@@ -36,11 +36,13 @@ function escapeHtml(text: string): string {
  * return clearPage(400, PAGES.used, 'https://shop.example.com')
  */
 export function clearPage(
-  status: 400 | 503,
+  status: 200 | 400 | 503,
   message: string,
   back: string | null = null,
+  title = 'Sign-in',
 ): Response {
   const link = back ? `<p><a href="${escapeHtml(back)}">Back to ${escapeHtml(back)}</a></p>` : ''
-  const body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign-in</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}</style></head><body><h1>Sign-in</h1><p id="message">${escapeHtml(message)}</p>${link}</body></html>`
+  const heading = escapeHtml(title)
+  const body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${heading}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}</style></head><body><h1>${heading}</h1><p id="message">${escapeHtml(message)}</p>${link}</body></html>`
   return new Response(body, { status, headers: HEADERS })
 }

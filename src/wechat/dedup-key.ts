@@ -39,7 +39,8 @@ function keyFor(secret: string): Promise<CryptoKey> {
 
 const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'))
 
-async function keyedHex(secret: string, text: string): Promise<string> {
+/** The keyed hash every key is made of (160 bits of HMAC-SHA-256 with the secret), in hex. */
+export async function keyedHex(secret: string, text: string): Promise<string> {
   const mac = new Uint8Array(
     await crypto.subtle.sign('HMAC', await keyFor(secret), encoder.encode(text)),
   )

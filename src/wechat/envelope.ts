@@ -9,7 +9,7 @@ import { MalformedPushError, SignatureError, WechatError } from './errors.ts'
 import { type Push, parsePush } from './push.ts'
 import { renderEncryptedEnvelope } from './reply.ts'
 import { verifyMessageSignature, verifySignature, wechatSignature } from './signature.ts'
-import { parseXmlRoot } from './xml.ts'
+import { parseXmlRoot, type XmlElement } from './xml.ts'
 
 /** Compatible and safe mode's secrets: valid only together. */
 export interface AesAccount {
@@ -133,10 +133,35 @@ export async function openPushBody(
 ): Promise<OpenedPush> {
   if (!signed.encrypted) {
     return {
-      push: checkedTime(parsePush(parseXmlRoot(body)), signed.nowSeconds),
+      push: readPush(parseXmlRoot(body), signed.nowSeconds),
       mode: 'plaintext',
     }
   }
+  const aes = account.aes
+  if (!aes) {
+    throw new MalformedPushError('encrypted push, but no EncodingAESKey and AppID are configured')
+  }
+  const push = await openSealed(signed, body, account, (inner) =>
+    readPush(inner, signed.nowSeconds),
+  )
+  return { push, mode: 'encrypted', aes }
+}
+
+/**
+ * The inner XML of an encrypted envelope whose query holds, read by `read`: `msg_signature`
+ * first (over the Encrypt element alone, read in linear time), then decryption and the AppID
+ * sealed inside, then `read`. Every failure after `msg_signature` is the one
+ * {@link SealedPushError}. The third-party platform's authorization events open so too.
+ *
+ * @example
+ * const event = await openSealed(signed, body, platform.envelope, (xml) => parsePlatformEvent(xml, appId))
+ */
+export async function openSealed<T>(
+  signed: SignedQuery,
+  body: string,
+  account: Account,
+  read: (inner: XmlElement) => T,
+): Promise<T> {
   if (!account.aes) {
     throw new MalformedPushError('encrypted push, but no EncodingAESKey and AppID are configured')
   }
@@ -153,11 +178,7 @@ export async function openPushBody(
   try {
     const aes = await importEncodingAesKey(account.aes.encodingAesKey)
     const inner = await decryptMessage(aes, encrypted, account.aes.appId)
-    return {
-      push: checkedTime(parsePush(parseXmlRoot(inner)), signed.nowSeconds),
-      mode: 'encrypted',
-      aes: account.aes,
-    }
+    return read(parseXmlRoot(inner))
   } catch {
     throw new SealedPushError()
   }
@@ -179,10 +200,15 @@ export async function openPush(
 }
 
 /**
- * A CreateTime in the past is left alone: its fields can only lose to newer ones, and a retry
- * or a slow Queue only ever makes a push older. One from the future is refused.
+ * A push from its XML, checked as every push is. A CreateTime in the past is left alone: its
+ * fields can only lose to newer ones, and a retry or a slow Queue only ever makes a push older.
+ * One from the future is refused.
+ *
+ * @example
+ * await openSealed(signed, body, account, (inner) => readPush(inner, signed.nowSeconds))
  */
-function checkedTime(push: Push, nowSeconds: number): Push {
+export function readPush(xml: XmlElement, nowSeconds: number): Push {
+  const push = parsePush(xml)
   if (push.createTime > nowSeconds + MAX_CREATE_TIME_AHEAD_SECONDS) {
     throw new MalformedPushError('CreateTime is in the future')
   }

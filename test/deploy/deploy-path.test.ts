@@ -203,7 +203,7 @@ describe('deploying from zero, as the README says', () => {
     const deployed = worker()
     expect(deployed.deployedVersion).not.toBeNull()
     expect(deployed.workersDev).toBe(true)
-    expect(deployed.migrationTag).toBe('v5')
+    expect(deployed.migrationTag).toBe('v6')
     expect(deployed.bindings.map((b) => b.name)).toEqual(
       expect.arrayContaining([
         'DEAD_LETTERS',
@@ -288,6 +288,40 @@ describe('deploying from zero, as the README says', () => {
     expect(again.screen()).toContain('shop.appId: set (kept)')
     expect(again.screen()).not.toMatch(/shop\.token = /)
     expect(accounts().shop.token).toBe(token)
+  })
+
+  it('setup --platform generates the Token and key, asks for the AppID and AppSecret, all or none', async () => {
+    const refused = npmRun(['setup', '--', '--platform'], {
+      WECHAT_PLATFORM_APPID: 'wxf0e1d2c3b4a59687',
+    })
+    await refused.waitFor(/AppSecret, Enter to skip: /)
+    refused.typeLine('')
+    await refused.waitFor(/Nothing was set: .*WECHAT_PLATFORM_APPSECRET/)
+    expect(await refused.exited).not.toBe(0)
+    expect(worker().secrets.has('WECHAT_PLATFORM_TOKEN')).toBe(false)
+
+    const setup = npmRun(['setup', '--', '--platform'])
+    await setup.waitFor(/The platform’s AppID \(wx…\), Enter to skip: /)
+    setup.typeLine('wxf0e1d2c3b4a59687')
+    await setup.waitFor(/The platform’s AppSecret, Enter to skip: /)
+    setup.typeLine('platform-secret')
+    await setup.waitFor(/Next: npm run deploy/)
+    expect(await setup.exited).toBe(0)
+    const secrets = worker().secrets
+    expect(secrets.get('WECHAT_PLATFORM_APPID')).toBe('wxf0e1d2c3b4a59687')
+    expect(secrets.get('WECHAT_PLATFORM_APPSECRET')).toBe('platform-secret')
+    expect(secrets.get('WECHAT_PLATFORM_ENCODING_AES_KEY')).toMatch(/^[A-Za-z0-9]{43}$/)
+    const token = secrets.get('WECHAT_PLATFORM_TOKEN') ?? ''
+    expect(token).toMatch(/^[0-9a-f]{32}$/)
+    // Printed once, to enter on the Open Platform, with the two URLs.
+    expect(setup.screen()).toContain(`WECHAT_PLATFORM_TOKEN = ${token}`)
+    expect(setup.screen()).toContain('/wechat/platform/$APPID$')
+    expect(setup.screen()).not.toContain('platform-secret')
+
+    const again = npmRun(['setup', '--', '--platform'])
+    await again.waitFor(/Nothing to change/)
+    expect(await again.exited).toBe(0)
+    expect(worker().secrets.get('WECHAT_PLATFORM_TOKEN')).toBe(token)
   })
 
   it('setup --account refuses to replace a WECHAT_ACCOUNTS this machine cannot read back', async () => {

@@ -57,8 +57,17 @@ describe('GET /, health', () => {
         news: expect.objectContaining({ ready: true }),
         broken: expect.objectContaining({ ready: false }),
       },
+      // The tests' third-party platform (vitest.config.ts): its ticket's age, never the ticket.
+      platform: { ticketAgeMs: null, ready: false, authorized: 0 },
     })
     for (const secret of Object.values(account)) expect(body).not.toContain(secret)
+    for (const secret of [
+      env.WECHAT_PLATFORM_APPSECRET,
+      env.WECHAT_PLATFORM_TOKEN,
+      env.WECHAT_PLATFORM_ENCODING_AES_KEY,
+    ]) {
+      expect(body).not.toContain(secret)
+    }
     const configured = Object.values(JSON.parse(env.WECHAT_ACCOUNTS) as Record<string, object>)
     for (const entry of configured) {
       for (const [field, value] of Object.entries(entry)) {
