@@ -134,6 +134,7 @@ export class Campaigns extends DurableObject<Env> {
 
   /** Deletes the account's codes and counts: its authorization of the platform was revoked. */
   async forget(): Promise<void> {
+    await this.ctx.storage.deleteAlarm()
     await this.ctx.storage.deleteAll()
     this.#migrated = false
   }

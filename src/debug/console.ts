@@ -197,6 +197,12 @@ export function debugConsole(
           }
           fields.scene = scene
         }
+        // An authorizer's pushes name its original id, as the platform learned it.
+        const platform = readConfig(c.env).platform
+        if (platform && isAuthorizer(c.env, account.id) && !fields.account) {
+          const authorizer = await platformOf(c.env, platform).authorizer(account.id)
+          if (authorizer?.userName) fields.account = authorizer.userName
+        }
         const xml = typeof input.xml === 'string' ? input.xml : forgePushXml(kind, fields)
         await tellFakeWechat(account, xml, c.req.header('Authorization'))
         const { query, body } = await signPush(xml, signer, mode)

@@ -1,7 +1,8 @@
 /**
  * The fake WeChat API's third-party platform (src/debug/fake-wechat.ts mounts it): the
  * component endpoints with WeChat's shapes, limits and errcodes (PLATFORM_RULES, each cited),
- * WeChat's two authorization pages, and controls that play what WeChat does on its own: a new
+ * WeChat's two authorization pages (opened only from the platform's domain), the authorizer's
+ * info (its original id), and controls that play what WeChat does on its own: a new
  * ticket, an account's administrator authorizing or revoking. Given a `push`, it sends the
  * events it makes to the platform's authorization event URL, as WeChat does (the dev server
  * passes one; the tests' fake has none and forges the events itself). State is in memory.
@@ -25,6 +26,7 @@
  */
 
 import { Hono } from 'hono/tiny'
+import { RELEASE_TEST_ACCOUNTS } from '../wechat/platform.ts'
 import { ERRCODES, PLATFORM_RULES } from './fake-wechat-rules.ts'
 import { forgePlatformEventXml, type PlatformEventFields } from './forge.ts'
 
@@ -49,6 +51,17 @@ interface Grant {
 }
 
 const MAX_KEYS = 1000
+
+/**
+ * The original id (gh_…) the fake gives an authorizer: the release test's accounts have
+ * WeChat's own, any other is made from its AppID, so that a test can name it in its pushes.
+ */
+export function fakeUserNameOf(appid: string): string {
+  return (
+    RELEASE_TEST_ACCOUNTS.find((account) => account.appId === appid)?.user ??
+    `gh_${appid.slice(2, 14)}`
+  )
+}
 
 /** The lowercase letters and digits of a fresh random text. */
 const randomText = () => crypto.randomUUID().replaceAll('-', '')
@@ -165,11 +178,22 @@ export function fakePlatform(tokens: FakeTokens, push: PlatformPush | null = nul
     return { code, expiresIn: PLATFORM_RULES.authCodeLifeSeconds }
   }
 
-  /** WeChat's authorization page (desktop and mobile alike): who authorizes, and do they. */
-  const authorizationPage = async (query: Record<string, string>) => {
+  /**
+   * WeChat's authorization page (desktop and mobile alike): who authorizes, and do they. The
+   * browser must come from the platform's 授权发起页域名, the redirect's domain too (WeChat:
+   * "授权入口页所在域名：空" for a visit with no Referer).
+   */
+  const authorizationPage = async (query: Record<string, string>, referer: string | undefined) => {
     const component = query.component_appid ?? ''
     const preAuth = preAuthCodes.get(query.pre_auth_code ?? '')
     const target = redirectTarget(query.redirect_uri)
+    const from = (() => {
+      try {
+        return referer ? new URL(referer).host : null
+      } catch {
+        return null
+      }
+    })()
     const problem = !preAuth
       ? 'the pre-auth code is unknown'
       : preAuth.component !== component
@@ -178,7 +202,11 @@ export function fakePlatform(tokens: FakeTokens, push: PlatformPush | null = nul
           ? 'redirect_uri must be https://'
           : query.auth_type !== '1'
             ? 'this fake shows Service Accounts only (auth_type=1)'
-            : null
+            : from === null
+              ? '授权入口页所在域名：空 (open this page from a page of the platform’s domain)'
+              : from !== target.host
+                ? '授权入口页所在域名与授权后回调页所在域名不同'
+                : null
     if (problem !== null || target === null) {
       return new Response(`<!doctype html><p>${escapeHtml(problem ?? '')}</p>`, {
         status: 400,
@@ -323,8 +351,34 @@ export function fakePlatform(tokens: FakeTokens, push: PlatformPush | null = nul
         authorizer_refresh_token: grant.refreshToken,
       })
     })
-    .get('/cgi-bin/componentloginpage', (c) => authorizationPage(c.req.query()))
-    .get('/wxaopen/safe/bindcomponent', (c) => authorizationPage(c.req.query()))
+    .get('/cgi-bin/componentloginpage', (c) =>
+      authorizationPage(c.req.query(), c.req.header('Referer')),
+    )
+    .get('/wxaopen/safe/bindcomponent', (c) =>
+      authorizationPage(c.req.query(), c.req.header('Referer')),
+    )
+    .post('/cgi-bin/component/api_get_authorizer_info', async (c) => {
+      const body = await json(c.req.raw)
+      const refused = refusal(c.req.raw, body)
+      if (refused !== null) return answer(refused)
+      const authorizer = text(body.authorizer_appid)
+      const grant = grants.get(`${text(body.component_appid)}:${authorizer}`)
+      if (!grant) return answer(ERRCODES.notAuthorized)
+      return c.json({
+        authorizer_info: {
+          nick_name: `Fake account ${authorizer.slice(-4)}`,
+          service_type_info: { id: 2 },
+          verify_type_info: { id: 0 },
+          user_name: fakeUserNameOf(authorizer),
+        },
+        authorization_info: {
+          authorizer_appid: authorizer,
+          func_info: PLATFORM_RULES.grantedPermissions.map((id) => ({
+            funcscope_category: { id },
+          })),
+        },
+      })
+    })
     .post('/fake/platform/ticket', async (c) => {
       const component = text((await json(c.req.raw)).component_appid)
       if (!/^wx[0-9a-f]{16}$/.test(component)) return c.text('component_appid', 400)
@@ -355,6 +409,10 @@ export function fakePlatform(tokens: FakeTokens, push: PlatformPush | null = nul
       if (!grant?.authorized) return c.text('not authorized', 404)
       grant.authorized = false
       tokens.revoke(authorizer)
+      // Its codes not yet traded go with it.
+      for (const held of authCodes.values()) {
+        if (held.component === component && held.authorizer === authorizer) held.used = true
+      }
       await pushed(component, { infoType: 'unauthorized', authorizerAppId: authorizer })
       return c.json({ ok: true })
     })

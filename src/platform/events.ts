@@ -13,8 +13,8 @@ import type { Env } from '../env.ts'
 import { MAX_BODY_BYTES, readBoundedText, refuseDeclaredOver } from '../http/body.ts'
 import { logEvent } from '../log.ts'
 import { keyedHex } from '../wechat/dedup-key.ts'
-import { openSealed, verifyPushQuery } from '../wechat/envelope.ts'
-import { WechatError } from '../wechat/errors.ts'
+import { MAX_CREATE_TIME_AHEAD_SECONDS, openSealed, verifyPushQuery } from '../wechat/envelope.ts'
+import { MalformedPushError, WechatError } from '../wechat/errors.ts'
 import { type PlatformEvent, parsePlatformEvent } from '../wechat/platform.ts'
 import { NO_REPLY } from '../wechat/reply.ts'
 import { platformOf } from './platform.ts'
@@ -35,9 +35,14 @@ export async function receivePlatformEvent(c: Context<{ Bindings: Env }>): Promi
   refuseDeclaredOver(c.req.raw, MAX_BODY_BYTES)
   const signed = await verifyPushQuery(c.req.query(), platform.envelope, startedAt / 1000)
   const body = await readBoundedText(c.req.raw, MAX_BODY_BYTES)
-  const event = await openSealed(signed, body, platform.envelope, (xml) =>
-    parsePlatformEvent(xml, platform.appId),
-  )
+  const event = await openSealed(signed, body, platform.envelope, (xml) => {
+    const read = parsePlatformEvent(xml, platform.appId)
+    // As for every push: one from the future would pin the newest ticket, or order a change.
+    if (read.createTime > signed.nowSeconds + MAX_CREATE_TIME_AHEAD_SECONDS) {
+      throw new MalformedPushError('CreateTime is in the future')
+    }
+    return read
+  })
   const key = await eventKey(event, platform.envelope.token)
   const receipt = await platformOf(c.env, platform).receiveEvent(key, event)
   logEvent('platform_event', {

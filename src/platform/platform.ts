@@ -2,10 +2,17 @@
  * Platform: one Durable Object per third-party platform (by its AppID), the owner of what the
  * platform keeps between requests. The newest component_verify_ticket (durable: a restart or a
  * new isolate never loses it). Each authorization event received once (the one admit rule).
- * Each authorizer: what it granted, when, and its refresh token, sealed at rest (seal.ts); each
- * authorization code traded once, whether the redirect or the `authorized` event brings it
- * first. The users of each authorizer that have an object, so that an `unauthorized` can find
- * and purge them all (user objects cannot be listed), in batches from the alarm.
+ * Each authorizer: what it granted, when, its original id (gh_…, which its pushes must name),
+ * and its refresh token, sealed at rest (seal.ts); each authorization code traded once,
+ * whether the redirect or the `authorized` event brings it first. The users of each authorizer
+ * that have an object, so that a revoke can find and purge them all (user objects cannot be
+ * listed), in batches from the alarm.
+ *
+ * Changes to an authorizer apply in the order they happened, not the order they arrive: a
+ * trade that ends after a revoke of the account brings nothing back, and an event older (by
+ * its CreateTime) than the last one applied, say a retried `authorized` behind an
+ * `unauthorized`, changes nothing. Each revoke starts a generation: every user noted
+ * before it is purged, even when the account authorizes again meanwhile.
  *
  * The platform's token and each authorizer's token are held like every other token, by an
  * AccessToken object each (src/talk/access-token.ts, sources `component` and `authorizer`):
@@ -27,6 +34,7 @@ import { failureOf, type HeldResult, resultOf } from '../talk/holder.ts'
 import { tokenHolderName, withAccessToken } from '../talk/talk.ts'
 import { type ApiCall, WechatApiError } from '../wechat/api.ts'
 import {
+  authorizerUserName,
   type Issued,
   type PlatformEvent,
   queryAuth,
@@ -53,18 +61,29 @@ const MIGRATIONS: readonly string[] = [
      appid TEXT PRIMARY KEY,
      state TEXT NOT NULL,
      permissions TEXT NOT NULL,
+     user_name TEXT,
      authorized_at INTEGER NOT NULL,
      refresh_token TEXT,
-     revoked_at INTEGER
+     revoked_at INTEGER,
+     event_at INTEGER,
+     generation INTEGER NOT NULL DEFAULT 0,
+     letters_left INTEGER NOT NULL DEFAULT 0
    ) WITHOUT ROWID;
    CREATE TABLE codes (
      code TEXT PRIMARY KEY,
      appid TEXT NOT NULL,
      at INTEGER NOT NULL
    ) WITHOUT ROWID;
+   CREATE TABLE links (
+     id TEXT PRIMARY KEY,
+     uses INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL
+   ) WITHOUT ROWID;
    CREATE TABLE members (
      appid TEXT NOT NULL,
      openid TEXT NOT NULL,
+     generation INTEGER NOT NULL,
+     retry_at INTEGER NOT NULL DEFAULT 0,
      PRIMARY KEY (appid, openid)
    ) WITHOUT ROWID;`,
 ]
@@ -73,11 +92,24 @@ const MIGRATIONS: readonly string[] = [
 const CODE_MEMORY_MS = 2 * 60 * 60 * 1000
 /** Users purged per alarm when an authorizer revokes: each is a call to their object. */
 export const PURGE_BATCH = 50
+/** A user whose purge failed is tried again this much later, not before the rest. */
+const PURGE_RETRY_MS = 60_000
+/** Dead letters of a revoked authorizer deleted per alarm: each is a KV call. */
+const LETTERS_BATCH = 100
+/** Codes one authorization link may bring back: an administrator who retries, not a flood. */
+export const LINK_TRADES = 3
+/** WeChat's errcode for an account that has not authorized the platform (or no longer). */
+const NOT_AUTHORIZED = 61003
 
 /** A trade's outcome over RPC (an error thrown across it would lose its failure and code). */
 export type Traded =
   | { readonly ok: true; readonly authorizer: AuthorizerView }
   | Extract<HeldResult, { readonly ok: false }>
+
+/** Where a code came from: an event at its CreateTime (seconds), or the redirect through a link. */
+export type TradeSource =
+  | { readonly via: 'event'; readonly createTime: number }
+  | { readonly via: 'link'; readonly link: string; readonly linkExpiresAt: number }
 
 /** What the admin API shows of an authorizer: never a token. */
 export interface AuthorizerView {
@@ -85,6 +117,8 @@ export interface AuthorizerView {
   readonly state: 'authorized' | 'revoked'
   /** The permission sets granted (funcscope_category ids). */
   readonly permissions: readonly number[]
+  /** Its original id, as its pushes name it (gh_…). */
+  readonly userName: string | null
   readonly authorizedAt: number
   readonly revokedAt: number | null
   /** Users with an object still to purge after a revoke; 0 once the purge is done. */
@@ -108,10 +142,16 @@ interface AuthorizerRow extends Record<string, SqlStorageValue> {
   appid: string
   state: string
   permissions: string
+  user_name: string | null
   authorized_at: number
   refresh_token: string | null
   revoked_at: number | null
+  event_at: number | null
+  generation: number
 }
+
+/** Members still to purge: noted before their authorizer's last revoke. */
+const TO_PURGE = `FROM members m JOIN authorizers a ON a.appid = m.appid WHERE m.generation < a.generation`
 
 export class Platform extends DurableObject<Env> {
   #migrated = false
@@ -119,6 +159,9 @@ export class Platform extends DurableObject<Env> {
   readonly #trading = new Map<string, Promise<AuthorizerView>>()
   /** Refreshes under way, by authorizer: one api_authorizer_token at a time for each. */
   readonly #refreshing = new Map<string, Promise<Issued>>()
+  /** Revokes this instance carried out, and each account's last: a trade under way checks them. */
+  #revokes = 0
+  readonly #revokedAt = new Map<string, number>()
 
   get #sql(): SqlStorage {
     const sql = this.ctx.storage.sql
@@ -174,10 +217,10 @@ export class Platform extends DurableObject<Env> {
           break
         case 'authorized':
         case 'updateauthorized':
-          await this.#trade(event.authorizationCode)
+          await this.#trade(event.authorizationCode, event.createTime)
           break
         case 'unauthorized':
-          await this.revoke(event.authorizerAppId)
+          await this.#revoke(event.authorizerAppId, event.createTime)
           break
         case 'unknown':
           logEvent('platform_event', { infoType: event.infoType })
@@ -218,78 +261,117 @@ export class Platform extends DurableObject<Env> {
 
   /**
    * Trades an authorization code once (`api_query_auth`), whoever brings it first (the
-   * redirect to /platform/authorized, or the `authorized` event); the one trade's result for
-   * every later arrival of the same code, within its life.
+   * redirect to /platform/authorized, through a link of ours, or the `authorized` event); the
+   * one trade's result for every later arrival of the same code, within its life. A link
+   * brings back at most {@link LINK_TRADES} codes.
    */
-  async trade(code: string): Promise<Traded> {
+  async trade(code: string, source: TradeSource): Promise<Traded> {
     try {
-      return { ok: true, authorizer: await this.#trade(code) }
+      const known = await this.#known(code)
+      if (known) return { ok: true, authorizer: known }
+      if (source.via === 'link' && !this.#useLink(source.link, source.linkExpiresAt)) {
+        throw new WechatApiError('refused', null, 'this authorization link was used')
+      }
+      const eventAt = source.via === 'event' ? source.createTime : null
+      return { ok: true, authorizer: await this.#trade(code, eventAt) }
     } catch (error) {
       return failureOf(error)
     }
   }
 
-  async #trade(code: string): Promise<AuthorizerView> {
-    const digest = await sha1Hex(`auth-code\n${code}`)
-    const known = this.#sql
+  async #known(code: string): Promise<AuthorizerView | null> {
+    const digest = await codeDigest(code)
+    const row = this.#sql
       .exec<{ appid: string }>('SELECT appid FROM codes WHERE code = ?', digest)
       .toArray()[0]
-    if (known) {
-      const view = this.authorizer(known.appid)
-      if (view) return view
-    }
+    return row ? this.authorizer(row.appid) : null
+  }
+
+  /** Counts a use of a link; false past its trades or its life. */
+  #useLink(link: string, expiresAt: number): boolean {
+    if (expiresAt <= Date.now()) return false
+    const { uses } = this.#sql
+      .exec<{ uses: number }>(
+        `INSERT INTO links (id, uses, expires_at) VALUES (?1, 1, ?2)
+         ON CONFLICT (id) DO UPDATE SET uses = uses + 1 RETURNING uses`,
+        link,
+        expiresAt,
+      )
+      .one()
+    return uses <= LINK_TRADES
+  }
+
+  async #trade(code: string, eventAt: number | null): Promise<AuthorizerView> {
+    const digest = await codeDigest(code)
+    const known = await this.#known(code)
+    if (known) return known
     let trading = this.#trading.get(digest)
     if (!trading) {
-      trading = this.#tradeOnce(code, digest).finally(() => this.#trading.delete(digest))
+      trading = this.#tradeOnce(code, digest, eventAt).finally(() => this.#trading.delete(digest))
       this.#trading.set(digest, trading)
     }
     return trading
   }
 
-  async #tradeOnce(code: string, digest: string): Promise<AuthorizerView> {
+  async #tradeOnce(code: string, digest: string, eventAt: number | null): Promise<AuthorizerView> {
     const platform = this.#settings()
+    // A revoke of the account while WeChat is asked is newer than this trade: it wins.
+    const revokesBefore = this.#revokes
     const granted = await this.#withComponentToken((token) =>
       queryAuth(this.#api(), token, platform.appId, code),
     )
     const appId = granted.authorizerAppId
+    const userName = await this.#withComponentToken((token) =>
+      authorizerUserName(this.#api(), token, platform.appId, appId),
+    )
     const now = Date.now()
     const sealed =
       granted.refreshToken === null
         ? null
         : await sealFor(platform.appSecret, appId, granted.refreshToken)
-    this.ctx.storage.transactionSync(() => {
-      this.#sql.exec(
-        `INSERT INTO authorizers (appid, state, permissions, authorized_at, refresh_token, revoked_at)
-         VALUES (?1, 'authorized', ?2, ?3, ?4, NULL)
-         ON CONFLICT (appid) DO UPDATE SET state = 'authorized', permissions = ?2,
-           authorized_at = ?3, refresh_token = coalesce(?4, refresh_token), revoked_at = NULL`,
-        appId,
-        JSON.stringify(granted.permissions),
-        now,
-        sealed,
-      )
+    const applied = this.ctx.storage.transactionSync(() => {
       this.#sql.exec(
         'INSERT OR REPLACE INTO codes (code, appid, at) VALUES (?, ?, ?)',
         digest,
         appId,
         now,
       )
+      if ((this.#revokedAt.get(appId) ?? 0) > revokesBefore) return false
+      // An event older than the last one applied (a retry behind an `unauthorized`) changes nothing.
+      const row = this.#row(appId)
+      if (eventAt !== null && row?.event_at != null && row.event_at > eventAt) return false
+      this.#sql.exec(
+        `INSERT INTO authorizers (appid, state, permissions, user_name, authorized_at, refresh_token,
+           revoked_at, event_at)
+         VALUES (?1, 'authorized', ?2, ?3, ?4, ?5, NULL, ?6)
+         ON CONFLICT (appid) DO UPDATE SET state = 'authorized', permissions = ?2, user_name = ?3,
+           authorized_at = ?4, refresh_token = coalesce(?5, refresh_token), revoked_at = NULL,
+           event_at = coalesce(?6, event_at)`,
+        appId,
+        JSON.stringify(granted.permissions),
+        userName,
+        now,
+        sealed,
+        eventAt,
+      )
+      return true
     })
     // The token that came with the grant is the authorizer's first: held, renewed from here.
-    if (granted.accessToken) {
+    if (applied && granted.accessToken) {
       const holder = objectsOf(this.env, appId).token(appId)
       const seconds = Math.floor((granted.accessToken.expiresAt - now) / 1000)
       await holder.adopt(granted.accessToken.token, seconds)
     }
     await this.#wakeBy(now + CODE_MEMORY_MS)
-    logEvent('platform_authorized', { permissions: granted.permissions.length })
+    logEvent('platform_authorized', { applied, permissions: granted.permissions.length })
     return this.authorizer(appId) as AuthorizerView
   }
 
   /**
    * A fresh token for an authorizer (`api_authorizer_token`), for its AccessToken object: one
    * refresh at a time for each; the refresh token WeChat hands back replaces the old one in the
-   * same write. Refused for an account that is not (or no longer) authorized.
+   * same write. Refused for an account that is not (or no longer) authorized; WeChat's 61003
+   * (the `unauthorized` push was lost) revokes it here too.
    */
   authorizerToken(appId: string): Promise<HeldResult> {
     let refreshing = this.#refreshing.get(appId)
@@ -317,9 +399,17 @@ export class Platform extends DurableObject<Env> {
         'no refresh token is kept for this authorizer: authorize again',
       )
     }
-    const fresh = await this.#withComponentToken((token) =>
-      refreshAuthorizerToken(this.#api(), token, platform.appId, appId, refreshToken),
-    )
+    let fresh: Awaited<ReturnType<typeof refreshAuthorizerToken>>
+    try {
+      fresh = await this.#withComponentToken((token) =>
+        refreshAuthorizerToken(this.#api(), token, platform.appId, appId, refreshToken),
+      )
+    } catch (error) {
+      if (error instanceof WechatApiError && error.code === NOT_AUTHORIZED) {
+        await this.#revoke(appId, null)
+      }
+      throw error
+    }
     if (fresh.refreshToken !== refreshToken) {
       const sealed = await sealFor(platform.appSecret, appId, fresh.refreshToken)
       // Only over the one it replaces: a revoke meanwhile keeps it gone.
@@ -334,43 +424,75 @@ export class Platform extends DurableObject<Env> {
 
   /**
    * A user of an authorizer is given an object: noted, so that a revoke finds them. False when
-   * the account has not authorized the platform: nothing is kept for it.
+   * the account has not authorized the platform, or the push names another account's original
+   * id (a push signed for one authorizer posted to another's URL): nothing is kept for it.
    */
-  register(appId: string, openid: string): boolean {
-    const row = this.#row(appId)
-    if (row?.state !== 'authorized') return false
-    this.#sql.exec('INSERT OR IGNORE INTO members (appid, openid) VALUES (?, ?)', appId, openid)
+  register(appId: string, openid: string, toUserName: string | null): boolean {
+    if (!this.isAuthorized(appId, toUserName)) return false
+    // A user noted before a revoke stays to purge: their object is emptied, then noted anew.
+    this.#sql.exec(
+      `INSERT INTO members (appid, openid, generation)
+       SELECT ?1, ?2, generation FROM authorizers WHERE appid = ?1
+       ON CONFLICT (appid, openid) DO NOTHING`,
+      appId,
+      openid,
+    )
     return true
   }
 
   /** A user unfollowed (their object purged itself): nothing of them is kept here either. */
   unregister(appId: string, openid: string): void {
-    this.#sql.exec('DELETE FROM members WHERE appid = ? AND openid = ?', appId, openid)
+    this.#sql.exec(
+      `DELETE FROM members WHERE appid = ?1 AND openid = ?2
+         AND generation = (SELECT generation FROM authorizers WHERE appid = ?1)`,
+      appId,
+      openid,
+    )
   }
 
-  /** Whether pushes of this account are taken (pushes of nobody, for the ledger). */
-  isAuthorized(appId: string): boolean {
-    return this.#row(appId)?.state === 'authorized'
+  /** Whether pushes of this account, to this original id (when known), are taken. */
+  isAuthorized(appId: string, toUserName: string | null = null): boolean {
+    const row = this.#row(appId)
+    if (row?.state !== 'authorized') return false
+    return toUserName === null || row.user_name === null || row.user_name === toUserName
   }
 
   /**
-   * The account revoked its authorization (or the operator dropped it): its tokens are dropped
-   * at once and never refreshed again, and its users' objects are purged from the alarm, a
-   * batch at a time, however many there are.
+   * The operator drops an authorizer (WeChat has no call for it): as `unauthorized` does.
+   * False for an AppID that never authorized.
    */
-  async revoke(appId: string): Promise<void> {
+  async drop(appId: string): Promise<boolean> {
+    if (!this.#row(appId)) return false
+    await this.#revoke(appId, null)
+    return true
+  }
+
+  /**
+   * The account revoked its authorization (or the operator dropped it), at `at`: its tokens
+   * are dropped at once and never refreshed again, its codes and counts deleted, and its users'
+   * objects and dead letters purged from the alarm, a batch at a time, however many there are.
+   * A revoke older than the authorization last applied is one that authorization undid.
+   */
+  async #revoke(appId: string, eventAt: number | null): Promise<void> {
+    const row = this.#row(appId)
+    // An `unauthorized` older than the last event applied was undone by that authorization.
+    if (eventAt !== null && row?.event_at != null && row.event_at > eventAt) return
+    this.#revokedAt.set(appId, ++this.#revokes)
     this.#sql.exec(
-      `UPDATE authorizers SET state = 'revoked', refresh_token = NULL, revoked_at = ? WHERE appid = ?`,
-      Date.now(),
+      `INSERT INTO authorizers (appid, state, permissions, authorized_at, event_at, generation,
+         letters_left, revoked_at)
+       VALUES (?1, 'revoked', '[]', 0, ?2, 1, 1, ?3)
+       ON CONFLICT (appid) DO UPDATE SET state = 'revoked', refresh_token = NULL, revoked_at = ?3,
+         event_at = coalesce(?2, event_at), generation = generation + 1, letters_left = 1`,
       appId,
+      eventAt,
+      Date.now(),
     )
+    await this.ctx.storage.setAlarm(Date.now())
     const objects = objectsOf(this.env, appId)
     await objects.token(appId).drop()
     await this.env.JSAPI_TICKETS.getByName(scoped(appId, appId)).drop()
     await objects.campaigns(appId).forget()
-    // Letters of pushes of nobody; each user's object sweeps its own with its purge.
-    await forgetAccountLetters(this.env.DEAD_LETTERS, appId)
-    await this.ctx.storage.setAlarm(Date.now())
     logEvent('platform_unauthorized', {})
   }
 
@@ -386,15 +508,47 @@ export class Platform extends DurableObject<Env> {
       .map((row) => this.#view(row))
   }
 
-  /** Prunes receipts and old codes, and purges a batch of a revoked authorizer's users. */
+  /**
+   * A release test's QUERY_AUTH_CODE answered once: true the first time for the code (a retry
+   * of WeChat's push sends nothing twice).
+   */
+  async answerOnce(code: string): Promise<boolean> {
+    const key = `release:${await codeDigest(code)}`
+    this.#sql.exec(
+      'INSERT OR IGNORE INTO received (key, received_at) VALUES (?, ?)',
+      key,
+      Date.now(),
+    )
+    const first = this.#sql.exec<{ n: number }>('SELECT changes() AS n').one().n === 1
+    if (first) await this.#wakeBy(Date.now() + RETENTION_MS)
+    return first
+  }
+
+  /**
+   * Prunes receipts, old codes and links; deletes a batch of a revoked authorizer's dead
+   * letters, and purges a batch of its users.
+   */
   override async alarm(): Promise<void> {
     const now = Date.now()
     pruneReceipts(this.#sql, now)
     this.#sql.exec('DELETE FROM codes WHERE at <= ?', now - CODE_MEMORY_MS)
+    this.#sql.exec('DELETE FROM links WHERE expires_at <= ?', now)
+    let more = false
+    const sweeps = this.#sql
+      .exec<{ appid: string }>('SELECT appid FROM authorizers WHERE letters_left = 1 LIMIT 5')
+      .toArray()
+    for (const { appid } of sweeps) {
+      try {
+        if (await forgetAccountLetters(this.env.DEAD_LETTERS, appid, LETTERS_BATCH)) more = true
+        else this.#sql.exec('UPDATE authorizers SET letters_left = 0 WHERE appid = ?', appid)
+      } catch (error) {
+        logProblem('platform_letters_failed', { error: errorName(error) })
+      }
+    }
     const batch = this.#sql
       .exec<{ appid: string; openid: string }>(
-        `SELECT m.appid, m.openid FROM members m JOIN authorizers a ON a.appid = m.appid
-         WHERE a.state = 'revoked' LIMIT ?`,
+        `SELECT m.appid, m.openid ${TO_PURGE} AND m.retry_at <= ? LIMIT ?`,
+        now,
         PURGE_BATCH,
       )
       .toArray()
@@ -402,20 +556,34 @@ export class Platform extends DurableObject<Env> {
       try {
         await objectsOf(this.env, appid).user(openid).purge()
         this.#sql.exec('DELETE FROM members WHERE appid = ? AND openid = ?', appid, openid)
+        more = true
       } catch (error) {
+        this.#sql.exec(
+          'UPDATE members SET retry_at = ? WHERE appid = ? AND openid = ?',
+          now + PURGE_RETRY_MS,
+          appid,
+          openid,
+        )
         logProblem('platform_purge_failed', { error: errorName(error) })
       }
     }
-    // Another batch at once while any is left; otherwise the next receipt or code to expire.
-    if (batch.length > 0) return this.ctx.storage.setAlarm(Date.now() + 100)
+    // Another batch at once while one went through; otherwise the next thing due.
+    if (more) return this.ctx.storage.setAlarm(Date.now() + 100)
     const { at } = this.#sql
       .exec<{ at: number | null }>(
-        `SELECT min(coalesce(r, c), coalesce(c, r)) AS at FROM
-           (SELECT (SELECT min(received_at) FROM received) + ${RETENTION_MS} AS r,
-                   (SELECT min(at) FROM codes) + ${CODE_MEMORY_MS} AS c)`,
+        `SELECT min(
+           coalesce((SELECT min(received_at) FROM received) + ?1, 1e18),
+           coalesce((SELECT min(at) FROM codes) + ?2, 1e18),
+           coalesce((SELECT min(expires_at) FROM links), 1e18),
+           coalesce((SELECT min(m.retry_at) ${TO_PURGE}), 1e18),
+           coalesce((SELECT ?3 FROM authorizers WHERE letters_left = 1 LIMIT 1), 1e18)
+         ) AS at`,
+        RETENTION_MS,
+        CODE_MEMORY_MS,
+        now + PURGE_RETRY_MS,
       )
       .one()
-    if (at !== null) await this.ctx.storage.setAlarm(at)
+    if (at !== null && at < 1e18) await this.ctx.storage.setAlarm(at)
   }
 
   #row(appId: string): AuthorizerRow | undefined {
@@ -427,15 +595,16 @@ export class Platform extends DurableObject<Env> {
   #view(row: AuthorizerRow): AuthorizerView {
     const { count } = this.#sql
       .exec<{ count: number }>(
-        `SELECT count(*) AS count FROM members WHERE appid = ?1 AND ?2 = 'revoked'`,
+        `SELECT count(*) AS count FROM members WHERE appid = ?1 AND generation < ?2`,
         row.appid,
-        row.state,
+        row.generation,
       )
       .one()
     return {
       appId: row.appid,
       state: row.state === 'revoked' ? 'revoked' : 'authorized',
       permissions: JSON.parse(row.permissions) as number[],
+      userName: row.user_name,
       authorizedAt: row.authorized_at,
       revokedAt: row.revoked_at,
       usersToPurge: count,
@@ -447,6 +616,10 @@ export class Platform extends DurableObject<Env> {
     const current = await this.ctx.storage.getAlarm()
     if (current === null || current > at) await this.ctx.storage.setAlarm(at)
   }
+}
+
+function codeDigest(code: string): Promise<string> {
+  return sha1Hex(`auth-code\n${code}`)
 }
 
 /** The platform's object: one per platform AppID. */

@@ -79,7 +79,17 @@ async function answerByApi(
   env: Env,
 ): Promise<void> {
   try {
-    await platformOf(env, platform).trade(code)
+    const object = platformOf(env, platform)
+    const traded = await object.trade(code, {
+      via: 'event',
+      createTime: Math.floor(Date.now() / 1000),
+    })
+    if (!traded.ok) {
+      logProblem('release_test_failed', { case: 'query_auth_code', failure: traded.failure })
+      return
+    }
+    // WeChat's retry of the same push sends nothing twice.
+    if (!(await object.answerOnce(code))) return
     await talkerFor(env, account)?.send(openid, message.text(`${code}_from_api`))
   } catch (error) {
     logProblem('release_test_failed', { case: 'query_auth_code', error: errorName(error) })

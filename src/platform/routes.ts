@@ -19,7 +19,7 @@ import { carriesBearer } from '../http/bearer.ts'
 import { logProblem } from '../log.ts'
 import { tokenHolderName, withAccessToken } from '../talk/talk.ts'
 import { selfOrigin } from '../web/link.ts'
-import { clearPage } from '../web/pages.ts'
+import { authorizationPage, clearPage } from '../web/pages.ts'
 import { WechatApiError } from '../wechat/api.ts'
 import { authorizationHostsOf, authorizationLinks, createPreAuthCode } from '../wechat/platform.ts'
 import { platformOf } from './platform.ts'
@@ -35,6 +35,8 @@ const LINK_GRACE_MS = 10 * 60 * 1000
 const AUTH_CODE = /^[\w@.=+/-]{1,512}$/
 
 const PAGE_TITLE = 'Authorization'
+/** The authorization page's links, sealed into its own URL: nothing is stored for it. */
+const PAGE_PURPOSE = 'authorization page'
 
 export const platformRoutes = new Hono<PlatformEnv>()
 
@@ -59,14 +61,38 @@ platformRoutes.use('/platform/*', platformOn)
 platformRoutes.use('/admin/platform/*', platformOn, operator)
 
 /**
+ * The page an account's administrator opens to authorize: the two links, from this Worker's
+ * domain (WeChat refuses a browser that did not come from the 授权发起页域名, so the page
+ * sends its origin as the Referer, and nothing more).
+ */
+platformRoutes.get('/platform/authorize', async (c) => {
+  const sealed = c.req.query('links')
+  const opened = sealed ? await openFor(c.var.platform.appSecret, PAGE_PURPOSE, sealed) : null
+  const links = opened
+    ? (JSON.parse(opened) as { desktop: string; mobile: string; expiresAt: number })
+    : null
+  if (!links || links.expiresAt <= Date.now()) {
+    return clearPage(
+      400,
+      'This authorization page has expired: ask for a new one.',
+      null,
+      PAGE_TITLE,
+    )
+  }
+  return authorizationPage(links.desktop, links.mobile)
+})
+
+/**
  * Where WeChat sends the administrator back: `auth_code` traded once (a reload shows the same
  * authorizer, traded no second time), and only from a link this platform made.
  */
 platformRoutes.get('/platform/authorized', async (c) => {
   const platform = c.var.platform
   const link = c.req.query('link')
-  const expiresAt = link ? await openFor(platform.appSecret, LINK_PURPOSE, link) : null
-  if (expiresAt === null || !(Number(expiresAt) > Date.now())) {
+  const opened = link ? await openFor(platform.appSecret, LINK_PURPOSE, link) : null
+  const [expires, nonce] = opened?.split('.') ?? []
+  const linkExpiresAt = Number(expires)
+  if (!nonce || !(linkExpiresAt > Date.now())) {
     return clearPage(
       400,
       'This page opens from an authorization link of this platform, for a while: make a new link and authorize again.',
@@ -78,7 +104,11 @@ platformRoutes.get('/platform/authorized', async (c) => {
   if (!AUTH_CODE.test(code)) {
     return clearPage(400, 'WeChat sent no authorization code: authorize again.', null, PAGE_TITLE)
   }
-  const traded = await platformOf(c.env, platform).trade(code)
+  const traded = await platformOf(c.env, platform).trade(code, {
+    via: 'link',
+    link: nonce,
+    linkExpiresAt,
+  })
   if (traded.ok) {
     const { appId, permissions } = traded.authorizer
     return clearPage(
@@ -123,11 +153,14 @@ platformRoutes.post('/admin/platform/authorize-link', async (c) => {
     const { status, body } = refusalAnswer(error)
     return c.json({ ...body, message: error.message }, status)
   }
+  // The link's own id and expiry, sealed: the page takes a few codes back through it, no more.
+  const nonce = crypto.randomUUID().replaceAll('-', '')
   const sealed = await sealFor(
     platform.appSecret,
     LINK_PURPOSE,
-    String(preAuth.expiresAt + LINK_GRACE_MS),
+    `${preAuth.expiresAt + LINK_GRACE_MS}.${nonce}`,
   )
+
   const redirect = new URL('/platform/authorized', selfOrigin(c.req.url))
   redirect.searchParams.set('link', sealed)
   const links = authorizationLinks(
@@ -136,7 +169,18 @@ platformRoutes.post('/admin/platform/authorize-link', async (c) => {
     redirect.toString(),
     authorizationHostsOf(platform.apiBase),
   )
-  return c.json({ ...links, expiresAt: preAuth.expiresAt }, 200, { 'Cache-Control': 'no-store' })
+  // WeChat opens its page only for a browser that comes from the platform's 授权发起页域名:
+  // this Worker's own page, which links to both.
+  const sealedPage = await sealFor(
+    platform.appSecret,
+    PAGE_PURPOSE,
+    JSON.stringify({ ...links, expiresAt: preAuth.expiresAt }),
+  )
+  const page = new URL('/platform/authorize', selfOrigin(c.req.url))
+  page.searchParams.set('links', sealedPage)
+  return c.json({ page: page.toString(), ...links, expiresAt: preAuth.expiresAt }, 200, {
+    'Cache-Control': 'no-store',
+  })
 })
 
 platformRoutes.get('/admin/platform/authorizers', async (c) => {
@@ -161,7 +205,6 @@ platformRoutes.get('/admin/platform/authorizers/:appid', validAppId, async (c) =
 platformRoutes.delete('/admin/platform/authorizers/:appid', validAppId, async (c) => {
   const object = platformOf(c.env, c.var.platform)
   const appId = c.req.param('appid')
-  if (!(await object.authorizer(appId))) return c.text('not found', 404)
-  await object.revoke(appId)
+  if (!(await object.drop(appId))) return c.text('not found', 404)
   return c.json(await object.authorizer(appId))
 })

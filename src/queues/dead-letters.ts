@@ -178,9 +178,17 @@ export async function forgetDeadLetters(
   }
 }
 
-/** Every letter an account keeps (its own name's prefix): part of a platform authorizer's revoke. */
-export async function forgetAccountLetters(kv: KVNamespace, account: string): Promise<void> {
+/**
+ * Up to `limit` of the letters an account keeps (its own name's prefix), deleted: part of a
+ * platform authorizer's revoke, a batch at a time. True while more are left.
+ */
+export async function forgetAccountLetters(
+  kv: KVNamespace,
+  account: string,
+  limit: number,
+): Promise<boolean> {
   if (account === ENV_ACCOUNT) throw new TypeError('the env account is never revoked')
-  for (const entry of await listKeys(kv, `${PREFIX}${scoped(account, '')}`))
-    await kv.delete(entry.name)
+  const page = await kv.list({ prefix: `${PREFIX}${scoped(account, '')}`, limit })
+  for (const entry of page.keys) await kv.delete(entry.name)
+  return !page.list_complete
 }

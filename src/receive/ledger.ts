@@ -42,7 +42,7 @@ const AUTHORIZATION_MEMO_MS = 60_000
 export class Ledger extends DurableObject<Cloudflare.Env> {
   #migrated = false
   /** The platform's last answer for this shard's account (see #admitted). */
-  #authorized: { readonly value: boolean; readonly until: number } | null = null
+  readonly #authorized = new Map<string, { readonly value: boolean; readonly until: number }>()
 
   /** The tables, made on first use and again after the alarm deleted everything. */
   get #sql(): SqlStorage {
@@ -57,7 +57,10 @@ export class Ledger extends DurableObject<Cloudflare.Env> {
   /** Receives a push at most once per key, by the one admit rule (src/receive/receipt.ts). */
   async receive(arrival: Arrival): Promise<Receipt> {
     try {
-      const { key, answered, job } = arrival
+      const { key, answered, job, push } = arrival
+      // A push of nobody for a platform account that has not authorized it is kept nowhere,
+      // not even as this shard's tables: asked first (free from the memo but once a minute).
+      if (!(await this.#admitted(push.toUserName))) return { outcome: 'refused' }
       const earlier = this.#sql
         .exec<Earlier & Record<string, SqlStorageValue>>(
           'SELECT mode, reply FROM received WHERE key = ?',
@@ -67,8 +70,6 @@ export class Ledger extends DurableObject<Cloudflare.Env> {
       const admission = admit(earlier, arrival)
       if (admission.take === 'replay') return { outcome: 'replay', reply: admission.reply }
       if (admission.take === 'duplicate') return { outcome: 'duplicate' }
-      // A push of nobody for a platform account that has not authorized it: kept nowhere.
-      if (admission.take === 'first' && !(await this.#admitted())) return { outcome: 'refused' }
       // Queued the first time only, before the receipt: see UserState.
       if (admission.take === 'first' && job) await this.env.LATER.send(job)
       this.#sql.exec(
@@ -92,15 +93,14 @@ export class Ledger extends DurableObject<Cloudflare.Env> {
    * asked of the platform at most once a minute (a shard receives pushes of nobody in bursts:
    * job results), so that a revoke is honoured within that minute.
    */
-  async #admitted(): Promise<boolean> {
+  async #admitted(toUserName: string): Promise<boolean> {
     const { account } = unscoped(this.ctx.id.name ?? '')
     const platform = readConfig(this.env).platform
     if (!platform || !isAuthorizer(this.env, account)) return true
-    if (this.#authorized !== null && Date.now() < this.#authorized.until) {
-      return this.#authorized.value
-    }
-    const value = await platformOf(this.env, platform).isAuthorized(account)
-    this.#authorized = { value, until: Date.now() + AUTHORIZATION_MEMO_MS }
+    const memo = this.#authorized.get(toUserName)
+    if (memo !== undefined && Date.now() < memo.until) return memo.value
+    const value = await platformOf(this.env, platform).isAuthorized(account, toUserName)
+    this.#authorized.set(toUserName, { value, until: Date.now() + AUTHORIZATION_MEMO_MS })
     return value
   }
 

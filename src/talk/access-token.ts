@@ -42,6 +42,8 @@ export interface TokenStatus extends HeldStatus<Source> {
 export type TokenResult = HeldResult
 
 export class AccessToken extends DurableObject<Cloudflare.Env> {
+  /** How many drops this instance carried out: a fetch that sees it change keeps nothing. */
+  #drops = 0
   readonly #holder = new Holder<Source>(this.ctx.storage, {
     event: 'token',
     fetch: (force) => this.#fetch(force),
@@ -142,7 +144,10 @@ export class AccessToken extends DurableObject<Cloudflare.Env> {
   async #fetch(force: boolean): Promise<{ token: string; expiresAt: number; source: Source }> {
     const talkBack = this.#talkBack()
     if (!talkBack) throw new WechatApiError('refused', null, 'no AppID: talking back is off')
+    const drops = this.#drops
     const issued = await this.#fetchFrom(talkBack, force)
+    // Dropped while the fetch was under way (a revoke): what it brings back is not kept.
+    if (this.#drops !== drops) throw new WechatApiError('refused', null, 'the token was dropped')
     return { token: issued.accessToken, expiresAt: issued.expiresAt, source: talkBack.source }
   }
 
@@ -178,17 +183,25 @@ export class AccessToken extends DurableObject<Cloudflare.Env> {
    */
   async adopt(accessToken: string, expiresInSeconds: number): Promise<void> {
     const talkBack = this.#talkBack()
+    if (talkBack?.source !== 'authorizer') {
+      throw new WechatApiError('refused', null, 'only an authorizer’s token is adopted')
+    }
     const issued = issuedToken({ access_token: accessToken, expires_in: expiresInSeconds })
     await this.#holder.keep({
       token: issued.accessToken,
       expiresAt: issued.expiresAt,
-      source: talkBack?.source ?? 'pushed',
+      source: talkBack.source,
       fetchedAt: Date.now(),
     })
   }
 
-  /** Drops the token now and its renewal: the account revoked the platform's authorization. */
+  /**
+   * Drops the token now and its renewal: the account revoked the platform's authorization. A
+   * fetch under way keeps nothing of what it brings back.
+   */
   async drop(): Promise<void> {
+    this.#drops++
+    await this.ctx.storage.deleteAlarm()
     await this.ctx.storage.deleteAll()
   }
 

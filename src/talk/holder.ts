@@ -241,9 +241,16 @@ export interface HolderStub {
 export class IsolateCopies {
   readonly #copies = new Map<string, { readonly token: string; readonly expiresAt: number }>()
   readonly #asking = new Map<string, Promise<string>>()
+  /** False: every use asks the holder (concurrent asks still share one), no copy is kept. */
+  readonly #keeps: boolean
+
+  constructor(options: { readonly keep?: boolean } = {}) {
+    this.#keeps = options.keep ?? true
+  }
 
   /** The copy for `name`, if one is still good. */
   get(name: string): string | null {
+    if (!this.#keeps) return null
     const copy = this.#copies.get(name)
     return copy && Date.now() < copy.expiresAt - REFRESH_AHEAD_MS ? copy.token : null
   }
@@ -263,7 +270,7 @@ export class IsolateCopies {
   /** The holder's answer: its credential, kept for this isolate, or its failure thrown. */
   keep(name: string, result: HeldResult): string {
     if (!result.ok) throw new WechatApiError(result.failure, result.code, result.message)
-    this.#copies.set(name, { token: result.token, expiresAt: result.expiresAt })
+    if (this.#keeps) this.#copies.set(name, { token: result.token, expiresAt: result.expiresAt })
     return result.token
   }
 

@@ -50,6 +50,7 @@ export class JsapiTicket extends DurableObject<Env> {
 
   /** Drops the ticket now: the account revoked the platform's authorization. */
   async drop(): Promise<void> {
+    await this.ctx.storage.deleteAlarm()
     await this.ctx.storage.deleteAll()
   }
 

@@ -86,8 +86,9 @@ function clientFor(env: Env, account: AccountSettings): WechatClient | null {
   // The token's holder, by its name under the account's scope (src/accounts/scope.ts).
   const holder = tokenHolderName(account.id, talkBack.appId)
   const api: ApiCall = { fetch: (input, init) => fetch(input, init), base: talkBack.apiBase }
+  const copies = talkBack.source === 'authorizer' ? 'none' : 'isolate'
   const withToken = <T>(use: (token: string) => Promise<T>): Promise<T> =>
-    withAccessToken(env, holder, use)
+    withAccessToken(env, holder, use, copies)
   return {
     send: (openid, message) => withToken((token) => sendCustomMessage(api, token, openid, message)),
     typing: (openid, on) => withToken((token) => sendTyping(api, token, openid, on)),
@@ -116,6 +117,11 @@ export function tokenHolderName(account: string, appId: string): string {
 
 /** This isolate's copies of each account's access token, by its holder's name. */
 const accessTokens = new IsolateCopies()
+/**
+ * An authorizer's token is never copied: a revoke drops it from its holder, and from that moment
+ * no isolate may send with it (an operator's drop leaves it valid at WeChat).
+ */
+const authorizerTokens = new IsolateCopies({ keep: false })
 
 /**
  * Calls `use` with an account's access token: this isolate's copy, or its AccessToken object's
@@ -130,9 +136,10 @@ export function withAccessToken<T>(
   env: Env,
   holder: string,
   use: (token: string) => Promise<T>,
+  copies: 'isolate' | 'none' = 'isolate',
 ): Promise<T> {
   return withHeld(
-    accessTokens,
+    copies === 'isolate' ? accessTokens : authorizerTokens,
     holder,
     () => env.ACCESS_TOKENS.getByName(holder),
     use,

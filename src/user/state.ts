@@ -10,7 +10,7 @@
 import { DurableObject } from 'cloudflare:workers'
 import { objectsOf } from '../accounts/objects.ts'
 import { unscoped } from '../accounts/scope.ts'
-import { isAuthorizer } from '../accounts/served.ts'
+import { findAccount, isAuthorizer } from '../accounts/served.ts'
 import { type CampaignEvent, type Campaigns, isCampaignScene } from '../campaigns.ts'
 import { readConfig } from '../config.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
@@ -115,7 +115,7 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     // a revoke finds them; an account that has not authorized it keeps nothing here. First, so
     // that all below runs without a wait: a revoke's purge meanwhile leaves a tombstone that
     // refuses this push as stale.
-    if (!isPurge(push) && !this.#tables() && !(await this.#admitted(owner))) {
+    if (!isPurge(push) && !this.#tables() && !(await this.#admitted(owner, push.toUserName))) {
       return { outcome: 'refused' }
     }
     // Read without making the tables: a late push after a purge is refused, not stored for.
@@ -202,7 +202,7 @@ export class UserState extends DurableObject<Cloudflare.Env> {
    */
   #campaigns(): DurableObjectStub<Campaigns> {
     const { account } = unscoped(this.ctx.id.name ?? '')
-    const appId = readConfig(this.env).accounts.get(account)?.talkBack?.appId ?? null
+    const appId = findAccount(this.env, account)?.talkBack?.appId ?? null
     return objectsOf(this.env, account).campaigns(appId)
   }
 
@@ -228,7 +228,9 @@ export class UserState extends DurableObject<Cloudflare.Env> {
   async claimJob(job: string, claimant: string, push: Push | null): Promise<JobClaim> {
     if (push !== null && predatesUnsubscribe(push, this.#tombstone())) return 'purged'
     const openid = unscoped(this.ctx.id.name ?? '').name
-    if (!this.#tables() && !(await this.#admitted(openid))) return 'purged'
+    if (!this.#tables() && !(await this.#admitted(openid, push?.toUserName ?? null))) {
+      return 'purged'
+    }
     const now = Date.now()
     const claim = claimJob(this.#makeTables(), job, claimant, now)
     if (claim === 'claimed') await this.#wakeBy(now + RETENTION_MS)
@@ -320,13 +322,14 @@ export class UserState extends DurableObject<Cloudflare.Env> {
 
   /**
    * Whether this user may be given storage: always, but for an account of the third-party
-   * platform, whose platform registers them first (false when it has not authorized it).
+   * platform, whose platform registers them first (false when it has not authorized it, or the
+   * push names another account's original id).
    */
-  async #admitted(openid: string): Promise<boolean> {
+  async #admitted(openid: string, toUserName: string | null): Promise<boolean> {
     const { account } = unscoped(this.ctx.id.name ?? '')
     const platform = readConfig(this.env).platform
     if (!platform || !isAuthorizer(this.env, account)) return true
-    return platformOf(this.env, platform).register(account, openid)
+    return platformOf(this.env, platform).register(account, openid, toUserName)
   }
 
   /**

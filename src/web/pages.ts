@@ -1,7 +1,7 @@
 /**
  * The pages a browser sees when a sign-in cannot land on the website: short, plain, never an
  * errcode of WeChat's (no 40163), a code, a state or a ticket; a link back when the website is
- * known.
+ * known. And the page an administrator authorizes the third-party platform from.
  */
 
 const HEADERS = {
@@ -45,4 +45,19 @@ export function clearPage(
   const heading = escapeHtml(title)
   const body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${heading}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}</style></head><body><h1>${heading}</h1><p id="message">${escapeHtml(message)}</p>${link}</body></html>`
   return new Response(body, { status, headers: HEADERS })
+}
+
+/**
+ * The page an administrator authorizes the third-party platform from: WeChat's two pages,
+ * linked from the platform's own domain, whose origin (and only it) goes as the Referer.
+ *
+ * @example
+ * return authorizationPage(links.desktop, links.mobile)
+ */
+export function authorizationPage(desktop: string, mobile: string): Response {
+  const body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Authorize</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}a{display:block;margin:1rem 0}</style></head><body><h1>Authorize your Service Account</h1><p>Sign in as the account's administrator and choose what it allows.</p><a id="desktop" href="${escapeHtml(desktop)}">On a computer: scan with the administrator's WeChat</a><a id="mobile" href="${escapeHtml(mobile)}">In WeChat on a phone</a></body></html>`
+  return new Response(body, {
+    status: 200,
+    headers: { ...HEADERS, 'Referrer-Policy': 'origin' },
+  })
 }

@@ -71,7 +71,7 @@ export class SealedPushError extends WechatError {
  * timestamp: WeChat stamps both from one clock. A push from further ahead would pin a field
  * ("newer" than every real push) or, as an unfollow, make the user's next pushes stale.
  */
-const MAX_CREATE_TIME_AHEAD_SECONDS = 300
+export const MAX_CREATE_TIME_AHEAD_SECONDS = 300
 
 /**
  * Checks the URL's signature and timestamp, before the body is read.

@@ -243,6 +243,33 @@ export async function refreshAuthorizerToken(
 }
 
 /**
+ * `api_get_authorizer_info`: the authorizer's original id (`user_name`, gh_…), which its pushes
+ * carry as ToUserName: a push at one authorizer's URL that names another is refused.
+ *
+ * https://developers.weixin.qq.com/doc/oplatform/openApi/authorization-management/api_getauthorizerinfo.html
+ */
+export async function authorizerUserName(
+  call: ApiCall,
+  componentToken: string,
+  componentAppId: string,
+  authorizerAppId: string,
+): Promise<string> {
+  const answer = await requestJson<{ authorizer_info?: { user_name?: unknown } }>(
+    call,
+    'cgi-bin/component/api_get_authorizer_info',
+    {
+      body: { component_appid: componentAppId, authorizer_appid: authorizerAppId },
+      query: withComponentToken(componentToken),
+    },
+  )
+  const name = answer.authorizer_info?.user_name
+  if (typeof name !== 'string' || !isWechatId(name)) {
+    throw new WechatApiError('busy', null, 'the authorizer info lacks user_name')
+  }
+  return name
+}
+
+/**
  * The two authorization links WeChat documents (Authorization_Process_Technical_Description):
  * the desktop page (scanned with the account's administrator's WeChat) and the mobile one
  * (opened in WeChat). `auth_type=1`: Service Accounts only. WeChat redirects back to

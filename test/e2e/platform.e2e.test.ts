@@ -55,16 +55,18 @@ describe('the full-network release test, through npm run dev', () => {
 })
 
 describe('an administrator authorizing, in a browser', () => {
-  it('scans WeChat’s page, lands on /platform/authorized, and the console sends as the account', async () => {
+  it('opens the Worker’s page, then WeChat’s, lands on /platform/authorized, and the console sends as the account', async () => {
     await consoleApi('ticket')
     const link = await fetch(`${server.url}/admin/platform/authorize-link`, {
       method: 'POST',
       headers: ADMIN,
     })
-    const { desktop } = (await link.json()) as { desktop: string }
+    const { page: start } = (await link.json()) as { page: string }
     const appId = `wx${Date.now().toString(16).padStart(16, '0').slice(-16)}`
     const page = await browser.newPage()
-    await page.goto(desktop)
+    // From the Worker's own page: WeChat opens its page only for a browser that comes from there.
+    await page.goto(start)
+    await page.click('#desktop')
     await page.fill('#authorizer', appId)
     await page.click('#allow')
     await page.waitForURL(/\/platform\/authorized\?/)

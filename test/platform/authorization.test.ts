@@ -230,6 +230,46 @@ describe('authorizing an account', () => {
     expect(tampered.status).toBe(400)
   })
 
+  it('takes at most three codes back through one link', async () => {
+    await pushNewTicket()
+    const first = await authorizeAs(newAppId())
+    const statuses: number[] = []
+    for (let i = 0; i < 4; i++) {
+      const other = await authorizeAs(newAppId())
+      // The first link's redirect, with another authorization's code.
+      const through = new URL(first.redirect)
+      through.searchParams.set('auth_code', other.code)
+      statuses.push((await exports.default.fetch(through.toString())).status)
+    }
+    expect(statuses).toEqual([200, 200, 200, 400])
+  })
+
+  it('links both of WeChat’s pages from its own page, which WeChat opens them from', async () => {
+    await pushNewTicket()
+    const { page, desktop, mobile } = (await (await authorizeLink()).json()) as Record<
+      string,
+      string
+    >
+    expect(page).toMatch(/^https:\/\/edge\.test\/platform\/authorize\?links=/)
+    const shown = await exports.default.fetch(page ?? '')
+    expect(shown.status).toBe(200)
+    // WeChat checks the page's domain: its origin goes as the Referer, nothing more.
+    expect(shown.headers.get('Referrer-Policy')).toBe('origin')
+    const html = await shown.text()
+    for (const link of [desktop, mobile])
+      expect(html).toContain(`href="${link?.replaceAll('&', '&amp;')}"`)
+    // The fake's page, as WeChat's: refused without the platform's domain as the Referer.
+    expect((await fetch(desktop ?? '')).status).toBe(400)
+    expect(
+      (await fetch(desktop ?? '', { headers: { Referer: 'https://elsewhere.test/' } })).status,
+    ).toBe(400)
+    expect(
+      (await fetch(desktop ?? '', { headers: { Referer: 'https://edge.test/' } })).status,
+    ).toBe(200)
+    const tampered = await exports.default.fetch('https://edge.test/platform/authorize?links=AAAA')
+    expect(tampered.status).toBe(400)
+  })
+
   it('lists authorizers with their permissions and time, never a token', async () => {
     const appId = await authorizedAccount()
     const response = await exports.default.fetch('https://edge.test/admin/platform/authorizers', {

@@ -9,6 +9,7 @@ import { runInDurableObject } from 'cloudflare:test'
 import { env, exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { Router } from '../../src/bot/router.ts'
+import { fakeUserNameOf } from '../../src/debug/fake-platform.ts'
 import { forgePushXml, freshMsgId, openReply } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
 import { PURGE_BATCH } from '../../src/platform/platform.ts'
@@ -19,11 +20,13 @@ import { ADMIN_HEADERS } from '../helpers/admin.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { fakeWechat } from '../helpers/fake-wechat.ts'
 import {
+  authorizeAs,
   authorizedAccount,
   authorizerView,
   newAppId,
   platform,
   platformStats,
+  pushNewTicket,
   revokeInFake,
   sendAs,
   sendEvent,
@@ -32,8 +35,14 @@ import {
 import { openid } from '../helpers/wechat.ts'
 import { fetchWith } from '../helpers/worker.ts'
 
-const text = (user: string, content: string) =>
-  forgePushXml('text', { openid: user, content, msgId: freshMsgId() })
+/** A text from `user` to an authorizer (by its original id, as the fake gave it) or the env account. */
+const text = (user: string, content: string, to?: string) =>
+  forgePushXml('text', {
+    openid: user,
+    content,
+    msgId: freshMsgId(),
+    ...(to && { account: fakeUserNameOf(to) }),
+  })
 
 /** The admin API of an authorizer: under /admin/accounts/<appid>, as a configured account's. */
 function adminOfAuthorizer(appId: string, path: string, init: RequestInit = {}) {
@@ -62,7 +71,11 @@ describe('pushes of an authorizer', () => {
     const bot = new Router<Env>().on('text', (_push, { account }) =>
       reply.text(`${account.id} ${account.appId}`),
     )
-    const response = await fetchWith(await signedAs(appId, text(openid('pf-who'), 'who')), {}, bot)
+    const response = await fetchWith(
+      await signedAs(appId, text(openid('pf-who'), 'who', appId)),
+      {},
+      bot,
+    )
     expect(response.status).toBe(200)
     const opened = await openReply(await response.text(), platform)
     expect(opened.signatureValid).toBe(true)
@@ -72,9 +85,9 @@ describe('pushes of an authorizer', () => {
   it('keep each authorizer’s state apart, from each other and from configured accounts', async () => {
     const [one, two] = [await authorizedAccount(), await authorizedAccount()]
     const user = openid('pf-count')
-    expect((await sendAs(one, text(user, 'count'))).reply).toContain('count: 1')
-    expect((await sendAs(one, text(user, 'count'))).reply).toContain('count: 2')
-    expect((await sendAs(two, text(user, 'count'))).reply).toContain('count: 1')
+    expect((await sendAs(one, text(user, 'count', one))).reply).toContain('count: 1')
+    expect((await sendAs(one, text(user, 'count', one))).reply).toContain('count: 2')
+    expect((await sendAs(two, text(user, 'count', two))).reply).toContain('count: 1')
     expect((await exchangeWith(accounts.env, text(user, 'count'))).reply).toContain('count: 1')
   })
 
@@ -93,7 +106,7 @@ describe('pushes of an authorizer', () => {
   it('of an AppID that never authorized are answered `success` and kept nowhere', async () => {
     const stranger = newAppId()
     const user = openid('pf-stranger')
-    const answered = await sendAs(stranger, text(user, 'count'))
+    const answered = await sendAs(stranger, text(user, 'count', stranger))
     expect(answered).toMatchObject({ status: 200, reply: 'success' })
     expect((await adminOfAuthorizer(stranger, `users/${user}`)).status).toBe(404)
     // A push of nobody (a job's result) to its ledger is refused the same way.
@@ -104,7 +117,7 @@ describe('pushes of an authorizer', () => {
   it('talk back with the authorizer’s token, which the platform refreshes and rotates', async () => {
     const appId = await authorizedAccount()
     const user = openid('pf-talk')
-    const push = text(user, 'hello')
+    const push = text(user, 'hello', appId)
     await fakeWechat.interact(push)
     await sendAs(appId, push)
     const sent = await adminOfAuthorizer(appId, `users/${user}/messages`, {
@@ -142,7 +155,7 @@ describe('a revoke (`unauthorized`)', () => {
     const appId = await authorizedAccount()
     const users = Array.from({ length: PURGE_BATCH * 2 + 3 }, (_, i) => openid(`pf-many-${i}`))
     for (const user of users)
-      expect((await sendAs(appId, text(user, 'count'))).reply).toContain('count: 1')
+      expect((await sendAs(appId, text(user, 'count', appId))).reply).toContain('count: 1')
     const made = await adminOfAuthorizer(appId, 'qrcodes', {
       method: 'POST',
       body: JSON.stringify({ scene: 'spring', expireSeconds: 600 }),
@@ -173,14 +186,14 @@ describe('a revoke (`unauthorized`)', () => {
     expect(codes.qrcodes).toEqual([])
     // And nothing is taken for the account from now on.
     const late = openid('pf-after')
-    expect((await sendAs(appId, text(late, 'count'))).reply).toBe('success')
+    expect((await sendAs(appId, text(late, 'count', appId))).reply).toBe('success')
     expect((await adminOfAuthorizer(appId, `users/${late}`)).status).toBe(404)
   })
 
   it('by the operator (DELETE /admin/platform/authorizers/<appid>) does the same', async () => {
     const appId = await authorizedAccount()
     const user = openid('pf-drop')
-    await sendAs(appId, text(user, 'count'))
+    await sendAs(appId, text(user, 'count', appId))
     const dropped = await exports.default.fetch(
       `https://edge.test/admin/platform/authorizers/${appId}`,
       {
@@ -192,7 +205,7 @@ describe('a revoke (`unauthorized`)', () => {
     await eventually(async () => {
       expect((await adminOfAuthorizer(appId, `users/${user}`)).status).toBe(404)
     })
-    expect((await sendAs(appId, text(user, 'count'))).reply).toBe('success')
+    expect((await sendAs(appId, text(user, 'count', appId))).reply).toBe('success')
     const unknown = await exports.default.fetch(
       `https://edge.test/admin/platform/authorizers/${newAppId()}`,
       {
@@ -206,14 +219,14 @@ describe('a revoke (`unauthorized`)', () => {
   it('is undone by a new authorization: the account is served again, from empty', async () => {
     const appId = await authorizedAccount()
     const user = openid('pf-again')
-    await sendAs(appId, text(user, 'count'))
+    await sendAs(appId, text(user, 'count', appId))
     await sendEvent({ infoType: 'unauthorized', authorizerAppId: appId })
     await eventually(async () => {
       expect(await authorizerView(appId)).toMatchObject({ usersToPurge: 0 })
     })
     await authorizedAccount(appId)
     expect(await authorizerView(appId)).toMatchObject({ state: 'authorized' })
-    const later = text(user, 'count')
+    const later = text(user, 'count', appId)
     expect((await sendAs(appId, later)).reply).toContain('count: 1')
   })
 })
@@ -229,5 +242,104 @@ describe('the admin view of an authorizer', () => {
     )
     expect(response.status).toBe(401)
     expect((await adminOf(accounts.news, 'dead-letters', {}, 'news-admin-token')).status).toBe(200)
+  })
+})
+
+describe('what an attacker or a race could make of it', () => {
+  it('refuses a push signed for one authorizer and posted to another’s URL: nothing is kept', async () => {
+    const [one, two] = [await authorizedAccount(), await authorizedAccount()]
+    const user = openid('pf-replay')
+    // Both are signed with the platform's one Token and key: only the original id tells them apart.
+    const answered = await sendAs(two, text(user, 'count', one))
+    expect(answered.reply).toBe('success')
+    expect((await adminOfAuthorizer(two, `users/${user}`)).status).toBe(404)
+    expect((await sendAs(one, text(user, 'count', one))).reply).toContain('count: 1')
+  })
+
+  it('purges every user noted before a revoke, even when the account authorizes again at once', async () => {
+    const appId = await authorizedAccount()
+    const users = Array.from({ length: PURGE_BATCH + 3 }, (_, i) => openid(`pf-reauth-${i}`))
+    for (const user of users) await sendAs(appId, text(user, 'count', appId))
+    await sendEvent({ infoType: 'unauthorized', authorizerAppId: appId })
+    await authorizedAccount(appId)
+    await eventually(async () => {
+      expect(await authorizerView(appId)).toMatchObject({ state: 'authorized', usersToPurge: 0 })
+    })
+    for (const user of users)
+      expect((await adminOfAuthorizer(appId, `users/${user}`)).status).toBe(404)
+  })
+
+  it('sends nothing for an account the operator dropped, whatever an isolate held', async () => {
+    const appId = await authorizedAccount()
+    const user = openid('pf-dropped')
+    const push = text(user, 'hello', appId)
+    await fakeWechat.interact(push)
+    await sendAs(appId, push)
+    const send = () =>
+      adminOfAuthorizer(appId, `users/${user}/messages`, {
+        method: 'POST',
+        body: JSON.stringify({ msgtype: 'text', text: { content: 'x' } }),
+      })
+    expect(await (await send()).json()).toMatchObject({ sent: true })
+    await exports.default.fetch(`https://edge.test/admin/platform/authorizers/${appId}`, {
+      method: 'DELETE',
+      headers: ADMIN_HEADERS,
+    })
+    const before = (await fakeWechat.sent(user)).length
+    expect((await send()).status).not.toBe(200)
+    expect(await fakeWechat.sent(user)).toHaveLength(before)
+  })
+
+  it('lets a revoke win over a trade that ends after it', async () => {
+    await pushNewTicket()
+    const appId = newAppId()
+    const granted = await authorizeAs(appId)
+    const now = Date.now()
+    const stub = env.PLATFORM.getByName(platform.appId)
+    const view = await runInDurableObject(stub, async (instance) => {
+      const trading = instance.trade(granted.code, {
+        via: 'event',
+        createTime: Math.floor(now / 1000) - 1,
+      })
+      await instance.receiveEvent(`test-revoke-${appId}`, {
+        kind: 'unauthorized',
+        createTime: Math.floor(now / 1000),
+        authorizerAppId: appId,
+      })
+      await trading
+      return instance.authorizer(appId)
+    })
+    expect(view).toMatchObject({ state: 'revoked' })
+    const token = (await (await adminOfAuthorizer(appId, 'access-token')).json()) as {
+      held?: boolean
+    }
+    expect(token.held).toBe(false)
+  })
+
+  it('revokes an account WeChat says has not authorized the platform (61003: the push was lost)', async () => {
+    const appId = await authorizedAccount()
+    await revokeInFake(appId)
+    const refresh = await adminOfAuthorizer(appId, 'access-token/refresh', { method: 'POST' })
+    expect(refresh.status).toBe(502)
+    expect(await authorizerView(appId)).toMatchObject({ state: 'revoked' })
+  })
+
+  it('counts an authorizer’s QR follows in its own campaigns, and forgets them with it', async () => {
+    const appId = await authorizedAccount()
+    const scene = `pf-${crypto.randomUUID().slice(0, 8)}`
+    await adminOfAuthorizer(appId, 'qrcodes', {
+      method: 'POST',
+      body: JSON.stringify({ scene, expireSeconds: 600 }),
+    })
+    const follow = forgePushXml('subscribe', {
+      openid: openid('pf-follow'),
+      scene,
+      account: fakeUserNameOf(appId),
+    })
+    await sendAs(appId, follow)
+    const stats = async () => (await adminOfAuthorizer(appId, `qrcodes/${scene}/stats`)).json()
+    expect(await stats()).toMatchObject({ follows: 1 })
+    await sendEvent({ infoType: 'unauthorized', authorizerAppId: appId })
+    expect(await stats()).toMatchObject({ follows: 0 })
   })
 })

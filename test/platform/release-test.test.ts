@@ -7,6 +7,7 @@
 import { exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { Router } from '../../src/bot/router.ts'
+import { fakeUserNameOf } from '../../src/debug/fake-platform.ts'
 import { forgePushXml, freshMsgId, openReply } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
 import { RELEASE_TEST_ACCOUNTS } from '../../src/wechat/platform.ts'
@@ -102,10 +103,28 @@ describe('the release test’s pushes', () => {
     expect(kept.status).toBe(404)
   })
 
+  it('answer a retried QUERY_AUTH_CODE once', async () => {
+    await authorizedAccount(first.appId)
+    const fan = openid('release-retry')
+    const { code } = await authorizeAs(first.appId)
+    const push = forgePushXml('text', {
+      openid: fan,
+      account: first.user,
+      content: `QUERY_AUTH_CODE:${code}`,
+      msgId: freshMsgId(),
+    })
+    await fakeWechat.interact(push)
+    for (const _ of [1, 2, 3]) expect((await sendAs(first.appId, push)).reply).toBe('')
+    await eventually(async () => expect(await fakeWechat.sent(fan)).toHaveLength(1))
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(await fakeWechat.sent(fan)).toHaveLength(1)
+  })
+
   it('are answered as the test only for its accounts: another authorizer’s go to its bot', async () => {
     const appId = await authorizedAccount()
     const push = forgePushXml('text', {
       openid: openid('release-other'),
+      account: fakeUserNameOf(appId),
       content: 'TESTCOMPONENT_MSG_TYPE_TEXT',
       msgId: freshMsgId(),
     })
