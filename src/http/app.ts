@@ -16,6 +16,7 @@ import type { Env } from '../env.ts'
 import { errorName, logProblem } from '../log.ts'
 import { login } from '../login/routes.ts'
 import { ownerOf } from '../receive/owner.ts'
+import { notifierOf } from '../talk/notify.ts'
 import { talkerFor } from '../talk/talk.ts'
 import { jssdk } from '../web/jssdk-routes.ts'
 import { selfOrigin, webLinkFor } from '../web/link.ts'
@@ -121,6 +122,7 @@ export function appFor(bots: Bots, options: AppOptions = {}) {
       startedAt,
       wechat: talkerFor(c.env, account),
       webLink: webLinkFor(c.env, account.id, workerOrigin),
+      notifier: notifierOf(objects, talkerFor(c.env, account), account.id),
       workerOrigin,
       login: { login: account.login, logins: objects.login },
     })
