@@ -84,10 +84,23 @@ function fieldsFrom(input: unknown): ForgeFields {
     if (typeof value === 'string' && value !== '') fields[name] = value
   }
   const templateIds = source.templateIds
-  if (typeof templateIds === 'string' && templateIds.trim() !== '') {
-    fields.templateIds = templateIds.split(',').map((id) => id.trim())
-  } else if (Array.isArray(templateIds) && templateIds.every((id) => typeof id === 'string')) {
-    fields.templateIds = templateIds
+  const listed =
+    typeof templateIds === 'string' && templateIds.trim() !== ''
+      ? templateIds.split(',').map((id) => id.trim())
+      : Array.isArray(templateIds) && templateIds.every((id) => typeof id === 'string')
+        ? templateIds
+        : null
+  if (listed !== null) {
+    // A popup's choices: `choice` for every template, or `ID:reject` / `ID:accept` for one.
+    const fallback = source.choice === 'reject' ? 'reject' : 'accept'
+    const choices: Record<string, 'accept' | 'reject'> = {}
+    fields.templateIds = listed.map((entry) => {
+      const [id = '', said] = entry.split(':')
+      choices[id.trim()] =
+        said?.trim() === 'reject' ? 'reject' : said?.trim() === 'accept' ? 'accept' : fallback
+      return id.trim()
+    })
+    fields.choices = choices
   }
   for (const name of ['latitude', 'longitude', 'precision'] as const) {
     const value = Number(source[name])
@@ -150,8 +163,22 @@ export function debugConsole(
         const accounts = [...config.accounts.values()]
           .filter((account) => account.problems.length === 0)
           .map((account) => account.id)
-        const menu = bots(c.var.account.id).declaredMenu
-        return c.json({ kinds: PUSH_KINDS, modes, defaults: FORGE_DEFAULTS, menu, accounts })
+        const bot = bots(c.var.account.id)
+        const menu = bot.declaredMenu
+        // The templates the bot declares: the popup offers its subscription templates' ids.
+        const templates = Object.entries(bot.declaredTemplates ?? {}).map(([name, template]) => ({
+          name,
+          type: template.type,
+          id: template.id,
+        }))
+        return c.json({
+          kinds: PUSH_KINDS,
+          modes,
+          defaults: FORGE_DEFAULTS,
+          menu,
+          accounts,
+          templates,
+        })
       })
       .post('/api/send', async (c) => {
         const text = await readBoundedText(c.req.raw, MAX_API_BODY_BYTES)
@@ -182,8 +209,7 @@ export function debugConsole(
         const xml = typeof input.xml === 'string' ? input.xml : forgePushXml(kind, fields)
         await tellFakeWechat(account, xml, c.req.header('Authorization'))
         const { query, body } = await signPush(xml, signer, mode)
-        const path = account.id === ENV_ACCOUNT ? '/wechat' : `/wechat/${account.id}`
-        const url = new URL(`${path}?${query}`, c.req.url)
+        const url = new URL(`${callbackPath(account)}?${query}`, c.req.url)
         const started = Date.now()
         const response = await dispatchFor(
           c.env,
@@ -206,6 +232,16 @@ export function debugConsole(
         const [state, recent] = await Promise.all([user.snapshot(), user.recent()])
         return c.json({ state, recent })
       })
+      .get('/api/notifications/:openid', async (c) => {
+        // The notifications the fake WeChat took for this user (subscription and template).
+        const openid = c.req.param('openid')
+        if (!isWechatId(openid)) return c.text('malformed openid', 400)
+        const url = fakeWechatUrl(c.var.account, `fake/notifications?touser=${openid}`)
+        if (!url) return c.json([])
+        const headers = { Authorization: c.req.header('Authorization') ?? '' }
+        const response = await fetch(url, { headers }).catch(() => null)
+        return c.json(response?.ok ? await response.json() : [])
+      })
       .get('/api/sent/:openid', async (c) => {
         // The customer-service messages the fake WeChat took for this user, newest last.
         const openid = c.req.param('openid')
@@ -217,6 +253,37 @@ export function debugConsole(
         return c.json(response?.ok ? await response.json() : [])
       })
   )
+}
+
+/** The account's callback path, as WeChat is told it: `/wechat`, or `/wechat/<id>`. */
+function callbackPath(account: AccountSettings): string {
+  return account.id === ENV_ACCOUNT ? '/wechat' : `/wechat/${account.id}`
+}
+
+/**
+ * Delivers a push the fake WeChat API made (a notification's result) to the account whose AppID
+ * it names, signed as WeChat would (safe mode when the account has a key), through the Worker's
+ * own `/wechat`. Best effort, as WeChat's own pushes: a failure is logged by the request path.
+ *
+ * @example
+ * ctx.waitUntil(deliverFakePush(dispatch, env, appid, xml, request.url))
+ */
+export async function deliverFakePush(
+  dispatch: Dispatch,
+  env: Env,
+  appid: string,
+  xml: string,
+  origin: string,
+): Promise<void> {
+  const account = [...readConfig(env).accounts.values()].find(
+    (candidate) => candidate.talkBack?.appId === appid && candidate.problems.length === 0,
+  )
+  if (!account) return
+  const { envelope } = account
+  const mode: ForgeMode = envelope.aes ? 'safe' : 'plaintext'
+  const { query, body } = await signPush(xml, { token: envelope.token, ...envelope.aes }, mode)
+  const url = new URL(`${callbackPath(account)}?${query}`, origin)
+  await dispatch(new Request(url, { method: 'POST', body })).catch(() => null)
 }
 
 /** A control route of the fake WeChat API, or null when the API is WeChat's own (or none). */

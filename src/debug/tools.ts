@@ -13,7 +13,7 @@ import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
 import { carriesBearer } from '../http/bearer.ts'
 import { MAX_BODY_BYTES, readBoundedText, refuseDeclaredOver } from '../http/body.ts'
-import { debugConsole, isCrossSite } from './console.ts'
+import { debugConsole, deliverFakePush, isCrossSite } from './console.ts'
 import { fakeWechat } from './fake-wechat.ts'
 import { FAVICON_SVG } from './favicon.ts'
 import { loginDemo } from './login-demo.ts'
@@ -48,7 +48,14 @@ export function debugTools(app: Hono<{ Bindings: Env }>, bots: Bots): void {
       ? null
       : await readBoundedText(c.req.raw, MAX_BODY_BYTES)
     fake ??= fakeWechat()
-    return fake.fetch(new Request(url, { method: c.req.method, headers: c.req.raw.headers, body }))
+    // What WeChat pushes back (a notification's result) reaches this Worker's own /wechat.
+    const push = dispatch(c.env, c.executionCtx)
+    const deliver = (appid: string, xml: string) =>
+      c.executionCtx.waitUntil(deliverFakePush(push, c.env, appid, xml, c.req.url))
+    return fake.fetch(
+      new Request(url, { method: c.req.method, headers: c.req.raw.headers, body }),
+      { deliver },
+    )
   })
   app.route('/debug', debugConsole(dispatch, bots))
   app.get('/favicon.ico', (c) =>
