@@ -232,25 +232,23 @@ export function debugConsole(
         const [state, recent] = await Promise.all([user.snapshot(), user.recent()])
         return c.json({ state, recent })
       })
-      .get('/api/notifications/:openid', async (c) => {
-        // The notifications the fake WeChat took for this user (subscription and template).
-        const openid = c.req.param('openid')
-        if (!isWechatId(openid)) return c.text('malformed openid', 400)
-        const url = fakeWechatUrl(c.var.account, `fake/notifications?touser=${openid}`)
-        if (!url) return c.json([])
-        const headers = { Authorization: c.req.header('Authorization') ?? '' }
-        const response = await fetch(url, { headers }).catch(() => null)
-        return c.json(response?.ok ? await response.json() : [])
-      })
       .get('/api/sent/:openid', async (c) => {
-        // The customer-service messages the fake WeChat took for this user, newest last.
+        // What the fake WeChat took for this user, oldest first: customer-service messages, and
+        // notifications (subscription and template).
         const openid = c.req.param('openid')
         if (!isWechatId(openid)) return c.text('malformed openid', 400)
-        const url = fakeWechatUrl(c.var.account, `fake/sent?touser=${openid}`)
-        if (!url) return c.json([])
         const headers = { Authorization: c.req.header('Authorization') ?? '' }
-        const response = await fetch(url, { headers }).catch(() => null)
-        return c.json(response?.ok ? await response.json() : [])
+        const read = async (path: string): Promise<unknown[]> => {
+          const url = fakeWechatUrl(c.var.account, `${path}?touser=${openid}`)
+          if (!url) return []
+          const response = await fetch(url, { headers }).catch(() => null)
+          return response?.ok ? response.json() : []
+        }
+        const [messages, notifications] = await Promise.all([
+          read('fake/sent'),
+          read('fake/notifications'),
+        ])
+        return c.json({ messages, notifications })
       })
   )
 }
