@@ -53,6 +53,8 @@ describe('the admin API', () => {
       lastMenuKey: null,
       eventCount: 2,
       session: { keys: [], bytes: 0 },
+      consents: [],
+      notifications: [],
     })
   })
 

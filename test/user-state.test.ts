@@ -62,6 +62,8 @@ describe('UserState', () => {
       lastMenuKey: 'NEWS',
       eventCount: 3,
       session: { keys: [], bytes: 0 },
+      consents: [],
+      notifications: [],
     })
   })
 
@@ -218,6 +220,8 @@ describe('the unfollow purge', () => {
       lastMenuKey: null,
       eventCount: 1,
       session: { keys: [], bytes: 0 },
+      consents: [],
+      notifications: [],
     })
     // The tombstone stays, holding the time only: a push from before the unfollow, delivered
     // late (a Queue retry, a replayed dead letter), still brings nothing back.
@@ -268,6 +272,11 @@ function asVersion1(sql: SqlStorage) {
   sql.exec(
     'CREATE TABLE windows (kind TEXT PRIMARY KEY, opened_at INTEGER NOT NULL, used INTEGER NOT NULL) WITHOUT ROWID',
   )
+  // Migration 4's notifications: the consents and the outbox's notification columns.
+  sql.exec('DROP TABLE consents')
+  for (const column of ['channel', 'template_id', 'msg_id', 'outcome']) {
+    sql.exec(`ALTER TABLE outbox DROP COLUMN ${column}`)
+  }
 }
 
 describe('the versioned schema', () => {

@@ -1,6 +1,7 @@
 /**
  * Everything a bot author imports, from one place: the router and its deferred routes, the
- * context and session types, passive replies and customer-service messages.
+ * context and session types, passive replies, customer-service messages and notification
+ * templates.
  *
  * @example
  * import { later, message, reply, Router } from './bot/index.ts'
@@ -10,12 +11,28 @@
  *   .text(/^ask /, later(async (push, { send }) => send(message.text('…'))))
  */
 
+export type { NotifyOutcome } from '../talk/notify.ts'
 export type { WechatClient } from '../talk/talk.ts'
 export { oauthStartLink, type WebLink } from '../web/link.ts'
 export { message, WechatApiError } from '../wechat/api.ts'
 export { defineMenu, type Menu, type MenuKeys } from '../wechat/menu.ts'
+export {
+  type MiniProgramLink,
+  NotificationInputError,
+  type NotificationOutcome,
+} from '../wechat/notification.ts'
 export type { Push, PushKind, PushOf } from '../wechat/push.ts'
 export { type Reply, reply } from '../wechat/reply.ts'
+export {
+  defineTemplates,
+  type KeywordKind,
+  type SubscriptionKind,
+  type TemplateData,
+  TemplateDataError,
+  type TemplateDefinition,
+  type Templates,
+} from '../wechat/templates.ts'
+export type { Notify, NotifyInput } from './notify.ts'
 export {
   type Handler,
   type HandlerContext,

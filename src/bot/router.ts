@@ -4,6 +4,7 @@
  * nothing for `success`, or passes the push on to the next matching route.
  */
 
+import type { Notifier } from '../talk/notify.ts'
 import type { WechatClient } from '../talk/talk.ts'
 import type { UserSnapshot } from '../user/state.ts'
 import type { WebLink } from '../web/link.ts'
@@ -20,6 +21,8 @@ import {
   type TextMessage,
 } from '../wechat/push.ts'
 import type { Reply } from '../wechat/reply.ts'
+import { defineTemplates, type Templates } from '../wechat/templates.ts'
+import { type Notify, notifyWith } from './notify.ts'
 import type { AnySession, Session, SessionSchema } from './session.ts'
 
 /** Values a middleware may add to a push's log line: never message content. */
@@ -33,6 +36,7 @@ export interface HandlerContext<
   E = unknown,
   S extends SessionSchema<S> = AnySession,
   V extends StateVars = StateVars,
+  T extends Templates = Templates,
 > {
   readonly env: E
   /** Aborted when the reply budget runs out and `success` has been sent instead. */
@@ -69,6 +73,12 @@ export interface HandlerContext<
   readonly state: Partial<V>
   /** The account this push came to: one bot may serve several. */
   readonly account: AccountRef
+  /**
+   * Sends a notification of a template the bot declares (`withTemplates`) to any user, once
+   * per key: a subscription notification within the user's consent, or a template message.
+   * Not bound by the reply windows.
+   */
+  readonly notify: Notify<T>
 }
 
 /** The account a push came to: its id (`env` for the one the Worker's variables configure). */
@@ -81,10 +91,12 @@ export interface AccountRef {
 /** What the request path supplies; the router adds `next` and `state`. */
 export type RouteContext<E = unknown, S extends SessionSchema<S> = AnySession> = Omit<
   HandlerContext<E, S>,
-  'next' | 'state'
+  'next' | 'state' | 'notify'
 > & {
   /** Called when the push went to a deferred route: the job named `name` runs after the answer. */
   readonly defer?: (name: string) => void
+  /** The account's notifier, which the router's typed `notify` sends through. */
+  readonly notifier?: Notifier
 }
 
 /**
@@ -96,6 +108,8 @@ export interface Bot<E = unknown> {
   laterJob(name: string): LaterHandler<Push, E, AnySession> | undefined
   checkMenu(): void
   readonly declaredMenu: Menu | null
+  /** The templates `withTemplates` declared, or null. */
+  readonly declaredTemplates: Templates | null
 }
 
 /** A middleware or handler called `next()` a second time (as Hono's compose refuses it). */
@@ -112,7 +126,11 @@ export class RouterDefinitionError extends Error {
 }
 
 /** What a deferred handler gets: the session, and `send` for customer-service messages. */
-export interface LaterContext<E = unknown, S extends SessionSchema<S> = AnySession> {
+export interface LaterContext<
+  E = unknown,
+  S extends SessionSchema<S> = AnySession,
+  T extends Templates = Templates,
+> {
   readonly env: E
   readonly session: Session<S>
   /**
@@ -129,13 +147,19 @@ export interface LaterContext<E = unknown, S extends SessionSchema<S> = AnySessi
   readonly account: AccountRef
   /** Sign-in links to the website's pages, as handlers have them (`HandlerContext.webLink`). */
   readonly webLink: WebLink
+  /**
+   * Notifications, as handlers have them (`HandlerContext.notify`): once per key whatever the
+   * Queue redelivers or a dead letter's replay repeats.
+   */
+  readonly notify: Notify<T>
 }
 
 export type LaterHandler<
   P extends Push = Push,
   E = unknown,
   S extends SessionSchema<S> = AnySession,
-> = (push: P, context: LaterContext<E, S>) => void | Promise<void>
+  T extends Templates = Templates,
+> = (push: P, context: LaterContext<E, S, T>) => void | Promise<void>
 
 const LATER = Symbol('later')
 
@@ -162,12 +186,17 @@ interface Deferred {
  *   await send(reply.text(await slowAnswer(push.content)))
  * }, { interim: reply.text('Thinking…'), name: 'ask' }))
  */
-export function later<P extends Push, E = unknown, S extends SessionSchema<S> = AnySession>(
-  run: LaterHandler<P, E, S>,
+export function later<
+  P extends Push,
+  E = unknown,
+  S extends SessionSchema<S> = AnySession,
+  T extends Templates = Templates,
+>(
+  run: LaterHandler<P, E, S, T>,
   options: { interim?: Reply; name?: string } = {},
-): Handler<P, E, S> {
+): Handler<P, E, S, StateVars, T> {
   const { interim, name } = options
-  const handler: Handler<P, E, S> = () => interim
+  const handler: Handler<P, E, S, StateVars, T> = () => interim
   return Object.assign(handler, {
     [LATER]: { run: run as unknown as LaterHandler<Push, never, never>, interim, name },
   })
@@ -196,7 +225,8 @@ export type Handler<
   E = unknown,
   S extends SessionSchema<S> = AnySession,
   V extends StateVars = StateVars,
-> = (push: P, context: HandlerContext<E, S, V>) => HandlerResult | Promise<HandlerResult>
+  T extends Templates = Templates,
+> = (push: P, context: HandlerContext<E, S, V, T>) => HandlerResult | Promise<HandlerResult>
 
 /**
  * Runs around every push, in the order registered (the first is outermost). `next()` runs the
@@ -207,9 +237,10 @@ export type Middleware<
   E = unknown,
   S extends SessionSchema<S> = AnySession,
   V extends StateVars = StateVars,
+  T extends Templates = Templates,
 > = (
   push: Push,
-  context: HandlerContext<E, S, V>,
+  context: HandlerContext<E, S, V, T>,
   next: () => Promise<Reply | undefined>,
 ) => HandlerResult | Promise<HandlerResult>
 
@@ -218,9 +249,15 @@ export type ScenePush = (SubscribeEvent & { scene: string }) | ScanEvent
 
 type Pattern = string | RegExp
 
-interface Route<P extends Push, E, S extends SessionSchema<S>, V extends StateVars> {
+interface Route<
+  P extends Push,
+  E,
+  S extends SessionSchema<S>,
+  V extends StateVars,
+  T extends Templates,
+> {
   readonly matches: (push: P) => boolean
-  readonly handler: Handler<P, E, S, V>
+  readonly handler: Handler<P, E, S, V, T>
 }
 
 function matchesPattern(pattern: Pattern, value: string): boolean {
@@ -257,17 +294,20 @@ export class Router<
   V extends StateVars = StateVars,
   /** The menu's keys once `withMenu` declared one: `.menu(key)` takes only these. */
   K extends string = string,
+  /** The templates once `withTemplates` declared them: `notify` takes only these. */
+  T extends Templates = Templates,
 > {
-  readonly #middleware: Middleware<E, S, V>[] = []
-  readonly #menus: Route<KeyedMenuEvent, E, S, V>[] = []
+  readonly #middleware: Middleware<E, S, V, T>[] = []
+  readonly #menus: Route<KeyedMenuEvent, E, S, V, T>[] = []
   /** The custom menu this bot declares, and the keys its `.menu()` routes name. */
   #declaredMenu: Menu | null = null
+  #declaredTemplates: Templates | null = null
   readonly #menuPatterns: Pattern[] = []
-  readonly #scenes: Route<ScenePush, E, S, V>[] = []
-  readonly #texts: Route<TextMessage, E, S, V>[] = []
-  readonly #predicates: Route<Push, E, S, V>[] = []
-  readonly #kinds = new Map<PushKind, Handler<Push, E, S, V>[]>()
-  #fallback: Handler<Push, E, S, V> | undefined
+  readonly #scenes: Route<ScenePush, E, S, V, T>[] = []
+  readonly #texts: Route<TextMessage, E, S, V, T>[] = []
+  readonly #predicates: Route<Push, E, S, V, T>[] = []
+  readonly #kinds = new Map<PushKind, Handler<Push, E, S, V, T>[]>()
+  #fallback: Handler<Push, E, S, V, T> | undefined
   /** Deferred handlers by the name their jobs carry on the Queue. */
   readonly #laterRuns = new Map<string, LaterHandler<Push, never, never>>()
   /** The name of each deferred route's handler, as registered. */
@@ -307,20 +347,20 @@ export class Router<
   }
 
   /** The deferred handler a queued job names, or undefined when no route has that name now. */
-  laterJob(name: string): LaterHandler<Push, E, S> | undefined {
-    return this.#laterRuns.get(name) as LaterHandler<Push, E, S> | undefined
+  laterJob(name: string): LaterHandler<Push, E, S, T> | undefined {
+    return this.#laterRuns.get(name) as LaterHandler<Push, E, S, T> | undefined
   }
 
   /** Runs `middleware` around every push (blocklists, admin-only commands, metrics). */
-  use(middleware: Middleware<E, S, V>): this {
+  use(middleware: Middleware<E, S, V, T>): this {
     this.#middleware.push(middleware)
     return this
   }
 
   /** Handles every push of one kind, unless a more specific route matches. */
-  on<K extends PushKind>(kind: K, handler: Handler<PushOf<K>, E, S, V>): this {
+  on<P extends PushKind>(kind: P, handler: Handler<PushOf<P>, E, S, V, T>): this {
     const handlers = this.#kinds.get(kind) ?? []
-    handlers.push(this.#note(handler, `kind:${kind}`) as Handler<Push, E, S, V>)
+    handlers.push(this.#note(handler, `kind:${kind}`) as Handler<Push, E, S, V, T>)
     this.#kinds.set(kind, handlers)
     return this
   }
@@ -333,14 +373,35 @@ export class Router<
    * @example
    * new Router<Env>().withMenu(menu).menu('TODAY', () => reply.text('Today…'))
    */
-  withMenu<const M extends Menu>(menu: M): Router<E, S, V, MenuKeys<M>> {
+  withMenu<const M extends Menu>(menu: M): Router<E, S, V, MenuKeys<M>, T> {
     this.#declaredMenu = menu
-    return this as unknown as Router<E, S, V, MenuKeys<M>>
+    return this as unknown as Router<E, S, V, MenuKeys<M>, T>
   }
 
   /** The custom menu `withMenu` declared, or null. */
   get declaredMenu(): Menu | null {
     return this.#declaredMenu
+  }
+
+  /**
+   * Declares the account's notification templates (`defineTemplates`): handlers' and deferred
+   * handlers' `notify` takes only their names, each with exactly its keywords (a compile error
+   * otherwise); the admin API's notifications take them by name too; a template WeChat would
+   * refuse stops the bot here, at start-up.
+   *
+   * @example
+   * new Router<Env>().withTemplates(templates).on('text', async (push, { notify }) => {
+   *   await notify(push.fromUserName, { template: 'shipped', key: 'order-42', data })
+   * })
+   */
+  withTemplates<const D extends Templates>(templates: D): Router<E, S, V, K, D> {
+    this.#declaredTemplates = defineTemplates(templates)
+    return this as unknown as Router<E, S, V, K, D>
+  }
+
+  /** The templates `withTemplates` declared, or null. */
+  get declaredTemplates(): Templates | null {
+    return this.#declaredTemplates
   }
 
   /**
@@ -360,7 +421,7 @@ export class Router<
   }
 
   /** Handles menu events (CLICK, scan code, photo, location select) whose key matches. */
-  menu(key: K | RegExp, handler: Handler<KeyedMenuEvent, E, S, V>): this {
+  menu(key: K | RegExp, handler: Handler<KeyedMenuEvent, E, S, V, T>): this {
     this.#menuPatterns.push(key)
     this.#menus.push({
       matches: (push) => matchesPattern(key, push.key),
@@ -370,7 +431,7 @@ export class Router<
   }
 
   /** Handles QR follows and scans whose scene (without `qrscene_`) matches. */
-  scene(scene: Pattern, handler: Handler<ScenePush, E, S, V>): this {
+  scene(scene: Pattern, handler: Handler<ScenePush, E, S, V, T>): this {
     this.#scenes.push({
       matches: (push) => matchesPattern(scene, push.scene),
       handler: this.#note(handler, `scene:${scene}`),
@@ -379,7 +440,7 @@ export class Router<
   }
 
   /** Handles text messages whose content equals a string or matches a RegExp. */
-  text(pattern: Pattern, handler: Handler<TextMessage, E, S, V>): this {
+  text(pattern: Pattern, handler: Handler<TextMessage, E, S, V, T>): this {
     this.#texts.push({
       matches: (push) => matchesPattern(pattern, push.content),
       handler: this.#note(handler, `text:${pattern}`),
@@ -388,25 +449,25 @@ export class Router<
   }
 
   /** Handles any push for which `predicate` holds: after text patterns, before kinds. */
-  when<P extends Push>(predicate: (push: Push) => push is P, handler: Handler<P, E, S, V>): this
-  when(predicate: (push: Push) => boolean, handler: Handler<Push, E, S, V>): this
-  when(predicate: (push: Push) => boolean, handler: Handler<Push, E, S, V>): this {
+  when<P extends Push>(predicate: (push: Push) => push is P, handler: Handler<P, E, S, V, T>): this
+  when(predicate: (push: Push) => boolean, handler: Handler<Push, E, S, V, T>): this
+  when(predicate: (push: Push) => boolean, handler: Handler<Push, E, S, V, T>): this {
     this.#predicates.push({ matches: predicate, handler: this.#note(handler, null) })
     return this
   }
 
   /** Handles whatever no other route took. Without one, such pushes get `success`. */
-  fallback(handler: Handler<Push, E, S, V>): this {
+  fallback(handler: Handler<Push, E, S, V, T>): this {
     this.#fallback ??= this.#note(handler, 'fallback')
     return this
   }
 
   /** Every handler that matches this push, in the order they are tried. */
-  resolve(push: Push): Handler<Push, E, S, V>[] {
-    const matching = <P extends Push>(routes: Route<P, E, S, V>[], typed: P) =>
+  resolve(push: Push): Handler<Push, E, S, V, T>[] {
+    const matching = <P extends Push>(routes: Route<P, E, S, V, T>[], typed: P) =>
       routes
         .filter((route) => route.matches(typed))
-        .map((route) => route.handler as Handler<Push, E, S, V>)
+        .map((route) => route.handler as Handler<Push, E, S, V, T>)
     return [
       ...(isKeyedMenuEvent(push) ? matching(this.#menus, push) : []),
       ...(hasScene(push) ? matching(this.#scenes, push) : []),
@@ -421,10 +482,13 @@ export class Router<
   async route(push: Push, base: RouteContext<E, S>): Promise<Reply | undefined> {
     const handlers = this.resolve(push)
     const state: Partial<V> = {}
-    const contextWith = (next: () => Promise<Reply | undefined>): HandlerContext<E, S, V> => ({
-      ...base,
+    const { notifier, ...rest } = base
+    const notify = notifyWith(this.#declaredTemplates, notifier ?? null) as Notify<T>
+    const contextWith = (next: () => Promise<Reply | undefined>): HandlerContext<E, S, V, T> => ({
+      ...rest,
       state,
       next,
+      notify,
     })
     const runHandler = async (index: number): Promise<Reply | undefined> => {
       const handler = handlers[index]

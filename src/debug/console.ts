@@ -8,7 +8,7 @@
 
 import type { ExecutionContext } from 'hono'
 import { Hono } from 'hono/tiny'
-import { isAuthorizer } from '../accounts/served.ts'
+import { findAccount, isAuthorizer } from '../accounts/served.ts'
 import { ENV_ACCOUNT } from '../accounts/settings.ts'
 import type { Bots } from '../bot/bots.ts'
 import { type AccountSettings, readConfig } from '../config.ts'
@@ -87,10 +87,23 @@ function fieldsFrom(input: unknown): ForgeFields {
     if (typeof value === 'string' && value !== '') fields[name] = value
   }
   const templateIds = source.templateIds
-  if (typeof templateIds === 'string' && templateIds.trim() !== '') {
-    fields.templateIds = templateIds.split(',').map((id) => id.trim())
-  } else if (Array.isArray(templateIds) && templateIds.every((id) => typeof id === 'string')) {
-    fields.templateIds = templateIds
+  const listed =
+    typeof templateIds === 'string' && templateIds.trim() !== ''
+      ? templateIds.split(',').map((id) => id.trim())
+      : Array.isArray(templateIds) && templateIds.every((id) => typeof id === 'string')
+        ? templateIds
+        : null
+  if (listed !== null) {
+    // A popup's choices: `choice` for every template, or `ID:reject` / `ID:accept` for one.
+    const fallback = source.choice === 'reject' ? 'reject' : 'accept'
+    const choices: Record<string, 'accept' | 'reject'> = {}
+    fields.templateIds = listed.map((entry) => {
+      const [id = '', said] = entry.split(':')
+      choices[id.trim()] =
+        said?.trim() === 'reject' ? 'reject' : said?.trim() === 'accept' ? 'accept' : fallback
+      return id.trim()
+    })
+    fields.choices = choices
   }
   for (const name of ['latitude', 'longitude', 'precision'] as const) {
     const value = Number(source[name])
@@ -160,7 +173,14 @@ export function debugConsole(
           .filter((account) => account.problems.length === 0)
           .map((account) => account.id)
           .concat(authorizers)
-        const menu = bots(c.var.account.id).declaredMenu
+        const bot = bots(c.var.account.id)
+        const menu = bot.declaredMenu
+        // The templates the bot declares: the popup offers its subscription templates' ids.
+        const templates = Object.entries(bot.declaredTemplates ?? {}).map(([name, template]) => ({
+          name,
+          type: template.type,
+          id: template.id,
+        }))
         const platform = config.platform ? { appId: config.platform.appId } : null
         return c.json({
           kinds: PUSH_KINDS,
@@ -169,6 +189,7 @@ export function debugConsole(
           menu,
           accounts,
           platform,
+          templates,
         })
       })
       .post('/api/send', async (c) => {
@@ -206,13 +227,7 @@ export function debugConsole(
         const xml = typeof input.xml === 'string' ? input.xml : forgePushXml(kind, fields)
         await tellFakeWechat(account, xml, c.req.header('Authorization'))
         const { query, body } = await signPush(xml, signer, mode)
-        const path =
-          account.id === ENV_ACCOUNT
-            ? '/wechat'
-            : isAuthorizer(c.env, account.id)
-              ? `/wechat/platform/${account.id}`
-              : `/wechat/${account.id}`
-        const url = new URL(`${path}?${query}`, c.req.url)
+        const url = new URL(`${callbackPath(c.env, account)}?${query}`, c.req.url)
         const started = Date.now()
         const response = await dispatchFor(
           c.env,
@@ -237,16 +252,58 @@ export function debugConsole(
         return c.json({ state, recent })
       })
       .get('/api/sent/:openid', async (c) => {
-        // The customer-service messages the fake WeChat took for this user, newest last.
+        // What the fake WeChat took for this user, oldest first: customer-service messages, and
+        // notifications (subscription and template).
         const openid = c.req.param('openid')
         if (!isWechatId(openid)) return c.text('malformed openid', 400)
-        const url = fakeWechatUrl(c.var.account, `fake/sent?touser=${openid}`)
-        if (!url) return c.json([])
         const headers = { Authorization: c.req.header('Authorization') ?? '' }
-        const response = await fetch(url, { headers }).catch(() => null)
-        return c.json(response?.ok ? await response.json() : [])
+        const read = async (path: string): Promise<unknown[]> => {
+          const url = fakeWechatUrl(c.var.account, `${path}?touser=${openid}`)
+          if (!url) return []
+          const response = await fetch(url, { headers }).catch(() => null)
+          return response?.ok ? response.json() : []
+        }
+        const [messages, notifications] = await Promise.all([
+          read('fake/sent'),
+          read('fake/notifications'),
+        ])
+        return c.json({ messages, notifications })
       })
   )
+}
+
+/** The account's callback path, as WeChat is told it: `/wechat`, or `/wechat/<id>`. */
+/** Where WeChat pushes for the account: `/wechat`, `/wechat/<id>`, or an authorizer's URL. */
+function callbackPath(env: Env, account: AccountSettings): string {
+  if (account.id === ENV_ACCOUNT) return '/wechat'
+  return isAuthorizer(env, account.id) ? `/wechat/platform/${account.id}` : `/wechat/${account.id}`
+}
+
+/**
+ * Delivers a push the fake WeChat API made (a notification's result) to the account whose AppID
+ * it names, signed as WeChat would (safe mode when the account has a key), through the Worker's
+ * own `/wechat`. Best effort, as WeChat's own pushes: a failure is logged by the request path.
+ *
+ * @example
+ * ctx.waitUntil(deliverFakePush(dispatch, env, appid, xml, request.url))
+ */
+export async function deliverFakePush(
+  dispatch: Dispatch,
+  env: Env,
+  appid: string,
+  xml: string,
+  origin: string,
+): Promise<void> {
+  const account =
+    [...readConfig(env).accounts.values()].find(
+      (candidate) => candidate.talkBack?.appId === appid && candidate.problems.length === 0,
+    ) ?? (isAuthorizer(env, appid) ? findAccount(env, appid, 'authorizer') : null)
+  if (!account) return
+  const { envelope } = account
+  const mode: ForgeMode = envelope.aes ? 'safe' : 'plaintext'
+  const { query, body } = await signPush(xml, { token: envelope.token, ...envelope.aes }, mode)
+  const url = new URL(`${callbackPath(env, account)}?${query}`, origin)
+  await dispatch(new Request(url, { method: 'POST', body })).catch(() => null)
 }
 
 /** A control route of the fake WeChat API, or null when the API is WeChat's own (or none). */

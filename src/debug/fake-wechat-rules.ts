@@ -130,6 +130,100 @@ export function authorizeProblem(query: Record<string, string | undefined>): str
   return null
 }
 
+/**
+ * Subscription notifications (订阅通知) and template messages (模板消息), as WeChat states them:
+ * - bizsend (https://developers.weixin.qq.com/doc/service/api/notify/notify/api_sendnewsubscribemsg.html):
+ *   40003 for a bad `touser`, 40037 for a bad `template_id`, 43101 when the user has not accepted
+ *   the template ("用户拒绝接受消息"), 47003 for data "可能为空或者不满足规则"; each keyword's limit
+ *   by its kind (`thing` "20个以内字符", `number`, `letter`, `character_string` 32, `symbol` 5,
+ *   `phone_number` 17, `car_number` 8, `name` 10 Chinese characters or 20 letters, `phrase` 5
+ *   Chinese characters; `time`, `date` and `amount` by format, which the fake does not check).
+ * - Consent (https://developers.weixin.qq.com/doc/service/Subscription_Messages/intro.html): a
+ *   one-time template allows one notification per acceptance ("用户订阅一次…下发一条"), a
+ *   long-term one any number; a reject in a popup or the user's settings
+ *   (https://developers.weixin.qq.com/doc/service/guide/product/subscription_messages/push.html)
+ *   ends it. Each notification taken is reported back in a `subscribe_msg_sent_event`.
+ * - template/send (https://developers.weixin.qq.com/doc/service/api/notify/template/api_sendtemplatemessage.html):
+ *   to followers only (43004 otherwise, Global_Return_Code "需要接收者关注"); one message per OpenID
+ *   and `client_msg_id` within 10 minutes ("防重入id…10分钟有效": the fake answers a repeat with
+ *   the first msgid and sends nothing more, as WeChat does not say what it answers); a `msgid` in
+ *   the answer, reported back in a TEMPLATESENDJOBFINISH.
+ */
+export const NOTIFY_RULES = {
+  clientMsgIdMs: 10 * 60 * 1000,
+  /** Characters per keyword kind; `name` allows 20 without a Chinese character. */
+  keywordLimits: {
+    thing: 20,
+    number: 32,
+    letter: 32,
+    symbol: 5,
+    character_string: 32,
+    phone_number: 17,
+    car_number: 8,
+    name: 10,
+    phrase: 5,
+  } as Readonly<Record<string, number>>,
+} as const
+
+/** One user's consent to a template, as WeChat keeps it. */
+export interface FakeConsent {
+  /** One-time acceptances left. */
+  acceptances: number
+  /** A long-term template's acceptance, until a reject. */
+  accepted: boolean
+}
+
+/** What bizsend and template/send refuse in the data; 0 when every keyword is within its kind. */
+export function notificationDataErrcode(data: unknown, keywords: readonly string[] | null): number {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    return ERRCODES.argumentInvalid
+  }
+  const entries = Object.entries(data as Record<string, unknown>)
+  if (entries.length === 0) return ERRCODES.argumentInvalid
+  if (keywords?.some((keyword) => !Object.hasOwn(data, keyword))) {
+    return ERRCODES.argumentInvalid
+  }
+  for (const [name, entry] of entries) {
+    const value =
+      typeof entry === 'object' && entry !== null ? (entry as { value?: unknown }).value : undefined
+    if (typeof value !== 'string' || value.trim() === '') return ERRCODES.argumentInvalid
+    let kind = name
+    while (
+      kind.length > 0 &&
+      kind.charCodeAt(kind.length - 1) >= 48 &&
+      kind.charCodeAt(kind.length - 1) <= 57
+    ) {
+      kind = kind.slice(0, -1)
+    }
+    const chars = Array.from(value)
+    const han = chars.filter((char) => /\p{Script=Han}/u.test(char)).length
+    const limit =
+      kind === 'name' && han === 0
+        ? 20
+        : (NOTIFY_RULES.keywordLimits[kind] ?? Number.POSITIVE_INFINITY)
+    if (chars.length > limit) return ERRCODES.argumentInvalid
+    if (kind === 'phrase' && han !== chars.length) return ERRCODES.argumentInvalid
+    if (kind === 'number' && !/^[0-9.]+$/.test(value)) return ERRCODES.argumentInvalid
+  }
+  return ERRCODES.ok
+}
+
+/** A template id as WeChat issues them: base64url characters, read without a pattern. */
+export function isFakeTemplateId(value: unknown): value is string {
+  if (typeof value !== 'string' || value.length < 1 || value.length > 128) return false
+  for (const char of value) {
+    const code = char.charCodeAt(0)
+    const ok =
+      (code >= 48 && code <= 57) ||
+      (code >= 65 && code <= 90) ||
+      (code >= 97 && code <= 122) ||
+      char === '_' ||
+      char === '-'
+    if (!ok) return false
+  }
+  return true
+}
+
 /** Errcodes the fake answers, as Global_Return_Code.html and the pages above name them. */
 export const ERRCODES = {
   ok: 0,
@@ -172,6 +266,10 @@ export const ERRCODES = {
   authCodeExpired: 61010,
   invalidComponent: 61011,
   refreshTokenInvalid: 61023,
+  requireSubscribe: 43004,
+  notSubscribed: 43101,
+  invalidTemplateId: 40037,
+  argumentInvalid: 47003,
 } as const
 
 /**
@@ -225,6 +323,30 @@ export interface Interaction {
   readonly opens: FakeWindowKind | null
   /** The user follows (they follow, message, click or scan) or stopped; null: nothing said. */
   readonly follows: boolean | null
+  /** A popup's or a settings change's choices: each template accepted or rejected. */
+  readonly choices: readonly { readonly templateId: string; readonly accepts: boolean }[]
+}
+
+/** Each `<List>` item's template and choice, read with `indexOf` alone. */
+function choicesOf(xml: string, event: string): Interaction['choices'] {
+  if (event !== 'subscribe_msg_popup_event' && event !== 'subscribe_msg_change_event') return []
+  const choices: { templateId: string; accepts: boolean }[] = []
+  let from = 0
+  for (;;) {
+    const open = xml.indexOf('<List>', from)
+    if (open === -1) break
+    const close = xml.indexOf('</List>', open)
+    if (close === -1) break
+    const item = xml.slice(open, close)
+    const templateId = elementText(item, 'TemplateId')
+    const status = elementText(item, 'SubscribeStatusString')
+    // Only a popup grants; the settings page pushes rejects only.
+    if (templateId && (status === 'reject' || (status === 'accept' && event.includes('popup')))) {
+      choices.push({ templateId, accepts: status === 'accept' })
+    }
+    from = close + 7
+  }
+  return choices
 }
 
 /**
@@ -254,7 +376,7 @@ export function interactionOf(xml: string): Interaction | null {
   else if (MESSAGE_TYPES.has(type)) opens = 'message'
   // Only a follower sends messages, clicks or scans; an unfollow ends it.
   const follows = event === 'unsubscribe' ? false : opens !== null ? true : null
-  return { openid, at: createTime * 1000, opens, follows }
+  return { openid, at: createTime * 1000, opens, follows, choices: choicesOf(xml, event) }
 }
 
 /**
@@ -267,14 +389,29 @@ export interface FakeUser {
   lastInteraction: number
   typingUntil: number
   subscribed: boolean
+  /** Subscription templates the user answered, by template id. */
+  consents: Map<string, FakeConsent>
 }
 
 export function newFakeUser(): FakeUser {
-  return { windows: {}, lastInteraction: 0, typingUntil: 0, subscribed: false }
+  return { windows: {}, lastInteraction: 0, typingUntil: 0, subscribed: false, consents: new Map() }
 }
+
+/** At most this many templates' consents per user. */
+const MAX_CONSENTS = 100
 
 /** Notes an interaction; a newer one of the same kind opens its window afresh. */
 export function interact(user: FakeUser, interaction: Interaction): void {
+  for (const { templateId, accepts } of interaction.choices) {
+    const held = user.consents.get(templateId) ?? { acceptances: 0, accepted: false }
+    if (!user.consents.has(templateId) && user.consents.size >= MAX_CONSENTS) continue
+    user.consents.set(
+      templateId,
+      accepts
+        ? { acceptances: held.acceptances + 1, accepted: true }
+        : { acceptances: 0, accepted: false },
+    )
+  }
   user.lastInteraction = Math.max(user.lastInteraction, interaction.at)
   if (interaction.follows !== null) user.subscribed = interaction.follows
   const kind = interaction.opens
@@ -297,6 +434,19 @@ export function chargeWindow(user: FakeUser, now: number): number {
     const held = user.windows[kind]
     if (held) held.used++
   }
+  return ERRCODES.ok
+}
+
+/**
+ * Takes the user's consent to one notification of a template, or answers 43101: a one-time
+ * template spends an acceptance, a long-term one needs its acceptance to stand.
+ */
+export function spendConsent(user: FakeUser, templateId: string, longTerm: boolean): number {
+  const held = user.consents.get(templateId)
+  if (!held) return ERRCODES.notSubscribed
+  if (longTerm) return held.accepted ? ERRCODES.ok : ERRCODES.notSubscribed
+  if (held.acceptances <= 0) return ERRCODES.notSubscribed
+  held.acceptances--
   return ERRCODES.ok
 }
 

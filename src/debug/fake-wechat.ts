@@ -2,7 +2,9 @@
  * A fake of WeChat's server API for local development and the tests, as strict as WeChat: it
  * issues and rotates access tokens, takes customer-service messages and typing commands only
  * within the user's windows and WeChat's limits, makes parametric QR codes (and their images),
- * keeps a published menu, answers whether a user follows, issues jsapi_tickets, and plays web
+ * keeps a published menu, answers whether a user follows, issues jsapi_tickets, takes
+ * subscription notifications within the user's consent and template messages to followers
+ * (pushing each one's result back, as WeChat does), and plays web
  * authorization: a consent page that sends the browser back with a code for the OpenID chosen
  * there (or without one, refused), codes traded once within 5 minutes, and the user's profile
  * (src/debug/fake-wechat-rules.ts, each rule cited), plays the third-party platform's side
@@ -27,8 +29,14 @@
  * - `GET /fake/qrcode?ticket=`: the scene WeChat knows for a ticket (the console scans with it);
  * - `POST /fake/jssdk-check` {appId, url, timestamp, nonceStr, signature}: what `wx.config` would
  *   say of a page's config, checked against the tickets issued to that appid;
- * - `GET /fake/sent?touser=`, `GET /fake/typing?touser=`, `GET /fake/stats?appid=`, and
- *   `GET /fake/token-service?appid=`: a token service of the account's own (WECHAT_TOKEN_URL).
+ * - `POST /fake/template` {for: an appid, templateId, subscription?: one_time | long_term,
+ *   keywords?, removed?}: a template the account chose, or deleted (40037); one the fake was told
+ *   nothing of is a one-time template taking any keywords;
+ * - `GET /fake/sent?touser=`, `GET /fake/typing?touser=`, `GET /fake/notifications?touser=`,
+ *   `GET /fake/calls?touser=` (notification calls made, refused ones too),
+ *   `GET /fake/pushes?touser=` (the result pushes WeChat made: subscribe_msg_sent_event,
+ *   TEMPLATESENDJOBFINISH), `GET /fake/stats?appid=`, and `GET /fake/token-service?appid=`:
+ *   a token service of the account's own (WECHAT_TOKEN_URL).
  * Failures and state are per appid or user, so that tests running side by side never meet.
  */
 
@@ -42,15 +50,40 @@ import {
   type FakeUser,
   interact,
   interactionOf,
+  isFakeTemplateId,
   menuErrcode,
+  NOTIFY_RULES,
   newFakeUser,
+  notificationDataErrcode,
   OAUTH_RULES,
   QR_RULES,
   qrCodeRequestOf,
+  spendConsent,
   TICKET_RULES,
   TOKEN_RULES,
   typingErrcode,
 } from './fake-wechat-rules.ts'
+import { forgePushXml, freshMsgId } from './forge.ts'
+
+/**
+ * What the fake is given per request where it runs inside the Worker (`npm run dev`): a way to
+ * push to the Worker's callback URL, as WeChat pushes a notification's result. Without it (the
+ * tests' own worker), the pushes wait at `GET /fake/pushes` for whoever delivers them.
+ */
+export interface FakeWechatBindings {
+  readonly deliver?: (appid: string, xml: string) => void
+}
+
+/** A template the account "chose" in WeChat's library, as the fake was told of it. */
+interface FakeTemplate {
+  readonly longTerm: boolean
+  readonly keywords: readonly string[] | null
+  /** The account deleted it: WeChat answers 40037. */
+  readonly removed: boolean
+}
+
+/** A template the fake was told nothing of: one-time, any keywords. */
+const ANY_TEMPLATE: FakeTemplate = { longTerm: false, keywords: null, removed: false }
 
 /** A code of web authorization, as WeChat holds it until it is traded or 5 minutes pass. */
 interface WebCode {
@@ -152,6 +185,12 @@ export function fakeWechat(options: { readonly platformPush?: PlatformPush } = {
   const revoked = new Set<string>()
   const sent: Recorded[] = []
   const typing: Recorded[] = []
+  const notifications: Recorded[] = []
+  /** The result pushes WeChat would send, by the user they name. */
+  const pushes: { touser: string; appid: string; xml: string; at: number }[] = []
+  /** Templates by appid and id; template messages' msgids by appid, user and client_msg_id. */
+  const templates = new Map<string, FakeTemplate>()
+  const clientMsgIds = new Map<string, { msgid: string; at: number }>()
   /** QR codes by ticket, and each appid's published menu and count of permanent codes. */
   const qrCodes = new Map<string, { scene: string; expiresAt: number | null }>()
   const menus = new Map<string, unknown[]>()
@@ -233,6 +272,100 @@ export function fakeWechat(options: { readonly platformPush?: PlatformPush } = {
     const delayed = take(late, touser)
     if (delayed) await new Promise((resolve) => setTimeout(resolve, delayed.ms))
     return answer(ERRCODES.ok)
+  }
+
+  /** Records a result push, and hands it to the Worker when the fake runs inside it. */
+  const pushBack = (
+    bindings: FakeWechatBindings | undefined,
+    appid: string,
+    touser: string,
+    xml: string,
+  ) => {
+    pushes.push({ touser, appid, xml, at: Date.now() })
+    if (pushes.length > MAX_RECORDED) pushes.shift()
+    bindings?.deliver?.(appid, xml)
+  }
+
+  /** The checks both notification calls make, in WeChat's order; an errcode, or the template. */
+  const notificationRefusal = (
+    request: Request,
+    body: Record<string, unknown>,
+  ): { errcode: number } | { appid: string; touser: string; template: FakeTemplate } => {
+    count('notify', String(body.touser))
+    const failure = take(failures, `notify:${String(body.touser)}`)
+    if (failure) return { errcode: failure.code }
+    const appid = appidOf(request)
+    if (appid === null) return { errcode: ERRCODES.invalidToken }
+    const { touser, template_id: templateId } = body
+    if (typeof touser !== 'string' || !isOpenidShape(touser)) {
+      return { errcode: ERRCODES.invalidOpenid }
+    }
+    if (!isFakeTemplateId(templateId)) return { errcode: ERRCODES.invalidTemplateId }
+    const template = templates.get(`${appid}:${templateId}`) ?? ANY_TEMPLATE
+    if (template.removed) return { errcode: ERRCODES.invalidTemplateId }
+    const data = notificationDataErrcode(body.data, template.keywords)
+    if (data !== 0) return { errcode: data }
+    return { appid, touser, template }
+  }
+
+  const bizsend = async (request: Request, bindings: FakeWechatBindings | undefined) => {
+    const body = await json(request)
+    const checked = notificationRefusal(request, body)
+    if ('errcode' in checked) return answer(checked.errcode)
+    const { appid, touser, template } = checked
+    const templateId = String(body.template_id)
+    const spent = spendConsent(userOf(touser), templateId, template.longTerm)
+    if (spent !== 0) return answer(spent)
+    remember(notifications, { touser, appid, body, at: Date.now() })
+    // WeChat pushes the result, with a msgid of its own (bizsend answers none).
+    const xml = forgePushXml('subscribe_msg_sent_event', {
+      openid: touser,
+      templateIds: [templateId],
+      msgId: freshMsgId(),
+      status: 'success',
+    })
+    pushBack(bindings, appid, touser, xml)
+    const delayed = take(late, touser)
+    if (delayed) await new Promise((resolve) => setTimeout(resolve, delayed.ms))
+    return answer(ERRCODES.ok)
+  }
+
+  const templateSend = async (request: Request, bindings: FakeWechatBindings | undefined) => {
+    const body = await json(request)
+    const checked = notificationRefusal(request, body)
+    if ('errcode' in checked) return answer(checked.errcode)
+    const { appid, touser } = checked
+    if (!users.get(touser)?.subscribed) return answer(ERRCODES.requireSubscribe)
+    const now = Date.now()
+    const clientMsgId = typeof body.client_msg_id === 'string' ? body.client_msg_id : null
+    const repeat =
+      clientMsgId === null ? undefined : clientMsgIds.get(`${appid}:${touser}:${clientMsgId}`)
+    let msgid: string
+    if (repeat && now - repeat.at < NOTIFY_RULES.clientMsgIdMs) {
+      msgid = repeat.msgid
+    } else {
+      msgid = freshMsgId()
+      if (clientMsgId !== null) {
+        bounded(clientMsgIds, `${appid}:${touser}:${clientMsgId}`, { msgid, at: now })
+      }
+      remember(notifications, { touser, appid, body, at: now })
+      pushBack(
+        bindings,
+        appid,
+        touser,
+        forgePushXml('template_send_job_finish', {
+          openid: touser,
+          msgId: msgid,
+          status: 'success',
+        }),
+      )
+    }
+    const delayed = take(late, touser)
+    if (delayed) await new Promise((resolve) => setTimeout(resolve, delayed.ms))
+    // The msgid as WeChat writes it: a bare 64-bit number, which JSON.parse would round.
+    return new Response(`{"errcode":0,"errmsg":"ok","msgid":${msgid}}`, {
+      headers: { 'Content-Type': 'application/json' },
+    })
   }
 
   const typingCall = async (request: Request) => {
@@ -337,8 +470,38 @@ export function fakeWechat(options: { readonly platformPush?: PlatformPush } = {
     injected: (key) => take(failures, key)?.code ?? null,
   }
 
-  return new Hono()
+  return new Hono<{ Bindings: FakeWechatBindings | undefined }>()
     .route('/', fakePlatform(platformTokens, options.platformPush ?? null))
+    .post('/cgi-bin/message/subscribe/bizsend', (c) => bizsend(c.req.raw, c.env))
+    .post('/cgi-bin/message/template/send', (c) => templateSend(c.req.raw, c.env))
+    .post('/fake/template', async (c) => {
+      const { for: appid, templateId, subscription, keywords, removed } = await json(c.req.raw)
+      if (typeof appid !== 'string' || !isFakeTemplateId(templateId)) {
+        return c.text('for (an appid) and templateId', 400)
+      }
+      bounded(templates, `${appid}:${templateId}`, {
+        longTerm: subscription === 'long_term',
+        keywords:
+          Array.isArray(keywords) && keywords.every((keyword) => typeof keyword === 'string')
+            ? keywords.slice(0, 32)
+            : null,
+        removed: removed === true,
+      })
+      return c.json({ ok: true })
+    })
+    .get('/fake/notifications', (c) => {
+      const touser = c.req.query('touser')
+      return c.json(notifications.filter((entry) => entry.touser === touser))
+    })
+    .get('/fake/calls', (c) => {
+      // Every notification call made for a user, taken or refused: a local refusal makes none.
+      const touser = c.req.query('touser') ?? ''
+      return c.json({ notify: counts.get(`notify:${touser}`) ?? 0 })
+    })
+    .get('/fake/pushes', (c) => {
+      const touser = c.req.query('touser')
+      return c.json(pushes.filter((entry) => entry.touser === touser))
+    })
     .post('/cgi-bin/stable_token', async (c) => {
       const { appid, secret, force_refresh: force } = await json(c.req.raw)
       if (typeof appid !== 'string' || typeof secret !== 'string') {

@@ -31,6 +31,13 @@ export interface ForgeFields {
   status?: string
   /** Subscription-message events: the template ids, one `List` item each. */
   templateIds?: readonly string[]
+  /**
+   * A popup's choice for each template (`accept` unless said): the templates named here are
+   * answered so. A change from the user's settings is a `reject`, all WeChat pushes from there.
+   */
+  choices?: Readonly<Record<string, 'accept' | 'reject'>>
+  /** A notification's result (`subscribe_msg_sent_event`): its ErrorCode, 0 when delivered. */
+  errorCode?: number
   /** Customer-service session events: the agent (and the one it moved from, for a switch). */
   kfAccount?: string
   fromKfAccount?: string
@@ -212,12 +219,18 @@ export function forgePushXml(kind: PushKind, fields: ForgeFields = {}): string {
             ? 'SubscribeMsgChangeEvent'
             : 'SubscribeMsgSentEvent'
       const items = f.templateIds.map((templateId) => {
-        const fields =
+        const choice =
+          kind === 'subscribe_msg_change_event'
+            ? 'reject'
+            : (fields.choices?.[templateId] ?? 'accept')
+        const listFields =
           kind === 'subscribe_msg_sent_event'
-            ? element('MsgID', msgId) + element('ErrorCode', 0) + element('ErrorStatus', f.status)
-            : element('SubscribeStatusString', 'accept') +
+            ? element('MsgID', msgId) +
+              element('ErrorCode', fields.errorCode ?? 0) +
+              element('ErrorStatus', f.status)
+            : element('SubscribeStatusString', choice) +
               (kind === 'subscribe_msg_popup_event' ? element('PopupScene', 0) : '')
-        return `<List>${element('TemplateId', templateId)}${fields}</List>`
+        return `<List>${element('TemplateId', templateId)}${listFields}</List>`
       })
       return event(kind, `<${tag}>${items.join('')}</${tag}>`)
     }

@@ -13,7 +13,7 @@ import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
 import { carriesBearer } from '../http/bearer.ts'
 import { MAX_BODY_BYTES, readBoundedText, refuseDeclaredOver } from '../http/body.ts'
-import { debugConsole, isCrossSite } from './console.ts'
+import { debugConsole, deliverFakePush, isCrossSite } from './console.ts'
 import { pushPlatformEvent } from './console-platform.ts'
 import { fakeWechat } from './fake-wechat.ts'
 import { FAVICON_SVG } from './favicon.ts'
@@ -48,8 +48,8 @@ export function debugTools(app: Hono<{ Bindings: Env }>, bots: Bots): void {
     const body = ['GET', 'HEAD'].includes(c.req.method)
       ? null
       : await readBoundedText(c.req.raw, MAX_BODY_BYTES)
-    // It pushes the platform's events to this server, as WeChat pushes them to the URL
-    // registered for the platform (src/debug/console-platform.ts).
+    // It pushes what WeChat pushes on its own to this server: the platform's events to
+    // /wechat/platform (src/debug/console-platform.ts), a notification's result to /wechat.
     const { env } = c
     const origin = new URL(c.req.url).origin
     fake ??= fakeWechat({
@@ -62,7 +62,13 @@ export function debugTools(app: Hono<{ Bindings: Env }>, bots: Bots): void {
           xml,
         ),
     })
-    return fake.fetch(new Request(url, { method: c.req.method, headers: c.req.raw.headers, body }))
+    const push = dispatch(c.env, c.executionCtx)
+    const deliver = (appid: string, xml: string) =>
+      c.executionCtx.waitUntil(deliverFakePush(push, c.env, appid, xml, c.req.url))
+    return fake.fetch(
+      new Request(url, { method: c.req.method, headers: c.req.raw.headers, body }),
+      { deliver },
+    )
   })
   app.route('/debug', debugConsole(dispatch, bots))
   app.get('/favicon.ico', (c) =>

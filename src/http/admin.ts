@@ -1,7 +1,7 @@
 /**
- * The admin API behind `Authorization: Bearer <ADMIN_TOKEN>`: a user's state, the purge and
- * customer-service messages to them; the dead letters; the access token (its state, never the
- * token). Without ADMIN_TOKEN it does not exist (404).
+ * The admin API behind `Authorization: Bearer <ADMIN_TOKEN>`: a user's state, the purge,
+ * customer-service messages and notifications to them; the dead letters; the access token (its
+ * state, never the token). Without ADMIN_TOKEN it does not exist (404).
  */
 
 import type { MiddlewareHandler } from 'hono'
@@ -13,6 +13,7 @@ import type { Bots } from '../bot/bots.ts'
 import { type AccountSettings, readConfig } from '../config.ts'
 import { logProblem } from '../log.ts'
 import { listDeadLetters, replayDeadLetters } from '../queues/dead-letters.ts'
+import { sendNotificationOnce } from '../talk/notify.ts'
 import { partsOf, sendThroughOutbox, UserPurgedError } from '../talk/send.ts'
 import { talkerFor } from '../talk/talk.ts'
 import {
@@ -22,7 +23,13 @@ import {
   WechatApiError,
 } from '../wechat/api.ts'
 import { customMessageFrom, MessageFieldError } from '../wechat/custom-message.ts'
+import {
+  type Notification,
+  NotificationInputError,
+  operatorNotification,
+} from '../wechat/notification.ts'
 import { isWechatId } from '../wechat/push.ts'
+import { TemplateDataError } from '../wechat/templates.ts'
 import type { AccountScoped } from './account-scope.ts'
 import { campaignAdmin } from './admin-campaigns.ts'
 import { refusalAnswer } from './api-failure.ts'
@@ -30,6 +37,8 @@ import { carriesBearer } from './bearer.ts'
 import { readBoundedText, readJsonObject } from './body.ts'
 
 const TOKEN_SHAPE = '{"access_token": "…", "expires_in": 7200}'
+const NOTIFICATION_SHAPE =
+  '{"key": "…", "template": "<declared name>", "data": {…}} or {"key": "…", "type": "subscription" | "template", "templateId": "…", "data": {"thing1": {"value": "…"}}}'
 
 /** A customer-service message is small; WeChat's own limit for text is 2,048 bytes. */
 const MAX_MESSAGE_BYTES = 16 * 1024
@@ -141,6 +150,42 @@ export function adminApi(bots: Bots, from: 'path' | 'env') {
       }
       await user.finishJob(job, claimant)
       return c.json({ sent: true, ...(parts > 1 && { parts }) })
+    })
+    .post('/users/:openid/notifications', async (c) => {
+      // A subscription notification or a template message, once per key (src/talk/notify.ts).
+      const input = await readJsonObject(c.req.raw, MAX_MESSAGE_BYTES, NOTIFICATION_SHAPE)
+      const { key } = input
+      if (typeof key !== 'string') return c.text('key must be a string', 400)
+      let notification: Notification
+      try {
+        notification = operatorNotification(input, bots(c.var.account.id).declaredTemplates)
+      } catch (error) {
+        if (error instanceof NotificationInputError || error instanceof TemplateDataError) {
+          return c.text(error.message, 400)
+        }
+        throw error
+      }
+      const { account } = c.var
+      const talker = talkerFor(c.env, account)
+      if (!talker) return c.text('talking back is off: set the account’s AppID', 503)
+      const openid = c.req.param('openid')
+      try {
+        const outcome = await sendNotificationOnce(
+          c.var.objects,
+          talker,
+          account.id,
+          openid,
+          notification,
+          key,
+        )
+        return c.json({ sent: true, outcome })
+      } catch (error) {
+        if (error instanceof NotificationInputError) return c.text(error.message, 400)
+        if (!(error instanceof WechatApiError)) throw error
+        if (error.unanswered) return c.json({ sent: 'unknown', error: error.failure }, 504)
+        const { body, status } = refusalAnswer(error)
+        return c.json({ sent: false, ...body }, status)
+      }
     })
     .all('/users/:openid', (c) => c.text('method not allowed', 405, { Allow: 'GET, DELETE' }))
     .get('/access-token', async (c) => {

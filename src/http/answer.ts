@@ -16,6 +16,7 @@ import { answerLoginPush, type LoginDesk } from '../login/answer.ts'
 import { jobOf, type QueuedPush } from '../queues/queued.ts'
 import type { Owner } from '../receive/owner.ts'
 import { type Receipt, replayOf } from '../receive/receipt.ts'
+import type { Notifier } from '../talk/notify.ts'
 import type { WechatClient } from '../talk/talk.ts'
 import type { WebLink } from '../web/link.ts'
 import { dedupKey } from '../wechat/dedup-key.ts'
@@ -43,6 +44,8 @@ export interface AnswerDeps<E> {
   readonly wechat: WechatClient | null
   /** Sign-in links to the account's website (src/web/link.ts). */
   readonly webLink: WebLink
+  /** The account's notifier, for handlers' `notify` (src/talk/notify.ts). */
+  readonly notifier: Notifier
   /** The Worker's origin the push reached: a deferred job builds its links with it. */
   readonly workerOrigin: string
   /** Scan to log in's settings and objects: its pushes are answered before the bot's. */
@@ -78,6 +81,7 @@ export async function answerPush<E>(opened: OpenedPush, deps: AnswerDeps<E>): Pr
     log,
     wechat: deps.wechat,
     webLink: deps.webLink,
+    notifier: deps.notifier,
     defer: (job) => {
       deferred = job
     },

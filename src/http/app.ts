@@ -20,6 +20,7 @@ import { platformOf } from '../platform/platform.ts'
 import { answerReleaseTest } from '../platform/release-test.ts'
 import { platformRoutes } from '../platform/routes.ts'
 import { ownerOf } from '../receive/owner.ts'
+import { notifierOf } from '../talk/notify.ts'
 import { talkerFor } from '../talk/talk.ts'
 import { jssdk } from '../web/jssdk-routes.ts'
 import { selfOrigin, webLinkFor } from '../web/link.ts'
@@ -157,6 +158,7 @@ export function appFor(bots: Bots, options: AppOptions = {}) {
       startedAt,
       wechat: talkerFor(c.env, account),
       webLink: webLinkFor(c.env, account.id, workerOrigin),
+      notifier: notifierOf(objects, talkerFor(c.env, account), account.id),
       workerOrigin,
       login: { login: account.login, logins: objects.login },
     })

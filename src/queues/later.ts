@@ -9,12 +9,14 @@
 
 import { objectsOf } from '../accounts/objects.ts'
 import type { Bots } from '../bot/bots.ts'
+import { notifyWith } from '../bot/notify.ts'
 import type { LaterContext } from '../bot/router.ts'
 import { type AnySession, jobSession, PushSession } from '../bot/session.ts'
 import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
 import { ownerOf } from '../receive/owner.ts'
+import { notifierOf } from '../talk/notify.ts'
 import { partsOf, sendThroughOutbox, UserPurgedError } from '../talk/send.ts'
 import { talkerFor, type WechatClient } from '../talk/talk.ts'
 import { webLinkFor } from '../web/link.ts'
@@ -76,10 +78,12 @@ export async function runLaterJob(
   const account = readConfig(env).accounts.get(accountOfQueued(queued))
   // A deploy removed the account: nothing here may run its job, or send for it.
   if (!account) return { deadLetter: `no account ${accountOfQueued(queued)} is configured` }
-  const run = bots(account.id).laterJob(job)
+  const bot = bots(account.id)
+  const run = bot.laterJob(job)
   // A deploy removed or renamed the route: no other handler may take its job.
   if (!run) return { deadLetter: `no later() route is named ${job}` }
-  const owner = ownerOf(objectsOf(env, account.id), push, key)
+  const objects = objectsOf(env, account.id)
+  const owner = ownerOf(objects, push, key)
   const jobId = jobIdOf(key)
   // A push whose answer WeChat retried queues its job twice: one Queue message runs it.
   const claim = await owner.stub.claimJob(jobId, claimant, push)
@@ -117,6 +121,8 @@ export async function runLaterJob(
     log: {},
     wechat: talker,
     webLink: webLinkFor(env, account.id, queued.workerOrigin ?? null),
+    // Once per key, in the addressee's outbox: a redelivery or a replay sends nothing again.
+    notify: notifyWith(bot.declaredTemplates, notifierOf(objects, talker, account.id)),
     async send(reply) {
       if (owner.kind !== 'user' || talker === null || talkBack === null) {
         throw new WechatApiError(

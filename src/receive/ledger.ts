@@ -3,11 +3,14 @@
  * results, `user_info_modified`, kinds this version does not know). It keeps what a user's
  * object keeps for theirs, and nothing else: each push's key with the reply it was given, so
  * that a retry gets the first reply and the push is received once; and the claims of their
- * deferred jobs, so that each runs once. No user state is ever created for WeChat's senders.
+ * deferred jobs, so that each runs once. No user state is ever created for WeChat's senders: a
+ * template message's result is handed to the user who received the message (their object
+ * keeps it only with a message it sent).
  * Sharded by key (src/receive/owner.ts), so that a burst of template results is spread out.
  */
 
 import { DurableObject } from 'cloudflare:workers'
+import { objectsOf } from '../accounts/objects.ts'
 import { unscoped } from '../accounts/scope.ts'
 import { isAuthorizer } from '../accounts/served.ts'
 import { readConfig } from '../config.ts'
@@ -15,6 +18,7 @@ import { errorName, logProblem } from '../log.ts'
 import { platformOf } from '../platform/platform.ts'
 import { type DeadLetterInput, recordDeadLetter } from '../queues/dead-letters.ts'
 import { migrateTables } from '../sqlite-migrations.ts'
+import type { Push } from '../wechat/push.ts'
 import {
   claimJob,
   finishJob,
@@ -81,6 +85,7 @@ export class Ledger extends DurableObject<Cloudflare.Env> {
         answered?.reply ?? null,
       )
       await this.#wake()
+      if (admission.take === 'first') await this.#forwardResult(arrival.push)
       return { outcome: 'received' }
     } catch (error) {
       logProblem('ledger_failed', { key: arrival.key, error: errorName(error) })
@@ -102,6 +107,25 @@ export class Ledger extends DurableObject<Cloudflare.Env> {
     const value = await platformOf(this.env, platform).isAuthorized(account, toUserName)
     this.#authorized.set(toUserName, { value, until: Date.now() + AUTHORIZATION_MEMO_MS })
     return value
+  }
+
+  /**
+   * A template message's result (TEMPLATESENDJOBFINISH) names its user as the sender
+   * (https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Template_Message_Interface.html):
+   * its outcome goes to that user's object, which keeps it with the message it sent under that
+   * msgid, or drops it. Nothing of the user is kept here. A result that cannot be handed over is
+   * logged, never a failure of the push (as a campaign count).
+   */
+  async #forwardResult(push: Push): Promise<void> {
+    if (push.kind !== 'template_send_job_finish') return
+    try {
+      const { account } = unscoped(this.ctx.id.name ?? '')
+      await objectsOf(this.env, account)
+        .user(push.fromUserName)
+        .noteTemplateResult(push.msgId, push.status)
+    } catch (error) {
+      logProblem('notification_outcome_failed', { error: errorName(error) })
+    }
   }
 
   /** Claims a deferred job for one Queue message: `taken` by another, or `done` already. */

@@ -1,6 +1,6 @@
 /**
- * The account's client of WeChat's API: customer-service messages, "typing…", QR codes, the
- * menu, and a generic call for any other endpoint, each with the account's token from its
+ * The account's client of WeChat's API: customer-service messages, "typing…", notifications,
+ * QR codes, the menu, and a generic call for any other endpoint, each with the account's token from its
  * AccessToken Durable Object (nobody fetches a token by hand), through this isolate's copy
  * (src/talk/holder.ts). A call refused for an invalid or expired token is made once more with a
  * fresh one. Binding code, kept thin: the protocol is in
@@ -16,10 +16,12 @@ import {
   type CustomMessage,
   requestJson,
   sendCustomMessage,
+  sendNotification,
   sendTyping,
   WechatApiError,
 } from '../wechat/api.ts'
 import type { Menu } from '../wechat/menu.ts'
+import type { Notification } from '../wechat/notification.ts'
 import { createQrCode, type QrCode, type QrCodeRequest, qrImageUrl } from '../wechat/qrcode.ts'
 import { IsolateCopies, isTokenRefusal, withHeld } from './holder.ts'
 
@@ -43,6 +45,16 @@ export interface WechatClient {
   send(openid: string, message: CustomMessage): Promise<void>
   /** Shows or cancels "typing…". */
   typing(openid: string, on: boolean): Promise<void>
+  /**
+   * Sends one notification now (bizsend, or template/send with `clientMsgId` as its
+   * `client_msg_id`): WeChat's msgid, or null when it answers none. `notify` on a handler's
+   * context adds the user's consent and the outbox (src/talk/notify.ts).
+   */
+  sendNotification(
+    openid: string,
+    notification: Notification,
+    clientMsgId: string,
+  ): Promise<string | null>
   /**
    * Any endpoint under WeChat's API, with the token: a POST of `body` as JSON, or a GET without
    * one; `query` values are encoded as data. A path that would leave the API (another host, `..`,
@@ -92,6 +104,8 @@ function clientFor(env: Env, account: AccountSettings): WechatClient | null {
   return {
     send: (openid, message) => withToken((token) => sendCustomMessage(api, token, openid, message)),
     typing: (openid, on) => withToken((token) => sendTyping(api, token, openid, on)),
+    sendNotification: (openid, notification, clientMsgId) =>
+      withToken((token) => sendNotification(api, token, openid, notification, clientMsgId)),
     call: <T>(path: string, options?: CallOptions) =>
       withToken((token) => requestJson<T>(api, path, options, token)),
     createQrCode: async (request) => {

@@ -139,9 +139,9 @@ export function nextWake(sql: SqlStorage, withTables = true): number | null {
   return times.length > 0 ? Math.min(...times) : null
 }
 
-/** Whether the object holds anything of a user (a profile, a session, a window, a send). */
+/** Whether the object holds anything of a user (a profile, a session, a send, a consent). */
 export function holdsAnything(sql: SqlStorage): boolean {
-  const tables = ['profile', 'session', 'received', 'outbox', 'jobs']
+  const tables = ['profile', 'session', 'received', 'outbox', 'jobs', 'consents']
   const exists = tables.map((table) => `EXISTS (SELECT 1 FROM ${table})`).join(' OR ')
   return sql.exec<{ held: number }>(`SELECT ${exists} AS held`).one().held === 1
 }

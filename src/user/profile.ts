@@ -6,6 +6,7 @@
 
 import { isKeyedMenuEvent, type Push, type PushKind } from '../wechat/push.ts'
 import { windowOpenedBy } from '../wechat/windows.ts'
+import { type Consent, consentsOf, type NotificationRecord, notificationsOf } from './consents.ts'
 import { WINDOW_COLUMNS } from './schema.ts'
 import { sessionBytes, sessionRows } from './session-rows.ts'
 
@@ -27,6 +28,10 @@ export interface UserSnapshot {
   readonly eventCount: number
   /** The session's keys and size in bytes: never its values. */
   readonly session: { readonly keys: readonly string[]; readonly bytes: number }
+  /** The user's consent per subscription template: template ids and states only. */
+  readonly consents: readonly Consent[]
+  /** The latest notifications sent, newest first: keys, templates and outcomes, no content. */
+  readonly notifications: readonly NotificationRecord[]
 }
 
 export interface RecentPush {
@@ -188,6 +193,8 @@ export function snapshotOf(sql: SqlStorage): UserSnapshot | null {
     lastMenuKey: row.last_menu_key,
     eventCount: row.event_count,
     session: { keys: [...session.keys()].sort(), bytes: sessionBytes(session) },
+    consents: consentsOf(sql),
+    notifications: notificationsOf(sql),
   }
 }
 

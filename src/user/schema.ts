@@ -6,6 +6,7 @@
 import { JOBS_TABLE } from '../receive/jobs.ts'
 import { migrateTables } from '../sqlite-migrations.ts'
 import type { WindowKind } from '../wechat/windows.ts'
+import { CONSENTS_TABLE } from './consents.ts'
 
 /**
  * Each reply window's columns in the profile row (migration 3), named here once: SQL takes
@@ -88,6 +89,13 @@ const MIGRATIONS: readonly string[] = [
      event_window_at = coalesce((SELECT opened_at FROM windows WHERE kind = 'event'), -1),
      event_window_used = coalesce((SELECT used FROM windows WHERE kind = 'event'), 0);
    DROP TABLE windows;`,
+  // 4: notifications (src/user/consents.ts): the user's consent per subscription template, and
+  // the outbox's notification entries (their channel, template, WeChat's msgid and outcome).
+  `${CONSENTS_TABLE}
+   ALTER TABLE outbox ADD COLUMN channel TEXT;
+   ALTER TABLE outbox ADD COLUMN template_id TEXT;
+   ALTER TABLE outbox ADD COLUMN msg_id TEXT;
+   ALTER TABLE outbox ADD COLUMN outcome TEXT;`,
 ]
 
 /**

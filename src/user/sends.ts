@@ -1,12 +1,17 @@
 /**
- * Customer-service sends in the user's object: the reply windows their pushes open, and the
- * outbox (each message of a job by index: reserved, then sent). A send needs its job's claim
- * (src/jobs.ts), and a purge deletes the claims: a job that was running when its user
- * unfollowed can send nothing afterwards.
+ * Sends in the user's object: the reply windows their pushes open, and the outbox (each message
+ * of a job by index: reserved, then sent). A customer-service send needs its job's claim
+ * (src/receive/jobs.ts), and a purge deletes the claims: a job that was running when its user
+ * unfollowed can send nothing afterwards. A notification is an outbox entry of its own kind
+ * (job `notify:<key>`, index 0): it takes no place in a window but, for a subscription, the
+ * user's consent (consents.ts), and the purge takes that with everything else.
  */
 
 import { jobRunning } from '../receive/jobs.ts'
+import type { NotificationChannel } from '../wechat/notification.ts'
+import type { SubscriptionKind } from '../wechat/templates.ts'
 import { type Grant, usableWindow, WINDOW_RULES, type WindowKind } from '../wechat/windows.ts'
+import { consentAllows, restoreAcceptance, spendAcceptance } from './consents.ts'
 import { WINDOW_COLUMNS } from './schema.ts'
 
 /**
@@ -20,6 +25,12 @@ export type SendReservation =
   | 'window_closed'
   | 'purged'
   | 'unconfirmed'
+  /** A notification the user's consent does not allow (never accepted, spent, or rejected since). */
+  | 'not_subscribed'
+  /** A template message to a user whose unfollow purged them, and who has not followed since. */
+  | 'not_a_follower'
+  /** Another attempt holds this notification (see {@link NOTIFY_LEASE_MS}). */
+  | 'in_progress'
 
 /**
  * An outbox row's state: `reserved`, one attempt took a place in the window and may have
@@ -129,11 +140,12 @@ export function confirmSend(sql: SqlStorage, job: string, index: number, now: nu
 /**
  * WeChat did not take this attempt (it answered a refusal, or the attempt was never made): its
  * place in the window is given back. An earlier unanswered attempt keeps its place and its row.
+ * A notification's first attempt gives back the acceptance it spent; its retry spent none.
  */
 export function releaseSend(storage: DurableObjectStorage, job: string, index: number): void {
   const sql = storage.sql
   const row = sql
-    .exec<{ grant_kind: string; state: OutboxState }>(
+    .exec<{ grant_kind: string | null; state: OutboxState }>(
       `SELECT grant_kind, state FROM outbox WHERE job = ? AND idx = ? AND state != 'sent'`,
       job,
       index,
@@ -141,14 +153,107 @@ export function releaseSend(storage: DurableObjectStorage, job: string, index: n
     .toArray()[0]
   if (!row) return
   storage.transactionSync(() => {
-    const kinds = row.grant_kind
-      .split(',')
-      .filter((kind): kind is WindowKind => kind in WINDOW_RULES)
+    const grants = (row.grant_kind ?? '').split(',')
+    const kinds = grants.filter((kind): kind is WindowKind => kind in WINDOW_RULES)
+    const consent = grants.find((grant) => grant.startsWith(CONSENT_GRANT))
     chargeWindows(sql, kinds, -1)
     if (row.state === 'retried') {
       sql.exec(`UPDATE outbox SET state = 'reserved' WHERE job = ? AND idx = ?`, job, index)
     } else {
       sql.exec('DELETE FROM outbox WHERE job = ? AND idx = ?', job, index)
+      if (consent !== undefined) restoreAcceptance(sql, consent.slice(CONSENT_GRANT.length))
     }
   })
+}
+
+/** An outbox row's grant when its notification spent one acceptance of this template. */
+const CONSENT_GRANT = 'consent:'
+
+/**
+ * How long an attempt at a notification holds its entry: longer than the attempt can take (a
+ * token's renewal and WeChat's 5 s, twice). Another attempt within it is `in_progress` (two
+ * handler runs at once, an operator's double click) and sends nothing; one after it finds the
+ * attempt died unanswered and tries once more, as the send path tries any unanswered message.
+ */
+export const NOTIFY_LEASE_MS = 30_000
+
+/** What a notification takes: a one-time subscription, one of the user's acceptances. */
+export interface NotificationCharge {
+  readonly channel: NotificationChannel
+  readonly templateId: string
+  /** How the consent is spent; null for a template message, which needs none. */
+  readonly subscription: SubscriptionKind | null
+}
+
+/**
+ * Takes a notification's outbox entry (`job`, index 0) if the user's consent allows it:
+ * `already_sent` once WeChat took it (the key's once-rule, as long as the outbox keeps it),
+ * `in_progress` while another attempt holds it, `unconfirmed` after two unanswered attempts,
+ * `not_subscribed` when the consent does not allow it (checked on the retry too: a reject since
+ * stops it). A first attempt of a one-time subscription spends an acceptance.
+ */
+export function reserveNotification(
+  storage: DurableObjectStorage,
+  job: string,
+  charge: NotificationCharge,
+  now: number,
+): SendReservation {
+  const sql = storage.sql
+  const row = sql
+    .exec<{ state: OutboxState; at: number }>(
+      'SELECT state, at FROM outbox WHERE job = ? AND idx = 0',
+      job,
+    )
+    .toArray()[0]
+  if (row?.state === 'sent') return { parts: ['already_sent'] }
+  if (row && now - row.at < NOTIFY_LEASE_MS) return 'in_progress'
+  if (row?.state === 'retried') return 'unconfirmed'
+  const subscription = charge.channel === 'subscription'
+  const spends = subscription && !row && charge.subscription === 'one_time'
+  if (subscription) {
+    const needs = spends ? 'an_acceptance' : 'no_refusal'
+    if (!consentAllows(sql, charge.templateId, needs)) return 'not_subscribed'
+  }
+  storage.transactionSync(() => {
+    if (spends) spendAcceptance(sql, charge.templateId)
+    sql.exec(
+      `INSERT INTO outbox (job, idx, state, grant_kind, at, channel, template_id)
+       VALUES (?1, 0, 'reserved', ?2, ?3, ?4, ?5)
+       ON CONFLICT (job, idx) DO UPDATE SET state = 'retried', at = ?3`,
+      job,
+      spends ? `${CONSENT_GRANT}${charge.templateId}` : '',
+      now,
+      charge.channel,
+      charge.templateId,
+    )
+  })
+  return { parts: ['reserved'] }
+}
+
+/**
+ * The attempt holding a notification ended without WeChat's answer: it lets go of the lease (the
+ * entry stays reserved: WeChat may have it), so that the next attempt is the one more try.
+ */
+export function abandonNotification(sql: SqlStorage, job: string, now: number): void {
+  sql.exec(
+    `UPDATE outbox SET at = ?1 WHERE job = ?2 AND idx = 0 AND state != 'sent'`,
+    now - NOTIFY_LEASE_MS,
+    job,
+  )
+}
+
+/** WeChat took the notification (and answered this msgid, for a template message). */
+export function confirmNotification(
+  sql: SqlStorage,
+  job: string,
+  msgId: string | null,
+  now: number,
+): void {
+  sql.exec(
+    `UPDATE outbox SET state = 'sent', at = ?1, msg_id = coalesce(?2, msg_id)
+     WHERE job = ?3 AND idx = 0`,
+    now,
+    msgId,
+    job,
+  )
 }

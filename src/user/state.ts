@@ -4,7 +4,8 @@
  * comes from the request, the Queue or a job: received at most once by its dedup key, with the
  * reply it was given (a retry gets that reply back) and its handler's session writes, in one
  * transaction. It also owns the user's reply windows, outbox and job claims (sends.ts), their
- * dead letters, and the purge with its tombstone and the alarm that finishes it (lifecycle.ts).
+ * consent to notifications and what became of each (consents.ts), their dead letters, and the
+ * purge with its tombstone and the alarm that finishes it (lifecycle.ts).
  */
 
 import { DurableObject } from 'cloudflare:workers'
@@ -23,10 +24,19 @@ import {
 import { claimJob, finishJob, type JobClaim, type JobFinish, releaseJob } from '../receive/jobs.ts'
 import { type Arrival, admit, type Earlier, type Receipt } from '../receive/receipt.ts'
 import { RETENTION_MS } from '../receive/retention.ts'
+import { sentOutcomeOf, templateOutcomeOf } from '../wechat/notification.ts'
 import { isPurge, type Push, stateOwnerOf } from '../wechat/push.ts'
+import {
+  clearConsent,
+  type MatchedOutcome,
+  recordChoices,
+  recordSentResult,
+  recordTemplateResult,
+} from './consents.ts'
 import {
   holdsAnything,
   nextWake,
+  OUTBOX_RETENTION_MS,
   predatesUnsubscribe,
   prune,
   pruneTombstone,
@@ -48,9 +58,13 @@ import {
 } from './profile.ts'
 import { migrate } from './schema.ts'
 import {
+  abandonNotification,
   closeWindows,
+  confirmNotification,
   confirmSend,
+  type NotificationCharge,
   releaseSend,
+  reserveNotification,
   reserveSends,
   type SendReservation,
 } from './sends.ts'
@@ -58,7 +72,7 @@ import { type SessionWrites, sessionRows, writeSession, writesFit } from './sess
 
 export type { JobClaim, JobFinish } from '../receive/jobs.ts'
 export type { RecentPush, UserSnapshot } from './profile.ts'
-export type { SendReservation } from './sends.ts'
+export type { NotificationCharge, SendReservation } from './sends.ts'
 
 export class UserState extends DurableObject<Cloudflare.Env> {
   /** Whether this instance has brought the tables up to date (a purge leaves only the tombstone). */
@@ -138,6 +152,7 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     // caller's fallback (or WeChat's retry) queues it.
     if (admission.take === 'first' && job) await this.env.LATER.send(job)
     const now = Date.now()
+    const outcomes: MatchedOutcome[] = []
     this.ctx.storage.transactionSync(() => {
       if (fits) writeSession(sql, writes)
       if (admission.take === 'reply_only') {
@@ -153,6 +168,14 @@ export class UserState extends DurableObject<Cloudflare.Env> {
       const [upsert, ...params] = profileUpsert(owner, push)
       const counted = sql.exec<{ event_count: number }>(upsert, ...params).one()
       if (counted.event_count % TRIM_EVERY_PUSHES === 0) trimReceived(sql)
+      // The consent ledger and the notifications' results, once per push (consents.ts).
+      if (push.kind === 'subscribe_msg_popup_event' || push.kind === 'subscribe_msg_change_event') {
+        recordChoices(sql, push)
+      } else if (push.kind === 'subscribe_msg_sent_event') {
+        for (const item of push.items) {
+          outcomes.push(recordSentResult(sql, item.templateId, item.msgId, sentOutcomeOf(item)))
+        }
+      }
       sql.exec(
         'INSERT INTO received (key, received_at, kind, create_time, mode, reply) VALUES (?, ?, ?, ?, ?, ?)',
         key,
@@ -166,7 +189,14 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     // The row just written expires last; the alarm then finds the rest (lifecycle.ts).
     await this.#wakeBy(now + RETENTION_MS)
     if (admission.take === 'first') await this.#countScene(push)
+    for (const outcome of outcomes) this.#logOutcome(outcome)
     return { outcome: fits ? 'received' : 'too_large' }
+  }
+
+  /** A notification's result, for the log line: its channel and outcome, never its content. */
+  #logOutcome({ channel, outcome, matched }: MatchedOutcome): void {
+    const { account } = unscoped(this.ctx.id.name ?? '')
+    logEvent('notification_outcome', { account, channel, outcome, matched })
   }
 
   /** A QR follow or a scan, received the first time: its campaign counts it (no OpenID). */
@@ -251,6 +281,52 @@ export class UserState extends DurableObject<Cloudflare.Env> {
   releaseSends(job: string, indexes: readonly number[]): void {
     if (!this.#tables()) return
     for (const index of indexes) releaseSend(this.ctx.storage, job, index)
+  }
+
+  /**
+   * Takes a notification's outbox entry, if the user's consent allows it (sends.ts). A template
+   * message to a user never seen makes their tables; one to a user purged since is refused.
+   */
+  async reserveNotification(job: string, charge: NotificationCharge): Promise<SendReservation> {
+    if (!this.#tables()) {
+      if (charge.channel === 'subscription') return 'not_subscribed'
+      if (this.#tombstone()) return 'not_a_follower'
+      this.#makeTables()
+    }
+    const now = Date.now()
+    const reservation = reserveNotification(this.ctx.storage, job, charge, now)
+    // The entry is kept as long as the outbox keeps what WeChat took: the alarm prunes it.
+    if (typeof reservation === 'object') await this.#wakeBy(now + OUTBOX_RETENTION_MS)
+    return reservation
+  }
+
+  abandonNotification(job: string): void {
+    const sql = this.#tables()
+    if (sql) abandonNotification(sql, job, Date.now())
+  }
+
+  confirmNotification(job: string, msgId: string | null): void {
+    const sql = this.#tables()
+    if (sql) confirmNotification(sql, job, msgId, Date.now())
+  }
+
+  /** WeChat refused a notification with 43101: the template's consent is cleared. */
+  clearConsent(templateId: string): void {
+    const sql = this.#tables()
+    if (sql) clearConsent(sql, templateId, Math.floor(Date.now() / 1000))
+  }
+
+  /**
+   * A template message's result (TEMPLATESENDJOBFINISH, received by the ledger: it names the
+   * user as its sender) kept on the message WeChat gave that msgid. Makes no tables: a result
+   * for a user this object knows nothing of is dropped.
+   */
+  noteTemplateResult(msgId: string, status: string): MatchedOutcome | null {
+    const sql = this.#tables()
+    if (!sql) return null
+    const matched = recordTemplateResult(sql, msgId, templateOutcomeOf(status))
+    this.#logOutcome(matched)
+    return matched
   }
 
   /** WeChat refused a send for its window: see sends.ts. */

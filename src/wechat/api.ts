@@ -1,12 +1,13 @@
 /**
  * WeChat's server API, as far as talking back needs it: the stable access token, customer-
- * service messages and the typing indicator. Pure: requests are built and answers classified
- * here; the caller supplies `fetch`, the base URL and the token.
+ * service messages, the typing indicator and notifications (notification.ts). Pure: requests
+ * are built and answers classified here; the caller supplies `fetch`, the base URL and the token.
  *
  * https://developers.weixin.qq.com/doc/offiaccount/Basic_Information/getStableAccessToken.html
  * https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Service_Center_messages.html
  */
 
+import { NOTIFICATION_PATHS, type Notification, notificationBody } from './notification.ts'
 import type { Reply } from './reply.ts'
 
 /** A customer-service message, as `cgi-bin/message/custom/send` takes it (without `touser`). */
@@ -151,6 +152,23 @@ export type ApiFailure =
   | 'unconfirmed'
   /** 45080: no interaction within 30 s; 45081: "typing…" is already shown. */
   | 'typing_refused'
+  /**
+   * 43101: "用户拒绝接受消息，如果用户之前曾经订阅过，则表示用户取消了订阅关系" (the user has not
+   * accepted the template, or no acceptance is left); also the local refusal of a notification
+   * the user's consent ledger does not allow, made without calling WeChat.
+   */
+  | 'not_subscribed'
+  /** 40037: "订阅模板id为空不正确" (a template id the account does not have). */
+  | 'bad_template'
+  /** 47003: "模板参数不准确，可能为空或者不满足规则" (a keyword missing, empty or over its limit). */
+  | 'bad_data'
+  /** 41030: "page路径不正确" (a mini program page that does not exist). */
+  | 'bad_page'
+  /**
+   * Another attempt at the same notification (the same key) is under way, or died moments ago:
+   * nothing was sent now; try again later (src/user/sends.ts).
+   */
+  | 'in_progress'
   /** Anything else WeChat refused (bad media id, bad request…), or an errcode not listed here. */
   | 'refused'
 
@@ -162,9 +180,12 @@ export type ApiFailure =
 export type FailureClass = 'soon' | 'late' | 'final'
 
 /**
- * WeChat's errcodes for customer-service sends and tokens, in one table: global return codes
- * (https://developers.weixin.qq.com/doc/offiaccount/Getting_Started/Global_Return_Code.html)
- * and the customer-service page's own.
+ * WeChat's errcodes for customer-service sends, notifications and tokens, in one table: global
+ * return codes (https://developers.weixin.qq.com/doc/offiaccount/Getting_Started/Global_Return_Code.html),
+ * the customer-service page's own, and bizsend's (43101, 47003, 40037, 41030, 40003:
+ * https://developers.weixin.qq.com/doc/service/api/notify/notify/api_sendnewsubscribemsg.html,
+ * the same as the mini program's subscription messages' table:
+ * https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-message-management/subscribe-message/sendMessage.html).
  */
 const FAILURES: ReadonlyMap<number, ApiFailure> = new Map<number, ApiFailure>([
   [-1, 'busy'],
@@ -183,6 +204,10 @@ const FAILURES: ReadonlyMap<number, ApiFailure> = new Map<number, ApiFailure>([
   [45002, 'too_long'],
   [45080, 'typing_refused'],
   [45081, 'typing_refused'],
+  [43101, 'not_subscribed'],
+  [40037, 'bad_template'],
+  [47003, 'bad_data'],
+  [41030, 'bad_page'],
 ])
 
 const CLASSES: { readonly [F in ApiFailure]: FailureClass } = {
@@ -199,6 +224,11 @@ const CLASSES: { readonly [F in ApiFailure]: FailureClass } = {
   too_long: 'final',
   unconfirmed: 'final',
   typing_refused: 'final',
+  not_subscribed: 'final',
+  bad_template: 'final',
+  bad_data: 'final',
+  bad_page: 'final',
+  in_progress: 'late',
   refused: 'final',
 }
 
@@ -312,9 +342,19 @@ export function postJson<T>(
 export async function requestJson<T>(
   call: ApiCall,
   path: string,
-  { body, query }: CallOptions = {},
+  options: CallOptions = {},
   accessToken?: string,
 ): Promise<T> {
+  return (await requestAnswer<T>(call, path, options, accessToken)).answer
+}
+
+/** {@link requestJson}, with the answer's text as WeChat wrote it (its 64-bit ids intact). */
+async function requestAnswer<T>(
+  call: ApiCall,
+  path: string,
+  { body, query }: CallOptions,
+  accessToken?: string,
+): Promise<{ readonly answer: T; readonly text: string }> {
   const url = apiUrl(call.base, path, query)
   if (accessToken !== undefined) url.searchParams.set('access_token', accessToken)
   let response: Response
@@ -342,14 +382,19 @@ export async function requestJson<T>(
   if (response.status >= 500)
     throw new WechatApiError('busy', null, `WeChat answered ${response.status}`)
   let answer: { errcode?: number; errmsg?: string } & T
+  let text: string
   try {
-    answer = await response.json()
+    text = await response.text()
+    answer = JSON.parse(text)
   } catch {
     throw new WechatApiError('busy', null, 'WeChat answered something that is not JSON')
   }
+  if (typeof answer !== 'object' || answer === null) {
+    throw new WechatApiError('busy', null, 'WeChat answered something that is not an object')
+  }
   const code = typeof answer.errcode === 'number' ? answer.errcode : 0
   if (code !== 0) throw new WechatApiError(failureOf(code), code, `WeChat refused: errcode ${code}`)
-  return answer
+  return { answer, text }
 }
 
 /**
@@ -435,6 +480,27 @@ export async function sendCustomMessage(
 ): Promise<void> {
   // The addressee is this call's: nothing in the message can name another.
   await postJson(call, 'cgi-bin/message/custom/send', { ...message, touser: openid }, accessToken)
+}
+
+/**
+ * Sends a notification to `openid` (notification.ts): bizsend for a subscription, template/send
+ * for a template message. Returns WeChat's msgid, read from the answer's text (a 64-bit id, which
+ * a JS number would round), or null when WeChat answers none (bizsend never does).
+ */
+export async function sendNotification(
+  call: ApiCall,
+  accessToken: string,
+  openid: string,
+  notification: Notification,
+  clientMsgId: string,
+): Promise<string | null> {
+  const { text } = await requestAnswer(
+    call,
+    NOTIFICATION_PATHS[notification.channel],
+    { body: notificationBody(openid, notification, clientMsgId) },
+    accessToken,
+  )
+  return /"msgid"\s*:\s*"?(\d{1,20})/.exec(text)?.[1] ?? null
 }
 
 /** `cgi-bin/message/custom/typing`: shows (or cancels) "typing…" to the user for 15 s. */

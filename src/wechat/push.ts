@@ -569,7 +569,7 @@ function parseEvent(xml: XmlElement, base: PushBase, event: string): Push {
       return {
         ...base,
         kind: name,
-        items: listItems(xml, eventListTag(name)).map((item) => ({
+        items: listItems(xml, choicesTag(xml, name)).map((item) => ({
           templateId: required(item, 'TemplateId'),
           status: required(item, 'SubscribeStatusString'),
           popupScene: textOf(item, 'PopupScene') ?? null,
@@ -619,6 +619,16 @@ function eventListTag(name: string): string {
     .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
     .join('')
     .concat('Event')
+}
+
+/**
+ * The element holding a popup's or a change's choices. WeChat's own example of a change
+ * (https://developers.weixin.qq.com/doc/offiaccount/Subscription_Messages/api.html, "用户管理订阅
+ * 通知") writes them under `SubscribeMsgPopupEvent`, as a popup does: either name is read.
+ */
+function choicesTag(xml: XmlElement, name: string): string {
+  const tag = eventListTag(name)
+  return Object.hasOwn(xml, tag) ? tag : 'SubscribeMsgPopupEvent'
 }
 
 /** The `List` items under `tag`: one item or many, always an array. */

@@ -31,6 +31,24 @@ export const fakeWechat = {
   age: (appid: string, seconds: number) =>
     call('fake/age', { method: 'POST', body: JSON.stringify({ appid, seconds }) }),
   sent: (touser: string) => call<Recorded[]>(`fake/sent?touser=${touser}`),
+  /** The notifications (bizsend, template/send) WeChat took for `touser`. */
+  notifications: (touser: string) => call<Recorded[]>(`fake/notifications?touser=${touser}`),
+  /** How many notification calls were made for `touser`, refused ones included. */
+  notifyCalls: async (touser: string) =>
+    (await call<{ notify: number }>(`fake/calls?touser=${touser}`)).notify,
+  /** The result pushes WeChat made for `touser`'s notifications, oldest first: their XML. */
+  pushes: async (touser: string) =>
+    (await call<{ xml: string }[]>(`fake/pushes?touser=${touser}`)).map((push) => push.xml),
+  /** A template the account chose: long-term, with these keywords, or deleted since. */
+  template: (
+    app: string,
+    templateId: string,
+    options: { subscription?: 'one_time' | 'long_term'; keywords?: string[]; removed?: boolean },
+  ) =>
+    call('fake/template', {
+      method: 'POST',
+      body: JSON.stringify({ for: app, templateId, ...options }),
+    }),
   typing: (touser: string) => call<Recorded[]>(`fake/typing?touser=${touser}`),
   tokenRequests: async (appid: string) =>
     (await call<{ tokenRequests: number }>(`fake/stats?appid=${appid}`)).tokenRequests,
@@ -67,9 +85,9 @@ export const fakeWechat = {
       method: 'POST',
       body: JSON.stringify({ ...config, url }),
     }),
-  /** The next `times` calls to `path` for that appid (token) or user (send, typing) fail. */
+  /** The next `times` calls to `path` for that appid (token) or user (send, typing, notify) fail. */
   fail: (
-    path: 'token' | 'ticket' | 'oauth' | 'send' | 'typing',
+    path: 'token' | 'ticket' | 'oauth' | 'send' | 'typing' | 'notify',
     target: string,
     code: number,
     times = 1,

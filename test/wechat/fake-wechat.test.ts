@@ -337,3 +337,80 @@ async function sha1Of(text: string): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-1', new TextEncoder().encode(text))
   return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('')
 }
+
+describe('the fake WeChat API’s notifications', () => {
+  const TEMPLATE = 'VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc'
+  const data = { thing1: { value: 'Parcel' }, time2: { value: '15:01' } }
+  const notify = async (
+    rules: ReturnType<typeof setUp>,
+    path: 'subscribe/bizsend' | 'template/send',
+    body: Record<string, unknown>,
+  ) => {
+    const access = String((await rules.token()).access_token)
+    return rules.post(`/cgi-bin/message/${path}?access_token=${access}`, body)
+  }
+  const popup = (id: string, choices: Record<string, 'accept' | 'reject'> = {}) =>
+    forgePushXml('subscribe_msg_popup_event', { openid: id, templateIds: [TEMPLATE], choices })
+
+  it('answers bizsend as its page says: 40003, 40037, 47003, 43101 without an acceptance', async () => {
+    const rules = setUp()
+    const id = openid('fake-bizsend')
+    const send = (body: Record<string, unknown>) =>
+      notify(rules, 'subscribe/bizsend', { touser: id, template_id: TEMPLATE, data, ...body })
+    expect((await send({ touser: 'not an openid!' })).errcode).toBe(40003)
+    expect((await send({ template_id: 'no such id' })).errcode).toBe(40037)
+    expect((await send({ data: { thing1: { value: '' } } })).errcode).toBe(47003)
+    expect(
+      (await send({ data: { thing1: { value: '一二三四五六七八九十一二三四五六七八九十一' } } }))
+        .errcode,
+    ).toBe(47003)
+    expect((await send({})).errcode).toBe(43101)
+  })
+
+  it('takes one notification per acceptance of a one-time template, and reports it back', async () => {
+    const rules = setUp()
+    const id = openid('fake-consent')
+    await rules.interact(popup(id))
+    const body = { touser: id, template_id: TEMPLATE, data }
+    expect((await notify(rules, 'subscribe/bizsend', body)).errcode).toBe(0)
+    expect((await notify(rules, 'subscribe/bizsend', body)).errcode).toBe(43101)
+    const pushes = await (await rules.fake.request(`/fake/pushes?touser=${id}`)).json<
+      { xml: string }[]
+    >()
+    expect(pushes).toHaveLength(1)
+    expect(pushes[0]?.xml).toContain('<Event><![CDATA[subscribe_msg_sent_event]]></Event>')
+    // A reject in the user's settings ends a long-term template's acceptance.
+    await rules.fake.request('/fake/template', {
+      method: 'POST',
+      body: JSON.stringify({ for: rules.appid, templateId: TEMPLATE, subscription: 'long_term' }),
+    })
+    await rules.interact(popup(id))
+    expect((await notify(rules, 'subscribe/bizsend', body)).errcode).toBe(0)
+    expect((await notify(rules, 'subscribe/bizsend', body)).errcode).toBe(0)
+    await rules.interact(
+      forgePushXml('subscribe_msg_change_event', { openid: id, templateIds: [TEMPLATE] }),
+    )
+    expect((await notify(rules, 'subscribe/bizsend', body)).errcode).toBe(43101)
+  })
+
+  it('sends template messages to followers only, once per client_msg_id, with a 64-bit msgid', async () => {
+    const rules = setUp()
+    const id = openid('fake-template')
+    const body = { touser: id, template_id: TEMPLATE, data, client_msg_id: 'receipt-1' }
+    expect((await notify(rules, 'template/send', body)).errcode).toBe(43004)
+    await rules.interact(forgePushXml('subscribe', { openid: id }))
+    const access = String((await rules.token()).access_token)
+    const raw = async () =>
+      (
+        await rules.fake.request(`/cgi-bin/message/template/send?access_token=${access}`, {
+          method: 'POST',
+          body: JSON.stringify(body),
+        })
+      ).text()
+    const first = await raw()
+    expect(first).toMatch(/^\{"errcode":0,"errmsg":"ok","msgid":\d+\}$/)
+    expect(await raw()).toBe(first)
+    const taken = await (await rules.fake.request(`/fake/notifications?touser=${id}`)).json()
+    expect(taken).toHaveLength(1)
+  })
+})

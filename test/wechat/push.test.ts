@@ -281,8 +281,8 @@ describe('nested and authorization-change kinds', () => {
     expect(two).toMatchObject({
       kind: 'subscribe_msg_change_event',
       items: [
-        { templateId: 'T1', status: 'accept', popupScene: null },
-        { templateId: 'T2', status: 'accept', popupScene: null },
+        { templateId: 'T1', status: 'reject', popupScene: null },
+        { templateId: 'T2', status: 'reject', popupScene: null },
       ],
     })
     expect(
