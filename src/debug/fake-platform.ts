@@ -27,6 +27,7 @@
 
 import { Hono } from 'hono/tiny'
 import { RELEASE_TEST_ACCOUNTS } from '../wechat/platform.ts'
+import { escapeHtml, PAGE_HEADERS } from './fake-pages.ts'
 import { ERRCODES, PLATFORM_RULES } from './fake-wechat-rules.ts'
 import { forgePlatformEventXml, type PlatformEventFields } from './forge.ts'
 
@@ -65,21 +66,6 @@ export function fakeUserNameOf(appid: string): string {
 
 /** The lowercase letters and digits of a fresh random text. */
 const randomText = () => crypto.randomUUID().replaceAll('-', '')
-
-function escapeHtml(value: string): string {
-  return value
-    .replaceAll('&', '&amp;')
-    .replaceAll('<', '&lt;')
-    .replaceAll('>', '&gt;')
-    .replaceAll('"', '&quot;')
-    .replaceAll("'", '&#39;')
-}
-
-const PAGE_HEADERS = {
-  'Content-Security-Policy':
-    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-  'Cache-Control': 'no-store',
-}
 
 /** `redirect_uri` "填写格式为https://xxx"; plain http for this machine's dev server. */
 function redirectTarget(value: string | undefined): URL | null {

@@ -41,6 +41,7 @@
  */
 
 import { Hono } from 'hono/tiny'
+import { escapeHtml, PAGE_HEADERS } from './fake-pages.ts'
 import { type FakeTokens, fakePlatform, type PlatformPush } from './fake-platform.ts'
 import {
   authorizeProblem,
@@ -95,16 +96,6 @@ interface WebCode {
   snapshot: boolean
 }
 
-/** Characters the fake's pages may show of what a request carried. */
-function escapeHtml(value: string): string {
-  return value
-    .replaceAll('&', '&amp;')
-    .replaceAll('<', '&lt;')
-    .replaceAll('>', '&gt;')
-    .replaceAll('"', '&quot;')
-    .replaceAll("'", '&#39;')
-}
-
 /** An OpenID's shape, read without a pattern that could backtrack. */
 function isOpenidShape(value: string): boolean {
   if (value.length < 1 || value.length > 64) return false
@@ -119,12 +110,6 @@ function isOpenidShape(value: string): boolean {
     if (!ok) return false
   }
   return true
-}
-
-const PAGE_HEADERS = {
-  'Content-Security-Policy':
-    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-  'Cache-Control': 'no-store',
 }
 
 /** WeChat's authorize page, as the fake plays it: who is the user, and do they agree. */
