@@ -57,7 +57,7 @@ export async function answerReleaseTest(
     return text(`${RELEASE_TEST_TEXT}_callback`)
   }
   if (push.kind === 'text' && push.content.startsWith(QUERY_AUTH_CODE_PREFIX)) {
-    logEvent('release_test', { case: 'query_auth_code' })
+    logEvent('release_test', { case: 'api' })
     const code = push.content.slice(QUERY_AUTH_CODE_PREFIX.length).trim()
     waitUntil(answerByApi(code, push.fromUserName, account, platform, env))
     return ''
@@ -85,13 +85,13 @@ async function answerByApi(
       createTime: Math.floor(Date.now() / 1000),
     })
     if (!traded.ok) {
-      logProblem('release_test_failed', { case: 'query_auth_code', failure: traded.failure })
+      logProblem('release_test_failed', { case: 'api', failure: traded.failure })
       return
     }
     // WeChat's retry of the same push sends nothing twice.
     if (!(await object.answerOnce(code))) return
     await talkerFor(env, account)?.send(openid, message.text(`${code}_from_api`))
   } catch (error) {
-    logProblem('release_test_failed', { case: 'query_auth_code', error: errorName(error) })
+    logProblem('release_test_failed', { case: 'api', error: errorName(error) })
   }
 }

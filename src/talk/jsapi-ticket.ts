@@ -43,7 +43,7 @@ export class JsapiTicket extends DurableObject<Env> {
       return this.#holder.current()
     }
     if (held?.token === failed)
-      logEvent('jsapi_ticket_refused', { ageS: ageSeconds(held.fetchedAt) })
+      logEvent('jssdk_ticket_refused', { ageS: ageSeconds(held.fetchedAt) })
     // getticket has no forced refresh: if WeChat hands the same ticket back, it is the one.
     return this.#holder.invalidate(failed, async (fresh) => fresh)
   }

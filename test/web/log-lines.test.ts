@@ -87,7 +87,7 @@ describe('the web side’s log lines', () => {
         'oauth_callback',
         'oauth_exchange',
         'jsapi_ticket_fetched',
-        'jsapi_ticket_refused',
+        'jssdk_ticket_refused',
       ]),
     )
     expect(
