@@ -24,6 +24,8 @@ export {
   later,
   type Middleware,
   NextCalledTwiceError,
+  type NowContext,
+  type NowHandler,
   Router,
   RouterDefinitionError,
 } from './router.ts'

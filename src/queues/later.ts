@@ -111,6 +111,8 @@ export async function runLaterJob(
     log: {},
     wechat: talker,
     webLink: webLinkFor(env, account.id, queued.workerOrigin ?? null),
+    key,
+    job,
     async send(reply) {
       if (owner.kind !== 'user' || talker === null || talkBack === null) {
         throw new WechatApiError(
