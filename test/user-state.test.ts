@@ -268,6 +268,9 @@ function asVersion1(sql: SqlStorage) {
   sql.exec(
     'CREATE TABLE windows (kind TEXT PRIMARY KEY, opened_at INTEGER NOT NULL, used INTEGER NOT NULL) WITHOUT ROWID',
   )
+  // The AI assistant's tables (migration 5).
+  sql.exec('DROP TABLE assistant_asks')
+  sql.exec('DROP TABLE assistant_memory')
 }
 
 describe('the versioned schema', () => {

@@ -60,6 +60,11 @@ export interface AccountSettings {
   readonly problems: readonly string[]
   /** What is served but weaker than it should be (a guessable Token). Never a value. */
   readonly warnings: readonly string[]
+  /**
+   * The account cannot send customer-service messages (WeChat answers 48001: an unverified
+   * account): what comes later is answered passively only (src/assistant/: AI_PASSIVE_ONLY).
+   */
+  readonly passiveOnly: boolean
 }
 
 /** An account's own settings, as strings (the env's variables) or JSON values (an entry). */
@@ -79,6 +84,7 @@ export interface AccountSource {
   readonly adminToken?: unknown
   readonly webOrigins?: unknown
   readonly webSecret?: unknown
+  readonly aiPassiveOnly?: unknown
 }
 
 /** The settings every account shares: the deployment's own variables. */
@@ -115,6 +121,7 @@ export const ENV_NAMES: { readonly [K in keyof AccountSource]-?: string } = {
   adminToken: 'ADMIN_TOKEN',
   webOrigins: 'WEB_ORIGINS',
   webSecret: 'WEB_SECRET',
+  aiPassiveOnly: 'AI_PASSIVE_ONLY',
 }
 
 /**
@@ -231,6 +238,11 @@ export function accountSettings(
     web,
     problems,
     warnings,
+    // `true` (a JSON entry) or "true" (a variable); anything else is off.
+    passiveOnly:
+      String(source.aiPassiveOnly ?? '')
+        .trim()
+        .toLowerCase() === 'true',
   }
 }
 

@@ -10,6 +10,12 @@
  *   .text(/^ask /, later(async (push, { send }) => send(message.text('…'))))
  */
 
+export {
+  type AssistantContext,
+  type AssistantNotices,
+  type AssistantOptions,
+  assistant,
+} from '../assistant/assistant.ts'
 export type { WechatClient } from '../talk/talk.ts'
 export { oauthStartLink, type WebLink } from '../web/link.ts'
 export { message, WechatApiError } from '../wechat/api.ts'

@@ -6,6 +6,7 @@
 import { JOBS_TABLE } from '../receive/jobs.ts'
 import { migrateTables } from '../sqlite-migrations.ts'
 import type { WindowKind } from '../wechat/windows.ts'
+import { ASSISTANT_TABLES } from './assistant.ts'
 
 /**
  * Each reply window's columns in the profile row (migration 3), named here once: SQL takes
@@ -88,6 +89,8 @@ const MIGRATIONS: readonly string[] = [
      event_window_at = coalesce((SELECT opened_at FROM windows WHERE kind = 'event'), -1),
      event_window_used = coalesce((SELECT used FROM windows WHERE kind = 'event'), 0);
    DROP TABLE windows;`,
+  // 5: the AI assistant's questions by push key, and the conversation's memory (assistant.ts).
+  ASSISTANT_TABLES,
 ]
 
 /**
