@@ -206,11 +206,12 @@ export function debugConsole(
         const [state, recent] = await Promise.all([user.snapshot(), user.recent()])
         return c.json({ state, recent })
       })
-      .get('/api/sent/:openid', async (c) => {
-        // The customer-service messages the fake WeChat took for this user, newest last.
+      // The customer-service messages, and the "typing…" commands, the fake WeChat took for
+      // this user, newest last.
+      .get('/api/:record{sent|typing}/:openid', async (c) => {
         const openid = c.req.param('openid')
         if (!isWechatId(openid)) return c.text('malformed openid', 400)
-        const url = fakeWechatUrl(c.var.account, `fake/sent?touser=${openid}`)
+        const url = fakeWechatUrl(c.var.account, `fake/${c.req.param('record')}?touser=${openid}`)
         if (!url) return c.json([])
         const headers = { Authorization: c.req.header('Authorization') ?? '' }
         const response = await fetch(url, { headers }).catch(() => null)
