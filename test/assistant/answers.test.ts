@@ -10,6 +10,7 @@ import { fakeAnswer } from '../../src/debug/fake-model.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { fakeModel } from '../helpers/fake-model.ts'
 import { fakeWechat } from '../helpers/fake-wechat.ts'
+import { captureLogs } from '../helpers/logs.ts'
 import { parsedPush, queuedJob } from '../helpers/pushes.ts'
 import { attempt, mark, openid, sentTo, textPush } from './helpers.ts'
 
@@ -117,4 +118,28 @@ describe('two questions while the first is pending', () => {
     expect(sent[0]).toBe(`Answer to “${q1}” (a new conversation).`)
     expect(sent[1]).toBe(`Answer to “${q2}” (I remember 1 earlier message; the last: “${q1}”).`)
   }, 30_000)
+})
+
+describe('the log', () => {
+  it('says how an answer went, never the question, the answer, the prompt or the OpenID', async () => {
+    const lines = captureLogs('log', 'warn', 'error')
+    const id = openid('logged')
+    const q = mark('secret-question')
+    const answer = await attempt(textPush(id, `ask ${q} [fail=500*1]`), { REPLY_BUDGET_MS: '4500' })
+    expect(answer).toBe(`Answer to “${q}” (a new conversation).`)
+    const events = lines.records.map((record) => record.event)
+    expect(events).toEqual(
+      expect.arrayContaining(['assistant_retry', 'assistant_answered', 'push']),
+    )
+    expect(lines.records.find((record) => record.event === 'assistant_answered')).toMatchObject({
+      provider: 'openai',
+      attempts: 2,
+      promptTokens: expect.any(Number),
+      completionTokens: expect.any(Number),
+    })
+    const text = lines.text()
+    expect(text).not.toContain(q)
+    expect(text).not.toContain(id)
+    expect(text).not.toContain('test bot’s assistant')
+  })
 })
