@@ -12,7 +12,8 @@
  *   with the object (an eviction, a deploy) is found by the object's alarm and counts as one.
  *   The last failure is kept as the answer's place (the user gets one notice) and dead-lettered.
  * - What was given passively is confirmed by the push's receipt ({@link UserAssistant.received}),
- *   what a job sent by the job ({@link UserAssistant.delivered}).
+ *   what a job sent by the job ({@link UserAssistant.delivered}); an answer handed out whose
+ *   push was answered without it (its handler ran past the budget) goes to the push's job.
  */
 
 import { callModel, ModelError } from '../assistant/model.ts'
@@ -29,6 +30,7 @@ import {
 import type { ModelProvider } from '../assistant/settings.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
 import type { DeadLetterInput } from '../queues/dead-letters.ts'
+import type { QueuedJob } from '../queues/queued.ts'
 import type { Push } from '../wechat/push.ts'
 
 /** What is asked of the assistant: a question, a reset of the memory, or (passive-only) the next waiting answer. */
@@ -123,6 +125,8 @@ interface AskRow extends Record<string, SqlStorageValue> {
   answered_at: number | null
   delivery: string | null
   delivered_at: number | null
+  /** The push's job (a QueuedJob's JSON), for an account that can send customer-service messages. */
+  letter: string | null
 }
 
 /** The tables, made by the user's schema (migration 5: src/user/schema.ts). */
@@ -146,6 +150,7 @@ export const ASSISTANT_TABLES = `CREATE TABLE assistant_asks (
      answered_at INTEGER,
      delivery TEXT,
      delivered_at INTEGER,
+     letter TEXT,
      prompt_tokens INTEGER,
      completion_tokens INTEGER,
      at INTEGER NOT NULL
@@ -237,18 +242,30 @@ export class UserAssistant {
    * that WeChat got, or with its job. A reply confirms what was handed out for it; a job takes
    * the delivery over.
    */
-  received(sql: SqlStorage, key: string, outcome: { replied: boolean; deferred: boolean }): void {
+  received(
+    sql: SqlStorage,
+    key: string,
+    outcome: { replied: boolean; deferred: boolean },
+  ): QueuedJob | null {
     const row = rowOf(sql, key)
-    if (!row) return
+    if (!row) return null
     if (outcome.deferred) {
       sql.exec(`UPDATE assistant_asks SET delivery = 'job' WHERE key = ?`, key)
-      return
+      return null
     }
-    if (!outcome.replied) return
+    if (!outcome.replied && row.op === 'ask' && row.delivery === null && row.letter !== null) {
+      // The push was answered with neither the answer nor its job (its handler ran past the
+      // budget, the answer handed out or not): the job delivers it. The caller queues it.
+      sql.exec(`UPDATE assistant_asks SET delivery = 'job' WHERE key = ?`, key)
+      logProblem('assistant_reply_lost', { key })
+      return JSON.parse(row.letter) as QueuedJob
+    }
+    if (!outcome.replied) return null
     if (row.op === 'fetch' && row.ref !== null && row.part !== null)
       this.#given(sql, row.ref, row.part)
     else if (row.op !== 'fetch' && row.offered !== null) this.#given(sql, key, row.offered)
     this.#notify()
+    return null
   }
 
   /** The alarm's part: a question due (after its backoff), or a call lost with the object. */
@@ -301,8 +318,8 @@ export class UserAssistant {
     const seq =
       sql.exec<{ seq: number | null }>('SELECT max(seq) AS seq FROM assistant_asks').one().seq ?? 0
     sql.exec(
-      `INSERT INTO assistant_asks (key, seq, op, plan, state, due_at, reason, arrivals, first_at, answered_at, at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO assistant_asks (key, seq, op, plan, state, due_at, reason, arrivals, first_at, answered_at, letter, at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       key,
       seq + 1,
       op,
@@ -313,6 +330,8 @@ export class UserAssistant {
       request.role === 'request' ? 1 : 0,
       now,
       state === 'limited' ? now : null,
+      // Without customer-service messages there is no job to fall back on.
+      plan && !request.passive ? JSON.stringify(plan.letter) : null,
       now,
     )
     if ((seq + 1) % 50 === 0) trimAsks(sql)

@@ -172,10 +172,15 @@ export class UserState extends DurableObject<Cloudflare.Env> {
       )
     })
     // What was handed out for this push (an assistant's answer) is given, or its job's to give.
-    this.#assistant.received(sql, key, {
+    const fallback = this.#assistant.received(sql, key, {
       replied: answered !== null && answered.reply !== NO_REPLY,
       deferred: admission.take === 'first' && job !== null,
     })
+    if (fallback) {
+      await this.env.LATER.send(fallback).catch((error: unknown) =>
+        logProblem('assistant_job_not_queued', { key, error: errorName(error) }),
+      )
+    }
     // The row just written expires last; the alarm then finds the rest (lifecycle.ts).
     await this.#wakeBy(now + RETENTION_MS)
     if (admission.take === 'first') await this.#countScene(push)

@@ -6,13 +6,17 @@
 
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
+import { assistant, Router } from '../../src/bot/index.ts'
 import { fakeAnswer } from '../../src/debug/fake-model.ts'
+import type { Env } from '../../src/env.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { fakeModel } from '../helpers/fake-model.ts'
 import { fakeWechat } from '../helpers/fake-wechat.ts'
 import { captureLogs } from '../helpers/logs.ts'
 import { parsedPush, queuedJob } from '../helpers/pushes.ts'
-import { attempt, mark, openid, sentTo, textPush } from './helpers.ts'
+import { signedRequest } from '../helpers/wechat.ts'
+import { fetchWith } from '../helpers/worker.ts'
+import { attempt, mark, openid, QUICK, sentTo, textPush } from './helpers.ts'
 
 describe('an answer', () => {
   it('that is ready within the reply budget goes out as the passive reply, after one call', async () => {
@@ -142,4 +146,31 @@ describe('the log', () => {
     expect(text).not.toContain(id)
     expect(text).not.toContain('test bot’s assistant')
   })
+})
+
+describe('a handler past the reply budget', () => {
+  it('loses no answer: the push is answered success, and its job sends the answer', async () => {
+    // A middleware that keeps the bot past the budget after the assistant answered.
+    const slowBot = new Router<Env>()
+      .use(async (_push, _context, next) => {
+        const answer = await next()
+        await new Promise((resolve) => setTimeout(resolve, 1_500))
+        return answer
+      })
+      .text(
+        /^ask /,
+        assistant({ system: 'x', question: (push) => push.content.slice(4), name: 'ask' }),
+      )
+    const id = openid('over-budget')
+    const q = mark('over-budget')
+    const xml = textPush(id, `ask ${q}`)
+    await fakeWechat.interact(xml)
+    const response = await fetchWith(await signedRequest(xml), QUICK, slowBot)
+    expect(await response.text()).toBe('success')
+    await eventually(
+      async () => expect(await sentTo(id)).toEqual([`Answer to “${q}” (a new conversation).`]),
+      20_000,
+    )
+    expect(await fakeModel.calls(q)).toHaveLength(1)
+  }, 30_000)
 })
