@@ -228,9 +228,9 @@ export class UserAssistant {
   delivered(key: string): void {
     const sql = this.#host.tables()
     if (!sql) return
+    // Delivered: the push (the job's letter) is no longer needed, only the answer for replays.
     sql.exec(
-      'UPDATE assistant_asks SET delivered_at = ?, at = ? WHERE key = ? AND delivered_at IS NULL',
-      Date.now(),
+      'UPDATE assistant_asks SET delivered_at = ?1, letter = NULL, at = ?1 WHERE key = ?2 AND delivered_at IS NULL',
       Date.now(),
       key,
     )
@@ -406,6 +406,7 @@ export class UserAssistant {
          parts_given = max(parts_given, ?1 + 1),
          delivery = coalesce(delivery, 'passive'),
          delivered_at = CASE WHEN delivered_at IS NULL AND ?1 + 1 >= parts THEN ?2 ELSE delivered_at END,
+         letter = NULL,
          at = ?2
        WHERE key = ?3`,
       part,
