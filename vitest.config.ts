@@ -19,7 +19,8 @@ if (!fakeWechatScript) throw new Error('the fake WeChat worker did not build')
 /**
  * The accounts of WECHAT_ACCOUNTS the tests serve beside the env account (test/helpers/
  * accounts.ts signs for them): `shop` with scan to log in, `news` with an admin token of its
- * own and encryption required, `broken` without a Token.
+ * own and encryption required, `quiet` without customer-service messages (the assistant's
+ * passive-only mode), `broken` without a Token.
  */
 const TEST_ACCOUNTS = {
   shop: {
@@ -39,6 +40,15 @@ const TEST_ACCOUNTS = {
     adminToken: 'news-admin-token',
   },
   broken: { appId: 'wxc3d4e5f607182930', appSecret: 'broken-secret' },
+  // Without customer-service messages (48001): the AI assistant answers passively only.
+  quiet: {
+    token: 'quietTokenM4k9Xr2Pw7Ls5Qb8Vn3Zc6Hd1J',
+    appId: 'wxd4e5f60718293a41',
+    encodingAesKey: 'QuietKey0123456789abcdefghijklmnopqrstuvwxy',
+    appSecret: 'quiet-secret',
+    requireEncryption: 'false',
+    aiPassiveOnly: 'true',
+  },
 }
 
 // Tests run inside workerd with real local KV, Queues and Durable Objects. Secrets are
@@ -76,7 +86,11 @@ export default defineConfig({
           QUEUE_RETRY_BASE_SECONDS: '0',
           REQUIRE_ENCRYPTION: 'false',
           DEBUG_CONSOLE: 'false',
-          // Two more accounts on the same deployment, and one whose settings are wrong.
+          // The AI assistant's model: the fake (src/debug/fake-model.ts), in the outbound worker.
+          AI_BASE_URL: 'https://fake-model.test/v1/',
+          AI_MODEL: 'fake-model',
+          AI_API_KEY: 'test-ai-key',
+          // Three more accounts on the same deployment, and one whose settings are wrong.
           WECHAT_ACCOUNTS: JSON.stringify(TEST_ACCOUNTS),
           // A third-party platform on the same deployment (test/helpers/platform.ts).
           WECHAT_PLATFORM_APPID: 'wxf0e1d2c3b4a59687',

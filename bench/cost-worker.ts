@@ -6,6 +6,7 @@
  * Built by `npm run cost` with esbuild and run under Miniflare; never deployed.
  */
 
+import { AssistantQuota } from '../src/assistant/quota.ts'
 import { botsOf } from '../src/bot/bots.ts'
 import { Campaigns } from '../src/campaigns.ts'
 import type { Env } from '../src/env.ts'
@@ -127,6 +128,7 @@ function countedEnv(env: Env): Env {
     USERS: countingNamespace(env.USERS),
     ACCESS_TOKENS: countingNamespace(env.ACCESS_TOKENS, 'tokenRequests'),
     CAMPAIGNS: countingNamespace(env.CAMPAIGNS),
+    ASSISTANT_QUOTAS: countingNamespace(env.ASSISTANT_QUOTAS),
   }
 }
 
@@ -211,7 +213,7 @@ function countMethods(base: { prototype: object }, counted: { prototype: object 
 countMethods(UserState, CountedUserState)
 countMethods(Campaigns, CountedCampaigns)
 
-export { AccessToken, Ledger }
+export { AccessToken, AssistantQuota, Ledger }
 
 const bots = botsOf(bot)
 const app = appFor(bots)

@@ -14,6 +14,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { build } from 'esbuild'
 import { Miniflare } from 'miniflare'
+import { fakeModel } from '../src/debug/fake-model.ts'
 import { fakeWechat } from '../src/debug/fake-wechat.ts'
 import { type ForgeFields, forgePushXml, signPush } from '../src/debug/forge.ts'
 import type { PushKind } from '../src/wechat/push.ts'
@@ -64,7 +65,7 @@ export const FREE_PER_DAY = {
 /** A Durable Object is billed at 128 MB while it runs. */
 const DO_GB = 0.128
 
-type Path = 'first delivery' | 'retry' | 'unfollow' | 'deferred'
+type Path = 'first delivery' | 'retry' | 'unfollow' | 'deferred' | 'assistant'
 
 interface Scenario {
   readonly name: string
@@ -73,7 +74,21 @@ interface Scenario {
   readonly fields?: ForgeFields
   /** Share of the reference mix. */
   readonly weight: number
+  /** Pushes sent at once rather than one after another (each waits for a model). */
+  readonly concurrent?: boolean
+  /** How long nothing must move before the scenario counts as settled. */
+  readonly quietMs?: number
+  /**
+   * The model's latency: the user's object is billed for its duration while its call is in
+   * flight, which the RPC waits counted here do not all cover (the gap between the push's
+   * attempt giving up waiting and its job asking).
+   */
+  readonly modelMs?: number
 }
+
+/** The fake model's latency in the assistant's scenarios: a fast answer, and a slow one. */
+const FAST_MODEL_MS = 1_000
+const SLOW_MODEL_MS = 6_000
 
 // The event-push page's six pushes share what text, retries and unfollows leave.
 const EVENTS = 0.68 / 6
@@ -101,6 +116,29 @@ const SCENARIOS: Scenario[] = [
     kind: 'text',
     fields: { content: 'later hello' },
     weight: 0,
+  },
+  // Not in the mix: one AI assistant answer (the test bot's `ask …`, the fake model), ready
+  // within the reply budget (a passive reply), and slow (success, typing, a customer-service
+  // message from the later queue).
+  {
+    name: 'text `ask …` (fast model)',
+    path: 'assistant',
+    kind: 'text',
+    fields: { content: `ask what is new today? [delay=${FAST_MODEL_MS}]` },
+    weight: 0,
+    concurrent: true,
+    quietMs: 1_500,
+    modelMs: FAST_MODEL_MS,
+  },
+  {
+    name: 'text `ask …` (slow model)',
+    path: 'assistant',
+    kind: 'text',
+    fields: { content: `ask what is new today? [delay=${SLOW_MODEL_MS}]` },
+    weight: 0,
+    concurrent: true,
+    quietMs: SLOW_MODEL_MS + 2_000,
+    modelMs: SLOW_MODEL_MS,
   },
 ]
 
@@ -224,6 +262,26 @@ async function buildWorker(): Promise<string> {
 }
 
 const wechat = fakeWechat()
+const model = fakeModel()
+/** The model's tokens, as the fake model counted them in its answers. */
+const tokens = { calls: 0, prompt: 0, completion: 0 }
+
+/** The fake model's answer, its token counts noted. */
+async function countedModel(request: Request): Promise<Response> {
+  const response = await model.fetch(request)
+  const usage = (await response
+    .clone()
+    .json()
+    .catch(() => ({}))) as {
+    usage?: { prompt_tokens?: number; completion_tokens?: number }
+  }
+  if (usage.usage) {
+    tokens.calls++
+    tokens.prompt += usage.usage.prompt_tokens ?? 0
+    tokens.completion += usage.usage.completion_tokens ?? 0
+  }
+  return response
+}
 
 function start(scriptPath: string, compatibilityDate: string): Miniflare {
   return new Miniflare({
@@ -243,9 +301,14 @@ function start(scriptPath: string, compatibilityDate: string): Miniflare {
       WECHAT_API_BASE: 'https://fake-wechat.test/',
       WECHAT_APPSECRET: 'cost-secret',
       WECHAT_TOKEN_URL: '',
+      AI_BASE_URL: 'https://fake-model.test/v1/',
+      AI_MODEL: 'fake-model',
     },
-    // WeChat's API, faked, for deferred replies; nothing else leaves the Worker.
-    outboundService: (request: Request) => wechat.fetch(request),
+    // WeChat's API and the model, faked; nothing else leaves the Worker.
+    outboundService: (request: Request) =>
+      new URL(request.url).hostname === 'fake-model.test'
+        ? countedModel(request)
+        : wechat.fetch(request),
     kvNamespaces: ['DEAD_LETTERS', 'REPLY_CACHE'],
     queueProducers: { PUSHES: 'wechat-edge-pushes', LATER: 'wechat-edge-later' },
     queueConsumers: {
@@ -257,6 +320,7 @@ function start(scriptPath: string, compatibilityDate: string): Miniflare {
       ACCESS_TOKENS: { className: 'AccessToken', useSQLite: true },
       LEDGER: { className: 'Ledger', useSQLite: true },
       CAMPAIGNS: { className: 'CountedCampaigns', useSQLite: true },
+      ASSISTANT_QUOTAS: { className: 'AssistantQuota', useSQLite: true },
     },
     handleRuntimeStdio(stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) {
       if (process.env.COST_DEBUG) {
@@ -305,7 +369,14 @@ async function post(mf: Miniflare, xml: string): Promise<void> {
   await response.arrayBuffer()
 }
 
-async function measure(mf: Miniflare, scenario: Scenario, round: number): Promise<PerPush> {
+interface Measured {
+  readonly per: PerPush
+  /** Model tokens per push (the assistant's scenarios; zero elsewhere). */
+  readonly promptTokens: number
+  readonly completionTokens: number
+}
+
+async function measure(mf: Miniflare, scenario: Scenario, round: number): Promise<Measured> {
   const now = Math.floor(Date.now() / 1000)
   const users = Array.from(
     { length: USERS },
@@ -323,8 +394,18 @@ async function measure(mf: Miniflare, scenario: Scenario, round: number): Promis
   if (scenario.path === 'retry') for (const xml of pushes) await post(mf, xml)
   await settled(mf)
   await counts(mf, 'DELETE')
-  for (const xml of pushes) await post(mf, xml)
-  return perPush(await settled(mf, scenario.path === 'deferred' ? 2_500 : 300), pushes.length)
+  const before = { ...tokens }
+  if (scenario.concurrent) await Promise.all(pushes.map((xml) => post(mf, xml)))
+  else for (const xml of pushes) await post(mf, xml)
+  const quiet = scenario.quietMs ?? (scenario.path === 'deferred' ? 2_500 : 300)
+  const counted = perPush(await settled(mf, quiet), pushes.length)
+  const modelGbSeconds = ((scenario.modelMs ?? 0) / 1000) * DO_GB
+  const per = { ...counted, doGbSeconds: Math.max(counted.doGbSeconds, modelGbSeconds) }
+  return {
+    per,
+    promptTokens: (tokens.prompt - before.prompt) / pushes.length,
+    completionTokens: (tokens.completion - before.completion) / pushes.length,
+  }
 }
 
 function format(p: PerPush): string[] {
@@ -347,9 +428,9 @@ async function main() {
   const mf = start(await buildWorker(), compatibilityDate)
   await mf.ready
   try {
-    const rows: { scenario: Scenario; per: PerPush }[] = []
+    const rows: ({ scenario: Scenario } & Measured)[] = []
     for (const [round, scenario] of SCENARIOS.entries()) {
-      rows.push({ scenario, per: await measure(mf, scenario, round) })
+      rows.push({ scenario, ...(await measure(mf, scenario, round)) })
     }
     const mix = rows.reduce<PerPush>(
       (sum, { scenario, per }) => {
@@ -420,6 +501,13 @@ async function main() {
     if (deferred) {
       console.log(
         `AccessToken object calls per 1,000 sends: ${(deferred.per.tokenRequests * 1000).toFixed(1)} (${USERS} deferred replies, one isolate: the first asks, the rest use its copy)`,
+      )
+    }
+    for (const row of rows.filter(({ scenario }) => scenario.path === 'assistant')) {
+      const answers = freeCapacity(row.per)
+      const gbs = row.per.doGbSeconds
+      console.log(
+        `AI assistant, ${row.scenario.name}: $${(dollars(row.per) * 1000).toFixed(4)} of Cloudflare per 1,000 answers on Workers Paid past its inclusions (DO duration ${(gbs * 1000).toFixed(1)} GB-s of it: the user's object is active while the model answers, ${((row.scenario.modelMs ?? 0) / 1000).toFixed(1)} s here); Workers Free: ${answers.pushes} answers/day (limited by ${answers.quota}); model tokens per answer: ${row.promptTokens.toFixed(0)} in, ${row.completionTokens.toFixed(0)} out (the provider's price not included)`,
       )
     }
     console.log(

@@ -49,6 +49,9 @@ export async function fixture(nowSeconds: number): Promise<Fixture> {
     wechat: null,
     account: { id: 'env', appId: null },
     webLink: () => '',
+    key: 'bench-key',
+    msLeft: () => 4_000,
+    hold: () => {},
   }
   const xml = forgePushXml('text', {
     content: 'Hello, wechat-edge',

@@ -7,7 +7,11 @@
  * - a refusal while the port is taken: wrangler would move to another, and the fake WeChat API's
  *   traffic (the AppSecret, tokens, customer-service messages) would go to whatever holds it;
  * - the fake WeChat API's base (`WECHAT_API_BASE` in `.dev.vars`, when it is this machine's)
- *   pointed at the port, so that a dev server on 8790 talks to its own fake;
+ *   and the fake model's (`AI_BASE_URL`) pointed at the port, so that a dev server on 8790
+ *   talks to its own fakes;
+ * - `--local`: remote bindings off, so that a Workers AI binding added to wrangler.toml (which
+ *   has no local simulation) needs no Cloudflare login here: the assistant uses the fake model
+ *   (`-- --remote` to use Cloudflare's, logged in);
  * - the debugging console's link printed after wrangler's "Ready on", with the port wrangler
  *   bound. The admin token rides in the link's fragment, which the browser never sends to a
  *   server, so the console opens unlocked on this machine and nowhere else;
@@ -50,13 +54,17 @@ function taken(port: number, host: string): Promise<boolean> {
   })
 }
 
-/** `WECHAT_API_BASE` moved to the port, when it is the fake WeChat API on this machine. */
-function fakeApiBaseOn(base: string | undefined, port: number): string | null {
+/** A fake's base (`/debug/wechat-api/`, `/debug/fake-model/`) moved to the port, when it is this machine's. */
+function fakeApiBaseOn(
+  base: string | undefined,
+  port: number,
+  path = '/debug/wechat-api/',
+): string | null {
   if (base === undefined) return null
   try {
     const url = new URL(base)
     const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)
-    if (!local || !url.pathname.startsWith('/debug/wechat-api/')) return null
+    if (!local || !url.pathname.startsWith(path)) return null
     url.port = String(port)
     return url.href
   } catch {
@@ -70,7 +78,7 @@ function fakeApiBaseOn(base: string | undefined, port: number): string | null {
  * fake's records both are read from, answered 200. Colours are removed before matching.
  */
 const POLLING =
-  /^\[wrangler:info\] GET \/debug\/(?:api\/(?:users|sent)\/\S+|wechat-api\/fake\/(?:sent|typing)\S*) 200 /
+  /^\[wrangler:info\] GET \/debug\/(?:api\/(?:users|sent|typing)\/\S+|wechat-api\/fake\/(?:sent|typing)\S*) 200 /
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes
 const COLOURS = /\u001b\[[0-9;]*m/g
@@ -103,6 +111,7 @@ if (missing.length > 0) {
 }
 
 const fakeApiBase = fakeApiBaseOn(vars.WECHAT_API_BASE, port)
+const fakeModelBase = fakeApiBaseOn(vars.AI_BASE_URL, port, '/debug/fake-model/')
 const wranglerArgs = [
   'wrangler',
   'dev',
@@ -110,7 +119,11 @@ const wranglerArgs = [
   ...(args.some((arg) => arg === '--port' || arg.startsWith('--port='))
     ? []
     : ['--port', String(port)]),
+  ...(args.some((arg) => arg === '--remote' || arg === '-r' || arg === '--local')
+    ? []
+    : ['--local']),
   ...(fakeApiBase ? ['--var', `WECHAT_API_BASE:${fakeApiBase}`] : []),
+  ...(fakeModelBase ? ['--var', `AI_BASE_URL:${fakeModelBase}`] : []),
   ...args,
 ]
 // Wrangler's output passes through here; it keeps its colours when this is a terminal.

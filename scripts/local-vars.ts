@@ -30,6 +30,11 @@ REQUIRE_ENCRYPTION=false
 # A second sample account, demo, served at /wechat/demo: the console's account picker and
 # \`npm run simulate -- text --account demo\` use it.
 WECHAT_ACCOUNTS={"demo":{"token":"demotoken","appId":"wx0000000000000001","encodingAesKey":"DemoKey0123456789abcdefghijklmnopqrstuvwxyz","appSecret":"local-fake-secret"}}
+# The AI assistant, locally: the fake model \`npm run dev\` serves (DEBUG_CONSOLE only), an
+# OpenAI-compatible endpoint that needs no key. In production set AI_BASE_URL and AI_MODEL in
+# wrangler.toml and AI_API_KEY as a secret, or bind Workers AI (README, "An AI assistant").
+AI_BASE_URL=http://localhost:8787/debug/fake-model/v1/
+AI_MODEL=fake-model
 # A sample third-party platform: its events at /wechat/platform, its accounts' pushes at
 # /wechat/platform/<appid>. The console plays WeChat's side (a ticket, an authorization, the
 # release test); the fake WeChat API pushes its events here.

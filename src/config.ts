@@ -180,6 +180,7 @@ function envSource(env: Env): AccountSource {
     loginSecret: env.LOGIN_SECRET,
     webOrigins: env.WEB_ORIGINS,
     webSecret: env.WEB_SECRET,
+    aiPassiveOnly: env.AI_PASSIVE_ONLY,
   }
 }
 

@@ -1,11 +1,12 @@
 /**
  * The default bot: a short example to replace with your own. Follows and scans name their QR
  * scene, menu clicks name their key, `count` counts in the user's session, `later …` answers
- * after the 5 s window as a customer-service message, other text is echoed; everything else
+ * after the 5 s window as a customer-service message, other text goes to the AI assistant when
+ * one is configured (`npm run dev`: a local fake model) and is echoed otherwise; everything else
  * gets `success`. One middleware times the bot into the log line.
  */
 
-import { defineMenu, later, Router, reply } from './bot/index.ts'
+import { assistant, defineMenu, later, Router, reply } from './bot/index.ts'
 import type { Env } from './env.ts'
 
 /** The account's custom menu: `POST /admin/menu` (or `npm run menu -- publish`) publishes it. */
@@ -69,6 +70,15 @@ export const bot = new Router<Env, CountSession>()
       // Stands for slow work (an LLM, another service): the user sees "typing…" meanwhile.
       await new Promise((resolve) => setTimeout(resolve, LATER_PAUSE_MS))
       await send(reply.text(`later: ${push.content.slice('later '.length)}`))
+    }),
+  )
+  // Answered by the model (once per push, whatever WeChat retries); passed on when AI is off.
+  .on(
+    'text',
+    assistant({
+      system:
+        'You are the assistant of a WeChat Service Account. Answer briefly, in the language of the question.',
+      context: (_push, { account }) => ({ account: account.id }),
     }),
   )
   .on('text', (push) => (push.content.length > 0 ? reply.text(push.content) : undefined))

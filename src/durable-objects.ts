@@ -3,6 +3,7 @@
  * binds them by class name): the production entry, the dev entry and the tests' entry.
  */
 
+export { AssistantQuota } from './assistant/quota.ts'
 export { Campaigns } from './campaigns.ts'
 export { LoginGate, LoginSession } from './login/session.ts'
 export { Platform } from './platform/platform.ts'

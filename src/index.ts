@@ -10,6 +10,7 @@ import { createWorker } from './worker.ts'
 // Durable Object namespaces.
 export {
   AccessToken,
+  AssistantQuota,
   Campaigns,
   JsapiTicket,
   Ledger,

@@ -36,7 +36,6 @@ describe('the default bot', () => {
       forgePushXml('click', { menuKey: 'TODAY' }),
       'Today: a menu declared in code (src/default-bot.ts).',
     ],
-    ['a text message', forgePushXml('text', { content: 'echo ]]> me 你好' }), 'echo ]]> me 你好'],
   ])('replies to %s', async (_, xml, content) => {
     const answer = await answerTo(xml)
     expect(answer).toMatchObject({ MsgType: 'text', Content: content })
@@ -57,6 +56,17 @@ describe('the default bot', () => {
     ['a template job result', forgePushXml('template_send_job_finish')],
   ])('answers %s with success', async (_, xml) => {
     expect(await answerTo(xml)).toBe('success')
+  })
+
+  it('answers text with the AI assistant when one is configured, and echoes it otherwise', async () => {
+    const content = `echo ]]> me 你好 ${crypto.randomUUID()}`
+    const xml = () => forgePushXml('text', { openid: openid('assistant'), content })
+    expect(await answerTo(xml())).toMatchObject({
+      MsgType: 'text',
+      Content: `Answer to “${content}” (a new conversation).`,
+    })
+    const response = await fetchWith(await signedRequest(xml()), { AI_BASE_URL: '' }, bot)
+    expect(parseXmlRoot(await response.text())).toMatchObject({ Content: content })
   })
 
   it('counts `count` in the user’s session, by text and by its menu', async () => {

@@ -279,6 +279,40 @@ describe('deferred routes by name', () => {
     expect(after.laterJob('text:a')).toBeUndefined()
   })
 
+  it('with `now`, answer on the request path, and queue the job only when now defers', async () => {
+    const bot = new Router().text(
+      /^quote /,
+      later(run, {
+        now: (routed, { defer, job }) => {
+          if (routed.kind === 'text' && routed.content === 'quote cached') {
+            return reply.text(`cached, else ${job}`)
+          }
+          defer()
+          return reply.text('on its way')
+        },
+      }),
+    )
+    const routed = async (content: string) => {
+      let name: string | undefined
+      const answer = await bot.route(push('text', { content }), {
+        ...context,
+        defer: (job) => {
+          name = job
+        },
+      })
+      return { answer, name }
+    }
+    expect(await routed('quote cached')).toEqual({
+      answer: reply.text('cached, else text:/^quote /'),
+      name: undefined,
+    })
+    expect(await routed('quote new')).toEqual({
+      answer: reply.text('on its way'),
+      name: 'text:/^quote /',
+    })
+    expect(bot.laterJob('text:/^quote /')).toBe(run)
+  })
+
   it('refuse two routes with one name, and a when() route without one, at start-up', () => {
     expect(() => new Router().text('a', later(run)).text('a', later(run))).toThrow(
       RouterDefinitionError,

@@ -277,6 +277,9 @@ function asVersion1(sql: SqlStorage) {
   for (const column of ['channel', 'template_id', 'msg_id', 'outcome']) {
     sql.exec(`ALTER TABLE outbox DROP COLUMN ${column}`)
   }
+  // The AI assistant's tables (migration 5).
+  sql.exec('DROP TABLE assistant_asks')
+  sql.exec('DROP TABLE assistant_memory')
 }
 
 describe('the versioned schema', () => {

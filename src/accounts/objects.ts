@@ -4,6 +4,7 @@
  * so that no call can forget whose they are. Binding code, thin.
  */
 
+import type { AssistantQuota } from '../assistant/quota.ts'
 import type { Campaigns } from '../campaigns.ts'
 import type { Env } from '../env.ts'
 import type { LoginGate, LoginSession } from '../login/session.ts'
@@ -23,6 +24,8 @@ export interface AccountObjects {
   campaigns(appId: string | null): DurableObjectStub<Campaigns>
   login(id: string): DurableObjectStub<LoginSession>
   loginGate(): DurableObjectStub<LoginGate>
+  /** How many questions the account's users put to the AI assistant this hour. */
+  assistantQuota(): DurableObjectStub<AssistantQuota>
 }
 
 /**
@@ -39,5 +42,6 @@ export function objectsOf(env: Env, account: string): AccountObjects {
     campaigns: (appId) => env.CAMPAIGNS.getByName(name(appId ?? 'account')),
     login: (id) => env.LOGINS.getByName(name(id)),
     loginGate: () => env.LOGIN_GATE.getByName(name('gate')),
+    assistantQuota: () => env.ASSISTANT_QUOTAS.getByName(name('assistant')),
   }
 }

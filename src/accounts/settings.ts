@@ -62,6 +62,11 @@ export interface AccountSettings {
   readonly problems: readonly string[]
   /** What is served but weaker than it should be (a guessable Token). Never a value. */
   readonly warnings: readonly string[]
+  /**
+   * The account cannot send customer-service messages (WeChat answers 48001: an unverified
+   * account): what comes later is answered passively only (src/assistant/: AI_PASSIVE_ONLY).
+   */
+  readonly passiveOnly: boolean
 }
 
 /** An account's own settings, as strings (the env's variables) or JSON values (an entry). */
@@ -81,6 +86,7 @@ export interface AccountSource {
   readonly adminToken?: unknown
   readonly webOrigins?: unknown
   readonly webSecret?: unknown
+  readonly aiPassiveOnly?: unknown
 }
 
 /** The settings every account shares: the deployment's own variables. */
@@ -117,6 +123,7 @@ export const ENV_NAMES: { readonly [K in keyof AccountSource]-?: string } = {
   adminToken: 'ADMIN_TOKEN',
   webOrigins: 'WEB_ORIGINS',
   webSecret: 'WEB_SECRET',
+  aiPassiveOnly: 'AI_PASSIVE_ONLY',
 }
 
 /**
@@ -233,6 +240,11 @@ export function accountSettings(
     web,
     problems,
     warnings,
+    // `true` (a JSON entry) or "true" (a variable); anything else is off.
+    passiveOnly:
+      String(source.aiPassiveOnly ?? '')
+        .trim()
+        .toLowerCase() === 'true',
   }
 }
 
@@ -330,6 +342,8 @@ export function authorizerAccount(platform: PlatformSettings, appId: string): Ac
     },
     login: null,
     adminToken: null,
+    // Customer-service messages are the platform's to send, with the permission the grant holds.
+    passiveOnly: false,
     web: { on: false, why: 'the web side is not served for accounts of the third-party platform' },
     problems: [],
     warnings: [],

@@ -11,6 +11,12 @@
  *   .text(/^ask /, later(async (push, { send }) => send(message.text('…'))))
  */
 
+export {
+  type AssistantContext,
+  type AssistantNotices,
+  type AssistantOptions,
+  assistant,
+} from '../assistant/assistant.ts'
 export type { NotifyOutcome } from '../talk/notify.ts'
 export type { WechatClient } from '../talk/talk.ts'
 export { oauthStartLink, type WebLink } from '../web/link.ts'
@@ -41,6 +47,8 @@ export {
   later,
   type Middleware,
   NextCalledTwiceError,
+  type NowContext,
+  type NowHandler,
   Router,
   RouterDefinitionError,
 } from './router.ts'

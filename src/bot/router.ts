@@ -79,6 +79,21 @@ export interface HandlerContext<
    * Not bound by the reply windows.
    */
   readonly notify: Notify<T>
+  /**
+   * The push's dedup key: the same for every attempt of one push (WeChat's retries, a Queue's
+   * redelivery, a replayed dead letter), another for every other push, and never content or an
+   * OpenID. Work keyed by it is done once per push.
+   */
+  readonly key: string
+  /** Milliseconds left for this handler within the reply budget (what making the push durable needs is kept back). */
+  msLeft(): number
+  /**
+   * Answers nothing on this attempt, on purpose: the push is received (without a reply, and
+   * without this attempt's session writes), and the answer is held past WeChat's 5 s, so that
+   * WeChat sends the push again and the handler's next run answers it. For an answer that
+   * becomes ready between attempts, on an account that cannot send customer-service messages.
+   */
+  hold(): void
 }
 
 /** The account a push came to: its id (`env` for the one the Worker's variables configure). */
@@ -152,6 +167,10 @@ export interface LaterContext<
    * Queue redelivers or a dead letter's replay repeats.
    */
   readonly notify: Notify<T>
+  /** The push's dedup key, as handlers have it (`HandlerContext.key`). */
+  readonly key: string
+  /** The name of the route whose job this is (`later(run, { name })`, or the route's own). */
+  readonly job: string
 }
 
 export type LaterHandler<
@@ -163,12 +182,36 @@ export type LaterHandler<
 
 const LATER = Symbol('later')
 
+/** What a `later()` route's `now` gets: a handler's context, and the way to leave the push to `run`. */
+export type NowContext<
+  E = unknown,
+  S extends SessionSchema<S> = AnySession,
+  V extends StateVars = StateVars,
+  T extends Templates = Templates,
+> = HandlerContext<E, S, V, T> & {
+  /** Leaves the push to the route's `run`, on the later queue, once this answer is sent. */
+  defer(): void
+  /** The route's job name, as its queued job and its dead letters carry it. */
+  readonly job: string
+}
+
+/** A `later()` route's first part, on the request path: it answers now, or calls `defer()`. */
+export type NowHandler<
+  P extends Push = Push,
+  E = unknown,
+  S extends SessionSchema<S> = AnySession,
+  V extends StateVars = StateVars,
+  T extends Templates = Templates,
+> = (push: P, context: NowContext<E, S, V, T>) => HandlerResult | Promise<HandlerResult>
+
 interface Deferred {
   readonly [LATER]: {
     readonly run: LaterHandler<Push, never, never>
     readonly interim: Reply | undefined
     /** The name the Queue carries; without one, the route's own (see Router). */
     readonly name: string | undefined
+    /** Runs first, on the request path: it answers, or defers to `run` (see later()). */
+    readonly now: NowHandler<Push, never, never> | undefined
   }
 }
 
@@ -181,10 +224,19 @@ interface Deferred {
  * name defaults to the route's: `menu:KEY`, `scene:NAME`, `text:PATTERN`, `kind:KIND`,
  * `fallback`; a `when()` route, whose predicate has no stable name, must be given one.
  *
+ * With `now`, the route first runs `now` on the request path, within the reply budget: it
+ * answers as any handler does, or calls `context.defer()` to leave the push to `run` (what it
+ * answers then goes out at once, `interim` is not used). The job is queued once per push, as
+ * for every deferred route.
+ *
  * @example
  * bot.text(/^ask /, later(async (push, { send }) => {
  *   await send(reply.text(await slowAnswer(push.content)))
  * }, { interim: reply.text('Thinking…'), name: 'ask' }))
+ *
+ * bot.text(/^quote /, later(sendQuote, {
+ *   now: (push, { defer }) => cachedQuote(push.content) ?? defer(),
+ * }))
  */
 export function later<
   P extends Push,
@@ -193,12 +245,17 @@ export function later<
   T extends Templates = Templates,
 >(
   run: LaterHandler<P, E, S, T>,
-  options: { interim?: Reply; name?: string } = {},
+  options: { interim?: Reply; name?: string; now?: NowHandler<P, E, S, StateVars, T> } = {},
 ): Handler<P, E, S, StateVars, T> {
-  const { interim, name } = options
+  const { interim, name, now } = options
   const handler: Handler<P, E, S, StateVars, T> = () => interim
   return Object.assign(handler, {
-    [LATER]: { run: run as unknown as LaterHandler<Push, never, never>, interim, name },
+    [LATER]: {
+      run: run as unknown as LaterHandler<Push, never, never>,
+      interim,
+      name,
+      now: now as unknown as NowHandler<Push, never, never> | undefined,
+    },
   })
 }
 
@@ -496,7 +553,15 @@ export class Router<
       const deferred = deferredOf(handler)
       if (deferred) {
         const name = this.#laterNames.get(handler)
-        if (name !== undefined) base.defer?.(name)
+        const defer = () => {
+          if (name !== undefined) base.defer?.(name)
+        }
+        if (deferred.now) {
+          const now = deferred.now as unknown as NowHandler<Push, E, S, V, T>
+          const context = contextWith(once(() => runHandler(index + 1)))
+          return (await now(push, { ...context, defer, job: name ?? '' })) ?? undefined
+        }
+        defer()
         return deferred.interim
       }
       return (await handler(push, contextWith(once(() => runHandler(index + 1))))) ?? undefined

@@ -269,10 +269,19 @@ export function debugConsole(
         ])
         return c.json({ messages, notifications })
       })
+      // The "typing…" commands the fake WeChat took for this user, newest last.
+      .get('/api/typing/:openid', async (c) => {
+        const openid = c.req.param('openid')
+        if (!isWechatId(openid)) return c.text('malformed openid', 400)
+        const url = fakeWechatUrl(c.var.account, `fake/typing?touser=${openid}`)
+        if (!url) return c.json([])
+        const headers = { Authorization: c.req.header('Authorization') ?? '' }
+        const response = await fetch(url, { headers }).catch(() => null)
+        return c.json(response?.ok ? await response.json() : [])
+      })
   )
 }
 
-/** The account's callback path, as WeChat is told it: `/wechat`, or `/wechat/<id>`. */
 /** Where WeChat pushes for the account: `/wechat`, `/wechat/<id>`, or an authorizer's URL. */
 function callbackPath(env: Env, account: AccountSettings): string {
   if (account.id === ENV_ACCOUNT) return '/wechat'

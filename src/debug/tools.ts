@@ -1,6 +1,7 @@
 /**
  * The debugging tools, for `npm run dev` (src/dev.ts) and the tests: the console at /debug, the
- * fake WeChat API at /debug/wechat-api/, the scan-to-log-in demo at /login/demo, the web side's
+ * fake WeChat API at /debug/wechat-api/, the fake language model at /debug/fake-model/ (an
+ * OpenAI-compatible endpoint the AI assistant uses locally), the scan-to-log-in demo at /login/demo, the web side's
  * demo at /web/demo and their icon at /favicon.ico, each only with DEBUG_CONSOLE=true. The
  * production entry (src/index.ts) never imports this module, so
  * none of it is in what `wrangler deploy` uploads.
@@ -15,6 +16,7 @@ import { carriesBearer } from '../http/bearer.ts'
 import { MAX_BODY_BYTES, readBoundedText, refuseDeclaredOver } from '../http/body.ts'
 import { debugConsole, deliverFakePush, isCrossSite } from './console.ts'
 import { pushPlatformEvent } from './console-platform.ts'
+import { fakeModel } from './fake-model.ts'
 import { fakeWechat } from './fake-wechat.ts'
 import { FAVICON_SVG } from './favicon.ts'
 import { loginDemo } from './login-demo.ts'
@@ -69,6 +71,26 @@ export function debugTools(app: Hono<{ Bindings: Env }>, bots: Bots): void {
       new Request(url, { method: c.req.method, headers: c.req.raw.headers, body }),
       { deliver },
     )
+  })
+  // The fake model that .dev.vars points AI_BASE_URL at: its controls are the console's too.
+  let model: ReturnType<typeof fakeModel> | undefined
+  app.all('/debug/fake-model/*', async (c) => {
+    const { debugConsole: consoleOn, adminToken } = readConfig(c.env)
+    if (!consoleOn) return c.text('not found', 404)
+    const url = new URL(c.req.url)
+    url.pathname = url.pathname.slice('/debug/fake-model'.length)
+    if (url.pathname.startsWith('/fake/')) {
+      if (isCrossSite(c.req.raw)) return c.text('cross-site requests are refused', 403)
+      const authorized =
+        adminToken !== null && (await carriesBearer(c.req.header('Authorization'), adminToken))
+      if (!authorized) return c.text('unauthorized', 401, { 'WWW-Authenticate': 'Bearer' })
+    }
+    refuseDeclaredOver(c.req.raw, MAX_BODY_BYTES)
+    const body = ['GET', 'HEAD'].includes(c.req.method)
+      ? null
+      : await readBoundedText(c.req.raw, MAX_BODY_BYTES)
+    model ??= fakeModel()
+    return model.fetch(new Request(url, { method: c.req.method, headers: c.req.raw.headers, body }))
   })
   app.route('/debug', debugConsole(dispatch, bots))
   app.get('/favicon.ico', (c) =>

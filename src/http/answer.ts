@@ -72,6 +72,9 @@ export async function answerPush<E>(opened: OpenedPush, deps: AnswerDeps<E>): Pr
   const store = owner.kind === 'user' ? userSessionStore(owner.stub) : null
   const session = new PushSession(store, msLeft)
   let deferred: string | undefined
+  let held = false
+  // The handler may use the budget but what making the push durable needs after it.
+  const reserve = Math.min(DURABLE_RESERVE_MS, deps.replyBudgetMs / 5)
   const context: RouteContext<E, AnySession> = {
     env: deps.env,
     account: { id: account.id, appId: account.talkBack?.appId ?? null },
@@ -85,9 +88,12 @@ export async function answerPush<E>(opened: OpenedPush, deps: AnswerDeps<E>): Pr
     defer: (job) => {
       deferred = job
     },
+    key,
+    msLeft: () => msLeft() - reserve,
+    hold: () => {
+      held = true
+    },
   }
-  // The handler may use the budget but what making the push durable needs after it.
-  const reserve = Math.min(DURABLE_RESERVE_MS, deps.replyBudgetMs / 5)
   // Scan to log in is the platform's, answered before the bot sees the push (src/login/).
   const route = async (routing: RouteContext<E, AnySession>) => {
     const login = await answerLoginPush(push, mode, session, deps.login)
@@ -97,8 +103,12 @@ export async function answerPush<E>(opened: OpenedPush, deps: AnswerDeps<E>): Pr
   }
   const routed = await routeWithin(route, push, context, msLeft() - reserve)
   let body = routed.outcome === 'replied' ? renderReply(routed.reply, addressOf(push)) : NO_REPLY
-  let outcome: Routed['outcome'] | 'retry' | 'refused' = routed.outcome
+  let outcome: Routed['outcome'] | 'retry' | 'refused' | 'held' = routed.outcome
   const completed = routed.outcome === 'replied' || routed.outcome === 'no_reply'
+  // A held attempt answers nobody: it is received without a reply (so that WeChat's next attempt
+  // is not a replay of it, src/receive/receipt.ts) and without its session writes (the attempt
+  // that answers brings its own), and it answers only once WeChat has given up on it.
+  const holding = held && completed
   const queued: QueuedPush = {
     type: 'push',
     ...(account.id !== ENV_ACCOUNT && { account: account.id }),
@@ -107,22 +117,35 @@ export async function answerPush<E>(opened: OpenedPush, deps: AnswerDeps<E>): Pr
     receivedAt: deps.startedAt,
     workerOrigin: deps.workerOrigin,
   }
-  const writes = completed ? session.writes : {}
+  const writes = completed && !holding ? session.writes : {}
   // A deferred route's job goes to the later queue with the push, from its owner, the first
   // time the owner receives the push: never again for a retry or a replayed capture.
-  const job = completed && deferred !== undefined ? deferred : null
+  const job = completed && !holding && deferred !== undefined ? deferred : null
   const receipt = await receiveWithin(
     () =>
       owner.stub.receive({
         key,
         push,
-        answered: { mode, reply: body },
+        answered: holding ? null : { mode, reply: body },
         writes,
         job: job === null ? null : jobOf(queued, job),
       }),
     () => msLeft() - reserve / 2,
   )
-  if (receipt.outcome === 'replay') {
+  if (holding) {
+    if (receipt.outcome === 'replay') {
+      // An earlier attempt answered: this one gets that answer, as every retry does.
+      body = receipt.reply
+      outcome = 'retry'
+    } else if (receipt.outcome === 'failed' || receipt.outcome === 'timed_out') {
+      // Nothing kept it: WeChat's retry must find the push as new.
+      notDurable('push_not_queued', push, key, 'held', null)
+    } else {
+      await new Promise((resolve) => setTimeout(resolve, deps.startedAt + HELD_FOR_MS - Date.now()))
+      body = NO_REPLY
+      outcome = 'held'
+    }
+  } else if (receipt.outcome === 'replay') {
     body = receipt.reply
     outcome = 'retry'
   } else if (receipt.outcome === 'refused') {
@@ -196,6 +219,13 @@ function notDurable(
 
 /** Time kept back from the handler for making the push durable (and the Queue fallback). */
 const DURABLE_RESERVE_MS = 1_000
+
+/**
+ * A held attempt (`context.hold()`) answers no sooner than this after it arrived: WeChat gives
+ * an attempt 5 seconds, then drops the connection and sends the push again, so what it answers
+ * then reaches nobody and the retry is the attempt that answers.
+ */
+export const HELD_FOR_MS = 6_000
 
 /**
  * The push's owner (the user's Durable Object, or the ledger) receives it within `msLeft` (what

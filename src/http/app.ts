@@ -10,6 +10,7 @@ import { name, version } from '../../package.json'
 import { objectsOf } from '../accounts/objects.ts'
 import { accountToServe } from '../accounts/served.ts'
 import { ENV_ACCOUNT } from '../accounts/settings.ts'
+import { assistantSettings } from '../assistant/settings.ts'
 import { type BotSource, type Bots, botsOf } from '../bot/bots.ts'
 import { type AccountSettings, type Config, readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
@@ -104,11 +105,16 @@ export function appFor(bots: Bots, options: AppOptions = {}) {
       (await carriesBearer(c.req.header('Authorization'), config.adminToken))
         ? await platformOf(c.env, config.platform).status()
         : undefined
+    // The AI assistant, deployment-wide: which model answers, or why it is off (never the key).
+    const ai = assistantSettings(c.env)
     return c.json({
       ...health,
       ...envView,
       problems: [...config.problems, ...envView.problems],
       warnings: [...config.warnings, ...envView.warnings],
+      assistant: ai.provider
+        ? { provider: ai.provider.kind, model: ai.provider.model }
+        : `off: ${ai.off}`,
       accounts,
       ...(platform && { platform }),
     })

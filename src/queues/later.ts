@@ -123,6 +123,8 @@ export async function runLaterJob(
     webLink: webLinkFor(env, account.id, queued.workerOrigin ?? null),
     // Once per key, in the addressee's outbox: a redelivery or a replay sends nothing again.
     notify: notifyWith(bot.declaredTemplates, notifierOf(objects, talker, account.id)),
+    key,
+    job,
     async send(reply) {
       if (owner.kind !== 'user' || talker === null || talkBack === null) {
         throw new WechatApiError(

@@ -17,7 +17,8 @@ export interface Arrival {
   readonly push: Push
   /**
    * The mode WeChat was answered in, with the reply it got; null for an arrival that answers
-   * nobody (a job, a Queue message the request path did not answer).
+   * nobody (a job, a Queue message the request path did not answer, or an attempt the handler
+   * held: `context.hold()`, whose retry answers).
    */
   readonly answered: { readonly mode: PushMode; readonly reply: string } | null
   /** The handler's session writes, taken with the push or not at all. */
@@ -49,8 +50,9 @@ export interface Earlier {
 
 /**
  * What to do with an arrival. `first`: apply it (and queue its job). `reply_only`: the Queue
- * applied it first, without a reply or session writes: keep this arrival's reply for the
- * retries, and its writes. `duplicate` and `replay`: nothing.
+ * applied it first, or an earlier attempt was held, without a reply or session writes: keep
+ * this arrival's reply for the retries, and its writes. `duplicate` and `replay`: nothing. So a
+ * held attempt is never replayed: the first attempt that answers is, to every later one.
  */
 export type Admission =
   | { readonly take: 'first' }

@@ -12,6 +12,7 @@
 import { DEAD_LETTER_TTL_SECONDS } from '../queues/dead-letters.ts'
 import { pruneReceipts, receiptsExpireAt } from '../receive/retention.ts'
 import type { Push } from '../wechat/push.ts'
+import { assistantWakes, pruneAssistant } from './assistant.ts'
 import { TOMBSTONE_TABLE } from './schema.ts'
 
 const HOUR_MS = 60 * 60 * 1000
@@ -96,12 +97,14 @@ export function sweepDue(tombstone: Tombstone | null, now: number): tombstone is
 
 /**
  * Deletes what has outlived its retention: received keys and job claims as every owner keeps
- * them (src/receive/retention.ts), the outbox, and the tombstone once it expires.
+ * them (src/receive/retention.ts), the outbox, the assistant's questions and memory, and the
+ * tombstone once it expires.
  */
 export function prune(sql: SqlStorage, now: number): void {
   pruneReceipts(sql, now)
   trimReceived(sql)
   sql.exec('DELETE FROM outbox WHERE at <= ?', now - OUTBOX_RETENTION_MS)
+  pruneAssistant(sql, now, OUTBOX_RETENTION_MS)
   pruneTombstone(sql, now)
 }
 
@@ -133,15 +136,26 @@ export function nextWake(sql: SqlStorage, withTables = true): number | null {
       ...(withTables ? [OUTBOX_RETENTION_MS] : []),
     )
     .one()
-  const times = [...Object.values(row), withTables ? receiptsExpireAt(sql) : null].filter(
-    (at): at is number => typeof at === 'number',
-  )
+  const times = [
+    ...Object.values(row),
+    withTables ? receiptsExpireAt(sql) : null,
+    ...(withTables ? assistantWakes(sql, OUTBOX_RETENTION_MS) : []),
+  ].filter((at): at is number => typeof at === 'number')
   return times.length > 0 ? Math.min(...times) : null
 }
 
 /** Whether the object holds anything of a user (a profile, a session, a send, a consent). */
 export function holdsAnything(sql: SqlStorage): boolean {
-  const tables = ['profile', 'session', 'received', 'outbox', 'jobs', 'consents']
+  const tables = [
+    'profile',
+    'session',
+    'received',
+    'outbox',
+    'jobs',
+    'consents',
+    'assistant_asks',
+    'assistant_memory',
+  ]
   const exists = tables.map((table) => `EXISTS (SELECT 1 FROM ${table})`).join(' OR ')
   return sql.exec<{ held: number }>(`SELECT ${exists} AS held`).one().held === 1
 }

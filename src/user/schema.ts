@@ -6,6 +6,7 @@
 import { JOBS_TABLE } from '../receive/jobs.ts'
 import { migrateTables } from '../sqlite-migrations.ts'
 import type { WindowKind } from '../wechat/windows.ts'
+import { ASSISTANT_TABLES } from './assistant.ts'
 import { CONSENTS_TABLE } from './consents.ts'
 
 /**
@@ -96,6 +97,8 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE outbox ADD COLUMN template_id TEXT;
    ALTER TABLE outbox ADD COLUMN msg_id TEXT;
    ALTER TABLE outbox ADD COLUMN outcome TEXT;`,
+  // 5: the AI assistant's questions by push key, and the conversation's memory (assistant.ts).
+  ASSISTANT_TABLES,
 ]
 
 /**

@@ -12,6 +12,7 @@ import { DurableObject } from 'cloudflare:workers'
 import { objectsOf } from '../accounts/objects.ts'
 import { unscoped } from '../accounts/scope.ts'
 import { findAccount, isAuthorizer } from '../accounts/served.ts'
+import { assistantSettings } from '../assistant/settings.ts'
 import { type CampaignEvent, type Campaigns, isCampaignScene } from '../campaigns.ts'
 import { readConfig } from '../config.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
@@ -26,6 +27,8 @@ import { type Arrival, admit, type Earlier, type Receipt } from '../receive/rece
 import { RETENTION_MS } from '../receive/retention.ts'
 import { sentOutcomeOf, templateOutcomeOf } from '../wechat/notification.ts'
 import { isPurge, type Push, stateOwnerOf } from '../wechat/push.ts'
+import { NO_REPLY } from '../wechat/reply.ts'
+import { type AssistRequest, type AssistResult, UserAssistant } from './assistant.ts'
 import {
   clearConsent,
   type MatchedOutcome,
@@ -71,12 +74,26 @@ import {
 import { type SessionWrites, sessionRows, writeSession, writesFit } from './session-rows.ts'
 
 export type { JobClaim, JobFinish } from '../receive/jobs.ts'
+export type { AssistRequest, AssistResult } from './assistant.ts'
 export type { RecentPush, UserSnapshot } from './profile.ts'
 export type { NotificationCharge, SendReservation } from './sends.ts'
 
 export class UserState extends DurableObject<Cloudflare.Env> {
   /** Whether this instance has brought the tables up to date (a purge leaves only the tombstone). */
   #migrated = false
+
+  /** The AI assistant's questions and memory (assistant.ts), in these tables. */
+  readonly #assistant = new UserAssistant({
+    tables: () => this.#tables(),
+    makeTables: () => this.#makeTables(),
+    storage: this.ctx.storage,
+    wakeBy: (at) => this.#wakeBy(at),
+    replied: (key) => (this.#received(key)?.reply ?? null) !== null,
+    predatesPurge: (push) => predatesUnsubscribe(push, this.#tombstone()),
+    keepLetter: (letter) => this.keepDeadLetter(letter),
+    quota: () => objectsOf(this.env, unscoped(this.ctx.id.name ?? '').account).assistantQuota(),
+    provider: () => assistantSettings(this.env).provider,
+  })
 
   /**
    * The tables, made now if the object has none. Only the two writes that may begin a user's
@@ -186,6 +203,16 @@ export class UserState extends DurableObject<Cloudflare.Env> {
         answered?.reply ?? null,
       )
     })
+    // What was handed out for this push (an assistant's answer) is given, or its job's to give.
+    const fallback = this.#assistant.received(sql, key, {
+      replied: answered !== null && answered.reply !== NO_REPLY,
+      deferred: admission.take === 'first' && job !== null,
+    })
+    if (fallback) {
+      await this.env.LATER.send(fallback).catch((error: unknown) =>
+        logProblem('assistant_job_not_queued', { key, error: errorName(error) }),
+      )
+    }
     // The row just written expires last; the alarm then finds the rest (lifecycle.ts).
     await this.#wakeBy(now + RETENTION_MS)
     if (admission.take === 'first') await this.#countScene(push)
@@ -234,6 +261,19 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     const { account } = unscoped(this.ctx.id.name ?? '')
     const appId = findAccount(this.env, account)?.talkBack?.appId ?? null
     return objectsOf(this.env, account).campaigns(appId)
+  }
+
+  /**
+   * The AI assistant, for the push `request.key`: its question asked once (whoever asks first),
+   * its answer when ready within `waitMs` (src/user/assistant.ts).
+   */
+  assist(request: AssistRequest): Promise<AssistResult> {
+    return this.#assistant.assist(request)
+  }
+
+  /** A job delivered the assistant's answer to this push (or gave up on it for good). */
+  assistDelivered(key: string): void {
+    this.#assistant.delivered(key)
   }
 
   /** The session's values, as a handler or a job reads them. */
@@ -418,6 +458,8 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     const sql = this.ctx.storage.sql
     if (tables) prune(tables, now)
     else pruneTombstone(sql, now)
+    // A question due after its backoff, or a call lost with an earlier instance, is made now.
+    if (tables) await this.#assistant.resume()
     const tombstone = this.#tombstone()
     const swept = sweepDue(tombstone, now) ? await this.#sweep(tombstone) : true
     if (!this.#tombstone() && !(tables && holdsAnything(tables))) {

@@ -1,6 +1,7 @@
 /**
  * What `wrangler deploy` uploads is the production entry (src/index.ts): the debugging tools
- * (the console, the fake WeChat API, the login and web demos) are in the dev entry only.
+ * (the console, the fake WeChat API, the fake model, the login and web demos) are in the dev
+ * entry only.
  */
 
 import { execFileSync } from 'node:child_process'
@@ -36,6 +37,8 @@ const DEBUG_MARKERS = [
   'FAKE_WEB_TOKEN_',
   'FAKE_TOKEN_',
   '/debug/wechat-api',
+  'chatcmpl-fake-',
+  '/debug/fake-model',
 ]
 
 describe('the uploaded bundle', () => {

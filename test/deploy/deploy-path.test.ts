@@ -203,7 +203,7 @@ describe('deploying from zero, as the README says', () => {
     const deployed = worker()
     expect(deployed.deployedVersion).not.toBeNull()
     expect(deployed.workersDev).toBe(true)
-    expect(deployed.migrationTag).toBe('v6')
+    expect(deployed.migrationTag).toBe('v7')
     expect(deployed.bindings.map((b) => b.name)).toEqual(
       expect.arrayContaining([
         'DEAD_LETTERS',

@@ -87,6 +87,33 @@ describe('the debugging console', () => {
       .toBe('count (6 bytes)')
   })
 
+  it('shows a slow AI answer arrive: success, typing…, then the answer as a message', async () => {
+    // The default bot's assistant, on the dev server's fake model, told to take 6 s. (Before
+    // the `later` route's: WeChat shows one typing at a time, 15 s, and refuses another, 45081.)
+    const typingBefore = await page.locator('#chat .system.typing').count()
+    await page.fill('#content', 'tell me slowly [delay=6000]')
+    await page.click('#send')
+    // The model is not ready within the reply budget (4.5 s): the answer is success.
+    await expect
+      .poll(() => page.locator('#chat .system:not(.typing)').last().textContent(), {
+        timeout: 10_000,
+      })
+      .toBe('No reply (success)')
+    await expect
+      .poll(() => page.locator('#chat .system.typing').count(), { timeout: 10_000 })
+      .toBeGreaterThan(typingBefore)
+    await expect
+      .poll(() => page.locator('#chat .bubble.cs').last().textContent(), { timeout: 20_000 })
+      .toBe('Answer to “tell me slowly” (a new conversation).')
+    // typing… came before the answer.
+    const order = await page.evaluate(() =>
+      [...document.querySelectorAll('#chat .system.typing, #chat .bubble.cs')].map((node) =>
+        node.classList.contains('typing') ? 'typing' : 'answer',
+      ),
+    )
+    expect(order.lastIndexOf('typing')).toBeLessThan(order.lastIndexOf('answer'))
+  })
+
   it('shows a deferred reply arriving as a customer-service message', async () => {
     await page.fill('#content', 'later from the browser')
     await page.click('#send')
@@ -101,7 +128,7 @@ describe('the debugging console', () => {
     await page.click('#send')
     await expect
       .poll(() => page.locator('#chat .msg.account .bubble').last().textContent())
-      .toBe('a link, please')
+      .toMatch(/^Answer to “a link, please”/)
     const sent = await fetch(`${server.url}/admin/users/${openid}/messages`, {
       method: 'POST',
       headers: { Authorization: 'Bearer local-admin-token' },
@@ -160,18 +187,18 @@ describe('the console, for each account of the deployment', () => {
       await accountPage.click('#send')
     }
     const lastReply = () => accountPage.locator('#chat .msg.account .bubble').last().textContent()
-    const pick = async (id: string) => {
+    // A switch sets the form up afresh for that account: fill it once that is done.
+    const switchTo = async (id: string) => {
       await accountPage.selectOption('#account', id)
-      // The page has loaded that account's modes and menu.
-      await accountPage.locator(`body[data-account="${id}"]`).waitFor()
+      await accountPage.locator(`body[data-ready="${id}"]`).waitFor()
     }
-    await pick('demo')
+    await switchTo('demo')
     await count()
     await expect.poll(lastReply).toBe('count: 1')
     await count()
     await expect.poll(lastReply).toBe('count: 2')
     // The same OpenID at the env account is another user.
-    await pick('env')
+    await switchTo('env')
     await count()
     await expect.poll(lastReply).toBe('count: 1')
     await accountPage.close()

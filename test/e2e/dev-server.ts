@@ -62,9 +62,13 @@ async function spawnWrangler(port: number, state: string): Promise<ChildProcess>
       // The fake WeChat API is served by this same dev server, on its own port.
       '--var',
       `WECHAT_API_BASE:http://127.0.0.1:${port}/debug/wechat-api/`,
-      // The web side's demo is a page of this same server.
+      // The web side's demo is a page of this same server, and so is the fake model.
       '--var',
       `WEB_ORIGINS:http://127.0.0.1:${port}`,
+      '--var',
+      `AI_BASE_URL:http://127.0.0.1:${port}/debug/fake-model/v1/`,
+      // As npm run dev runs it: remote bindings off, so nothing needs a Cloudflare login.
+      '--local',
       '--show-interactive-dev-session=false',
     ],
     {

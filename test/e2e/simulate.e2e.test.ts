@@ -55,7 +55,8 @@ describe('npm run simulate', () => {
       'safe',
       'text',
       ['--content', '你好 ]]>'],
-      '<Content><![CDATA[你好 ]]]]><![CDATA[>]]></Content>',
+      // The default bot's AI assistant (the dev server's fake model) quotes it, CDATA split.
+      '<Content><![CDATA[Answer to “你好 ]]]]><![CDATA[>” (a new conversation).]]></Content>',
     ],
   ])(
     'sends a push in %s mode and prints the decrypted reply',

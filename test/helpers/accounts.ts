@@ -39,6 +39,7 @@ export const accounts = {
   env: accountOf('env'),
   shop: accountOf('shop'),
   news: accountOf('news'),
+  quiet: accountOf('quiet'),
 } as const
 
 /** A push to `to`'s callback, signed (and sealed) with the secrets of `signer`. */

@@ -15,5 +15,8 @@ export function routeContext(): RouteContext {
     webLink: () => {
       throw new TypeError('webLink: no web side in a router alone')
     },
+    key: 'test-key',
+    msLeft: () => 1_000,
+    hold: () => {},
   }
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { Router } from '../../src/bot/router.ts'
 import { forgePushXml } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
+import { HELD_FOR_MS } from '../../src/http/answer.ts'
 import { reply } from '../../src/wechat/reply.ts'
 import { userState } from '../helpers/admin.ts'
 import { eventually } from '../helpers/eventually.ts'
@@ -94,4 +95,33 @@ describe('errors in middleware', () => {
       error: 'NextCalledTwiceError',
     })
   })
+})
+
+describe('a held attempt (context.hold())', () => {
+  it('is received without its reply or writes, answers only past 5 s, and the retry that answers is replayed', async () => {
+    let attempts = 0
+    const bot = new Router<Env>().on('text', async (_, { session, hold }) => {
+      attempts++
+      await session.set('seen', Number((await session.get('seen')) ?? 0) + 1)
+      if (attempts === 1) {
+        hold()
+        return reply.text('never sent')
+      }
+      return reply.text(`answered on attempt ${attempts}`)
+    })
+    const id = openid('held')
+    const xml = forgePushXml('text', { openid: id })
+    const started = Date.now()
+    const first = await post(xml, bot)
+    expect(await first.text()).toBe('success')
+    expect(Date.now() - started).toBeGreaterThanOrEqual(HELD_FOR_MS - 50)
+    // The push took effect once, with no reply: WeChat's retry is run, not replayed.
+    expect(await userState(id)).toMatchObject({ eventCount: 1, session: { keys: [] } })
+    const second = await (await post(xml, bot)).text()
+    expect(second).toContain('answered on attempt 2')
+    // Every later attempt gets that answer (its handler runs, its reply is not sent); the
+    // session holds the answering attempt's write.
+    expect(await (await post(xml, bot)).text()).toBe(second)
+    expect(await userState(id)).toMatchObject({ eventCount: 1, session: { keys: ['seen'] } })
+  }, 20_000)
 })

@@ -42,6 +42,8 @@ describe('GET /, health', () => {
       ],
       talkBack: 'stable_token',
       web: { oauth: 'on', jssdk: 'on', origins: expect.any(Array) },
+      // The AI assistant: which model answers (the fake, here), never its key.
+      assistant: { provider: 'openai', model: 'fake-model' },
       // Each account the deployment serves, the env account (WECHAT_TOKEN, …) among them.
       accounts: {
         env: {
@@ -52,9 +54,10 @@ describe('GET /, health', () => {
           talkBack: 'stable_token',
           web: { oauth: 'on', jssdk: 'on', origins: expect.any(Array) },
         },
-        // The tests' WECHAT_ACCOUNTS (vitest.config.ts): two served, one whose Token is missing.
+        // The tests' WECHAT_ACCOUNTS (vitest.config.ts): three served, one whose Token is missing.
         shop: expect.objectContaining({ ready: true }),
         news: expect.objectContaining({ ready: true }),
+        quiet: expect.objectContaining({ ready: true }),
         broken: expect.objectContaining({ ready: false }),
       },
       // The tests' third-party platform (vitest.config.ts): its ticket's age, never the ticket.
@@ -71,7 +74,7 @@ describe('GET /, health', () => {
     const configured = Object.values(JSON.parse(env.WECHAT_ACCOUNTS) as Record<string, object>)
     for (const entry of configured) {
       for (const [field, value] of Object.entries(entry)) {
-        if (field !== 'appId' && field !== 'requireEncryption' && field !== 'loginSite') {
+        if (!['appId', 'requireEncryption', 'loginSite', 'aiPassiveOnly'].includes(field)) {
           expect(body).not.toContain(value)
         }
       }

@@ -1,0 +1,139 @@
+/**
+ * The assistant's rules, pure: what a question carries to the user's object (its plan), the
+ * prompt built from it and the conversation's memory, how memory is bounded, how long a failed
+ * call waits before the next attempt, when a held attempt is WeChat's last, and how an answer
+ * is cut for passive replies. The user's object (src/user/assistant.ts) applies them.
+ */
+
+import type { QueuedJob } from '../queues/queued.ts'
+import { splitText } from '../wechat/split-text.ts'
+import type { ChatMessage } from './model.ts'
+
+/** What the bot chose to tell the model of the push and the user. */
+export type ContextFields = Readonly<Record<string, string | number | boolean | null>>
+
+/** How much of the conversation is kept: turns (a question and its answer), bytes, hours. */
+export interface MemoryBounds {
+  readonly turns: number
+  readonly bytes: number
+  readonly hours: number
+}
+
+export const DEFAULT_MEMORY: MemoryBounds = { turns: 10, bytes: 8_000, hours: 24 }
+
+/** A question's text past this many bytes of UTF-8 is cut (WeChat's own texts are shorter). */
+export const MAX_QUESTION_BYTES = 4_000
+
+/**
+ * Everything the user's object needs to ask the model, once, whoever asks it first (an attempt
+ * of the push, or its job): stored with the question until it is answered.
+ */
+export interface Plan {
+  readonly system: string
+  readonly context: ContextFields
+  readonly question: string
+  readonly memory: MemoryBounds
+  readonly timeoutMs: number
+  readonly maxAttempts: number
+  readonly maxTokens: number
+  readonly userPerHour: number
+  readonly accountPerHour: number
+  /** The dead letter kept if the model fails for good: the push's job on the later queue. */
+  readonly letter: QueuedJob
+}
+
+/** One remembered exchange. */
+export interface Turn {
+  readonly question: string
+  readonly answer: string
+}
+
+/**
+ * The messages of one call: the system prompt (with the context the bot chose, marked as the
+ * account's, not the user's), the remembered turns, oldest first, then the question.
+ *
+ * @example
+ * messagesFor('Answer briefly.', { account: 'shop' }, [], 'hi')
+ */
+export function messagesFor(
+  system: string,
+  context: ContextFields,
+  memory: readonly Turn[],
+  question: string,
+): ChatMessage[] {
+  const lines = Object.entries(context).map(([name, value]) => `- ${name}: ${String(value)}`)
+  const prompt =
+    lines.length === 0
+      ? system
+      : `${system}\n\nContext from the account (not written by the user):\n${lines.join('\n')}`
+  return [
+    { role: 'system', content: prompt },
+    ...memory.flatMap((turn): ChatMessage[] => [
+      { role: 'user', content: turn.question },
+      { role: 'assistant', content: turn.answer },
+    ]),
+    { role: 'user', content: question },
+  ]
+}
+
+export function utf8Bytes(text: string): number {
+  return new TextEncoder().encode(text).length
+}
+
+/** The question as asked: cut between characters at {@link MAX_QUESTION_BYTES}. */
+export function boundedQuestion(text: string): string {
+  if (utf8Bytes(text) <= MAX_QUESTION_BYTES) return text
+  return splitText(text, MAX_QUESTION_BYTES)[0] ?? ''
+}
+
+/**
+ * How many of the oldest turns to forget so that what is kept holds both bounds (newest kept
+ * first; a single turn over the byte bound is kept alone rather than losing the last answer).
+ *
+ * @example
+ * turnsToForget([100, 100, 100], { turns: 2, bytes: 1000, hours: 24 }) // 1
+ */
+export function turnsToForget(bytesOldestFirst: readonly number[], bounds: MemoryBounds): number {
+  let kept = 0
+  let bytes = 0
+  for (let i = bytesOldestFirst.length - 1; i >= 0; i--) {
+    const size = bytesOldestFirst[i] ?? 0
+    if (kept >= bounds.turns || (kept > 0 && bytes + size > bounds.bytes)) break
+    kept++
+    bytes += size
+  }
+  return bytesOldestFirst.length - kept
+}
+
+/**
+ * The wait before attempt `attempt + 1` after a failure: 2 s, then 8 s, 32 s, at most a minute,
+ * or what the endpoint asked for (Retry-After) if longer, still at most a minute.
+ */
+export function retryDelayMs(attempt: number, retryAfterMs: number | null): number {
+  const backoff = 2_000 * 4 ** Math.max(0, attempt - 1)
+  return Math.min(60_000, Math.max(backoff, retryAfterMs ?? 0))
+}
+
+/** WeChat sends a push it got no answer to within 5 s again, three times: four attempts. */
+export const WECHAT_ATTEMPTS = 4
+export const WECHAT_RETRY_MS = 5_000
+
+/**
+ * Whether this attempt of a push is WeChat's last: the fourth the user's object has seen, or
+ * one that comes when the last would (an attempt lost on the way is not waited for). The last
+ * one must answer: after it WeChat tells the user the account failed.
+ */
+export function lastAttempt(arrival: number, firstAt: number, now: number): boolean {
+  return (
+    arrival >= WECHAT_ATTEMPTS || now - firstAt >= (WECHAT_ATTEMPTS - 1) * WECHAT_RETRY_MS - 1_000
+  )
+}
+
+/**
+ * An answer's parts for passive replies of `limitBytes`, each but the last leaving room for the
+ * hint that asks for the next (`more`); joined, the parts are the answer.
+ */
+export function passiveParts(answer: string, limitBytes: number, more: string): string[] {
+  if (utf8Bytes(answer) <= limitBytes) return [answer]
+  return splitText(answer, Math.max(64, limitBytes - utf8Bytes(more) - 1))
+}

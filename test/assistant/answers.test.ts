@@ -1,0 +1,176 @@
+/**
+ * The AI assistant on an account with customer-service messages, against the fake model and
+ * the strict fake WeChat: a fast answer goes out passively, a slow one as a customer-service
+ * message after `success`, a long one in parts; one model call per push whatever is retried.
+ */
+
+import { env } from 'cloudflare:workers'
+import { describe, expect, it } from 'vitest'
+import { assistant, Router } from '../../src/bot/index.ts'
+import { fakeAnswer } from '../../src/debug/fake-model.ts'
+import type { Env } from '../../src/env.ts'
+import { eventually } from '../helpers/eventually.ts'
+import { fakeModel } from '../helpers/fake-model.ts'
+import { fakeWechat } from '../helpers/fake-wechat.ts'
+import { captureLogs } from '../helpers/logs.ts'
+import { parsedPush, queuedJob } from '../helpers/pushes.ts'
+import { signedRequest } from '../helpers/wechat.ts'
+import { fetchWith } from '../helpers/worker.ts'
+import { attempt, mark, openid, QUICK, sentTo, textPush } from './helpers.ts'
+
+describe('an answer', () => {
+  it('that is ready within the reply budget goes out as the passive reply, after one call', async () => {
+    const id = openid('fast')
+    const q = mark('fast')
+    expect(await attempt(textPush(id, `ask ${q}`))).toBe(`Answer to “${q}” (a new conversation).`)
+    expect(await fakeModel.calls(q)).toHaveLength(1)
+    expect(await sentTo(id)).toEqual([])
+  })
+
+  it('that is slow is answered success, then comes as a customer-service message, typing first', async () => {
+    const id = openid('slow')
+    const q = mark('slow')
+    expect(await attempt(textPush(id, `ask ${q} [hold=${q}]`))).toBe('success')
+    await fakeModel.release(q)
+    const sent = await eventually(async () => {
+      const texts = await sentTo(id)
+      expect(texts).toHaveLength(1)
+      return texts
+    }, 20_000)
+    expect(sent).toEqual([`Answer to “${q}” (a new conversation).`])
+    const [typing] = await fakeWechat.typing(id)
+    const [message] = await fakeWechat.sent(id)
+    expect(typing?.body).toMatchObject({ command: 'Typing' })
+    expect(typing!.at).toBeLessThanOrEqual(message!.at)
+    expect(await fakeModel.calls(q)).toHaveLength(1)
+  }, 30_000)
+
+  it('that is long comes in parts within the text limit, joined equal to the answer', async () => {
+    const id = openid('long')
+    const q = mark('long')
+    const question = `${q} [length=5000]`
+    // Ready at once, but past one passive reply: success, and the parts as messages.
+    expect(await attempt(textPush(id, `ask ${question}`))).toBe('success')
+    const parts = await eventually(async () => {
+      const texts = await sentTo(id)
+      expect(texts.length).toBeGreaterThanOrEqual(3)
+      return texts
+    }, 20_000)
+    const encoder = new TextEncoder()
+    for (const part of parts) expect(encoder.encode(part).length).toBeLessThanOrEqual(2048)
+    expect(parts.join('')).toBe(fakeAnswer(question, [], 5000))
+    expect(await fakeModel.calls(q)).toHaveLength(1)
+  }, 30_000)
+})
+
+describe('one push, one call and one answer', () => {
+  it('whatever WeChat retries, concurrently, and the Queue redelivers', async () => {
+    const id = openid('retried')
+    const q = mark('retried')
+    const xml = textPush(id, `ask ${q} [hold=${q}]`)
+    // WeChat's four attempts, two of them at once.
+    const answers = await Promise.all([attempt(xml), attempt(xml)])
+    answers.push(await attempt(xml), await attempt(xml))
+    expect(answers).toEqual(['success', 'success', 'success', 'success'])
+    await fakeModel.release(q)
+    await eventually(async () => expect(await sentTo(id)).toHaveLength(1), 20_000)
+    // The job delivered again, as a Queue may: it finds the answer sent.
+    await env.LATER.send(await queuedJob(parsedPush(xml), 'ask'))
+    await new Promise((resolve) => setTimeout(resolve, 3_000))
+    expect(await sentTo(id)).toEqual([`Answer to “${q}” (a new conversation).`])
+    expect(await fakeModel.calls(q)).toHaveLength(1)
+  }, 30_000)
+
+  it('answers a retry that finds the answer ready with the first attempt’s reply', async () => {
+    const id = openid('ready-retry')
+    const q = mark('ready-retry')
+    const xml = textPush(id, `ask ${q}`)
+    const first = await attempt(xml)
+    expect(await attempt(xml)).toBe(first)
+    expect(await fakeModel.calls(q)).toHaveLength(1)
+  })
+
+  it('never hands one user’s answer or memory to another, even for the same words in the same second', async () => {
+    const [alice, bob] = [openid('alice'), openid('bob')]
+    const q = mark('same')
+    const now = Math.floor(Date.now() / 1000)
+    await attempt(textPush(alice, `ask my name is Alice ${q}`, now - 5))
+    const [forAlice, forBob] = await Promise.all([
+      attempt(textPush(alice, `ask what is my name ${q}`, now)),
+      attempt(textPush(bob, `ask what is my name ${q}`, now)),
+    ])
+    expect(forAlice).toContain('I remember 1 earlier message; the last: “my name is Alice')
+    expect(forBob).toBe(`Answer to “what is my name ${q}” (a new conversation).`)
+  })
+})
+
+describe('two questions while the first is pending', () => {
+  it('are answered in order, the second knowing the first', async () => {
+    const id = openid('order')
+    const [q1, q2] = [mark('first'), mark('second')]
+    const now = Math.floor(Date.now() / 1000)
+    expect(await attempt(textPush(id, `ask ${q1} [hold=${q1}]`, now))).toBe('success')
+    expect(await attempt(textPush(id, `ask ${q2}`, now + 1))).toBe('success')
+    // The second waits for the first: nothing is asked of the model for it yet.
+    expect(await fakeModel.calls(q2)).toHaveLength(0)
+    await fakeModel.release(q1)
+    const sent = await eventually(async () => {
+      const texts = await sentTo(id)
+      expect(texts).toHaveLength(2)
+      return texts
+    }, 25_000)
+    expect(sent[0]).toBe(`Answer to “${q1}” (a new conversation).`)
+    expect(sent[1]).toBe(`Answer to “${q2}” (I remember 1 earlier message; the last: “${q1}”).`)
+  }, 30_000)
+})
+
+describe('the log', () => {
+  it('says how an answer went, never the question, the answer, the prompt or the OpenID', async () => {
+    const lines = captureLogs('log', 'warn', 'error')
+    const id = openid('logged')
+    const q = mark('secret-question')
+    const answer = await attempt(textPush(id, `ask ${q} [fail=500*1]`), { REPLY_BUDGET_MS: '4500' })
+    expect(answer).toBe(`Answer to “${q}” (a new conversation).`)
+    const events = lines.records.map((record) => record.event)
+    expect(events).toEqual(
+      expect.arrayContaining(['assistant_retry', 'assistant_answered', 'push']),
+    )
+    expect(lines.records.find((record) => record.event === 'assistant_answered')).toMatchObject({
+      provider: 'openai',
+      attempts: 2,
+      promptTokens: expect.any(Number),
+      completionTokens: expect.any(Number),
+    })
+    const text = lines.text()
+    expect(text).not.toContain(q)
+    expect(text).not.toContain(id)
+    expect(text).not.toContain('test bot’s assistant')
+  })
+})
+
+describe('a handler past the reply budget', () => {
+  it('loses no answer: the push is answered success, and its job sends the answer', async () => {
+    // A middleware that keeps the bot past the budget after the assistant answered.
+    const slowBot = new Router<Env>()
+      .use(async (_push, _context, next) => {
+        const answer = await next()
+        await new Promise((resolve) => setTimeout(resolve, 1_500))
+        return answer
+      })
+      .text(
+        /^ask /,
+        assistant({ system: 'x', question: (push) => push.content.slice(4), name: 'ask' }),
+      )
+    const id = openid('over-budget')
+    const q = mark('over-budget')
+    const xml = textPush(id, `ask ${q}`)
+    await fakeWechat.interact(xml)
+    const response = await fetchWith(await signedRequest(xml), QUICK, slowBot)
+    expect(await response.text()).toBe('success')
+    await eventually(
+      async () => expect(await sentTo(id)).toEqual([`Answer to “${q}” (a new conversation).`]),
+      20_000,
+    )
+    expect(await fakeModel.calls(q)).toHaveLength(1)
+  }, 30_000)
+})

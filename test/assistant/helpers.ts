@@ -1,0 +1,56 @@
+/** Asking the test bot's assistant (`ask …`, test/fixtures/bot.ts) as WeChat would, and what came of it. */
+
+import { env } from 'cloudflare:workers'
+import { forgePushXml } from '../../src/debug/forge.ts'
+import type { Env } from '../../src/env.ts'
+import { parseXmlRoot } from '../../src/wechat/xml.ts'
+import { accounts, signedFor, type TestAccount } from '../helpers/accounts.ts'
+import { fakeWechat } from '../helpers/fake-wechat.ts'
+import { openid } from '../helpers/wechat.ts'
+import { fetchWith } from '../helpers/worker.ts'
+
+/** A short reply budget keeps the tests quick; the rules are the same at 4.5 s. */
+export const QUICK: Partial<Env> = { REPLY_BUDGET_MS: '1500' }
+
+/** A unique mark for a test's questions: the fake model's calls are found by it. */
+export function mark(label: string): string {
+  return `${label}-${crypto.randomUUID().slice(0, 8)}`
+}
+
+/** A text push as WeChat would send it. */
+export function textPush(user: string, content: string, createTime?: number): string {
+  return forgePushXml('text', {
+    openid: user,
+    content,
+    ...(createTime !== undefined && { createTime }),
+  })
+}
+
+/** One attempt of a push to the account's callback: the reply's text, or `success`. */
+export async function attempt(
+  xml: string,
+  overrides: Partial<Env> = {},
+  account: TestAccount = accounts.env,
+): Promise<string> {
+  await fakeWechat.interact(xml)
+  const response = await fetchWith(await signedFor(account, xml, 'plaintext'), {
+    ...QUICK,
+    ...overrides,
+  })
+  const body = await response.text()
+  if (response.status !== 200) throw new Error(`answered ${response.status}: ${body}`)
+  if (body === 'success') return body
+  return String((parseXmlRoot(body) as Record<string, unknown>).Content)
+}
+
+/** The texts the fake WeChat took for the user as customer-service messages, in order. */
+export async function sentTo(user: string): Promise<string[]> {
+  return (await fakeWechat.sent(user)).map((sent) => sent.body.text?.content ?? '')
+}
+
+/** What is left of the user's assistant tables (question rows and memory turns). */
+export function userOf(id: string) {
+  return env.USERS.getByName(id)
+}
+
+export { openid }

@@ -1,0 +1,197 @@
+/**
+ * The model's protocol (src/assistant/model.ts) and the assistant's pure rules
+ * (src/assistant/rules.ts), the provider chosen by configuration (src/assistant/settings.ts).
+ */
+
+import { describe, expect, it } from 'vitest'
+import { answerOf, callModel, chatRequest, ModelError } from '../../src/assistant/model.ts'
+import {
+  lastAttempt,
+  messagesFor,
+  passiveParts,
+  retryDelayMs,
+  turnsToForget,
+} from '../../src/assistant/rules.ts'
+import { assistantSettings, DEFAULT_WORKERS_AI_MODEL } from '../../src/assistant/settings.ts'
+import type { Env } from '../../src/env.ts'
+
+const openai = {
+  kind: 'openai' as const,
+  baseUrl: 'https://models.example.com/v1/',
+  apiKey: 'sk-test',
+  model: 'some-model',
+}
+const options = { maxTokens: 800, timeoutMs: 1_000 }
+
+describe('the provider', () => {
+  const settingsOf = (vars: Record<string, unknown>) => assistantSettings(vars as unknown as Env)
+
+  it('is an OpenAI-compatible endpoint with AI_BASE_URL and AI_MODEL, the key if any', () => {
+    expect(
+      settingsOf({ AI_BASE_URL: 'https://api.example.com/v1', AI_MODEL: 'm', AI_API_KEY: 'k' })
+        .provider,
+    ).toEqual({ kind: 'openai', baseUrl: 'https://api.example.com/v1/', apiKey: 'k', model: 'm' })
+  })
+
+  it('is Workers AI with a binding, the current default model unless AI_MODEL names one', () => {
+    const binding = { run: async () => ({ response: 'hi' }) }
+    expect(settingsOf({ AI: binding }).provider).toEqual({
+      kind: 'workers-ai',
+      binding,
+      model: DEFAULT_WORKERS_AI_MODEL,
+    })
+  })
+
+  it('is off, saying why, with neither, an endpoint in clear, or no model', () => {
+    expect(settingsOf({})).toMatchObject({
+      provider: null,
+      off: expect.stringContaining('neither'),
+    })
+    expect(settingsOf({ AI_BASE_URL: 'http://models.example.com/', AI_MODEL: 'm' }).off).toBe(
+      'AI_BASE_URL must be https (http only on this machine)',
+    )
+    expect(settingsOf({ AI_BASE_URL: 'https://models.example.com/' }).off).toContain('AI_MODEL')
+  })
+})
+
+describe('a chat completions call', () => {
+  it('sends the model, the messages, max_tokens and the bearer key', async () => {
+    const request = chatRequest(openai, [{ role: 'user', content: 'hi' }], options)
+    expect(request.url).toBe('https://models.example.com/v1/chat/completions')
+    expect(request.headers.get('Authorization')).toBe('Bearer sk-test')
+    expect(await request.json()).toEqual({
+      model: 'some-model',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 800,
+      stream: false,
+    })
+    const unbounded = chatRequest({ ...openai, apiKey: null }, [], { ...options, maxTokens: 0 })
+    expect(unbounded.headers.get('Authorization')).toBeNull()
+    expect(await unbounded.json()).not.toHaveProperty('max_tokens')
+  })
+
+  it.each([
+    [500, 'server_error', true],
+    [429, 'rate_limited', true],
+    [401, 'refused', false],
+    [400, 'refused', false],
+  ] as const)('classes HTTP %i as %s (retryable: %s)', async (status, failure, retryable) => {
+    const failed = await callModel(
+      openai,
+      [],
+      options,
+      async () => new Response('', { status }),
+    ).catch((error: unknown) => error)
+    expect(failed).toBeInstanceOf(ModelError)
+    expect(failed).toMatchObject({ failure, retryable })
+  })
+
+  it('gives up at its timeout, and calls an endpoint it cannot reach unreachable', async () => {
+    const never = () => new Promise<Response>(() => {})
+    await expect(callModel(openai, [], { ...options, timeoutMs: 20 }, never)).rejects.toMatchObject(
+      {
+        failure: 'timeout',
+        reason: 'model: timeout',
+      },
+    )
+    const down = async () => {
+      throw new TypeError('network')
+    }
+    await expect(callModel(openai, [], options, down)).rejects.toMatchObject({
+      failure: 'unreachable',
+    })
+  })
+
+  it('calls Workers AI through its binding, with the messages and the limit', async () => {
+    const seen: unknown[] = []
+    const binding = {
+      run: async (model: string, inputs: object) => {
+        seen.push(model, inputs)
+        return { response: 'from Workers AI', usage: { prompt_tokens: 3, completion_tokens: 4 } }
+      },
+    }
+    const answer = await callModel(
+      { kind: 'workers-ai', binding, model: '@cf/meta/llama-3.1-8b-instruct-fast' },
+      [{ role: 'user', content: 'hi' }],
+      options,
+    )
+    expect(answer).toEqual({ text: 'from Workers AI', promptTokens: 3, completionTokens: 4 })
+    expect(seen).toEqual([
+      '@cf/meta/llama-3.1-8b-instruct-fast',
+      { messages: [{ role: 'user', content: 'hi' }], max_tokens: 800 },
+    ])
+  })
+})
+
+describe('an answer', () => {
+  it('is read from a chat completion, or Workers AI’s { response }', () => {
+    expect(
+      answerOf({
+        choices: [{ message: { content: ' Hello ' } }],
+        usage: { prompt_tokens: 1, completion_tokens: 2 },
+      }),
+    ).toEqual({ text: 'Hello', promptTokens: 1, completionTokens: 2 })
+    expect(answerOf({ response: 'Hi' })).toEqual({
+      text: 'Hi',
+      promptTokens: null,
+      completionTokens: null,
+    })
+  })
+
+  it('leaves a reasoning model’s thinking out, and refuses an empty or malformed one', () => {
+    expect(answerOf({ response: '<think>hmm</think>\nYes.' }).text).toBe('Yes.')
+    expect(() => answerOf({ choices: [{ message: { content: '' } }] })).toThrow(/empty/)
+    expect(() => answerOf({ choices: [{ message: { content: null } }] })).toThrow(/empty/)
+    expect(() => answerOf({ response: 42 })).toThrow(/malformed/)
+    expect(() => answerOf('text')).toThrow(/malformed/)
+  })
+})
+
+describe('the rules', () => {
+  it('mark the bot’s context as the account’s, and put the turns before the question', () => {
+    expect(
+      messagesFor('Be brief.', { account: 'shop' }, [{ question: 'q1', answer: 'a1' }], 'q2'),
+    ).toEqual([
+      {
+        role: 'system',
+        content:
+          'Be brief.\n\nContext from the account (not written by the user):\n- account: shop',
+      },
+      { role: 'user', content: 'q1' },
+      { role: 'assistant', content: 'a1' },
+      { role: 'user', content: 'q2' },
+    ])
+  })
+
+  it('forget the oldest turns past the turns or the bytes, never the newest', () => {
+    const bounds = { turns: 2, bytes: 250, hours: 24 }
+    expect(turnsToForget([100, 100, 100], bounds)).toBe(1)
+    expect(turnsToForget([100, 100, 100], { ...bounds, bytes: 150 })).toBe(2)
+    expect(turnsToForget([1000], bounds)).toBe(0)
+    expect(turnsToForget([], bounds)).toBe(0)
+  })
+
+  it('back off 2 s, 8 s, 32 s, at most a minute, longer when the endpoint asks', () => {
+    expect([1, 2, 3, 4].map((attempt) => retryDelayMs(attempt, null))).toEqual([
+      2_000, 8_000, 32_000, 60_000,
+    ])
+    expect(retryDelayMs(1, 10_000)).toBe(10_000)
+    expect(retryDelayMs(1, 600_000)).toBe(60_000)
+  })
+
+  it('know WeChat’s last attempt by its count, or by when it comes', () => {
+    expect(lastAttempt(3, 0, 5_000)).toBe(false)
+    expect(lastAttempt(4, 0, 5_000)).toBe(true)
+    expect(lastAttempt(2, 0, 14_000)).toBe(true)
+  })
+
+  it('cut a long answer for passive replies, leaving room for the hint, joined equal', () => {
+    const answer = 'word '.repeat(1_000)
+    const parts = passiveParts(answer, 2048, '(more)')
+    expect(parts.length).toBeGreaterThan(2)
+    for (const part of parts)
+      expect(new TextEncoder().encode(`${part}\n(more)`).length).toBeLessThanOrEqual(2048)
+    expect(parts.join('')).toBe(answer)
+    expect(passiveParts('short', 2048, '(more)')).toEqual(['short'])
+  })
+})
