@@ -84,6 +84,32 @@ describe('a model that fails', () => {
   }, 30_000)
 })
 
+describe('a model that misbehaves', () => {
+  it('with a response over 256 KiB fails at once: one notice, a dead letter too_large', async () => {
+    const id = openid('huge')
+    const q = mark('huge')
+    expect(await attempt(textPush(id, `ask ${q} [fail=huge]`))).toBe(FAILED)
+    expect(await letterOf(id)).toMatchObject({ reason: 'model: too_large', attempts: 1 })
+    expect(await fakeModel.calls(q)).toHaveLength(1)
+  })
+
+  it('whose reasoning max tokens cut never sends the reasoning: a notice, reasoning_unfinished', async () => {
+    const id = openid('think-cut')
+    const q = mark('think-cut')
+    expect(await attempt(textPush(id, `ask ${q} [think=cut]`))).toBe(FAILED)
+    expect(await letterOf(id)).toMatchObject({ reason: 'model: reasoning_unfinished' })
+    expect(await sentTo(id)).toEqual([])
+  })
+
+  it('that reasons first answers without the reasoning', async () => {
+    const id = openid('think-done')
+    const q = mark('think-done')
+    expect(await attempt(textPush(id, `ask ${q} [think=done]`))).toBe(
+      `Answer to “${q}” (a new conversation).`,
+    )
+  })
+})
+
 describe('a closed window', () => {
   it('ends the answer’s job in a dead letter window_closed, sending nothing', async () => {
     const id = openid('closed')
