@@ -140,7 +140,7 @@ const utf8 = new TextDecoder()
 /**
  * The body as text, read chunk by chunk and never past {@link MAX_ANSWER_BYTES}: a declared
  * Content-Length over it is refused before a byte is read, and a stream that runs past it is
- * cancelled there. Throws a `too_large` {@link ModelError}.
+ * cancelled there. Throws a `too_large` {@link ModelError}, or `unreachable` for a body cut off.
  */
 async function boundedText(response: Response): Promise<string> {
   const tooLarge = () => new ModelError('too_large')
@@ -153,7 +153,14 @@ async function boundedText(response: Response): Promise<string> {
   const chunks: Uint8Array[] = []
   let size = 0
   for (;;) {
-    const { done, value } = await reader.read()
+    let read: ReadableStreamReadResult<Uint8Array>
+    try {
+      read = await reader.read()
+    } catch {
+      // The connection went mid-body: a network failure, tried again like one.
+      throw new ModelError('unreachable')
+    }
+    const { done, value } = read
     if (done) break
     size += value.byteLength
     if (size > MAX_ANSWER_BYTES) {
@@ -215,7 +222,7 @@ const THINK_OPEN = '<think>'
 const THINK_CLOSE = '</think>'
 
 /**
- * The answer after a reasoning model's leading thinking, in one pass (no regex to backtrack):
+ * The answer after a reasoning model's leading thinking, in linear time (no regex to backtrack):
  * `<think>…</think>` first, or reasoning then `</think>` where the model's template put the
  * opening tag in the prompt (DeepSeek-R1's distillations do). A `<think>` never closed means
  * max tokens cut the reasoning: the user must never be sent it.

@@ -198,6 +198,20 @@ describe('a response too large to be an answer', () => {
     expect(pulled.bytes).toBeLessThanOrEqual(64 * KIB)
   })
 
+  it('cut off mid-body is a network failure, tried again like one', async () => {
+    let sent = false
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent) return controller.error(new TypeError('connection lost'))
+        sent = true
+        controller.enqueue(new TextEncoder().encode('{"choices": ['))
+      },
+    })
+    await expect(
+      callModel(openai, [], options, async () => new Response(body)),
+    ).rejects.toMatchObject({ failure: 'unreachable', retryable: true })
+  })
+
   it('from Workers AI fails the same way: an answer over 256 KiB is no answer', async () => {
     const binding = { run: async () => ({ response: 'a'.repeat(300 * KIB) }) }
     await expect(
