@@ -36,6 +36,7 @@ import {
   utf8Bytes,
 } from './rules.ts'
 import { assistantSettings } from './settings.ts'
+import { assistantWords } from './words.ts'
 
 /** What the bot's `context` option is given to choose from. */
 export interface AssistantContext {
@@ -106,8 +107,7 @@ export class AnswerNotReadyError extends Error {
 export function assistant<S extends SessionSchema<S> = AnySession>(
   options: AssistantOptions,
 ): Handler<TextMessage, Env, S> {
-  const resetWord = options.resetWord ?? '/reset'
-  const fetchWord = options.fetchWord ?? '?'
+  const { resetWord, fetchWord } = assistantWords(options)
   const notices: AssistantNotices = {
     failed: 'Sorry, I could not answer that just now. Please try again later.',
     limited: 'You have asked a lot in a short while. Please try again later.',

@@ -31,8 +31,21 @@ export type ModelFailure =
   | 'refused'
   | 'malformed'
   | 'empty'
+  /** The response, or the answer in it, is over {@link MAX_ANSWER_BYTES}. */
+  | 'too_large'
+  /** A reasoning model's `<think>` never closed (max tokens cut it): there is no answer. */
+  | 'reasoning_unfinished'
   | 'off'
 
+/**
+ * What a model's response may weigh, read: far more than any answer (AI_MAX_TOKENS' 800 tokens
+ * are a few KiB, even with every character JSON-escaped), far less than what a misbehaving
+ * endpoint could send. Past it, the attempt fails as `too_large`, and nothing more is read.
+ */
+export const MAX_ANSWER_BYTES = 256 * 1024
+
+// too_large and reasoning_unfinished are not retried: the same request to the same endpoint,
+// with the same max_tokens, would most likely come back the same, at the same cost.
 const RETRYABLE: ReadonlySet<ModelFailure> = new Set([
   'timeout',
   'unreachable',
@@ -114,17 +127,63 @@ export async function readChatResponse(response: Response): Promise<ModelAnswer>
   }
   let body: unknown
   try {
-    body = await response.json()
-  } catch {
+    body = JSON.parse(await boundedText(response))
+  } catch (error) {
+    if (error instanceof ModelError) throw error
     throw new ModelError('malformed', response.status)
   }
   return answerOf(body)
 }
 
+const utf8 = new TextDecoder()
+
+/**
+ * The body as text, read chunk by chunk and never past {@link MAX_ANSWER_BYTES}: a declared
+ * Content-Length over it is refused before a byte is read, and a stream that runs past it is
+ * cancelled there. Throws a `too_large` {@link ModelError}, or `unreachable` for a body cut off.
+ */
+async function boundedText(response: Response): Promise<string> {
+  const tooLarge = () => new ModelError('too_large')
+  if (Number(response.headers.get('Content-Length')) > MAX_ANSWER_BYTES) {
+    await response.body?.cancel()
+    throw tooLarge()
+  }
+  if (!response.body) return ''
+  const reader = response.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    let read: ReadableStreamReadResult<Uint8Array>
+    try {
+      read = await reader.read()
+    } catch {
+      // The connection went mid-body: a network failure, tried again like one.
+      throw new ModelError('unreachable')
+    }
+    const { done, value } = read
+    if (done) break
+    size += value.byteLength
+    if (size > MAX_ANSWER_BYTES) {
+      await reader.cancel().catch(() => {})
+      throw tooLarge()
+    }
+    chunks.push(value)
+  }
+  const bytes = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return utf8.decode(bytes)
+}
+
 /**
  * The answer in what a model returned: a chat completion (`choices[0].message.content`), or
  * Workers AI's older `{ response }`; token counts from `usage` when present. A reasoning model's
- * leading `<think>…</think>` is left out.
+ * leading `<think>…</think>` is left out, and one never closed is no answer
+ * (`reasoning_unfinished`); an answer over {@link MAX_ANSWER_BYTES} is `too_large` (the
+ * binding's answer is not read here, so it is bounded here).
  *
  * @example
  * answerOf({ response: 'Hello!' }).text // 'Hello!'
@@ -144,6 +203,7 @@ export function answerOf(body: unknown): ModelAnswer {
   }
   if (text === null || text === undefined) throw new ModelError('empty')
   if (typeof text !== 'string') throw new ModelError('malformed')
+  if (utf8Bytes(text) > MAX_ANSWER_BYTES) throw new ModelError('too_large')
   const answer = withoutThinking(text).trim()
   if (answer === '') throw new ModelError('empty')
   const usage = typeof record.usage === 'object' && record.usage !== null ? record.usage : {}
@@ -158,11 +218,31 @@ export function answerOf(body: unknown): ModelAnswer {
   }
 }
 
+const THINK_OPEN = '<think>'
+const THINK_CLOSE = '</think>'
+
+/**
+ * The answer after a reasoning model's leading thinking, in linear time (no regex to backtrack):
+ * `<think>…</think>` first, or reasoning then `</think>` where the model's template put the
+ * opening tag in the prompt (DeepSeek-R1's distillations do). A `<think>` never closed means
+ * max tokens cut the reasoning: the user must never be sent it.
+ */
 function withoutThinking(text: string): string {
   const start = text.trimStart()
-  if (!start.startsWith('<think>')) return text
-  const end = start.indexOf('</think>')
-  return end === -1 ? text : start.slice(end + '</think>'.length)
+  if (start.startsWith(THINK_OPEN)) {
+    const end = start.indexOf(THINK_CLOSE, THINK_OPEN.length)
+    if (end === -1) throw new ModelError('reasoning_unfinished')
+    return start.slice(end + THINK_CLOSE.length)
+  }
+  const end = text.indexOf(THINK_CLOSE)
+  if (end !== -1 && text.lastIndexOf(THINK_OPEN, end) === -1) {
+    return text.slice(end + THINK_CLOSE.length)
+  }
+  return text
+}
+
+function utf8Bytes(text: string): number {
+  return new TextEncoder().encode(text).length
 }
 
 /** Retry-After in seconds (or an HTTP date), in ms; null when absent or unreadable. */

@@ -6,11 +6,25 @@
  * state (records, holds) is in memory. `npm run dev` serves it at /debug/fake-model/v1/ (only
  * with DEBUG_CONSOLE=true); the tests reach it as https://fake-model.test/v1/.
  *
+ * It imports nothing of the client it stands in for (src/assistant/model.ts): its rules are
+ * written from the references, each field's where it is checked or answered, so that a
+ * misreading of ours is not shared by the fake that should catch it:
+ * - OpenAI's chat completions request: https://platform.openai.com/docs/api-reference/chat/create
+ * - its answer, the chat completion object: https://platform.openai.com/docs/api-reference/chat/object
+ * - Workers AI's OpenAI-compatible endpoints, the same shapes:
+ *   https://developers.cloudflare.com/workers-ai/configuration/open-ai-compatibility/
+ *   (the binding's own `{ response, usage }` is `AiTextGenerationOutput` in
+ *   @cloudflare/workers-types; the binding is not HTTP, so it is not served here).
+ *
  * Directives in the question (the last user message), each as `[name=value]`:
  * - `[delay=ms]`: answer that much later (at most 120 s);
  * - `[length=bytes]`: an answer of at least that many bytes of UTF-8 (at most 100,000);
  * - `[hold=tag]`: answer only once `POST /fake/release {"tag"}` was called (at most 120 s);
- * - `[fail=500|429|400|timeout|malformed|empty]`, `[fail=500*2]` for the first two calls only.
+ * - `[think=done]`: the answer after a reasoning model's `<think>…</think>`; `[think=cut]`: the
+ *   reasoning alone, its `<think>` never closed, as when max tokens cut it (`finish_reason:
+ *   "length"`);
+ * - `[fail=500|429|400|timeout|malformed|empty|huge]` (`huge`: a well-formed completion of
+ *   over 300 KiB, as a misbehaving endpoint sends), `[fail=500*2]` for the first two calls only.
  *
  * Control routes: `POST /fake/release {tag}`, `POST /fake/defaults {delayMs, length}` (for
  * every call without a directive), `GET /fake/calls?q=<text>` (the calls whose question
@@ -40,7 +54,10 @@ export interface FakeModelCall {
   readonly maxTokens: number | null
 }
 
-const DIRECTIVE = /\[(delay|length|hold|fail)=([\w.*-]{1,40})\]/g
+const DIRECTIVE = /\[(delay|length|hold|think|fail)=([\w.*-]{1,40})\]/g
+/** What `[fail=huge]` answers: past any bound a client should read to. */
+const HUGE_BYTES = 300 * 1024
+const REASONING = 'The user asks something; I should answer briefly, in their language.'
 
 function directivesOf(question: string): Map<string, string> {
   const found = new Map<string, string>()
@@ -50,6 +67,7 @@ function directivesOf(question: string): Map<string, string> {
   return found
 }
 
+/** OpenAI's error object: `{ error: { message, type } }`, with the HTTP status. */
 function error(status: number, message: string, headers: HeadersInit = {}): Response {
   return Response.json(
     { error: { message, type: status >= 500 ? 'server_error' : 'invalid_request_error' } },
@@ -57,7 +75,10 @@ function error(status: number, message: string, headers: HeadersInit = {}): Resp
   )
 }
 
-/** The request's messages, or why they are not what the API takes. */
+/**
+ * The request's messages, or why they are not what the API takes: `messages`, a non-empty
+ * array of `{ role, content }`, content a string for these roles (create's reference, "messages").
+ */
 function messagesOf(body: Record<string, unknown>): Message[] | string {
   const { messages } = body
   if (!Array.isArray(messages) || messages.length === 0) return 'messages must be a non-empty array'
@@ -149,6 +170,8 @@ export function fakeModel() {
     }
     const body = await readJson(request)
     if (body === null) return error(400, 'the body must be a JSON object of at most 256 KiB')
+    // create's reference: `model` (string, required); `max_tokens` (integer, optional, deprecated
+    // for max_completion_tokens but what compatible servers know); `stream` (boolean).
     if (typeof body.model !== 'string' || body.model === '') return error(400, 'model is required')
     const maxTokens = body.max_tokens
     if (
@@ -194,6 +217,11 @@ export function fakeModel() {
             choices: [{ index: 0, message: { role: 'assistant', content: '' } }],
           })
         }
+        if (kind === 'huge') {
+          const filler = FILLER[0] ?? ''
+          const huge = `${filler}\n`.repeat(Math.ceil(HUGE_BYTES / filler.length))
+          return completion(body.model, huge, messages)
+        }
         const status = Number(kind)
         if (status >= 400 && status <= 599) {
           return error(
@@ -205,18 +233,38 @@ export function fakeModel() {
       }
     }
     const length = Math.min(MAX_LENGTH, Number(directives.get('length') ?? defaults.length) || 0)
-    const text = fakeAnswer(question, earlier, length)
+    const answer = fakeAnswer(question, earlier, length)
+    const think = directives.get('think')
+    // Reasoning models put their reasoning first, in the content, between think tags; cut by
+    // max tokens, the content is the reasoning alone and finish_reason is "length".
+    if (think === 'cut') return completion(body.model, `<think>\n${REASONING}`, messages, 'length')
+    const text = think === 'done' ? `<think>\n${REASONING}\n</think>\n\n${answer}` : answer
+    return completion(body.model, text, messages)
+  }
+
+  /**
+   * A chat completion object (its reference): `id`, `object: "chat.completion"`, `created` (Unix
+   * seconds), `model`, `choices[]` of `{ index, message: { role, content, refusal },
+   * finish_reason, logprobs }`, and `usage` (`prompt_tokens`, `completion_tokens`,
+   * `total_tokens`, which Workers AI's `UsageTags` name alike).
+   */
+  function completion(
+    model: string,
+    text: string,
+    messages: readonly Message[],
+    finishReason: 'stop' | 'length' = 'stop',
+  ): Response {
     const promptChars = messages.reduce((sum, message) => sum + message.content.length, 0)
     return Response.json({
       id: `chatcmpl-fake-${calls.length}`,
       object: 'chat.completion',
       created: Math.floor(Date.now() / 1000),
-      model: body.model,
+      model,
       choices: [
         {
           index: 0,
           message: { role: 'assistant', content: text, refusal: null },
-          finish_reason: 'stop',
+          finish_reason: finishReason,
           logprobs: null,
         },
       ],

@@ -148,6 +148,11 @@ export type ApiFailure =
   | 'too_long'
   /** -1, a network error, a timeout, a 5xx. */
   | 'busy'
+  /**
+   * 43108: "Cannot make concurrent calls to the same OpenID, please try again": another call to
+   * the same user (a typing renewal beside a send) was under way; nothing was taken.
+   */
+  | 'concurrent_call'
   /** A message tried twice without an answer: WeChat may have it; not tried a third time. */
   | 'unconfirmed'
   /** 45080: no interaction within 30 s; 45081: "typing…" is already shown. */
@@ -208,10 +213,14 @@ const FAILURES: ReadonlyMap<number, ApiFailure> = new Map<number, ApiFailure>([
   [40037, 'bad_template'],
   [47003, 'bad_data'],
   [41030, 'bad_page'],
+  // In none of WeChat's tables; its errmsg says what it is, as does WeChat's answer in the developer
+  // community: https://developers.weixin.qq.com/community/minihome/doc/000c4ebfe045a8cf994ce994d51c00
+  [43108, 'concurrent_call'],
 ])
 
 const CLASSES: { readonly [F in ApiFailure]: FailureClass } = {
   busy: 'soon',
+  concurrent_call: 'soon',
   token_invalid: 'soon',
   ip_not_whitelisted: 'late',
   ip_needs_confirmation: 'late',

@@ -13,6 +13,7 @@ import { accounts } from '../helpers/accounts.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { fakeModel } from '../helpers/fake-model.ts'
 import { fakeWechat } from '../helpers/fake-wechat.ts'
+import { captureLogs } from '../helpers/logs.ts'
 import { attempt, mark, openid, sentTo, textPush, userOf } from './helpers.ts'
 
 const FAILED = 'Sorry, I could not answer that just now. Please try again later.'
@@ -83,6 +84,32 @@ describe('a model that fails', () => {
   }, 30_000)
 })
 
+describe('a model that misbehaves', () => {
+  it('with a response over 256 KiB fails at once: one notice, a dead letter too_large', async () => {
+    const id = openid('huge')
+    const q = mark('huge')
+    expect(await attempt(textPush(id, `ask ${q} [fail=huge]`))).toBe(FAILED)
+    expect(await letterOf(id)).toMatchObject({ reason: 'model: too_large', attempts: 1 })
+    expect(await fakeModel.calls(q)).toHaveLength(1)
+  })
+
+  it('whose reasoning max tokens cut never sends the reasoning: a notice, reasoning_unfinished', async () => {
+    const id = openid('think-cut')
+    const q = mark('think-cut')
+    expect(await attempt(textPush(id, `ask ${q} [think=cut]`))).toBe(FAILED)
+    expect(await letterOf(id)).toMatchObject({ reason: 'model: reasoning_unfinished' })
+    expect(await sentTo(id)).toEqual([])
+  })
+
+  it('that reasons first answers without the reasoning', async () => {
+    const id = openid('think-done')
+    const q = mark('think-done')
+    expect(await attempt(textPush(id, `ask ${q} [think=done]`))).toBe(
+      `Answer to “${q}” (a new conversation).`,
+    )
+  })
+})
+
 describe('a closed window', () => {
   it('ends the answer’s job in a dead letter window_closed, sending nothing', async () => {
     const id = openid('closed')
@@ -95,6 +122,45 @@ describe('a closed window', () => {
       reason: 'WeChat: window_closed (errcode 45015)',
     })
     expect(await sentTo(id)).toEqual([])
+  }, 30_000)
+})
+
+describe('WeChat’s refusals around a deferred answer', () => {
+  // 45080: typing needs a message interaction in the last 30 s (WeChat's typing page); 43108:
+  // "Cannot make concurrent calls to the same OpenID, please try again" (in no table of
+  // WeChat's: its errmsg, and WeChat's answer in its developer community).
+  it.each([45080, 43108])(
+    '“typing…” refused (%i) neither fails nor retries the answer',
+    async (code) => {
+      const id = openid(`typing-${code}`)
+      const q = mark(`typing-${code}`)
+      await fakeWechat.fail('typing', id, code)
+      const lines = captureLogs('log', 'warn')
+      expect(await attempt(textPush(id, `ask ${q} [hold=${q}]`))).toBe('success')
+      await fakeModel.release(q)
+      await eventually(async () => expect(await sentTo(id)).toHaveLength(1), 20_000)
+      expect(await sentTo(id)).toEqual([`Answer to “${q}” (a new conversation).`])
+      expect(await fakeModel.calls(q)).toHaveLength(1)
+      const letters = await listDeadLetters(env.DEAD_LETTERS, 'env')
+      expect(letters.filter((letter) => letter.openid === id)).toEqual([])
+      expect(lines.text()).toContain('typing_unavailable')
+      expect(lines.text()).not.toContain('later_retry')
+    },
+  )
+
+  it('a send refused with 43108 (a concurrent call to the user) is tried again, not dead-lettered', async () => {
+    const id = openid('send-43108')
+    const q = mark('send-43108')
+    await fakeWechat.fail('send', id, 43108)
+    const lines = captureLogs('warn')
+    expect(await attempt(textPush(id, `ask ${q} [hold=${q}]`))).toBe('success')
+    await fakeModel.release(q)
+    await eventually(async () => expect(await sentTo(id)).toHaveLength(1), 20_000)
+    expect(await sentTo(id)).toEqual([`Answer to “${q}” (a new conversation).`])
+    expect(await fakeModel.calls(q)).toHaveLength(1)
+    const letters = await listDeadLetters(env.DEAD_LETTERS, 'env')
+    expect(letters.filter((letter) => letter.openid === id)).toEqual([])
+    expect(lines.text()).toContain('WeChat: concurrent_call (errcode 43108)')
   }, 30_000)
 })
 

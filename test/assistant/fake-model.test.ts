@@ -77,6 +77,24 @@ describe('the fake model', () => {
     expect(limited.headers.get('Retry-After')).toBe('1')
   })
 
+  it('answers as a reasoning model does, thinking first, or cut while thinking', async () => {
+    const q = `think ${crypto.randomUUID()}`
+    const done = await answerOf(await completions(asked(`${q} [think=done]`)))
+    expect(done).toMatch(/^<think>\n[^<]+\n<\/think>\n\n/)
+    expect(done.endsWith(`Answer to “${q}” (a new conversation).`)).toBe(true)
+    const cut: unknown = await (await completions(asked(`${q} [think=cut]`))).json()
+    expect(cut).toMatchObject({ choices: [{ finish_reason: 'length' }] })
+    const content = (cut as Completion).choices[0]?.message.content ?? ''
+    expect(content.startsWith('<think>')).toBe(true)
+    expect(content).not.toContain('</think>')
+  })
+
+  it('sends a completion of over 300 KiB when told to misbehave', async () => {
+    const response = await completions(asked(`huge ${crypto.randomUUID()} [fail=huge]`))
+    expect(response.status).toBe(200)
+    expect((await response.arrayBuffer()).byteLength).toBeGreaterThan(300 * 1024)
+  })
+
   it('holds an answer until it is released', async () => {
     const tag = crypto.randomUUID()
     const answer = completions(asked(`held [hold=${tag}]`))

@@ -147,6 +147,109 @@ describe('an answer', () => {
   })
 })
 
+describe('a response too large to be an answer', () => {
+  const KIB = 1024
+  /** A 200 response of `total` bytes in 64 KiB chunks, counting what was pulled from it. */
+  const streamed = (total: number) => {
+    const pulled = { bytes: 0, cancelled: false }
+    const chunk = new Uint8Array(64 * KIB).fill(0x20)
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (pulled.bytes >= total) return controller.close()
+        pulled.bytes += chunk.byteLength
+        controller.enqueue(chunk)
+      },
+      cancel() {
+        pulled.cancelled = true
+      },
+    })
+    return { pulled, response: new Response(body, { status: 200 }) }
+  }
+
+  it('fails the attempt as too_large past 256 KiB, having read no more than that', async () => {
+    const { pulled, response } = streamed(4 * KIB * KIB)
+    await expect(callModel(openai, [], options, async () => response)).rejects.toMatchObject({
+      failure: 'too_large',
+      retryable: false,
+      reason: 'model: too_large',
+    })
+    expect(pulled.bytes).toBeLessThanOrEqual(256 * KIB + 64 * KIB)
+    expect(pulled.cancelled).toBe(true)
+  })
+
+  it('fails a well-formed completion over the bound too, and reads one under it', async () => {
+    const completion = (bytes: number) =>
+      Response.json({ choices: [{ message: { content: 'a'.repeat(bytes) } }] })
+    await expect(
+      callModel(openai, [], options, async () => completion(300 * KIB)),
+    ).rejects.toMatchObject({ failure: 'too_large' })
+    const under = await callModel(openai, [], options, async () => completion(200 * KIB))
+    expect(under.text).toHaveLength(200 * KIB)
+  })
+
+  it('is refused from its Content-Length alone, nothing read', async () => {
+    const { pulled, response } = streamed(4 * KIB * KIB)
+    const declared = new Response(response.body, {
+      headers: { 'Content-Length': String(4 * KIB * KIB) },
+    })
+    await expect(callModel(openai, [], options, async () => declared)).rejects.toMatchObject({
+      failure: 'too_large',
+    })
+    expect(pulled.bytes).toBeLessThanOrEqual(64 * KIB)
+  })
+
+  it('cut off mid-body is a network failure, tried again like one', async () => {
+    let sent = false
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent) return controller.error(new TypeError('connection lost'))
+        sent = true
+        controller.enqueue(new TextEncoder().encode('{"choices": ['))
+      },
+    })
+    await expect(
+      callModel(openai, [], options, async () => new Response(body)),
+    ).rejects.toMatchObject({ failure: 'unreachable', retryable: true })
+  })
+
+  it('from Workers AI fails the same way: an answer over 256 KiB is no answer', async () => {
+    const binding = { run: async () => ({ response: 'a'.repeat(300 * KIB) }) }
+    await expect(
+      callModel({ kind: 'workers-ai', binding, model: 'm' }, [], options),
+    ).rejects.toMatchObject({ failure: 'too_large' })
+  })
+})
+
+describe('a reasoning model’s thinking', () => {
+  it('is left out when it comes first, closed, with or without its opening tag', () => {
+    expect(answerOf({ response: '  <think>\nhmm</think>\n\nYes.' }).text).toBe('Yes.')
+    // Some templates put the opening tag in the prompt: the answer starts with the reasoning.
+    expect(answerOf({ response: 'hmm, let me see\n</think>\nYes.' }).text).toBe('Yes.')
+    expect(() => answerOf({ response: '<think>hmm</think>  ' })).toThrow(/empty/)
+  })
+
+  it('never becomes the answer when max tokens cut it: the attempt fails, saying why', () => {
+    const cut = (() => {
+      try {
+        answerOf({ choices: [{ message: { content: '<think>the user wants… so I should' } }] })
+      } catch (error) {
+        return error
+      }
+      return null
+    })()
+    expect(cut).toBeInstanceOf(ModelError)
+    expect(cut).toMatchObject({
+      failure: 'reasoning_unfinished',
+      retryable: false,
+      reason: 'model: reasoning_unfinished',
+    })
+  })
+
+  it('is only a leading block: a think tag inside the answer is the answer’s', () => {
+    expect(answerOf({ response: 'Use <think> tags.' }).text).toBe('Use <think> tags.')
+  })
+})
+
 describe('the rules', () => {
   it('mark the bot’s context as the account’s, and put the turns before the question', () => {
     expect(

@@ -17,6 +17,11 @@ const TABLE: [number, string, 'soon' | 'late' | 'final'][] = [
   [43004, 'not_a_follower', 'final'],
   [40003, 'bad_openid', 'final'],
   [45002, 'too_long', 'final'],
+  [45080, 'typing_refused', 'final'],
+  [45081, 'typing_refused', 'final'],
+  // In no table: WeChat's errmsg says "Cannot make concurrent calls to the same OpenID, please
+  // try again"; nothing was taken, so another try is safe.
+  [43108, 'concurrent_call', 'soon'],
   // A code not in the table is a final refusal: dead-lettered with it, never dropped.
   [40007, 'refused', 'final'],
 ]
