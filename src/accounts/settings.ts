@@ -266,8 +266,14 @@ function encryptionRequired(value: unknown, aesConfigured: boolean): boolean {
 /** The admin tokens of the committed examples: public, so never a real one. */
 export const SAMPLE_ADMIN_TOKENS = ['local-admin-token']
 
-/** https, or http to this machine only (a token service run beside `npm run dev`). */
-function isSafeServiceUrl(url: string): boolean {
+/**
+ * https, or http to this machine only (a token service or a model run beside `npm run dev`):
+ * the one rule for a service URL a setting names.
+ *
+ * @example
+ * isSafeServiceUrl('http://127.0.0.1:8788/') // true
+ */
+export function isSafeServiceUrl(url: string): boolean {
   try {
     const parsed = new URL(url)
     if (parsed.protocol === 'https:') return true

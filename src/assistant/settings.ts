@@ -6,7 +6,7 @@
  * (`passiveOnly`, src/accounts/settings.ts). Pure but for reading the env.
  */
 
-import { positive } from '../accounts/settings.ts'
+import { isSafeServiceUrl, positive } from '../accounts/settings.ts'
 import type { Env } from '../env.ts'
 
 /** Workers AI's default model: current, on the Free plan (README, "An AI assistant"). */
@@ -70,7 +70,7 @@ function parseSettings(env: Env): AssistantSettings {
   const baseUrl = env.AI_BASE_URL?.trim() ?? ''
   const model = env.AI_MODEL?.trim() ?? ''
   if (baseUrl !== '') {
-    if (!isSafeEndpoint(baseUrl))
+    if (!isSafeServiceUrl(baseUrl))
       return off('AI_BASE_URL must be https (http only on this machine)')
     if (model === '') return off('AI_MODEL is not set: an OpenAI-compatible endpoint needs one')
     return {
@@ -101,19 +101,6 @@ function isAiBinding(value: unknown): value is AiBinding {
     value !== null &&
     typeof (value as { run?: unknown }).run === 'function'
   )
-}
-
-/** https, or http to this machine (the fake model `npm run dev` serves, a local server). */
-function isSafeEndpoint(url: string): boolean {
-  try {
-    const parsed = new URL(url)
-    if (parsed.protocol === 'https:') return true
-    return (
-      parsed.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(parsed.hostname)
-    )
-  } catch {
-    return false
-  }
 }
 
 function nonNegativeInteger(value: string | undefined, fallback: number): number {
