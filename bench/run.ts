@@ -55,12 +55,16 @@ function log(line: string) {
 function buildAsDeployed() {
   log('building as `wrangler deploy` would (--dry-run --outdir)')
   rmSync(BUILD, { recursive: true, force: true })
-  const output = execFileSync('npx', ['wrangler', 'deploy', '--dry-run', '--outdir', BUILD], {
+  const metafile = `${BUILD}/meta.json`
+  const args = ['wrangler', 'deploy', '--dry-run', '--outdir', BUILD, '--metafile', metafile]
+  const output = execFileSync('npx', args, {
     cwd: ROOT,
     encoding: 'utf8',
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
   })
   const [, total, gzip] = /Total Upload: ([\d.]+) KiB \/ gzip: ([\d.]+) KiB/.exec(output) ?? []
+  const parts = partsOf(JSON.parse(readFileSync(metafile, 'utf8')) as Metafile)
+  rmSync(metafile)
   // What is uploaded: the script and the modules beside it, not the source map.
   const uploaded = readdirSync(BUILD).filter(
     (file) => !file.endsWith('.map') && file !== 'README.md',
@@ -74,8 +78,31 @@ function buildAsDeployed() {
       wranglerGzipKiB: Number(gzip),
       minifiedBytes: bytes.reduce((sum, file) => sum + file.length, 0),
       gzipBytes: bytes.reduce((sum, file) => sum + gzipSync(file, { level: 9 }).length, 0),
+      parts,
     },
   }
+}
+
+/** The part of esbuild's metafile the bench reads: each output's bytes by input module. */
+interface Metafile {
+  readonly outputs: Record<string, { readonly inputs: Record<string, { bytesInOutput: number }> }>
+}
+
+/**
+ * Minified bytes by part, largest first: a package (its helpers apart), or a folder of src/
+ * (a file at its top alone), from esbuild's metafile of the deployed build.
+ */
+function partsOf(meta: Metafile): Record<string, number> {
+  const parts: Record<string, number> = {}
+  for (const [output, { inputs }] of Object.entries(meta.outputs)) {
+    if (output.endsWith('.map')) continue
+    for (const [input, { bytesInOutput }] of Object.entries(inputs)) {
+      const packaged = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)
+      const part = packaged ? packaged[1] : (/^src\/[^/]+/.exec(input)?.[0] ?? input)
+      if (part) parts[part] = (parts[part] ?? 0) + bytesInOutput
+    }
+  }
+  return Object.fromEntries(Object.entries(parts).sort(([, a], [, b]) => b - a))
 }
 
 async function throughput(scriptPath: string) {
@@ -205,6 +232,15 @@ function table(results: {
     '| minified | gzip (wrangler) | gzip -9 |',
     '|---:|---:|---:|',
     `| ${(bundle.minifiedBytes / 1024).toFixed(1)} KiB | ${bundle.wranglerGzipKiB} KiB | ${(bundle.gzipBytes / 1024).toFixed(1)} KiB |`,
+    '',
+    "What each part adds to that build, minified (esbuild's metafile; gzip is not split by module):",
+    '',
+    '| part | minified | of the bundle |',
+    '|---|---:|---:|',
+    ...Object.entries(bundle.parts).map(
+      ([part, bytes]) =>
+        `| ${part} | ${(bytes / 1024).toFixed(1)} KiB | ${((100 * bytes) / bundle.minifiedBytes).toFixed(1)}% |`,
+    ),
     '',
     `### CPU per push, µs (a text message; the fastest of ${micro.rounds} rounds of ${micro.iterations}, spread over the run)`,
     '',
