@@ -2,6 +2,7 @@
  * `npm run bench`: the bundle, CPU per push stage by stage, and throughput against the ceiling,
  * written to bench/results/ as JSON and a markdown table. `npm run bench -- --smoke` runs every
  * part for a moment (CI does, so the bench cannot rot); it measures nothing worth quoting.
+ * `--cpu-only` skips the throughput runs: the bundle, CPU per push and the comparison alone.
  */
 
 import { execFileSync } from 'node:child_process'
@@ -19,7 +20,7 @@ import {
   load,
   newObjectWorker,
 } from './load.ts'
-import { type MicroResults, measurePipeline } from './micro.ts'
+import { type MicroResults, measurePipeline, type Trial } from './micro.ts'
 import { requestMix } from './mix.ts'
 import { RUNTIME } from './runtime.ts'
 
@@ -30,6 +31,7 @@ const RESULTS = `${ROOT}bench/results`
 const { values: flags } = parseArgs({
   options: {
     smoke: { type: 'boolean', default: false },
+    'cpu-only': { type: 'boolean', default: false },
     duration: { type: 'string' },
     connections: { type: 'string', default: '32' },
     iterations: { type: 'string' },
@@ -53,12 +55,16 @@ function log(line: string) {
 function buildAsDeployed() {
   log('building as `wrangler deploy` would (--dry-run --outdir)')
   rmSync(BUILD, { recursive: true, force: true })
-  const output = execFileSync('npx', ['wrangler', 'deploy', '--dry-run', '--outdir', BUILD], {
+  const metafile = `${BUILD}/meta.json`
+  const args = ['wrangler', 'deploy', '--dry-run', '--outdir', BUILD, '--metafile', metafile]
+  const output = execFileSync('npx', args, {
     cwd: ROOT,
     encoding: 'utf8',
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
   })
   const [, total, gzip] = /Total Upload: ([\d.]+) KiB \/ gzip: ([\d.]+) KiB/.exec(output) ?? []
+  const parts = partsOf(JSON.parse(readFileSync(metafile, 'utf8')) as Metafile)
+  rmSync(metafile)
   // What is uploaded: the script and the modules beside it, not the source map.
   const uploaded = readdirSync(BUILD).filter(
     (file) => !file.endsWith('.map') && file !== 'README.md',
@@ -72,8 +78,31 @@ function buildAsDeployed() {
       wranglerGzipKiB: Number(gzip),
       minifiedBytes: bytes.reduce((sum, file) => sum + file.length, 0),
       gzipBytes: bytes.reduce((sum, file) => sum + gzipSync(file, { level: 9 }).length, 0),
+      parts,
     },
   }
+}
+
+/** The part of esbuild's metafile the bench reads: each output's bytes by input module. */
+interface Metafile {
+  readonly outputs: Record<string, { readonly inputs: Record<string, { bytesInOutput: number }> }>
+}
+
+/**
+ * Minified bytes by part, largest first: a package (its helpers apart), or a folder of src/
+ * (a file at its top alone), from esbuild's metafile of the deployed build.
+ */
+function partsOf(meta: Metafile): Record<string, number> {
+  const parts: Record<string, number> = {}
+  for (const [output, { inputs }] of Object.entries(meta.outputs)) {
+    if (output.endsWith('.map')) continue
+    for (const [input, { bytesInOutput }] of Object.entries(inputs)) {
+      const packaged = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)
+      const part = packaged ? packaged[1] : (/^src\/[^/]+/.exec(input)?.[0] ?? input)
+      if (part) parts[part] = (parts[part] ?? 0) + bytesInOutput
+    }
+  }
+  return Object.fromEntries(Object.entries(parts).sort(([, a], [, b]) => b - a))
 }
 
 async function throughput(scriptPath: string) {
@@ -138,6 +167,41 @@ function percent(run: LoadFigures, reference: LoadFigures | undefined): string {
     : '–'
 }
 
+/** The interleaved comparison, trial by trial, with each mode's spread over the trials. */
+function comparison(trials: readonly Trial[]): string[] {
+  const ratio = (trial: Trial, mode: 'plaintext' | 'safe') => trial.webot[mode] / trial.ours[mode]
+  const spread = (mode: 'plaintext' | 'safe') => {
+    const ratios = trials.map((trial) => ratio(trial, mode))
+    const low = Math.min(...ratios)
+    const high = Math.max(...ratios)
+    return `${low.toFixed(2)}–${high.toFixed(2)}× (${((100 * (high - low)) / low).toFixed(0)}%)`
+  }
+  return [
+    '| trial | plaintext, ours | node-webot | ratio | safe, ours | node-webot | ratio |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...trials.map(
+      (trial, i) =>
+        `| ${i + 1} | ${trial.ours.plaintext.toFixed(1)} | ${trial.webot.plaintext.toFixed(1)} | ${ratio(trial, 'plaintext').toFixed(2)}× | ${trial.ours.safe.toFixed(1)} | ${trial.webot.safe.toFixed(1)} | ${ratio(trial, 'safe').toFixed(2)}× |`,
+    ),
+    `| spread | | | ${spread('plaintext')} | | | ${spread('safe')} |`,
+  ]
+}
+
+/** WebCrypto calls per push, by method, in each mode. */
+function webCryptoCalls(calls: MicroResults['webCryptoCalls']): string[] {
+  const methods = [...new Set([...Object.keys(calls.plaintext), ...Object.keys(calls.safe)])].sort()
+  const row = (mode: 'plaintext' | 'safe') => {
+    const counts = methods.map((method) => calls[mode][method] ?? 0)
+    return `| ${mode} | ${counts.join(' | ')} | ${counts.reduce((sum, count) => sum + count, 0)} |`
+  }
+  return [
+    `| mode | ${methods.join(' | ')} | total |`,
+    `|---|${methods.map(() => '---:|').join('')}---:|`,
+    row('plaintext'),
+    row('safe'),
+  ]
+}
+
 function table(results: {
   bundle: ReturnType<typeof buildAsDeployed>['bundle']
   micro: MicroResults
@@ -169,6 +233,15 @@ function table(results: {
     '|---:|---:|---:|',
     `| ${(bundle.minifiedBytes / 1024).toFixed(1)} KiB | ${bundle.wranglerGzipKiB} KiB | ${(bundle.gzipBytes / 1024).toFixed(1)} KiB |`,
     '',
+    "What each part adds to that build, minified (esbuild's metafile; gzip is not split by module):",
+    '',
+    '| part | minified | of the bundle |',
+    '|---|---:|---:|',
+    ...Object.entries(bundle.parts).map(
+      ([part, bytes]) =>
+        `| ${part} | ${(bytes / 1024).toFixed(1)} KiB | ${((100 * bytes) / bundle.minifiedBytes).toFixed(1)}% |`,
+    ),
+    '',
     `### CPU per push, µs (a text message; the fastest of ${micro.rounds} rounds of ${micro.iterations}, spread over the run)`,
     '',
     '| stage | plaintext, workerd | plaintext, Node 22 | safe, workerd | safe, Node 22 |',
@@ -177,7 +250,15 @@ function table(results: {
       (stage) =>
         `| ${stage} | ${us(micro.workerd.plaintext[stage])} | ${us(micro.node.plaintext[stage])} | ${us(micro.workerd.safe[stage])} | ${us(micro.node.safe[stage])} |`,
     ),
-    `| node-webot \`wechat\` 2.1, whole | | ${us(micro.webot.plaintext)} | | ${us(micro.webot.safe)} |`,
+    `| node-webot \`wechat\` 2.1, whole (median trial below) | | ${us(micro.webot.plaintext)} | | ${us(micro.webot.safe)} |`,
+    '',
+    '### WebCrypto calls per push (the whole push above, in workerd, counted inside the bench Worker)',
+    '',
+    ...webCryptoCalls(micro.webCryptoCalls),
+    '',
+    `### Ours in workerd against node-webot in Node 22, interleaved (µs per push, each the fastest of ${micro.rounds} alternating samples of ${micro.iterations})`,
+    '',
+    ...comparison(micro.trials),
     '',
     '### Hostile bodies of 64 KiB, refused before `msg_signature` (Node 22, ms, the slowest of the rounds)',
     '',
@@ -209,7 +290,9 @@ log(
 )
 const micro = await measurePipeline(iterations, rounds, compatibilityDate)
 const hostile = await measureHostile(rounds)
-const loaded = await throughput(scriptPath)
+const loaded = flags['cpu-only']
+  ? { runs: {} as Record<string, LoadFigures>, followersReached: 0, storedReplies: 0 }
+  : await throughput(scriptPath)
 const results = {
   date: new Date().toISOString(),
   smoke,
@@ -221,7 +304,7 @@ const results = {
 }
 const markdown = table({ bundle, micro, hostile, load: loaded })
 mkdirSync(RESULTS, { recursive: true })
-const name = smoke ? 'smoke' : 'latest'
+const name = smoke ? 'smoke' : flags['cpu-only'] ? 'cpu' : 'latest'
 writeFileSync(`${RESULTS}/${name}.json`, `${JSON.stringify(results, null, 2)}\n`)
 writeFileSync(`${RESULTS}/${name}.md`, markdown)
 console.log(`\n${markdown}`)

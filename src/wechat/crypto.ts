@@ -3,8 +3,10 @@
  *
  * plaintext = random(16) ‖ uint32be(length(msg)) ‖ msg ‖ AppID, padded PKCS#7-style to a
  * 32-byte block (pad values 1..32). WebCrypto only speaks 16-byte PKCS#7, so decryption appends
- * one crafted block that decrypts to a full 16-byte pad (WebCrypto strips it, leaving WeChat's
- * padding for us to check), and encryption drops the pad block WebCrypto adds.
+ * two crafted blocks, made once per key, whose second decrypts to a full 16-byte pad whatever
+ * precedes them: WebCrypto strips that pad, we drop the first block's garbage, and WeChat's
+ * padding is left for us to check, in one WebCrypto call per push. Encryption drops the pad
+ * block WebCrypto adds.
  */
 
 import { DecryptError } from './errors.ts'
@@ -13,12 +15,17 @@ const BLOCK = 16
 const WECHAT_PAD_BLOCK = 32
 const encoder = new TextEncoder()
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
-const FULL_PAD_BLOCK = new Uint8Array(BLOCK).fill(BLOCK)
+const ZERO_BLOCK = new Uint8Array(BLOCK)
 
 /** An imported EncodingAESKey: the AES key and the IV WeChat derives from it. */
 export interface AesKey {
   readonly key: CryptoKey
   readonly iv: Uint8Array<ArrayBuffer>
+  /**
+   * Two blocks, Z ‖ E(Z ⊕ pad16) with Z zero, that end any ciphertext in a valid 16-byte
+   * PKCS#7 pad: CBC decrypts the second to D(E(Z ⊕ pad16)) ⊕ Z = pad16.
+   */
+  readonly padTail: Uint8Array<ArrayBuffer>
 }
 
 const importedKeys = new Map<string, Promise<AesKey>>()
@@ -45,7 +52,15 @@ async function importKey(encodingAesKey: string): Promise<AesKey> {
   }
   const raw = base64ToBytes(`${encodingAesKey}=`)
   const key = await crypto.subtle.importKey('raw', raw, 'AES-CBC', false, ['encrypt', 'decrypt'])
-  return { key, iv: raw.slice(0, BLOCK) }
+  // Encrypting nothing under IV Z gives exactly one block: E(Z ⊕ pad16), WebCrypto's own pad.
+  const padBlock = await crypto.subtle.encrypt(
+    { name: 'AES-CBC', iv: ZERO_BLOCK },
+    key,
+    new Uint8Array(0),
+  )
+  const padTail = new Uint8Array(2 * BLOCK)
+  padTail.set(new Uint8Array(padBlock, 0, BLOCK), BLOCK)
+  return { key, iv: raw.slice(0, BLOCK), padTail }
 }
 
 /**
@@ -58,24 +73,18 @@ export async function decryptMessage(
   appId: string,
 ): Promise<string> {
   const sealed = decodeEnvelope(encrypted)
-  const lastBlock = sealed.subarray(sealed.length - BLOCK)
-  const padBlock = await crypto.subtle.encrypt(
-    { name: 'AES-CBC', iv: lastBlock },
-    aes.key,
-    FULL_PAD_BLOCK,
-  )
-  const extended = new Uint8Array(sealed.length + BLOCK)
+  const extended = new Uint8Array(sealed.length + aes.padTail.length)
   extended.set(sealed)
-  extended.set(new Uint8Array(padBlock, 0, BLOCK), sealed.length)
+  extended.set(aes.padTail, sealed.length)
 
-  let padded: Uint8Array
+  let decrypted: ArrayBuffer
   try {
-    padded = new Uint8Array(
-      await crypto.subtle.decrypt({ name: 'AES-CBC', iv: aes.iv }, aes.key, extended),
-    )
+    decrypted = await crypto.subtle.decrypt({ name: 'AES-CBC', iv: aes.iv }, aes.key, extended)
   } catch {
     throw new DecryptError('Encrypt does not decrypt with this EncodingAESKey')
   }
+  // What the tail's first block decrypted to is garbage (D(Z) ⊕ the last sealed block).
+  const padded = new Uint8Array(decrypted, 0, sealed.length)
   return unpackPlaintext(stripWechatPadding(padded), appId)
 }
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { decryptMessage, encryptMessage, importEncodingAesKey } from '../../src/wechat/crypto.ts'
 import { DecryptError } from '../../src/wechat/errors.ts'
 import { parsedPush } from '../helpers/pushes.ts'
@@ -6,6 +6,10 @@ import { VECTOR } from '../helpers/sample-vector.ts'
 
 const aes = await importEncodingAesKey(VECTOR.encodingAesKey)
 const OVERHEAD = 16 + 4 + VECTOR.appId.length
+
+afterEach(() => {
+  vi.restoreAllMocks()
+})
 
 describe('decryptMessage', () => {
   it('decrypts the documented vector to its text message', async () => {
@@ -29,6 +33,44 @@ describe('decryptMessage', () => {
     const other = await importEncodingAesKey('ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefg')
     await expect(decryptMessage(other, VECTOR.encrypt, VECTOR.appId)).rejects.toBeInstanceOf(
       DecryptError,
+    )
+  })
+
+  it('decrypts with one WebCrypto call, whatever the pad', async () => {
+    const decrypt = vi.spyOn(crypto.subtle, 'decrypt')
+    const encrypt = vi.spyOn(crypto.subtle, 'encrypt')
+    for (const message of ['m', 'm'.repeat(20)]) {
+      const sealed = await encryptMessage(aes, message, VECTOR.appId)
+      encrypt.mockClear()
+      await expect(decryptMessage(aes, sealed, VECTOR.appId)).resolves.toBe(message)
+    }
+    expect(decrypt).toHaveBeenCalledTimes(2)
+    expect(encrypt).not.toHaveBeenCalled()
+  })
+
+  // Sealed as WeChat would, but with the pad bytes given: WebCrypto's own pad block is dropped.
+  const sealWithPad = async (pad: Uint8Array) => {
+    const body = new TextEncoder().encode(`0123456789abcdef\0\0\0\x01m${VECTOR.appId}`)
+    const plain = new Uint8Array(body.length + pad.length)
+    plain.set(body)
+    plain.set(pad, body.length)
+    const sealed = await crypto.subtle.encrypt({ name: 'AES-CBC', iv: aes.iv }, aes.key, plain)
+    return btoa(String.fromCharCode(...new Uint8Array(sealed, 0, plain.length)))
+  }
+  const padLength = 32 - ((OVERHEAD + 1) % 32)
+
+  it('reads a well-formed pad built outside encryptMessage', async () => {
+    const sealed = await sealWithPad(new Uint8Array(padLength).fill(padLength))
+    await expect(decryptMessage(aes, sealed, VECTOR.appId)).resolves.toBe('m')
+  })
+
+  it.each([
+    ['a zero pad byte', new Uint8Array(padLength).fill(0)],
+    ['a pad byte over 32', new Uint8Array(padLength).fill(33)],
+    ['pad bytes that disagree', new Uint8Array(padLength).fill(padLength).fill(1, 0, 1)],
+  ])('refuses an envelope with %s', async (_, pad) => {
+    await expect(decryptMessage(aes, await sealWithPad(pad), VECTOR.appId)).rejects.toThrow(
+      'invalid padding',
     )
   })
 
