@@ -127,7 +127,11 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
   const planOf = async (
     env: Env,
     push: TextMessage,
-    context: AssistantContext & { readonly key: string; readonly job: string },
+    context: AssistantContext & {
+      readonly key: string
+      readonly job: string
+      readonly authenticated: boolean
+    },
   ): Promise<Plan> => {
     const settings = assistantSettings(env)
     let fields: ContextFields = {}
@@ -142,6 +146,7 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
       context: fields,
       question: boundedQuestion(options.question?.(push) ?? push.content),
       memory,
+      remembers: context.authenticated,
       timeoutMs: settings.timeoutMs,
       maxAttempts: settings.maxAttempts,
       maxTokens: settings.maxTokens,
@@ -167,8 +172,11 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
     const passiveOnly = account.passiveOnly || account.talkBack === null
     const limitBytes = account.talkBack?.textLimitBytes ?? TEXT_LIMIT_BYTES
     const text = push.content.trim()
-    const op: AssistOp =
-      text === resetWord ? 'reset' : passiveOnly && text === fetchWord ? 'fetch' : 'ask'
+    // A plaintext body could be anyone's, posted as the user: it neither clears nor fetches
+    // anything of theirs, and its question is answered from itself alone (the plan's `remembers`).
+    if (text === resetWord && !context.authenticated) return reply.text(notices.reset)
+    const fetches = passiveOnly && context.authenticated && text === fetchWord
+    const op: AssistOp = text === resetWord ? 'reset' : fetches ? 'fetch' : 'ask'
     let result: AssistResult
     try {
       result = await user.assist({
@@ -212,7 +220,8 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
           return options.interim
         }
         if (lastAttempt(result.arrival, result.firstAt, Date.now())) {
-          return reply.text(notices.waiting)
+          // The fetch word is not served to a plaintext push: the answer cannot be fetched.
+          return reply.text(context.authenticated ? notices.waiting : notices.failed)
         }
         context.hold()
         return undefined

@@ -33,6 +33,11 @@ export interface Plan {
   readonly context: ContextFields
   readonly question: string
   readonly memory: MemoryBounds
+  /**
+   * Whether the call reads the conversation's memory and adds its turn to it: only for a push
+   * whose body is authenticated, since a plaintext one could be anyone's, posted as the user.
+   */
+  readonly remembers: boolean
   readonly timeoutMs: number
   readonly maxAttempts: number
   readonly maxTokens: number

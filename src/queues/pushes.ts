@@ -67,6 +67,7 @@ async function receiveQueued(queued: QueuedPush, env: Env): Promise<void> {
     key,
     push,
     answered: answered ?? null,
+    mode: queued.mode ?? null,
     writes: {},
     job: job === undefined ? null : jobOf(queued, job),
   })

@@ -554,12 +554,16 @@ export class UserAssistant {
     )
     await this.#host.wakeBy(lostAt)
     const provider = this.#host.provider()
-    const memory = sql
-      .exec<{ question: string; answer: string }>(
-        'SELECT question, answer FROM assistant_memory WHERE expires_at > ? ORDER BY seq',
-        started,
-      )
-      .toArray()
+    // A plan stored before plans said so remembers nothing: the safe reading.
+    const remembers = plan.remembers === true
+    const memory = remembers
+      ? sql
+          .exec<{ question: string; answer: string }>(
+            'SELECT question, answer FROM assistant_memory WHERE expires_at > ? ORDER BY seq',
+            started,
+          )
+          .toArray()
+      : []
     let outcome:
       | { text: string; promptTokens: number | null; completionTokens: number | null }
       | ModelError
@@ -594,7 +598,7 @@ export class UserAssistant {
         now,
         head.key,
       )
-      remember(tables, plan.question, answer.text, plan.memory, now)
+      if (remembers) remember(tables, plan.question, answer.text, plan.memory, now)
     })
     logEvent('assistant_answered', {
       key: head.key,

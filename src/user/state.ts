@@ -32,6 +32,7 @@ import { type AssistRequest, type AssistResult, UserAssistant } from './assistan
 import {
   clearConsent,
   type MatchedOutcome,
+  notificationPushApplies,
   recordChoices,
   recordSentResult,
   recordTemplateResult,
@@ -170,6 +171,12 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     if (admission.take === 'first' && job) await this.env.LATER.send(job)
     const now = Date.now()
     const outcomes: MatchedOutcome[] = []
+    // Consent and a send's result are taken from an authenticated body only: a plaintext one
+    // could be anyone's, for any OpenID (src/wechat/envelope.ts).
+    const applies = notificationPushApplies(push, arrival.mode)
+    if (!applies && admission.take === 'first') {
+      logEvent('notification_push_ignored', { kind: push.kind, key, reason: 'unauthenticated' })
+    }
     this.ctx.storage.transactionSync(() => {
       if (fits) writeSession(sql, writes)
       if (admission.take === 'reply_only') {
@@ -186,7 +193,12 @@ export class UserState extends DurableObject<Cloudflare.Env> {
       const counted = sql.exec<{ event_count: number }>(upsert, ...params).one()
       if (counted.event_count % TRIM_EVERY_PUSHES === 0) trimReceived(sql)
       // The consent ledger and the notifications' results, once per push (consents.ts).
-      if (push.kind === 'subscribe_msg_popup_event' || push.kind === 'subscribe_msg_change_event') {
+      if (!applies) {
+        // Received (a retry is a replay), nothing of it applied.
+      } else if (
+        push.kind === 'subscribe_msg_popup_event' ||
+        push.kind === 'subscribe_msg_change_event'
+      ) {
         recordChoices(sql, push)
       } else if (push.kind === 'subscribe_msg_sent_event') {
         for (const item of push.items) {

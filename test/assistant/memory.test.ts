@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { forgePushXml } from '../../src/debug/forge.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { fakeModel } from '../helpers/fake-model.ts'
-import { attempt, mark, openid, sentTo, textPush, userOf } from './helpers.ts'
+import { attempt, mark, openid, plaintextAttempt, sentTo, textPush, userOf } from './helpers.ts'
 
 /** The names of the user's tables that hold rows, and how many memory turns they keep. */
 async function stored(id: string) {
@@ -84,6 +84,34 @@ describe('the memory', () => {
       `Answer to “${after}” (a new conversation).`,
     )
   }, 30_000)
+})
+
+describe('a plaintext question', () => {
+  // Its body is signed by nothing: anyone holding one signed URL can post one for any OpenID.
+  it('is answered from itself alone, and leaves the conversation as it was', async () => {
+    const id = openid('plain-memory')
+    const now = Math.floor(Date.now() / 1000)
+    const [secret, forged, after] = [mark('secret'), mark('forged'), mark('after')]
+    await attempt(textPush(id, `ask ${secret}`, now))
+    const answer = await plaintextAttempt(textPush(id, `ask ${forged}`, now + 1))
+    expect(answer).toBe(`Answer to “${forged}” (a new conversation).`)
+    expect(answer).not.toContain(secret)
+    expect((await stored(id)).turns).toBe(1)
+    expect(await attempt(textPush(id, `ask ${after}`, now + 2))).toBe(
+      `Answer to “${after}” (I remember 1 earlier message; the last: “${secret}”).`,
+    )
+  })
+
+  it('of the reset word clears nothing', async () => {
+    const id = openid('plain-reset')
+    const now = Math.floor(Date.now() / 1000)
+    const [before, after] = [mark('before'), mark('after')]
+    await attempt(textPush(id, `ask ${before}`, now))
+    await plaintextAttempt(textPush(id, '/reset', now + 1))
+    expect(await attempt(textPush(id, `ask ${after}`, now + 2))).toBe(
+      `Answer to “${after}” (I remember 1 earlier message; the last: “${before}”).`,
+    )
+  })
 })
 
 describe('an unfollow', () => {
