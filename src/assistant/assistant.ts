@@ -239,6 +239,15 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
     const { env, key } = context
     const user = userOf(env, context.account.id, push, key)
     if (!user) return
+    // A reset whose push was deferred (the user's object unreachable then) is a reset here too,
+    // never a question for the model; from a plaintext body it clears nothing, as on the request.
+    if (push.content.trim() === resetWord) {
+      if (context.authenticated) {
+        const reset = await user.assist({ key, op: 'reset', role: 'job', push, waitMs: 0 })
+        if (reset.state === 'purged') throw new UserPurgedError()
+      }
+      return deliver(user, context, key, notices.reset)
+    }
     const ask = (plan?: Plan) =>
       user.assist({ key, op: 'ask', role: 'job', push, waitMs: JOB_WAIT_MS, ...(plan && { plan }) })
     let result = await ask()

@@ -4,10 +4,13 @@
  */
 
 import { runInDurableObject } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { forgePushXml } from '../../src/debug/forge.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { fakeModel } from '../helpers/fake-model.ts'
+import { fakeWechat } from '../helpers/fake-wechat.ts'
+import { parsedPush, queuedJob } from '../helpers/pushes.ts'
 import { attempt, mark, openid, plaintextAttempt, sentTo, textPush, userOf } from './helpers.ts'
 
 /** The names of the user's tables that hold rows, and how many memory turns they keep. */
@@ -69,6 +72,27 @@ describe('the memory', () => {
     )
     expect(await fakeModel.calls('/reset')).toHaveLength(0)
   })
+
+  it('is cleared by a reset whose push reached only its job (the user’s object unreachable then)', async () => {
+    const id = openid('reset-deferred')
+    const now = Math.floor(Date.now() / 1000)
+    const [before, after] = [mark('before'), mark('after')]
+    await attempt(textPush(id, `ask ${before}`, now))
+    // The request path deferred the reset (context.defer()): its job alone brings it.
+    const reset = textPush(id, '/reset', now + 1)
+    await fakeWechat.interact(reset)
+    const job = await queuedJob(parsedPush(reset), 'ask')
+    await env.LATER.send({ ...job, mode: 'encrypted' })
+    await eventually(
+      async () => expect(await sentTo(id)).toEqual(['Done: our conversation is forgotten.']),
+      20_000,
+    )
+    expect(await fakeModel.calls('/reset')).toHaveLength(0)
+    expect((await stored(id)).turns).toBe(0)
+    expect(await attempt(textPush(id, `ask ${after}`, now + 2))).toBe(
+      `Answer to “${after}” (a new conversation).`,
+    )
+  }, 30_000)
 
   it('is cleared by a reset sent while a question is pending only after that question', async () => {
     const id = openid('reset-pending')
