@@ -289,7 +289,7 @@ async function deliver<S extends SessionSchema<S>>(
     await context.send(message.text(text))
   } catch (error) {
     if (error instanceof WechatApiError && error.failureClass === 'final') {
-      await user.assistDelivered(key)
+      await user.assistDelivered(key, false)
     }
     throw error
   }

@@ -224,15 +224,21 @@ export class UserAssistant {
     }
   }
 
-  /** A job sent its answer (or gave up on it for good): the answers after it may go. */
-  delivered(key: string): void {
+  /**
+   * A job sent its answer (`sent`), or gave up on it for good: the answers after it may go.
+   * Sent, nothing of its text is kept (the outbox knows what went, the memory keeps its turn);
+   * given up, the answer stays for a replay of the job's dead letter, until a reset or its age.
+   */
+  delivered(key: string, sent = true): void {
     const sql = this.#host.tables()
     if (!sql) return
-    // Delivered: the push (the job's letter) is no longer needed, only the answer for replays.
     sql.exec(
-      'UPDATE assistant_asks SET delivered_at = ?1, letter = NULL, at = ?1 WHERE key = ?2 AND delivered_at IS NULL',
+      `UPDATE assistant_asks SET delivered_at = ?1, letter = NULL,
+         answer = CASE WHEN ?3 THEN NULL ELSE answer END, at = ?1
+       WHERE key = ?2 AND delivered_at IS NULL`,
       Date.now(),
       key,
+      sent ? 1 : 0,
     )
     this.#notify()
   }
@@ -261,9 +267,11 @@ export class UserAssistant {
       return JSON.parse(row.letter) as QueuedJob
     }
     if (!outcome.replied) return null
-    if (row.op === 'fetch' && row.ref !== null && row.part !== null)
+    if (row.op === 'fetch' && row.ref !== null && row.part !== null) {
       this.#given(sql, row.ref, row.part)
-    else if (row.op !== 'fetch' && row.offered !== null) this.#given(sql, key, row.offered)
+      // The receipt keeps the part given, for the fetching push's retries.
+      sql.exec('UPDATE assistant_asks SET answer = NULL WHERE key = ?', key)
+    } else if (row.op !== 'fetch' && row.offered !== null) this.#given(sql, key, row.offered)
     this.#notify()
     return null
   }
@@ -357,10 +365,18 @@ export class UserAssistant {
     }
     if (request.role === 'job') {
       if (row.delivery === 'passive' && row.delivered_at !== null) return { state: 'delivered' }
+      // Sent by an earlier run of this job: its text is gone, and the outbox sends nothing twice.
+      if (row.delivered_at !== null && row.answer === null && row.state === 'answered') {
+        return { state: 'delivered' }
+      }
       if (row.delivery !== 'job') {
         sql.exec(`UPDATE assistant_asks SET delivery = 'job' WHERE key = ?`, row.key)
       }
       return this.#resultOf(row, row.answer ?? '', 0, 1)
+    }
+    // Given already (an attempt held while a fetch gave it): its text is gone, nothing to add.
+    if (row.delivered_at !== null && row.answer === null && row.state === 'answered') {
+      return { state: 'delivered' }
     }
     // Passive: the next part not yet given (all of it, when answers are not cut).
     const parts =
@@ -398,7 +414,10 @@ export class UserAssistant {
     return waiting > 0
   }
 
-  /** Confirms part `part` of a question given: it is delivered once every part is. */
+  /**
+   * Confirms part `part` of a question given: it is delivered once every part is, and then
+   * keeps nothing of its text (the push's receipt keeps the reply for WeChat's retries).
+   */
   #given(sql: SqlStorage, key: string, part: number): void {
     const now = Date.now()
     sql.exec(
@@ -406,6 +425,7 @@ export class UserAssistant {
          parts_given = max(parts_given, ?1 + 1),
          delivery = coalesce(delivery, 'passive'),
          delivered_at = CASE WHEN delivered_at IS NULL AND ?1 + 1 >= parts THEN ?2 ELSE delivered_at END,
+         answer = CASE WHEN ?1 + 1 >= parts THEN NULL ELSE answer END,
          letter = NULL,
          at = ?2
        WHERE key = ?3`,
@@ -521,7 +541,13 @@ export class UserAssistant {
       }
       if (head.op === 'reset') {
         this.#host.storage.transactionSync(() => {
+          // Forgotten: the memory, and an earlier answer's text still kept (one given up on);
+          // an answer not yet delivered is the user's still, and goes with its delivery.
           sql.exec('DELETE FROM assistant_memory')
+          sql.exec(
+            'UPDATE assistant_asks SET answer = NULL WHERE seq < ? AND delivered_at IS NOT NULL',
+            head.seq,
+          )
           sql.exec(
             `UPDATE assistant_asks SET state = 'answered', answered_at = ?1, delivered_at = ?1, due_at = NULL, at = ?1 WHERE key = ?2`,
             now,

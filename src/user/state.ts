@@ -283,9 +283,9 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     return this.#assistant.assist(request)
   }
 
-  /** A job delivered the assistant's answer to this push (or gave up on it for good). */
-  assistDelivered(key: string): void {
-    this.#assistant.delivered(key)
+  /** A job delivered the assistant's answer to this push (`sent`), or gave up on it for good. */
+  assistDelivered(key: string, sent = true): void {
+    this.#assistant.delivered(key, sent)
   }
 
   /** The session's values, as a handler or a job reads them. */

@@ -33,6 +33,61 @@ async function stored(id: string) {
   })
 }
 
+/**
+ * Every text the user's questions keep beside the memory (their plans, answers and pushes), and
+ * the memory's own: what a question and its answer leave behind.
+ */
+async function texts(id: string) {
+  return runInDurableObject(userOf(id), async (_instance, state) => {
+    const sql = state.storage.sql
+    const asks = sql
+      .exec<{ text: string }>(
+        `SELECT coalesce(plan, '') || coalesce(answer, '') || coalesce(letter, '') AS text FROM assistant_asks`,
+      )
+      .toArray()
+      .map((row) => row.text)
+      .join('\n')
+    const memory = sql
+      .exec<{ text: string }>(`SELECT question || answer AS text FROM assistant_memory`)
+      .toArray()
+      .map((row) => row.text)
+      .join('\n')
+    return { asks, memory }
+  })
+}
+
+describe('what a delivered answer leaves', () => {
+  it('is the memory’s turn only: no question or answer text with the push’s own row', async () => {
+    const id = openid('left-fast')
+    const now = Math.floor(Date.now() / 1000)
+    const [fast, slow] = [mark('fast'), mark('slow')]
+    expect(await attempt(textPush(id, `ask ${fast}`, now))).toBe(
+      `Answer to “${fast}” (a new conversation).`,
+    )
+    const afterFast = await texts(id)
+    expect(afterFast.asks).not.toContain(fast)
+    expect(afterFast.memory).toContain(fast)
+    // A slow one, sent by its job as a customer-service message.
+    expect(await attempt(textPush(id, `ask ${slow} [hold=${slow}]`, now + 1))).toBe('success')
+    await fakeModel.release(slow)
+    await eventually(async () => expect(await sentTo(id)).toHaveLength(1), 20_000)
+    await eventually(async () => expect((await texts(id)).asks).not.toContain(slow))
+  }, 30_000)
+
+  it('after a reset, is nothing of the earlier pushes’ text', async () => {
+    const id = openid('left-reset')
+    const now = Math.floor(Date.now() / 1000)
+    const before = mark('before')
+    await attempt(textPush(id, `ask ${before}`, now))
+    expect(await attempt(textPush(id, '/reset', now + 1))).toBe(
+      'Done: our conversation is forgotten.',
+    )
+    const left = await texts(id)
+    expect(left.asks).not.toContain(before)
+    expect(left.memory).toBe('')
+  })
+})
+
 describe('the memory', () => {
   it('keeps the last turns the bot allows (3 here), oldest forgotten first', async () => {
     const id = openid('turns')
