@@ -100,8 +100,13 @@ export interface AssistantHost {
 export const ORDER_HOLD_MS = 5 * 60 * 1000
 /** A call in flight counts as lost (the object went) this long after its timeout. */
 export const LOST_AFTER_MS = 15_000
-/** At most this many questions are kept per user (each 8 days at most), newest first. */
-export const MAX_ASKS = 500
+/**
+ * At most this many rows that made no model call (pushes past a limit, fetches, resets) are kept
+ * per user, newest first: a flood of them stays bounded. A question that made a call is never
+ * trimmed by count, only by age (pruneAssistant): a redelivered or replayed job of it must find
+ * it, and the user's hour of questions is counted from those rows.
+ */
+export const MAX_UNCALLED_ROWS = 500
 
 type AskState = 'queued' | 'calling' | 'answered' | 'failed' | 'limited'
 
@@ -304,6 +309,7 @@ export class UserAssistant {
     let reason: string | null = null
     if (op === 'ask' && plan) {
       const asked = this.#host.tables()
+      // Counted from rows no trim deletes within the hour (trimAsks spares every call).
       const lastHour = asked
         ? asked
             .exec<{ n: number }>(
@@ -693,7 +699,8 @@ export class UserAssistant {
 
 /**
  * Deletes questions finished `retentionMs` ago (the outbox's retention: a replayed dead letter
- * of their job must find the answer, not call the model again) and memory past its hours.
+ * of their job must find them, not call the model again) and memory past its hours; trims the
+ * rows that made no call (trimAsks).
  */
 export function pruneAssistant(sql: SqlStorage, now: number, retentionMs: number): void {
   sql.exec(
@@ -704,12 +711,18 @@ export function pruneAssistant(sql: SqlStorage, now: number, retentionMs: number
   sql.exec('DELETE FROM assistant_memory WHERE expires_at <= ?', now)
 }
 
-/** Keeps the newest {@link MAX_ASKS} finished questions (a flood from one user stays bounded). */
+/**
+ * Keeps the newest {@link MAX_UNCALLED_ROWS} finished rows that made no call. Trimming one is
+ * harmless: its push's job, asked again, makes no second call (it made none), where trimming a
+ * question that made one would let it call again and would shorten the user's hour.
+ */
 function trimAsks(sql: SqlStorage): void {
   sql.exec(
-    `DELETE FROM assistant_asks WHERE state NOT IN ('queued', 'calling')
-       AND seq <= (SELECT max(seq) FROM assistant_asks) - ?`,
-    MAX_ASKS,
+    `DELETE FROM assistant_asks WHERE key IN (
+       SELECT key FROM assistant_asks
+        WHERE (op != 'ask' OR state = 'limited') AND state NOT IN ('queued', 'calling')
+        ORDER BY seq DESC LIMIT -1 OFFSET ?)`,
+    MAX_UNCALLED_ROWS,
   )
 }
 

@@ -14,7 +14,7 @@ import { eventually } from '../helpers/eventually.ts'
 import { fakeModel } from '../helpers/fake-model.ts'
 import { fakeWechat } from '../helpers/fake-wechat.ts'
 import { captureLogs } from '../helpers/logs.ts'
-import { attempt, mark, openid, sentTo, textPush, userOf } from './helpers.ts'
+import { attempt, floodThenPrune, mark, openid, sentTo, textPush, userOf } from './helpers.ts'
 
 const FAILED = 'Sorry, I could not answer that just now. Please try again later.'
 const LIMITED = 'You have asked a lot in a short while. Please try again later.'
@@ -174,6 +174,18 @@ describe('rate limits', () => {
       answers.push(await attempt(textPush(id, `ask ${q}`, now + i), { AI_USER_PER_HOUR: '2' }))
     }
     expect(answers[2]).toBe(LIMITED)
+    expect(await fakeModel.calls(qs[2]!)).toHaveLength(0)
+  })
+
+  it('bound a user’s questions an hour whatever a flood of limited pushes left to trim', async () => {
+    const id = openid('busy-flood')
+    const now = Math.floor(Date.now() / 1000)
+    const qs = [mark('one'), mark('two'), mark('three')]
+    const busy = { AI_USER_PER_HOUR: '2' }
+    await attempt(textPush(id, `ask ${qs[0]}`, now), busy)
+    await attempt(textPush(id, `ask ${qs[1]}`, now + 1), busy)
+    await floodThenPrune(id, 600)
+    expect(await attempt(textPush(id, `ask ${qs[2]}`, now + 2), busy)).toBe(LIMITED)
     expect(await fakeModel.calls(qs[2]!)).toHaveLength(0)
   })
 

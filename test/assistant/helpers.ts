@@ -1,5 +1,6 @@
 /** Asking the test bot's assistant (`ask …`, test/fixtures/bot.ts) as WeChat would, and what came of it. */
 
+import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { type ForgeMode, forgePushXml, openReply } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
@@ -69,3 +70,29 @@ export function userOf(id: string) {
 }
 
 export { openid }
+
+/**
+ * What a flood of questions past the user's limit leaves in their object (`n` rows, each
+ * limited, no call made), then the object's alarm, which prunes and trims its tables.
+ */
+export async function floodThenPrune(id: string, n: number): Promise<void> {
+  await runInDurableObject(userOf(id), async (_instance, state) => {
+    const sql = state.storage.sql
+    const now = Date.now()
+    const start = sql
+      .exec<{ seq: number | null }>('SELECT max(seq) AS seq FROM assistant_asks')
+      .one()
+    for (let i = 1; i <= n; i++) {
+      sql.exec(
+        `INSERT INTO assistant_asks (key, seq, op, state, reason, arrivals, first_at, answered_at, at)
+         VALUES (?, ?, 'ask', 'limited', 'user', 1, ?, ?, ?)`,
+        `flood-${i}`,
+        (start.seq ?? 0) + i,
+        now,
+        now,
+        now,
+      )
+    }
+  })
+  await runDurableObjectAlarm(userOf(id))
+}
