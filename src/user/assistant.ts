@@ -82,7 +82,11 @@ export type AssistResult =
 export interface AssistantHost {
   /** The tables if the object has any (a purge leaves none). */
   tables(): SqlStorage | null
-  makeTables(): SqlStorage
+  /**
+   * The tables, made if there are none and the user may be given storage (the object's
+   * admission); null when not, or when the push predates a purge.
+   */
+  beginTables(push: Push): Promise<SqlStorage | null>
   readonly storage: DurableObjectStorage
   wakeBy(at: number): Promise<void>
   /** Whether the push was received with a reply: an earlier attempt answered it. */
@@ -327,8 +331,8 @@ export class UserAssistant {
       }
     }
     if (this.#host.predatesPurge(request.push)) return false
-    const sql = this.#host.makeTables()
-    if (rowOf(sql, key)) return false
+    const sql = await this.#host.beginTables(request.push)
+    if (!sql || rowOf(sql, key)) return false
     const seq =
       sql.exec<{ seq: number | null }>('SELECT max(seq) AS seq FROM assistant_asks').one().seq ?? 0
     sql.exec(
