@@ -152,6 +152,7 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
       maxTokens: settings.maxTokens,
       userPerHour: settings.userPerHour,
       accountPerHour: settings.accountPerHour,
+      userPending: settings.userPending,
       letter: {
         type: 'job',
         ...(id !== ENV_ACCOUNT && { account: id }),

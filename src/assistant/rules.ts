@@ -43,6 +43,8 @@ export interface Plan {
   readonly maxTokens: number
   readonly userPerHour: number
   readonly accountPerHour: number
+  /** Questions of the user's waiting for the model at most (a backlog past it is `limited`). */
+  readonly userPending: number
   /** The dead letter kept if the model fails for good: the push's job on the later queue. */
   readonly letter: QueuedJob
 }

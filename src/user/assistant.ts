@@ -61,8 +61,11 @@ export type AssistResult =
     }
   /** The model failed for good (a dead letter says why): the user gets the failure notice. */
   | { readonly state: 'failed'; readonly reason: string }
-  /** Past the user's or the account's questions an hour: no call was made. */
-  | { readonly state: 'limited'; readonly by: 'user' | 'account' }
+  /**
+   * Past the user's or the account's questions an hour, or past the user's questions waiting
+   * at once (`backlog`): no call was made.
+   */
+  | { readonly state: 'limited'; readonly by: 'user' | 'account' | 'backlog' }
   /** Not ready within the wait: the call runs (or waits its turn, or its backoff). */
   | { readonly state: 'pending'; readonly arrival: number; readonly firstAt: number }
   /** A reset, taken in its place among the questions. */
@@ -173,6 +176,11 @@ export const ASSISTANT_TABLES = `CREATE TABLE assistant_asks (
    );`
 
 const HOUR_MS = 60 * 60 * 1000
+
+/** Which limit a `limited` row met, from its stored reason. */
+function limitOf(reason: string | null): 'user' | 'account' | 'backlog' {
+  return reason === 'account' || reason === 'backlog' ? reason : 'user'
+}
 
 function rowOf(sql: SqlStorage, key: string): AskRow | undefined {
   return sql.exec<AskRow>('SELECT * FROM assistant_asks WHERE key = ?', key).toArray()[0]
@@ -322,7 +330,18 @@ export class UserAssistant {
             )
             .one().n
         : 0
-      if (lastHour >= plan.userPerHour) {
+      // A backlog is bounded too: each question waiting costs a row and, in turn, a call.
+      const pending = asked
+        ? asked
+            .exec<{ n: number }>(
+              `SELECT count(*) AS n FROM assistant_asks WHERE op = 'ask' AND state IN ('queued', 'calling')`,
+            )
+            .one().n
+        : 0
+      if (pending >= plan.userPending) {
+        state = 'limited'
+        reason = 'backlog'
+      } else if (lastHour >= plan.userPerHour) {
         state = 'limited'
         reason = 'user'
       } else if (!(await this.#quotaAllows(plan.accountPerHour))) {
@@ -404,8 +423,7 @@ export class UserAssistant {
   }
 
   #resultOf(row: AskRow, text: string, part: number, parts: number): AssistResult {
-    if (row.state === 'limited')
-      return { state: 'limited', by: row.reason === 'account' ? 'account' : 'user' }
+    if (row.state === 'limited') return { state: 'limited', by: limitOf(row.reason) }
     if (row.state === 'failed') return { state: 'failed', reason: row.reason ?? 'model' }
     return { state: 'answered', text, part, parts }
   }

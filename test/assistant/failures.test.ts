@@ -189,6 +189,24 @@ describe('rate limits', () => {
     expect(await fakeModel.calls(qs[2]!)).toHaveLength(0)
   })
 
+  it('bound a user’s questions waiting for an answer at once: past them, a notice and no call', async () => {
+    const id = openid('backlog')
+    const now = Math.floor(Date.now() / 1000)
+    const qs = [mark('one'), mark('two'), mark('three')]
+    const bounded = { AI_USER_PENDING: '2' }
+    expect(await attempt(textPush(id, `ask ${qs[0]} [hold=${qs[0]}]`, now), bounded)).toBe(
+      'success',
+    )
+    expect(await attempt(textPush(id, `ask ${qs[1]} [hold=${qs[1]}]`, now + 1), bounded)).toBe(
+      'success',
+    )
+    expect(await attempt(textPush(id, `ask ${qs[2]}`, now + 2), bounded)).toBe(LIMITED)
+    await fakeModel.release(qs[0]!)
+    await fakeModel.release(qs[1]!)
+    await eventually(async () => expect(await sentTo(id)).toHaveLength(2), 25_000)
+    expect(await fakeModel.calls(qs[2]!)).toHaveLength(0)
+  }, 30_000)
+
   it('bound the account’s questions an hour, whoever asks', async () => {
     const taken = await env.ASSISTANT_QUOTAS.getByName('shop/assistant').taken()
     const limit = { AI_ACCOUNT_PER_HOUR: String(taken + 1) }
