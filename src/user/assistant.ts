@@ -14,6 +14,10 @@
  * - What was given passively is confirmed by the push's receipt ({@link UserAssistant.received}),
  *   what a job sent by the job ({@link UserAssistant.delivered}); an answer handed out whose
  *   push was answered without it (its handler ran past the budget) goes to the push's job.
+ * - Once delivered, a question keeps no text: its row holds what once-per-push needs (key, state,
+ *   times), kept as long as its job may come again; a reset clears the memory and any answer a
+ *   job gave up on. Rows that made no call are trimmed by count, questions that made one by age
+ *   alone. A user's hour of questions and their backlog waiting for the model are bounded.
  */
 
 import { callModel, ModelError } from '../assistant/model.ts'
