@@ -50,6 +50,7 @@ export async function fixture(nowSeconds: number): Promise<Fixture> {
     account: { id: 'env', appId: null },
     webLink: () => '',
     key: 'bench-key',
+    authenticated: true,
     msLeft: () => 4_000,
     hold: () => {},
   }

@@ -127,7 +127,11 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
   const planOf = async (
     env: Env,
     push: TextMessage,
-    context: AssistantContext & { readonly key: string; readonly job: string },
+    context: AssistantContext & {
+      readonly key: string
+      readonly job: string
+      readonly authenticated: boolean
+    },
   ): Promise<Plan> => {
     const settings = assistantSettings(env)
     let fields: ContextFields = {}
@@ -142,11 +146,13 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
       context: fields,
       question: boundedQuestion(options.question?.(push) ?? push.content),
       memory,
+      remembers: context.authenticated,
       timeoutMs: settings.timeoutMs,
       maxAttempts: settings.maxAttempts,
       maxTokens: settings.maxTokens,
       userPerHour: settings.userPerHour,
       accountPerHour: settings.accountPerHour,
+      userPending: settings.userPending,
       letter: {
         type: 'job',
         ...(id !== ENV_ACCOUNT && { account: id }),
@@ -167,8 +173,11 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
     const passiveOnly = account.passiveOnly || account.talkBack === null
     const limitBytes = account.talkBack?.textLimitBytes ?? TEXT_LIMIT_BYTES
     const text = push.content.trim()
-    const op: AssistOp =
-      text === resetWord ? 'reset' : passiveOnly && text === fetchWord ? 'fetch' : 'ask'
+    // A plaintext body could be anyone's, posted as the user: it neither clears nor fetches
+    // anything of theirs, and its question is answered from itself alone (the plan's `remembers`).
+    if (text === resetWord && !context.authenticated) return reply.text(notices.reset)
+    const fetches = passiveOnly && context.authenticated && text === fetchWord
+    const op: AssistOp = text === resetWord ? 'reset' : fetches ? 'fetch' : 'ask'
     let result: AssistResult
     try {
       result = await user.assist({
@@ -212,7 +221,8 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
           return options.interim
         }
         if (lastAttempt(result.arrival, result.firstAt, Date.now())) {
-          return reply.text(notices.waiting)
+          // The fetch word is not served to a plaintext push: the answer cannot be fetched.
+          return reply.text(context.authenticated ? notices.waiting : notices.failed)
         }
         context.hold()
         return undefined
@@ -230,6 +240,15 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
     const { env, key } = context
     const user = userOf(env, context.account.id, push, key)
     if (!user) return
+    // A reset whose push was deferred (the user's object unreachable then) is a reset here too,
+    // never a question for the model; from a plaintext body it clears nothing, as on the request.
+    if (push.content.trim() === resetWord) {
+      if (context.authenticated) {
+        const reset = await user.assist({ key, op: 'reset', role: 'job', push, waitMs: 0 })
+        if (reset.state === 'purged') throw new UserPurgedError()
+      }
+      return deliver(user, context, key, notices.reset)
+    }
     const ask = (plan?: Plan) =>
       user.assist({ key, op: 'ask', role: 'job', push, waitMs: JOB_WAIT_MS, ...(plan && { plan }) })
     let result = await ask()
@@ -271,7 +290,7 @@ async function deliver<S extends SessionSchema<S>>(
     await context.send(message.text(text))
   } catch (error) {
     if (error instanceof WechatApiError && error.failureClass === 'final') {
-      await user.assistDelivered(key)
+      await user.assistDelivered(key, false)
     }
     throw error
   }

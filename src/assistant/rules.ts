@@ -33,11 +33,18 @@ export interface Plan {
   readonly context: ContextFields
   readonly question: string
   readonly memory: MemoryBounds
+  /**
+   * Whether the call reads the conversation's memory and adds its turn to it: only for a push
+   * whose body is authenticated, since a plaintext one could be anyone's, posted as the user.
+   */
+  readonly remembers: boolean
   readonly timeoutMs: number
   readonly maxAttempts: number
   readonly maxTokens: number
   readonly userPerHour: number
   readonly accountPerHour: number
+  /** Questions of the user's waiting for the model at most (a backlog past it is `limited`). */
+  readonly userPending: number
   /** The dead letter kept if the model fails for good: the push's job on the later queue. */
   readonly letter: QueuedJob
 }

@@ -41,6 +41,8 @@ export interface AssistantSettings {
   readonly maxTokens: number
   readonly userPerHour: number
   readonly accountPerHour: number
+  /** Questions a user may have waiting for the model at once; past them, the `limited` notice. */
+  readonly userPending: number
 }
 
 const settings = new WeakMap<Env, AssistantSettings>()
@@ -65,6 +67,7 @@ function parseSettings(env: Env): AssistantSettings {
     maxTokens: nonNegativeInteger(env.AI_MAX_TOKENS, 800),
     userPerHour: Math.floor(positive(env.AI_USER_PER_HOUR, 30)),
     accountPerHour: Math.floor(positive(env.AI_ACCOUNT_PER_HOUR, 1000)),
+    userPending: Math.floor(positive(env.AI_USER_PENDING, 5)),
   }
   const off = (why: string): AssistantSettings => ({ provider: null, off: why, ...limits })
   const baseUrl = env.AI_BASE_URL?.trim() ?? ''

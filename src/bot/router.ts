@@ -85,6 +85,13 @@ export interface HandlerContext<
    * OpenID. Work keyed by it is done once per push.
    */
   readonly key: string
+  /**
+   * Whether the push's body is authenticated: an encrypted push's is (`msg_signature` signs
+   * it); a plaintext push's is not, and anyone holding one signed URL can post any body for any
+   * OpenID. A handler that would act on what the user stored (their memory, their consent)
+   * does so only when this holds (`bodyAuthenticated`, src/wechat/envelope.ts).
+   */
+  readonly authenticated: boolean
   /** Milliseconds left for this handler within the reply budget (what making the push durable needs is kept back). */
   msLeft(): number
   /**
@@ -169,6 +176,8 @@ export interface LaterContext<
   readonly notify: Notify<T>
   /** The push's dedup key, as handlers have it (`HandlerContext.key`). */
   readonly key: string
+  /** Whether the push's body is authenticated, as handlers have it (`HandlerContext.authenticated`). */
+  readonly authenticated: boolean
   /** The name of the route whose job this is (`later(run, { name })`, or the route's own). */
   readonly job: string
 }

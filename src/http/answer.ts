@@ -20,7 +20,7 @@ import type { Notifier } from '../talk/notify.ts'
 import type { WechatClient } from '../talk/talk.ts'
 import type { WebLink } from '../web/link.ts'
 import { dedupKey } from '../wechat/dedup-key.ts'
-import { type OpenedPush, sealReply } from '../wechat/envelope.ts'
+import { bodyAuthenticated, type OpenedPush, sealReply } from '../wechat/envelope.ts'
 import { WechatError } from '../wechat/errors.ts'
 import type { Push } from '../wechat/push.ts'
 import { NO_REPLY, type Reply, renderReply } from '../wechat/reply.ts'
@@ -89,6 +89,7 @@ export async function answerPush<E>(opened: OpenedPush, deps: AnswerDeps<E>): Pr
       deferred = job
     },
     key,
+    authenticated: bodyAuthenticated(mode),
     msLeft: () => msLeft() - reserve,
     hold: () => {
       held = true
@@ -116,6 +117,7 @@ export async function answerPush<E>(opened: OpenedPush, deps: AnswerDeps<E>): Pr
     push,
     receivedAt: deps.startedAt,
     workerOrigin: deps.workerOrigin,
+    mode,
   }
   const writes = completed && !holding ? session.writes : {}
   // A deferred route's job goes to the later queue with the push, from its owner, the first
@@ -127,6 +129,7 @@ export async function answerPush<E>(opened: OpenedPush, deps: AnswerDeps<E>): Pr
         key,
         push,
         answered: holding ? null : { mode, reply: body },
+        mode,
         writes,
         job: job === null ? null : jobOf(queued, job),
       }),

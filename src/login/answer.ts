@@ -8,13 +8,13 @@
  *   expires, confirms it. Another user's word, a late word, or a word with no pending scan
  *   confirms nothing (without a pending scan it goes on to the bot like any text).
  *
- * Only an encrypted push is read for a login: its body is authenticated by `msg_signature`,
- * where a plaintext push's body is not (one captured signed URL lets anyone post any body).
+ * Only a push whose body is authenticated (`bodyAuthenticated`, src/wechat/envelope.ts: an
+ * encrypted one) is read for a login.
  */
 
 import type { OwnEntries, OwnKey } from '../bot/session.ts'
 import type { LoginConfig } from '../config.ts'
-import type { PushMode } from '../wechat/envelope.ts'
+import { bodyAuthenticated, type PushMode } from '../wechat/envelope.ts'
 import type { Push } from '../wechat/push.ts'
 import { LOGIN_SCENE_PREFIX } from '../wechat/qrcode.ts'
 import { type Reply, reply } from '../wechat/reply.ts'
@@ -51,7 +51,7 @@ export async function answerLoginPush(
   const scene = push.kind === 'scan' || push.kind === 'subscribe' ? push.scene : null
   if (scene?.startsWith(LOGIN_SCENE_PREFIX)) {
     const id = scene.slice(LOGIN_SCENE_PREFIX.length)
-    if (!login || mode !== 'encrypted' || !LOGIN_ID_PATTERN.test(id)) {
+    if (!login || !bodyAuthenticated(mode) || !LOGIN_ID_PATTERN.test(id)) {
       return reply.text(ANSWERS.expired)
     }
     const asked = await logins(id).ask(push.fromUserName, push.kind === 'subscribe', scene)
@@ -59,7 +59,7 @@ export async function answerLoginPush(
     await session.setOwn(PENDING, id)
     return reply.text(question(login, asked.requester, asked.expiresAt))
   }
-  if (!login || mode !== 'encrypted' || push.kind !== 'text') return null
+  if (!login || !bodyAuthenticated(mode) || push.kind !== 'text') return null
   if (push.content.trim() !== login.confirmWord) return null
   const pending = await session.getOwn(PENDING)
   if (typeof pending !== 'string') return null

@@ -21,6 +21,7 @@ import { partsOf, sendThroughOutbox, UserPurgedError } from '../talk/send.ts'
 import { talkerFor, type WechatClient } from '../talk/talk.ts'
 import { webLinkFor } from '../web/link.ts'
 import { customMessageOf, WechatApiError } from '../wechat/api.ts'
+import { bodyAuthenticated } from '../wechat/envelope.ts'
 import { keepDeadLetter } from './dead-letters.ts'
 import {
   accountOfQueued,
@@ -89,7 +90,14 @@ export async function runLaterJob(
   const claim = await owner.stub.claimJob(jobId, claimant, push)
   if (claim === 'purged') return 'purged'
   if (claim !== 'claimed') return 'replayed'
-  const receipt = await owner.stub.receive({ key, push, answered: null, writes: {}, job: null })
+  const receipt = await owner.stub.receive({
+    key,
+    push,
+    answered: null,
+    mode: queued.mode ?? null,
+    writes: {},
+    job: null,
+  })
   if (receipt.outcome === 'failed') return { retry: 'the push’s owner could not receive it' }
   if (
     receipt.outcome === 'stale' ||
@@ -124,6 +132,7 @@ export async function runLaterJob(
     // Once per key, in the addressee's outbox: a redelivery or a replay sends nothing again.
     notify: notifyWith(bot.declaredTemplates, notifierOf(objects, talker, account.id)),
     key,
+    authenticated: queued.mode !== undefined && bodyAuthenticated(queued.mode),
     job,
     async send(reply) {
       if (owner.kind !== 'user' || talker === null || talkBack === null) {

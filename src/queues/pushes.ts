@@ -67,6 +67,8 @@ async function receiveQueued(queued: QueuedPush, env: Env): Promise<void> {
     key,
     push,
     answered: answered ?? null,
+    // One queued before messages carried the mode has it from the reply it was answered with.
+    mode: queued.mode ?? answered?.mode ?? null,
     writes: {},
     job: job === undefined ? null : jobOf(queued, job),
   })

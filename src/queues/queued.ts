@@ -19,6 +19,11 @@ interface Queued {
   readonly receivedAt: number
   /** The Worker's origin the push reached, for a job's sign-in links; absent in older ones. */
   readonly workerOrigin?: string
+  /**
+   * The mode the push came in: whether its body is authenticated (`bodyAuthenticated`,
+   * src/wechat/envelope.ts). Absent in older messages, which are taken as not authenticated.
+   */
+  readonly mode?: PushMode
 }
 
 /** A push the request path could not hand to its owner: the consumer hands it over later. */
@@ -60,7 +65,7 @@ export function queuedMessageOf(body: QueuedMessage | Unmarked): QueuedMessage {
 
 /** A push's deferred job, as its owner queues it. */
 export function jobOf(queued: Queued, job: string): QueuedJob {
-  const { account, key, push, receivedAt, workerOrigin } = queued
+  const { account, key, push, receivedAt, workerOrigin, mode } = queued
   return {
     type: 'job',
     ...(account !== undefined && { account }),
@@ -68,6 +73,7 @@ export function jobOf(queued: Queued, job: string): QueuedJob {
     push,
     receivedAt,
     ...(workerOrigin !== undefined && { workerOrigin }),
+    ...(mode !== undefined && { mode }),
     job,
   }
 }

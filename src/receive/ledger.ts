@@ -14,11 +14,11 @@ import { objectsOf } from '../accounts/objects.ts'
 import { unscoped } from '../accounts/scope.ts'
 import { isAuthorizer } from '../accounts/served.ts'
 import { readConfig } from '../config.ts'
-import { errorName, logProblem } from '../log.ts'
+import { errorName, logEvent, logProblem } from '../log.ts'
 import { platformOf } from '../platform/platform.ts'
 import { type DeadLetterInput, recordDeadLetter } from '../queues/dead-letters.ts'
 import { migrateTables } from '../sqlite-migrations.ts'
-import type { Push } from '../wechat/push.ts'
+import { notificationPushApplies } from '../user/consents.ts'
 import {
   claimJob,
   finishJob,
@@ -85,7 +85,7 @@ export class Ledger extends DurableObject<Cloudflare.Env> {
         answered?.reply ?? null,
       )
       await this.#wake()
-      if (admission.take === 'first') await this.#forwardResult(arrival.push)
+      if (admission.take === 'first') await this.#forwardResult(arrival)
       return { outcome: 'received' }
     } catch (error) {
       logProblem('ledger_failed', { key: arrival.key, error: errorName(error) })
@@ -116,8 +116,13 @@ export class Ledger extends DurableObject<Cloudflare.Env> {
    * msgid, or drops it. Nothing of the user is kept here. A result that cannot be handed over is
    * logged, never a failure of the push (as a campaign count).
    */
-  async #forwardResult(push: Push): Promise<void> {
+  async #forwardResult({ push, mode, key }: Arrival): Promise<void> {
     if (push.kind !== 'template_send_job_finish') return
+    // A plaintext body could be anyone's: it rewrites no send's outcome (src/wechat/envelope.ts).
+    if (!notificationPushApplies(push, mode)) {
+      logEvent('notification_push_ignored', { kind: push.kind, key, reason: 'unauthenticated' })
+      return
+    }
     try {
       const { account } = unscoped(this.ctx.id.name ?? '')
       await objectsOf(this.env, account)

@@ -21,6 +21,12 @@ export interface Arrival {
    * held: `context.hold()`, whose retry answers).
    */
   readonly answered: { readonly mode: PushMode; readonly reply: string } | null
+  /**
+   * The mode the push came to the Worker in, which says whether its body is authenticated
+   * (`bodyAuthenticated`, src/wechat/envelope.ts); null when not known (a message queued before
+   * messages carried it), taken as not authenticated.
+   */
+  readonly mode: PushMode | null
   /** The handler's session writes, taken with the push or not at all. */
   readonly writes: SessionWrites
   /** A deferred route's job, queued by the owner when it first receives the push. */

@@ -14,6 +14,10 @@
  * - What was given passively is confirmed by the push's receipt ({@link UserAssistant.received}),
  *   what a job sent by the job ({@link UserAssistant.delivered}); an answer handed out whose
  *   push was answered without it (its handler ran past the budget) goes to the push's job.
+ * - Once delivered, a question keeps no text: its row holds what once-per-push needs (key, state,
+ *   times), kept as long as its job may come again; a reset clears the memory and any answer a
+ *   job gave up on. Rows that made no call are trimmed by count, questions that made one by age
+ *   alone. A user's hour of questions and their backlog waiting for the model are bounded.
  */
 
 import { callModel, ModelError } from '../assistant/model.ts'
@@ -61,8 +65,11 @@ export type AssistResult =
     }
   /** The model failed for good (a dead letter says why): the user gets the failure notice. */
   | { readonly state: 'failed'; readonly reason: string }
-  /** Past the user's or the account's questions an hour: no call was made. */
-  | { readonly state: 'limited'; readonly by: 'user' | 'account' }
+  /**
+   * Past the user's or the account's questions an hour, or past the user's questions waiting
+   * at once (`backlog`): no call was made.
+   */
+  | { readonly state: 'limited'; readonly by: 'user' | 'account' | 'backlog' }
   /** Not ready within the wait: the call runs (or waits its turn, or its backoff). */
   | { readonly state: 'pending'; readonly arrival: number; readonly firstAt: number }
   /** A reset, taken in its place among the questions. */
@@ -82,7 +89,11 @@ export type AssistResult =
 export interface AssistantHost {
   /** The tables if the object has any (a purge leaves none). */
   tables(): SqlStorage | null
-  makeTables(): SqlStorage
+  /**
+   * The tables, made if there are none and the user may be given storage (the object's
+   * admission); null when not, or when the push predates a purge.
+   */
+  beginTables(push: Push): Promise<SqlStorage | null>
   readonly storage: DurableObjectStorage
   wakeBy(at: number): Promise<void>
   /** Whether the push was received with a reply: an earlier attempt answered it. */
@@ -100,8 +111,13 @@ export interface AssistantHost {
 export const ORDER_HOLD_MS = 5 * 60 * 1000
 /** A call in flight counts as lost (the object went) this long after its timeout. */
 export const LOST_AFTER_MS = 15_000
-/** At most this many questions are kept per user (each 8 days at most), newest first. */
-export const MAX_ASKS = 500
+/**
+ * At most this many rows that made no model call (pushes past a limit, fetches, resets) are kept
+ * per user, newest first: a flood of them stays bounded. A question that made a call is never
+ * trimmed by count, only by age (pruneAssistant): a redelivered or replayed job of it must find
+ * it, and the user's hour of questions is counted from those rows.
+ */
+export const MAX_UNCALLED_ROWS = 500
 
 type AskState = 'queued' | 'calling' | 'answered' | 'failed' | 'limited'
 
@@ -165,6 +181,11 @@ export const ASSISTANT_TABLES = `CREATE TABLE assistant_asks (
 
 const HOUR_MS = 60 * 60 * 1000
 
+/** Which limit a `limited` row met, from its stored reason. */
+function limitOf(reason: string | null): 'user' | 'account' | 'backlog' {
+  return reason === 'account' || reason === 'backlog' ? reason : 'user'
+}
+
 function rowOf(sql: SqlStorage, key: string): AskRow | undefined {
   return sql.exec<AskRow>('SELECT * FROM assistant_asks WHERE key = ?', key).toArray()[0]
 }
@@ -224,15 +245,21 @@ export class UserAssistant {
     }
   }
 
-  /** A job sent its answer (or gave up on it for good): the answers after it may go. */
-  delivered(key: string): void {
+  /**
+   * A job sent its answer (`sent`), or gave up on it for good: the answers after it may go.
+   * Sent, nothing of its text is kept (the outbox knows what went, the memory keeps its turn);
+   * given up, the answer stays for a replay of the job's dead letter, until a reset or its age.
+   */
+  delivered(key: string, sent = true): void {
     const sql = this.#host.tables()
     if (!sql) return
-    // Delivered: the push (the job's letter) is no longer needed, only the answer for replays.
     sql.exec(
-      'UPDATE assistant_asks SET delivered_at = ?1, letter = NULL, at = ?1 WHERE key = ?2 AND delivered_at IS NULL',
+      `UPDATE assistant_asks SET delivered_at = ?1, letter = NULL,
+         answer = CASE WHEN ?3 THEN NULL ELSE answer END, at = ?1
+       WHERE key = ?2 AND delivered_at IS NULL`,
       Date.now(),
       key,
+      sent ? 1 : 0,
     )
     this.#notify()
   }
@@ -261,9 +288,11 @@ export class UserAssistant {
       return JSON.parse(row.letter) as QueuedJob
     }
     if (!outcome.replied) return null
-    if (row.op === 'fetch' && row.ref !== null && row.part !== null)
+    if (row.op === 'fetch' && row.ref !== null && row.part !== null) {
       this.#given(sql, row.ref, row.part)
-    else if (row.op !== 'fetch' && row.offered !== null) this.#given(sql, key, row.offered)
+      // The receipt keeps the part given, for the fetching push's retries.
+      sql.exec('UPDATE assistant_asks SET answer = NULL WHERE key = ?', key)
+    } else if (row.op !== 'fetch' && row.offered !== null) this.#given(sql, key, row.offered)
     this.#notify()
     return null
   }
@@ -296,6 +325,7 @@ export class UserAssistant {
     let reason: string | null = null
     if (op === 'ask' && plan) {
       const asked = this.#host.tables()
+      // Counted from rows no trim deletes within the hour (trimAsks spares every call).
       const lastHour = asked
         ? asked
             .exec<{ n: number }>(
@@ -304,7 +334,18 @@ export class UserAssistant {
             )
             .one().n
         : 0
-      if (lastHour >= plan.userPerHour) {
+      // A backlog is bounded too: each question waiting costs a row and, in turn, a call.
+      const pending = asked
+        ? asked
+            .exec<{ n: number }>(
+              `SELECT count(*) AS n FROM assistant_asks WHERE op = 'ask' AND state IN ('queued', 'calling')`,
+            )
+            .one().n
+        : 0
+      if (pending >= plan.userPending) {
+        state = 'limited'
+        reason = 'backlog'
+      } else if (lastHour >= plan.userPerHour) {
         state = 'limited'
         reason = 'user'
       } else if (!(await this.#quotaAllows(plan.accountPerHour))) {
@@ -313,8 +354,8 @@ export class UserAssistant {
       }
     }
     if (this.#host.predatesPurge(request.push)) return false
-    const sql = this.#host.makeTables()
-    if (rowOf(sql, key)) return false
+    const sql = await this.#host.beginTables(request.push)
+    if (!sql || rowOf(sql, key)) return false
     const seq =
       sql.exec<{ seq: number | null }>('SELECT max(seq) AS seq FROM assistant_asks').one().seq ?? 0
     sql.exec(
@@ -357,10 +398,18 @@ export class UserAssistant {
     }
     if (request.role === 'job') {
       if (row.delivery === 'passive' && row.delivered_at !== null) return { state: 'delivered' }
+      // Sent by an earlier run of this job: its text is gone, and the outbox sends nothing twice.
+      if (row.delivered_at !== null && row.answer === null && row.state === 'answered') {
+        return { state: 'delivered' }
+      }
       if (row.delivery !== 'job') {
         sql.exec(`UPDATE assistant_asks SET delivery = 'job' WHERE key = ?`, row.key)
       }
       return this.#resultOf(row, row.answer ?? '', 0, 1)
+    }
+    // Given already (an attempt held while a fetch gave it): its text is gone, nothing to add.
+    if (row.delivered_at !== null && row.answer === null && row.state === 'answered') {
+      return { state: 'delivered' }
     }
     // Passive: the next part not yet given (all of it, when answers are not cut).
     const parts =
@@ -378,8 +427,7 @@ export class UserAssistant {
   }
 
   #resultOf(row: AskRow, text: string, part: number, parts: number): AssistResult {
-    if (row.state === 'limited')
-      return { state: 'limited', by: row.reason === 'account' ? 'account' : 'user' }
+    if (row.state === 'limited') return { state: 'limited', by: limitOf(row.reason) }
     if (row.state === 'failed') return { state: 'failed', reason: row.reason ?? 'model' }
     return { state: 'answered', text, part, parts }
   }
@@ -398,7 +446,10 @@ export class UserAssistant {
     return waiting > 0
   }
 
-  /** Confirms part `part` of a question given: it is delivered once every part is. */
+  /**
+   * Confirms part `part` of a question given: it is delivered once every part is, and then
+   * keeps nothing of its text (the push's receipt keeps the reply for WeChat's retries).
+   */
   #given(sql: SqlStorage, key: string, part: number): void {
     const now = Date.now()
     sql.exec(
@@ -406,6 +457,7 @@ export class UserAssistant {
          parts_given = max(parts_given, ?1 + 1),
          delivery = coalesce(delivery, 'passive'),
          delivered_at = CASE WHEN delivered_at IS NULL AND ?1 + 1 >= parts THEN ?2 ELSE delivered_at END,
+         answer = CASE WHEN ?1 + 1 >= parts THEN NULL ELSE answer END,
          letter = NULL,
          at = ?2
        WHERE key = ?3`,
@@ -521,7 +573,13 @@ export class UserAssistant {
       }
       if (head.op === 'reset') {
         this.#host.storage.transactionSync(() => {
+          // Forgotten: the memory, and an earlier answer's text still kept (one given up on);
+          // an answer not yet delivered is the user's still, and goes with its delivery.
           sql.exec('DELETE FROM assistant_memory')
+          sql.exec(
+            'UPDATE assistant_asks SET answer = NULL WHERE seq < ? AND delivered_at IS NOT NULL',
+            head.seq,
+          )
           sql.exec(
             `UPDATE assistant_asks SET state = 'answered', answered_at = ?1, delivered_at = ?1, due_at = NULL, at = ?1 WHERE key = ?2`,
             now,
@@ -554,12 +612,16 @@ export class UserAssistant {
     )
     await this.#host.wakeBy(lostAt)
     const provider = this.#host.provider()
-    const memory = sql
-      .exec<{ question: string; answer: string }>(
-        'SELECT question, answer FROM assistant_memory WHERE expires_at > ? ORDER BY seq',
-        started,
-      )
-      .toArray()
+    // A plan stored before plans said so remembers nothing: the safe reading.
+    const remembers = plan.remembers === true
+    const memory = remembers
+      ? sql
+          .exec<{ question: string; answer: string }>(
+            'SELECT question, answer FROM assistant_memory WHERE expires_at > ? ORDER BY seq',
+            started,
+          )
+          .toArray()
+      : []
     let outcome:
       | { text: string; promptTokens: number | null; completionTokens: number | null }
       | ModelError
@@ -594,7 +656,7 @@ export class UserAssistant {
         now,
         head.key,
       )
-      remember(tables, plan.question, answer.text, plan.memory, now)
+      if (remembers) remember(tables, plan.question, answer.text, plan.memory, now)
     })
     logEvent('assistant_answered', {
       key: head.key,
@@ -663,7 +725,8 @@ export class UserAssistant {
 
 /**
  * Deletes questions finished `retentionMs` ago (the outbox's retention: a replayed dead letter
- * of their job must find the answer, not call the model again) and memory past its hours.
+ * of their job must find them, not call the model again) and memory past its hours; trims the
+ * rows that made no call (trimAsks).
  */
 export function pruneAssistant(sql: SqlStorage, now: number, retentionMs: number): void {
   sql.exec(
@@ -674,12 +737,18 @@ export function pruneAssistant(sql: SqlStorage, now: number, retentionMs: number
   sql.exec('DELETE FROM assistant_memory WHERE expires_at <= ?', now)
 }
 
-/** Keeps the newest {@link MAX_ASKS} finished questions (a flood from one user stays bounded). */
+/**
+ * Keeps the newest {@link MAX_UNCALLED_ROWS} finished rows that made no call. Trimming one is
+ * harmless: its push's job, asked again, makes no second call (it made none), where trimming a
+ * question that made one would let it call again and would shorten the user's hour.
+ */
 function trimAsks(sql: SqlStorage): void {
   sql.exec(
-    `DELETE FROM assistant_asks WHERE state NOT IN ('queued', 'calling')
-       AND seq <= (SELECT max(seq) FROM assistant_asks) - ?`,
-    MAX_ASKS,
+    `DELETE FROM assistant_asks WHERE key IN (
+       SELECT key FROM assistant_asks
+        WHERE (op != 'ask' OR state = 'limited') AND state NOT IN ('queued', 'calling')
+        ORDER BY seq DESC LIMIT -1 OFFSET ?)`,
+    MAX_UNCALLED_ROWS,
   )
 }
 

@@ -19,8 +19,9 @@
  * Template ids, states, counts, msgids and outcomes only: never a notification's content.
  */
 
+import { bodyAuthenticated, type PushMode } from '../wechat/envelope.ts'
 import type { NotificationChannel, NotificationOutcome } from '../wechat/notification.ts'
-import type { SubscribeMsgChangeEvent, SubscribeMsgPopupEvent } from '../wechat/push.ts'
+import type { Push, SubscribeMsgChangeEvent, SubscribeMsgPopupEvent } from '../wechat/push.ts'
 
 /** The table, made by the user's migration 4 (schema.ts). */
 export const CONSENTS_TABLE = `CREATE TABLE consents (
@@ -48,6 +49,21 @@ export const MAX_CONSENTS = 100
 
 /** The outbox's jobs of notifications: `notify:` and the caller's key. */
 export const NOTIFY_JOB_PREFIX = 'notify:'
+
+/**
+ * Whether what the push says of a consent or of a notification's result may be recorded: only
+ * from a body that is authenticated (`bodyAuthenticated`), since a plaintext one could be posted
+ * for any OpenID by anyone holding one signed URL. True for a push that says nothing of either.
+ * Its owner (UserState, or the ledger for a template message's result) asks before recording.
+ */
+export function notificationPushApplies(push: Push, mode: PushMode | null): boolean {
+  const notification =
+    push.kind === 'subscribe_msg_popup_event' ||
+    push.kind === 'subscribe_msg_change_event' ||
+    push.kind === 'subscribe_msg_sent_event' ||
+    push.kind === 'template_send_job_finish'
+  return !notification || (mode !== null && bodyAuthenticated(mode))
+}
 
 /** Records a popup's or a change's choices, each moving forward only (see the module comment). */
 export function recordChoices(

@@ -32,6 +32,7 @@ import { type AssistRequest, type AssistResult, UserAssistant } from './assistan
 import {
   clearConsent,
   type MatchedOutcome,
+  notificationPushApplies,
   recordChoices,
   recordSentResult,
   recordTemplateResult,
@@ -78,6 +79,15 @@ export type { AssistRequest, AssistResult } from './assistant.ts'
 export type { RecentPush, UserSnapshot } from './profile.ts'
 export type { NotificationCharge, SendReservation } from './sends.ts'
 
+/**
+ * What {@link UserState}'s admission (`#admission`) alone hands out: this user may be given
+ * storage. Making the tables takes one, so that no writer begins a user's storage without it.
+ */
+const ADMITTED: unique symbol = Symbol('admitted')
+interface Admitted {
+  readonly [ADMITTED]: true
+}
+
 export class UserState extends DurableObject<Cloudflare.Env> {
   /** Whether this instance has brought the tables up to date (a purge leaves only the tombstone). */
   #migrated = false
@@ -85,7 +95,12 @@ export class UserState extends DurableObject<Cloudflare.Env> {
   /** The AI assistant's questions and memory (assistant.ts), in these tables. */
   readonly #assistant = new UserAssistant({
     tables: () => this.#tables(),
-    makeTables: () => this.#makeTables(),
+    beginTables: async (push) => {
+      const admitted = await this.#admission(push.toUserName)
+      // A purge while the platform was asked leaves a tombstone this push predates.
+      if (!admitted || predatesUnsubscribe(push, this.#tombstone())) return null
+      return this.#makeTables(admitted)
+    },
     storage: this.ctx.storage,
     wakeBy: (at) => this.#wakeBy(at),
     replied: (key) => (this.#received(key)?.reply ?? null) !== null,
@@ -96,12 +111,17 @@ export class UserState extends DurableObject<Cloudflare.Env> {
   })
 
   /**
-   * The tables, made now if the object has none. Only the two writes that may begin a user's
-   * storage call it: a push received (#admit) and a job or send claimed (claimJob). Everything
-   * else, every read above all, goes through {@link #tables}, which never makes them: an admin
-   * looking up an OpenID must not create storage for it.
+   * The tables, made now if the object has none, for a writer the admission let through (a push
+   * received, a job or send claimed, a notification reserved, a question stored): the type says
+   * so. Everything else, every read above all, goes through {@link #tables}, which never makes
+   * them: an admin looking up an OpenID must not create storage for it.
    */
-  #makeTables(): SqlStorage {
+  #makeTables(_admitted: Admitted): SqlStorage {
+    return this.#migrate()
+  }
+
+  /** Brings the tables this instance uses up to date, making them if there are none. */
+  #migrate(): SqlStorage {
     const sql = this.ctx.storage.sql
     if (!this.#migrated) {
       migrate(sql)
@@ -116,7 +136,7 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     const made = this.ctx.storage.sql
       .exec(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'profile'`)
       .toArray()
-    return made.length > 0 ? this.#makeTables() : null
+    return made.length > 0 ? this.#migrate() : null
   }
 
   /**
@@ -146,9 +166,8 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     // a revoke finds them; an account that has not authorized it keeps nothing here. First, so
     // that all below runs without a wait: a revoke's purge meanwhile leaves a tombstone that
     // refuses this push as stale.
-    if (!isPurge(push) && !this.#tables() && !(await this.#admitted(owner, push.toUserName))) {
-      return { outcome: 'refused' }
-    }
+    const admitted = isPurge(push) ? null : await this.#admission(push.toUserName, owner)
+    if (!isPurge(push) && admitted === null) return { outcome: 'refused' }
     // Read without making the tables: a late push after a purge is refused, not stored for.
     const tombstone = this.#tombstone()
     if (predatesUnsubscribe(push, tombstone)) return { outcome: 'stale' }
@@ -163,13 +182,21 @@ export class UserState extends DurableObject<Cloudflare.Env> {
       }
       return { outcome: 'purged' }
     }
-    const sql = this.#makeTables()
+    // Not a purge (it returned above): admitted.
+    if (admitted === null) return { outcome: 'refused' }
+    const sql = this.#makeTables(admitted)
     const fits = writesFit(sql, writes)
     // Before the receipt is written: a job that could not be queued leaves no receipt, so the
     // caller's fallback (or WeChat's retry) queues it.
     if (admission.take === 'first' && job) await this.env.LATER.send(job)
     const now = Date.now()
     const outcomes: MatchedOutcome[] = []
+    // Consent and a send's result are taken from an authenticated body only: a plaintext one
+    // could be anyone's, for any OpenID (src/wechat/envelope.ts).
+    const applies = notificationPushApplies(push, arrival.mode)
+    if (!applies && admission.take === 'first') {
+      logEvent('notification_push_ignored', { kind: push.kind, key, reason: 'unauthenticated' })
+    }
     this.ctx.storage.transactionSync(() => {
       if (fits) writeSession(sql, writes)
       if (admission.take === 'reply_only') {
@@ -186,7 +213,12 @@ export class UserState extends DurableObject<Cloudflare.Env> {
       const counted = sql.exec<{ event_count: number }>(upsert, ...params).one()
       if (counted.event_count % TRIM_EVERY_PUSHES === 0) trimReceived(sql)
       // The consent ledger and the notifications' results, once per push (consents.ts).
-      if (push.kind === 'subscribe_msg_popup_event' || push.kind === 'subscribe_msg_change_event') {
+      if (!applies) {
+        // Received (a retry is a replay), nothing of it applied.
+      } else if (
+        push.kind === 'subscribe_msg_popup_event' ||
+        push.kind === 'subscribe_msg_change_event'
+      ) {
         recordChoices(sql, push)
       } else if (push.kind === 'subscribe_msg_sent_event') {
         for (const item of push.items) {
@@ -271,9 +303,9 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     return this.#assistant.assist(request)
   }
 
-  /** A job delivered the assistant's answer to this push (or gave up on it for good). */
-  assistDelivered(key: string): void {
-    this.#assistant.delivered(key)
+  /** A job delivered the assistant's answer to this push (`sent`), or gave up on it for good. */
+  assistDelivered(key: string, sent = true): void {
+    this.#assistant.delivered(key, sent)
   }
 
   /** The session's values, as a handler or a job reads them. */
@@ -297,12 +329,10 @@ export class UserState extends DurableObject<Cloudflare.Env> {
    */
   async claimJob(job: string, claimant: string, push: Push | null): Promise<JobClaim> {
     if (push !== null && predatesUnsubscribe(push, this.#tombstone())) return 'purged'
-    const openid = unscoped(this.ctx.id.name ?? '').name
-    if (!this.#tables() && !(await this.#admitted(openid, push?.toUserName ?? null))) {
-      return 'purged'
-    }
+    const admitted = await this.#admission(push?.toUserName ?? null)
+    if (!admitted) return 'purged'
     const now = Date.now()
-    const claim = claimJob(this.#makeTables(), job, claimant, now)
+    const claim = claimJob(this.#makeTables(admitted), job, claimant, now)
     if (claim === 'claimed') await this.#wakeBy(now + RETENTION_MS)
     return claim
   }
@@ -331,8 +361,11 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     if (!this.#tables()) {
       if (charge.channel === 'subscription') return 'not_subscribed'
       if (this.#tombstone()) return 'not_a_follower'
-      this.#makeTables()
     }
+    // A user the account's platform does not note (it revoked, say) is given nothing.
+    const admitted = await this.#admission(null)
+    if (!admitted) return 'not_a_follower'
+    this.#makeTables(admitted)
     const now = Date.now()
     const reservation = reserveNotification(this.ctx.storage, job, charge, now)
     // The entry is kept as long as the outbox keeps what WeChat took: the alarm prunes it.
@@ -437,15 +470,23 @@ export class UserState extends DurableObject<Cloudflare.Env> {
   }
 
   /**
-   * Whether this user may be given storage: always, but for an account of the third-party
-   * platform, whose platform registers them first (false when it has not authorized it, or the
-   * push names another account's original id).
+   * Whether this user may be given storage, as the one {@link Admitted} every table-making write
+   * needs: always when the object holds tables already, or but for an account of the third-party
+   * platform, whose platform registers them first (null when it has not authorized it, or the
+   * push names another account's original id). `openid` is the push's state owner, which is
+   * this object's own user.
    */
-  async #admitted(openid: string, toUserName: string | null): Promise<boolean> {
+  async #admission(
+    toUserName: string | null,
+    openid = unscoped(this.ctx.id.name ?? '').name,
+  ): Promise<Admitted | null> {
+    const admitted: Admitted = { [ADMITTED]: true }
+    if (this.#tables()) return admitted
     const { account } = unscoped(this.ctx.id.name ?? '')
     const platform = readConfig(this.env).platform
-    if (!platform || !isAuthorizer(this.env, account)) return true
-    return platformOf(this.env, platform).register(account, openid, toUserName)
+    if (!platform || !isAuthorizer(this.env, account)) return admitted
+    const registered = await platformOf(this.env, platform).register(account, openid, toUserName)
+    return registered ? admitted : null
   }
 
   /**

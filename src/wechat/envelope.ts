@@ -47,6 +47,19 @@ export interface SignedQuery {
 
 export type PushMode = 'plaintext' | 'encrypted'
 
+/**
+ * Whether a push's body is authenticated: an encrypted push's is, by `msg_signature`; a
+ * plaintext push's is not, since the URL's signature covers its query only (one captured signed
+ * URL lets anyone post any body, for any OpenID). What acts on a user's stored state beyond the
+ * push itself (a login, consent, a send's result, the assistant's memory) asks this first.
+ *
+ * @example
+ * bodyAuthenticated('plaintext') // false
+ */
+export function bodyAuthenticated(mode: PushMode): boolean {
+  return mode === 'encrypted'
+}
+
 /** `encrypted` for compatible and safe mode, whose replies are sealed with the same `aes`. */
 export type OpenedPush =
   | { readonly push: Push; readonly mode: 'plaintext' }

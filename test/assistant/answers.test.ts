@@ -16,7 +16,7 @@ import { captureLogs } from '../helpers/logs.ts'
 import { parsedPush, queuedJob } from '../helpers/pushes.ts'
 import { signedRequest } from '../helpers/wechat.ts'
 import { fetchWith } from '../helpers/worker.ts'
-import { attempt, mark, openid, QUICK, sentTo, textPush } from './helpers.ts'
+import { attempt, floodThenPrune, mark, openid, QUICK, sentTo, textPush } from './helpers.ts'
 
 describe('an answer', () => {
   it('that is ready within the reply budget goes out as the passive reply, after one call', async () => {
@@ -79,6 +79,19 @@ describe('one push, one call and one answer', () => {
     await new Promise((resolve) => setTimeout(resolve, 3_000))
     expect(await sentTo(id)).toEqual([`Answer to “${q}” (a new conversation).`])
     expect(await fakeModel.calls(q)).toHaveLength(1)
+  }, 30_000)
+
+  it('whatever a flood after it left to trim: its job, redelivered, calls nothing again', async () => {
+    const id = openid('trimmed')
+    const q = mark('trimmed')
+    const xml = textPush(id, `ask ${q}`)
+    expect(await attempt(xml)).toBe(`Answer to “${q}” (a new conversation).`)
+    await floodThenPrune(id, 600)
+    // The push's job, as a Queue redelivery or a dead letter's replay brings it.
+    await env.LATER.send({ ...(await queuedJob(parsedPush(xml), 'ask')), mode: 'encrypted' })
+    await new Promise((resolve) => setTimeout(resolve, 3_000))
+    expect(await fakeModel.calls(q)).toHaveLength(1)
+    expect(await sentTo(id)).toEqual([])
   }, 30_000)
 
   it('answers a retry that finds the answer ready with the first attempt’s reply', async () => {

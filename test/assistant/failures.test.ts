@@ -14,7 +14,7 @@ import { eventually } from '../helpers/eventually.ts'
 import { fakeModel } from '../helpers/fake-model.ts'
 import { fakeWechat } from '../helpers/fake-wechat.ts'
 import { captureLogs } from '../helpers/logs.ts'
-import { attempt, mark, openid, sentTo, textPush, userOf } from './helpers.ts'
+import { attempt, floodThenPrune, mark, openid, sentTo, textPush, userOf } from './helpers.ts'
 
 const FAILED = 'Sorry, I could not answer that just now. Please try again later.'
 const LIMITED = 'You have asked a lot in a short while. Please try again later.'
@@ -176,6 +176,36 @@ describe('rate limits', () => {
     expect(answers[2]).toBe(LIMITED)
     expect(await fakeModel.calls(qs[2]!)).toHaveLength(0)
   })
+
+  it('bound a user’s questions an hour whatever a flood of limited pushes left to trim', async () => {
+    const id = openid('busy-flood')
+    const now = Math.floor(Date.now() / 1000)
+    const qs = [mark('one'), mark('two'), mark('three')]
+    const busy = { AI_USER_PER_HOUR: '2' }
+    await attempt(textPush(id, `ask ${qs[0]}`, now), busy)
+    await attempt(textPush(id, `ask ${qs[1]}`, now + 1), busy)
+    await floodThenPrune(id, 600)
+    expect(await attempt(textPush(id, `ask ${qs[2]}`, now + 2), busy)).toBe(LIMITED)
+    expect(await fakeModel.calls(qs[2]!)).toHaveLength(0)
+  })
+
+  it('bound a user’s questions waiting for an answer at once: past them, a notice and no call', async () => {
+    const id = openid('backlog')
+    const now = Math.floor(Date.now() / 1000)
+    const qs = [mark('one'), mark('two'), mark('three')]
+    const bounded = { AI_USER_PENDING: '2' }
+    expect(await attempt(textPush(id, `ask ${qs[0]} [hold=${qs[0]}]`, now), bounded)).toBe(
+      'success',
+    )
+    expect(await attempt(textPush(id, `ask ${qs[1]} [hold=${qs[1]}]`, now + 1), bounded)).toBe(
+      'success',
+    )
+    expect(await attempt(textPush(id, `ask ${qs[2]}`, now + 2), bounded)).toBe(LIMITED)
+    await fakeModel.release(qs[0]!)
+    await fakeModel.release(qs[1]!)
+    await eventually(async () => expect(await sentTo(id)).toHaveLength(2), 25_000)
+    expect(await fakeModel.calls(qs[2]!)).toHaveLength(0)
+  }, 30_000)
 
   it('bound the account’s questions an hour, whoever asks', async () => {
     const taken = await env.ASSISTANT_QUOTAS.getByName('shop/assistant').taken()

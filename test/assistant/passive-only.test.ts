@@ -12,7 +12,7 @@ import { fakeAnswer } from '../../src/debug/fake-model.ts'
 import { accounts } from '../helpers/accounts.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { fakeModel } from '../helpers/fake-model.ts'
-import { attempt, mark, openid, sentTo, textPush } from './helpers.ts'
+import { attempt, mark, openid, plaintextAttempt, sentTo, textPush } from './helpers.ts'
 
 const quiet = (xml: string) => attempt(xml, {}, accounts.quiet)
 const MORE = '(Send “?” for more.)'
@@ -84,6 +84,22 @@ describe('an account without customer-service messages', () => {
     expect(await quiet(textPush(id, '?', now + 2))).toBe('Nothing is waiting for you.')
     expect(await fakeModel.calls(q)).toHaveLength(1)
     expect(await sentTo(id)).toEqual([])
+  }, 30_000)
+
+  it('serves no plaintext fetch word: a forged ? never gets another push’s answer', async () => {
+    const id = openid('quiet-forged-fetch')
+    const q = mark('quiet-forged-fetch')
+    const now = Math.floor(Date.now() / 1000)
+    const first = quiet(textPush(id, `ask ${q} [hold=${q}]`, now))
+    await eventually(async () => expect(await held(id)).toBe(true))
+    await fakeModel.release(q)
+    await eventually(async () => expect(await fakeModel.calls(q)).toHaveLength(1))
+    // The answer is ready and waits; anyone holding a signed URL posts "?" as the user.
+    const forged = await plaintextAttempt(textPush(id, '?', now + 1), {}, accounts.quiet)
+    expect(forged).not.toContain(q)
+    expect(await first).toBe('success')
+    // The user's own (sealed) ? still gets it.
+    expect(await quiet(textPush(id, '?', now + 2))).toBe(`Answer to “${q}” (a new conversation).`)
   }, 30_000)
 
   it('gives a long answer part by part, each ? the next, joined equal to the answer', async () => {

@@ -28,7 +28,10 @@ export async function queuedJob(push: Push, job: string): Promise<QueuedJob> {
   return jobOf(await queuedPush(push), job)
 }
 
-/** A push as the Queue or a job brings it to its owner: answering nobody, writing nothing. */
+/**
+ * A push as the Queue or a job brings it to its owner: answering nobody, writing nothing; it
+ * came sealed, as WeChat sends it in safe mode.
+ */
 export function unanswered(key: string, push: Push): Arrival {
-  return { key, push, answered: null, writes: {}, job: null }
+  return { key, push, answered: null, mode: 'encrypted', writes: {}, job: null }
 }

@@ -16,6 +16,7 @@ export function routeContext(): RouteContext {
       throw new TypeError('webLink: no web side in a router alone')
     },
     key: 'test-key',
+    authenticated: true,
     msLeft: () => 1_000,
     hold: () => {},
   }

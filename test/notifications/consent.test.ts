@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest'
 import { forgePushXml } from '../../src/debug/forge.ts'
 import { userState } from '../helpers/admin.ts'
 import { fakeWechat } from '../helpers/fake-wechat.ts'
+import { captureLogs } from '../helpers/logs.ts'
 import { adminNotify, popup, REMINDER, SHIPPED, stateWhen } from '../helpers/notifications.ts'
 import { openid, postPush, signedRequest } from '../helpers/wechat.ts'
 
@@ -37,7 +38,7 @@ describe('the consent from the popup', () => {
     const id = openid('popup-retry')
     const xml = await popup(id, [SHIPPED])
     // WeChat's retry: the same push again (the user accepted once, as WeChat knows).
-    expect((await exports.default.fetch(await signedRequest(xml))).status).toBe(200)
+    expect((await exports.default.fetch(await signedRequest(xml, 'safe'))).status).toBe(200)
     expect((await adminNotify(id, shipped('first'))).status).toBe(200)
     const second = await adminNotify(id, shipped('second'))
     expect(second.status).toBe(409)
@@ -67,14 +68,14 @@ describe('a reject', () => {
       templateIds: [SHIPPED],
       createTime: now() - 5,
     })
-    expect((await postPush(change)).status).toBe(200)
+    expect((await postPush(change, 'safe')).status).toBe(200)
     // An acceptance from before the reject, delivered after it.
     const late = forgePushXml('subscribe_msg_popup_event', {
       openid: id,
       templateIds: [SHIPPED],
       createTime: now() - 20,
     })
-    expect((await exports.default.fetch(await signedRequest(late))).status).toBe(200)
+    expect((await exports.default.fetch(await signedRequest(late, 'safe'))).status).toBe(200)
     await stateWhen(id, (s) =>
       expect(s.consents).toEqual([{ templateId: SHIPPED, state: 'rejected' }]),
     )
@@ -87,6 +88,41 @@ describe('a reject', () => {
     await popup(id, [SHIPPED], { [SHIPPED]: 'reject' }, now() - 5)
     await popup(id, [SHIPPED], {}, now() - 1)
     expect((await adminNotify(id, shipped('back'))).status).toBe(200)
+  })
+})
+
+describe('a plaintext push', () => {
+  // Its body is signed by nothing: one captured signed URL lets anyone post one for any OpenID.
+  it('of a popup grants no consent, and is answered success', async () => {
+    const id = openid('plain-popup')
+    const logs = captureLogs('log', 'warn')
+    const forged = forgePushXml('subscribe_msg_popup_event', { openid: id, templateIds: [SHIPPED] })
+    // Posted by someone else: WeChat itself knows of no acceptance.
+    const response = await exports.default.fetch(await signedRequest(forged))
+    expect(response.status).toBe(200)
+    expect(await response.text()).toBe('success')
+    expect((await userState(id))?.consents ?? []).toEqual([])
+    expect((await adminNotify(id, shipped('forged'))).status).toBe(409)
+    expect(await fakeWechat.notifyCalls(id)).toBe(0)
+    expect(logs.records).toContainEqual(
+      expect.objectContaining({ event: 'notification_push_ignored', reason: 'unauthenticated' }),
+    )
+  })
+
+  it('of a change clears no consent', async () => {
+    const id = openid('plain-change')
+    await popup(id, [SHIPPED], {}, now() - 5)
+    const forged = forgePushXml('subscribe_msg_change_event', {
+      openid: id,
+      templateIds: [SHIPPED],
+      createTime: now() - 1,
+    })
+    // Posted by someone else: WeChat itself knows of no reject.
+    expect((await exports.default.fetch(await signedRequest(forged))).status).toBe(200)
+    await stateWhen(id, (s) =>
+      expect(s.consents).toEqual([{ templateId: SHIPPED, state: 'accepted' }]),
+    )
+    expect((await adminNotify(id, shipped('still-allowed'))).status).toBe(200)
   })
 })
 

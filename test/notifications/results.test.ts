@@ -86,14 +86,16 @@ describe('the subscribe_msg_sent_event', () => {
     expect((await adminNotify(id, reminder('second'))).status).toBe(200)
     // The first result is WeChat's own; the second failed: the user blocks the account.
     const [firstResult] = await fakeWechat.pushes(id)
-    expect((await exports.default.fetch(await signedRequest(firstResult ?? ''))).status).toBe(200)
+    expect(
+      (await exports.default.fetch(await signedRequest(firstResult ?? '', 'safe'))).status,
+    ).toBe(200)
     const blocked = forgePushXml('subscribe_msg_sent_event', {
       openid: id,
       templateIds: [REMINDER],
       errorCode: 20001,
       status: 'Failed:user block',
     })
-    expect((await exports.default.fetch(await signedRequest(blocked))).status).toBe(200)
+    expect((await exports.default.fetch(await signedRequest(blocked, 'safe'))).status).toBe(200)
     const state = await stateWhen(id, (s) =>
       expect(s.notifications.every((n) => n.outcome !== null)).toBe(true),
     )
@@ -106,11 +108,59 @@ describe('the subscribe_msg_sent_event', () => {
     await popup(id, [SHIPPED])
     const logs = captureLogs('log', 'warn')
     const stray = forgePushXml('subscribe_msg_sent_event', { openid: id, templateIds: [SHIPPED] })
-    expect((await postPush(stray)).status).toBe(200)
+    expect((await postPush(stray, 'safe')).status).toBe(200)
     expect((await userState(id))?.notifications).toEqual([])
     expect(logs.records).toContainEqual(
       expect.objectContaining({ event: 'notification_outcome', matched: false }),
     )
+  })
+})
+
+describe('a plaintext result push', () => {
+  // Its body is signed by nothing: anyone holding one signed URL could rewrite a send's outcome.
+  it('of a subscribe_msg_sent_event changes no notification’s outcome', async () => {
+    const id = openid('plain-sent')
+    await popup(id, [SHIPPED])
+    const response = await adminNotify(id, {
+      key: 'order-plain',
+      template: 'shipped',
+      data: { thing1: 'Parcel', character_string2: 'SF1', time3: '15:01' },
+    })
+    expect(response.status).toBe(200)
+    const logs = captureLogs('log', 'warn')
+    const forged = forgePushXml('subscribe_msg_sent_event', {
+      openid: id,
+      templateIds: [SHIPPED],
+      errorCode: 20001,
+      status: 'Failed:user block',
+    })
+    expect((await postPush(forged)).status).toBe(200)
+    expect((await userState(id))?.notifications).toMatchObject([
+      { key: 'order-plain', outcome: null },
+    ])
+    expect(logs.records).toContainEqual(
+      expect.objectContaining({ event: 'notification_push_ignored', reason: 'unauthenticated' }),
+    )
+    // WeChat's own (sealed) result still lands.
+    expect(await deliverResults(id)).toBe(1)
+    await stateWhen(id, (s) => expect(s.notifications[0]?.outcome).toBe('delivered'))
+  })
+
+  it('of a template message’s job result changes no outcome', async () => {
+    const id = openid('plain-template-result')
+    await postPush(forgePushXml('subscribe', { openid: id }))
+    expect((await adminNotify(id, paid('receipt-plain'))).status).toBe(200)
+    const [result] = await fakeWechat.pushes(id)
+    const msgId = /<MsgID>(?:<!\[CDATA\[)?(\d+)/.exec(result ?? '')?.[1]
+    const forged = forgePushXml('template_send_job_finish', {
+      openid: id,
+      status: 'failed:user block',
+      ...(msgId !== undefined && { msgId }),
+    })
+    expect((await postPush(forged)).status).toBe(200)
+    expect((await userState(id))?.notifications).toMatchObject([
+      { key: 'receipt-plain', outcome: null },
+    ])
   })
 })
 
@@ -172,7 +222,7 @@ describe('a template message', () => {
   it('whose job result names a user never sent it makes no state for them', async () => {
     const id = openid('template-stranger-result')
     const result = forgePushXml('template_send_job_finish', { openid: id, status: 'success' })
-    expect((await postPush(result)).status).toBe(200)
+    expect((await postPush(result, 'safe')).status).toBe(200)
     expect(await userState(id)).toBeNull()
   })
 })

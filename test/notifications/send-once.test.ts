@@ -156,7 +156,7 @@ describe('WeChat’s 43101', () => {
     const id = openid('43101')
     // The consent as the Worker received it; WeChat holds none (the user withdrew it since).
     const xml = forgePushXml('subscribe_msg_popup_event', { openid: id, templateIds: [SHIPPED] })
-    expect((await exports.default.fetch(await signedRequest(xml))).status).toBe(200)
+    expect((await exports.default.fetch(await signedRequest(xml, 'safe'))).status).toBe(200)
     const outcome = await runLaterJob(await jobFor(id), env, botNotifying(shipped), 'q-43101')
     expect(outcome).toEqual({ deadLetter: 'WeChat: not_subscribed (errcode 43101)' })
     expect((await userState(id))?.consents).toEqual([{ templateId: SHIPPED, state: 'cleared' }])

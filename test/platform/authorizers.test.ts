@@ -216,6 +216,31 @@ describe('a revoke (`unauthorized`)', () => {
     expect(unknown.status).toBe(404)
   })
 
+  it('leaves no notification able to give storage to a user of the account', async () => {
+    const appId = await authorizedAccount()
+    await sendEvent({ infoType: 'unauthorized', authorizerAppId: appId })
+    const user = openid('pf-notified')
+    await adminOfAuthorizer(appId, `users/${user}/notifications`, {
+      method: 'POST',
+      body: JSON.stringify({
+        key: 'after-revoke',
+        template: 'paid',
+        data: { thing1: 'Order 42', amount2: '¥39.80' },
+      }),
+    })
+    const tables = await runInDurableObject(
+      env.USERS.getByName(`${appId}/${user}`),
+      (_instance, state) =>
+        state.storage.sql
+          .exec<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table'`)
+          .toArray()
+          .map((row) => row.name)
+          .filter((name) => !name.startsWith('_cf_') && !name.startsWith('sqlite_')),
+    )
+    expect(tables).toEqual([])
+    expect(await fakeWechat.notifyCalls(user)).toBe(0)
+  })
+
   it('is undone by a new authorization: the account is served again, from empty', async () => {
     const appId = await authorizedAccount()
     const user = openid('pf-again')
