@@ -158,9 +158,11 @@ export function debugConsole(
       .use('/api/*', forAccount('query'))
       .get('/api/meta', async (c) => {
         const { envelope } = c.var.account
+        // Safe mode first, so the console starts where WeChat's pushes are authenticated (a
+        // plaintext body is trusted with nothing the user stored: consents, results, memory).
         const modes: ForgeMode[] = [
+          ...(envelope.aes ? (['safe', 'compatible'] as const) : []),
           ...(envelope.requireEncryption ? [] : (['plaintext'] as const)),
-          ...(envelope.aes ? (['compatible', 'safe'] as const) : []),
         ]
         const config = readConfig(c.env)
         // The platform's authorizers beside the configured accounts: the console sends as any.
