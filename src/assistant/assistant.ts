@@ -11,6 +11,7 @@
  */
 
 import { objectsOf } from '../accounts/objects.ts'
+import { findAccount } from '../accounts/served.ts'
 import { ENV_ACCOUNT } from '../accounts/settings.ts'
 import type { AccountRef, Handler, LaterContext, NowContext } from '../bot/router.ts'
 import { later } from '../bot/router.ts'
@@ -59,6 +60,8 @@ export interface AssistantNotices {
   readonly nothing: string
   /** Passive-only: after a part of a long answer. */
   readonly more: string
+  /** Ends the last message a window carries when the answer's rest waits for the user's next push. */
+  readonly rest: string
 }
 
 export interface AssistantOptions {
@@ -115,6 +118,7 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
     waiting: `Still thinking. Send “${fetchWord}” in a moment to get the answer.`,
     nothing: 'Nothing is waiting for you.',
     more: `(Send “${fetchWord}” for more.)`,
+    rest: '(The rest comes when you write again.)',
     ...options.notices,
   }
   const memory: MemoryBounds = { ...DEFAULT_MEMORY, ...options.memory }
@@ -234,13 +238,14 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
       user.assist({ key, op: 'ask', role: 'job', push, waitMs: JOB_WAIT_MS, ...(plan && { plan }) })
     let result = await ask()
     if (result.state === 'unknown') result = await ask(await planOf(env, push, context))
+    const deliverText = (text: string) => deliver(user, context, text, notices.rest)
     switch (result.state) {
       case 'answered':
-        return deliver(user, context, key, result.text)
+        return deliverText(result.text)
       case 'failed':
-        return deliver(user, context, key, notices.failed)
+        return deliverText(notices.failed)
       case 'limited':
-        return deliver(user, context, key, notices.limited)
+        return deliverText(notices.limited)
       case 'pending':
         throw new AnswerNotReadyError('the answer is not ready yet')
       case 'purged':
@@ -257,18 +262,27 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
 }
 
 /**
- * Sends the answer through the user's outbox (once per push, whatever is redelivered), then
- * lets the next answer go. A send refused for good (the window closed) lets it go too, and the
- * job ends as a dead letter naming why.
+ * Sends the answer through the user's outbox (once per push, whatever is redelivered), after
+ * the rests earlier answers left, as much as the user's window carries (the user's object
+ * keeps the rest for their next push), then lets the next answer go. A send refused for good
+ * (the window closed) lets it go too, and the job ends as a dead letter naming why.
  */
 async function deliver<S extends SessionSchema<S>>(
   user: DurableObjectStub<UserState>,
   context: LaterContext<Env, S>,
-  key: string,
   text: string,
+  restNotice: string,
 ): Promise<void> {
+  const { key } = context
+  const limitBytes = findAccount(context.env, context.account.id)?.talkBack?.textLimitBytes
   try {
-    await context.send(message.text(text))
+    const messages = await user.assistDeliveries(
+      key,
+      text,
+      limitBytes ?? TEXT_LIMIT_BYTES,
+      restNotice,
+    )
+    for (const each of messages) await context.send(message.text(each))
   } catch (error) {
     if (error instanceof WechatApiError && error.failureClass === 'final') {
       await user.assistDelivered(key)

@@ -14,6 +14,8 @@
  * - What was given passively is confirmed by the push's receipt ({@link UserAssistant.received}),
  *   what a job sent by the job ({@link UserAssistant.delivered}); an answer handed out whose
  *   push was answered without it (its handler ran past the budget) goes to the push's job.
+ * - A job sends what the user's window carries; an answer's rest past it is kept here and goes
+ *   first with the user's next answer (a ready one then goes through its job, not passively).
  */
 
 import { callModel, ModelError } from '../assistant/model.ts'
@@ -26,6 +28,7 @@ import {
   retryDelayMs,
   turnsToForget,
   utf8Bytes,
+  windowedDelivery,
 } from '../assistant/rules.ts'
 import type { ModelProvider } from '../assistant/settings.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
@@ -127,6 +130,10 @@ interface AskRow extends Record<string, SqlStorageValue> {
   delivered_at: number | null
   /** The push's job (a QueuedJob's JSON), for an account that can send customer-service messages. */
   letter: string | null
+  /** What of the answer its window could not carry, for the user's next answer (migration 6). */
+  rest: string | null
+  /** The messages its job decided to send (a JSON array), the same for every redelivery. */
+  sends: string | null
 }
 
 /** The tables, made by the user's schema (migration 5: src/user/schema.ts). */
@@ -162,6 +169,18 @@ export const ASSISTANT_TABLES = `CREATE TABLE assistant_asks (
      bytes INTEGER NOT NULL,
      expires_at INTEGER NOT NULL
    );`
+
+/** Migration 6: an answer's rest past its window, and the messages its job sends. */
+export const ASSISTANT_RESTS = `ALTER TABLE assistant_asks ADD COLUMN rest TEXT;
+   ALTER TABLE assistant_asks ADD COLUMN sends TEXT;`
+
+/** What a job's delivery may take: the window's room, the text limit, the notice of a rest. */
+export interface DeliveryRoom {
+  readonly room: number
+  readonly limitBytes: number
+  /** Ends the last message when the rest waits for the user's next push. */
+  readonly notice: string
+}
 
 const HOUR_MS = 60 * 60 * 1000
 
@@ -235,6 +254,52 @@ export class UserAssistant {
       key,
     )
     this.#notify()
+  }
+
+  /**
+   * The messages the job of the push `key` sends for `text` (its answer or notice): the rests
+   * earlier answers left, oldest first, then `text`, as many as `within.room` carries, the last
+   * ending with the notice when a rest is left (kept on its row for the next answer's job).
+   * Decided once and stored: a redelivered job sends the same messages at the same outbox
+   * indexes, so none twice. With no room, `text` whole, decided nothing: its send is refused.
+   */
+  deliveries(sql: SqlStorage, key: string, text: string, within: DeliveryRoom): readonly string[] {
+    const row = rowOf(sql, key)
+    if (!row) return [text]
+    if (row.sends !== null) return JSON.parse(row.sends) as string[]
+    if (within.room <= 0) return [text]
+    const owed = sql
+      .exec<{ key: string; rest: string }>(
+        'SELECT key, rest FROM assistant_asks WHERE rest IS NOT NULL AND key != ? ORDER BY seq',
+        key,
+      )
+      .toArray()
+    const { messages, rests } = windowedDelivery(
+      [...owed.map((earlier) => earlier.rest), text],
+      within.room,
+      within.limitBytes,
+      within.notice,
+    )
+    const now = Date.now()
+    this.#host.storage.transactionSync(() => {
+      for (const [i, earlier] of owed.entries()) {
+        sql.exec(
+          'UPDATE assistant_asks SET rest = ?, at = ? WHERE key = ?',
+          rests[i] ?? null,
+          now,
+          earlier.key,
+        )
+      }
+      sql.exec(
+        'UPDATE assistant_asks SET sends = ?, rest = ?, at = ? WHERE key = ?',
+        JSON.stringify(messages),
+        rests.at(-1) ?? null,
+        now,
+        key,
+      )
+    })
+    if (rests.some((rest) => rest !== null)) logEvent('assistant_rest_kept', { key })
+    return messages
   }
 
   /**
@@ -351,6 +416,10 @@ export class UserAssistant {
 
   /** What to answer for this row now, or null while it is not ready (or waits its turn). */
   #handOut(sql: SqlStorage, row: AskRow, request: AssistRequest): AssistResult | null {
+    if (request.role === 'request' && owesRest(sql)) {
+      // An earlier answer's rest goes first, and only a job can send it: this one goes with it.
+      return { state: 'pending', arrival: row.arrivals, firstAt: row.first_at }
+    }
     if (row.state === 'queued' || row.state === 'calling') return null
     if (row.state === 'answered' || row.state === 'failed') {
       if (this.#heldBack(sql, row)) return null
@@ -659,6 +728,13 @@ export class UserAssistant {
   #notify(): void {
     for (const wake of [...this.#waiting]) wake()
   }
+}
+
+/** Whether an answer's rest waits for the user's next answer. */
+function owesRest(sql: SqlStorage): boolean {
+  return (
+    sql.exec('SELECT 1 FROM assistant_asks WHERE rest IS NOT NULL LIMIT 1').toArray().length > 0
+  )
 }
 
 /**

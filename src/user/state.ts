@@ -69,6 +69,7 @@ import {
   releaseSend,
   reserveNotification,
   reserveSends,
+  roomToSend,
   type SendReservation,
 } from './sends.ts'
 import { type SessionWrites, sessionRows, writeSession, writesFit } from './session-rows.ts'
@@ -269,6 +270,22 @@ export class UserState extends DurableObject<Cloudflare.Env> {
    */
   assist(request: AssistRequest): Promise<AssistResult> {
     return this.#assistant.assist(request)
+  }
+
+  /**
+   * The messages the job of the push `key` sends for its assistant `text`: earlier answers'
+   * rests first, as many as the user's windows carry now (src/user/assistant.ts).
+   */
+  assistDeliveries(
+    key: string,
+    text: string,
+    limitBytes: number,
+    notice: string,
+  ): readonly string[] {
+    const sql = this.#tables()
+    if (!sql) return [text]
+    const room = roomToSend(sql, Date.now())
+    return this.#assistant.deliveries(sql, key, text, { room, limitBytes, notice })
   }
 
   /** A job delivered the assistant's answer to this push (or gave up on it for good). */
