@@ -17,6 +17,7 @@ import type { AccountRef, Handler, LaterContext, NowContext } from '../bot/route
 import { later } from '../bot/router.ts'
 import type { AnySession, SessionSchema } from '../bot/session.ts'
 import { readConfig } from '../config.ts'
+import { settleWithin } from '../deadline.ts'
 import type { Env } from '../env.ts'
 import { errorName, logProblem } from '../log.ts'
 import { ownerOf } from '../receive/owner.ts'
@@ -94,6 +95,10 @@ export interface AssistantOptions {
 export const JOB_WAIT_MS = 120_000
 /** Kept back from the handler's budget to render the reply. */
 const HANDOUT_MARGIN_MS = 300
+/** Kept back from the handler's budget, after the bot's context, to store the question. */
+const ASK_MARGIN_MS = 300
+/** A job waits this long for the bot's context before it asks without it. */
+const JOB_CONTEXT_MS = 10_000
 
 /** The job found the answer not ready yet: the later queue tries it again, with backoff. */
 export class AnswerNotReadyError extends Error {
@@ -128,15 +133,25 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
     return owner.kind === 'user' ? owner.stub : null
   }
 
+  /** The question's plan; the bot's `context` has `contextMs` to answer, else is left out. */
   const planOf = async (
     env: Env,
     push: TextMessage,
     context: AssistantContext & { readonly key: string; readonly job: string },
+    contextMs: number,
   ): Promise<Plan> => {
     const settings = assistantSettings(env)
     let fields: ContextFields = {}
     try {
-      fields = (await options.context?.(push, context)) ?? {}
+      const chosen = Promise.resolve().then(() => options.context?.(push, context))
+      // null: not in time (a context is a record, or nothing).
+      const given = await settleWithin(chosen, contextMs, () => null)
+      if (given === null) {
+        // Asked without it: a question asked in time is worth more than its context.
+        logProblem('assistant_context_failed', { key: context.key, error: 'timed_out' })
+      } else {
+        fields = given ?? {}
+      }
     } catch (error) {
       logProblem('assistant_context_failed', { key: context.key, error: errorName(error) })
     }
@@ -173,22 +188,35 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
     const text = push.content.trim()
     const op: AssistOp =
       text === resetWord ? 'reset' : passiveOnly && text === fetchWord ? 'fetch' : 'ask'
+    // The context gets what the budget leaves after the ask's own share, never more.
+    const plan =
+      op === 'ask'
+        ? await planOf(env, push, context, context.msLeft() - ASK_MARGIN_MS - HANDOUT_MARGIN_MS)
+        : undefined
     let result: AssistResult
     try {
+      // Asked even past the budget: the user's object then queues the job itself.
       result = await user.assist({
         key,
         op,
         role: 'request',
         push,
         waitMs: context.msLeft() - HANDOUT_MARGIN_MS,
-        ...(op === 'ask' && { plan: await planOf(env, push, context) }),
+        ...(plan && { plan }),
         ...(passiveOnly && { passive: { limitBytes, more: notices.more } }),
       })
     } catch (error) {
       logProblem('assistant_unreachable', { key, error: errorName(error) })
       // WeChat's retry (or, with customer-service messages, the job) asks again.
       if (passiveOnly) context.hold()
-      else context.defer()
+      else if (!context.signal.aborted) context.defer()
+      else if (plan) {
+        // Past the budget the push was answered without its job, and its owner cannot be
+        // asked to queue it: the job goes to the later queue from here.
+        await env.LATER.send(plan.letter).catch((failure: unknown) =>
+          logProblem('assistant_job_not_queued', { key, error: errorName(failure) }),
+        )
+      }
       return passiveOnly ? undefined : options.interim
     }
     switch (result.state) {
@@ -237,7 +265,8 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
     const ask = (plan?: Plan) =>
       user.assist({ key, op: 'ask', role: 'job', push, waitMs: JOB_WAIT_MS, ...(plan && { plan }) })
     let result = await ask()
-    if (result.state === 'unknown') result = await ask(await planOf(env, push, context))
+    if (result.state === 'unknown')
+      result = await ask(await planOf(env, push, context, JOB_CONTEXT_MS))
     const deliverText = (text: string) => deliver(user, context, text, notices.rest)
     switch (result.state) {
       case 'answered':

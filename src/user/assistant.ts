@@ -97,6 +97,8 @@ export interface AssistantHost {
   quota(): DurableObjectStub<AssistantQuota>
   /** Who answers, from the deployment's settings; null when the assistant is off. */
   provider(): ModelProvider | null
+  /** Queues a push's job on the later queue (a failure is logged, not thrown). */
+  queueJob(job: QueuedJob): Promise<void>
 }
 
 /** An answer not delivered within this long no longer holds back the answers after it. */
@@ -214,13 +216,21 @@ export class UserAssistant {
   async assist(request: AssistRequest): Promise<AssistResult> {
     const { key, role } = request
     if (this.#host.predatesPurge(request.push)) return { state: 'purged' }
-    if (role === 'request' && this.#host.replied(key)) return { state: 'received' }
+    if (role === 'request' && this.#host.replied(key)) {
+      await this.#askedLate(request)
+      return { state: 'received' }
+    }
     if (request.op === 'fetch') return this.#fetch(request)
     const sql = this.#host.tables()
     let created = false
     if (!sql || !rowOf(sql, key)) {
       if (request.plan === undefined && request.op === 'ask') return { state: 'unknown' }
       created = await this.#create(request)
+      if (created && role === 'request' && this.#host.replied(key)) {
+        // The push was received while its question was stored: its receipt found none.
+        await this.#takeOver(key)
+        return { state: 'received' }
+      }
     }
     // Every attempt of the push counts (the first with the row): WeChat's last must be known.
     const tables = this.#host.tables()
@@ -331,6 +341,29 @@ export class UserAssistant {
     else if (row.op !== 'fetch' && row.offered !== null) this.#given(sql, key, row.offered)
     this.#notify()
     return null
+  }
+
+  /**
+   * A question asked after its push was received (its handler was past the reply budget before
+   * it asked): stored now, and its job queued from here, since the receipt found nothing to
+   * hand it. Without customer-service messages there is no job: WeChat's retry asks again.
+   */
+  async #askedLate(request: AssistRequest): Promise<void> {
+    if (request.op !== 'ask' || request.plan === undefined || request.passive) return
+    const sql = this.#host.tables()
+    if (sql && rowOf(sql, request.key)) return
+    if (await this.#create(request)) await this.#takeOver(request.key)
+  }
+
+  /** The push's answer is its job's to deliver: the job is queued here (once per question). */
+  async #takeOver(key: string): Promise<void> {
+    const sql = this.#host.tables()
+    const row = sql && rowOf(sql, key)
+    if (!sql || !row || row.letter === null || row.delivery !== null) return
+    sql.exec(`UPDATE assistant_asks SET delivery = 'job' WHERE key = ?`, key)
+    logProblem('assistant_reply_lost', { key })
+    this.#kick()
+    await this.#host.queueJob(JSON.parse(row.letter) as QueuedJob)
   }
 
   /** The alarm's part: a question due (after its backoff), or a call lost with the object. */

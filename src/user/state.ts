@@ -94,6 +94,11 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     keepLetter: (letter) => this.keepDeadLetter(letter),
     quota: () => objectsOf(this.env, unscoped(this.ctx.id.name ?? '').account).assistantQuota(),
     provider: () => assistantSettings(this.env).provider,
+    queueJob: async (job) => {
+      await this.env.LATER.send(job).catch((error: unknown) =>
+        logProblem('assistant_job_not_queued', { key: job.key, error: errorName(error) }),
+      )
+    },
   })
 
   /**

@@ -7,11 +7,12 @@
 import { runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { assistant, Router } from '../../src/bot/index.ts'
+import { type AssistantOptions, assistant, Router } from '../../src/bot/index.ts'
 import { fakeAnswer } from '../../src/debug/fake-model.ts'
 import { forgePushXml } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
 import { listDeadLetters } from '../../src/queues/dead-letters.ts'
+import { parseXmlRoot } from '../../src/wechat/xml.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { fakeModel } from '../helpers/fake-model.ts'
 import { fakeWechat } from '../helpers/fake-wechat.ts'
@@ -240,5 +241,56 @@ describe('a handler past the reply budget', () => {
       20_000,
     )
     expect(await fakeModel.calls(q)).toHaveLength(1)
+  }, 30_000)
+
+  /** Sends the push to `bot`: its answer reaches the user once, passively or as a message. */
+  async function answeredOnce(bot: Router<Env>, label: string): Promise<void> {
+    const id = openid(label)
+    const q = mark(label)
+    const xml = textPush(id, `ask ${q}`)
+    await fakeWechat.interact(xml)
+    const response = await fetchWith(await signedRequest(xml), QUICK, bot)
+    const body = await response.text()
+    const passive =
+      body === 'success' ? [] : [String((parseXmlRoot(body) as Record<string, unknown>).Content)]
+    await eventually(
+      async () =>
+        expect([...passive, ...(await sentTo(id))]).toEqual([
+          `Answer to “${q}” (a new conversation).`,
+        ]),
+      20_000,
+    )
+    await pause(2_000)
+    expect([...passive, ...(await sentTo(id))]).toHaveLength(1)
+    expect(await fakeModel.calls(q)).toHaveLength(1)
+  }
+
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+  const ask = (options: Partial<AssistantOptions> = {}) =>
+    assistant({ system: 'x', question: (push) => push.content.slice(4), name: 'ask', ...options })
+
+  it('before it asked, kept there by middleware: the question is still asked and answered', async () => {
+    const slowBot = new Router<Env>()
+      .use(async (_push, _context, next) => {
+        await pause(1_500)
+        return next()
+      })
+      .text(/^ask /, ask())
+    await answeredOnce(slowBot, 'late-middleware')
+  }, 30_000)
+
+  it('kept there by a slow context: the question is asked without it, in time', async () => {
+    const lines = captureLogs('log', 'warn', 'error')
+    const slowContext = new Router<Env>().text(
+      /^ask /,
+      ask({
+        context: async () => {
+          await pause(5_000)
+          return { never: 'given' }
+        },
+      }),
+    )
+    await answeredOnce(slowContext, 'slow-context')
+    expect(lines.records.map((record) => record.event)).toContain('assistant_context_failed')
   }, 30_000)
 })
