@@ -16,7 +16,6 @@ import { ENV_ACCOUNT } from '../accounts/settings.ts'
 import type { AccountRef, Handler, LaterContext, NowContext } from '../bot/router.ts'
 import { later } from '../bot/router.ts'
 import type { AnySession, SessionSchema } from '../bot/session.ts'
-import { readConfig } from '../config.ts'
 import { settleWithin } from '../deadline.ts'
 import type { Env } from '../env.ts'
 import { errorName, logProblem } from '../log.ts'
@@ -179,7 +178,8 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
 
   const now = async (push: TextMessage, context: NowContext<Env, S>) => {
     const { env, key } = context
-    const account = readConfig(env).accounts.get(context.account.id)
+    // A configured account or a platform authorizer: the assistant serves both alike.
+    const account = findAccount(env, context.account.id)
     const user = userOf(env, context.account.id, push, key)
     if (assistantSettings(env).provider === null || !account || !user) return context.next()
     // Without customer-service messages (or without an AppID to send them), passive replies only.

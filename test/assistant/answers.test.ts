@@ -9,6 +9,7 @@ import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { type AssistantOptions, assistant, Router } from '../../src/bot/index.ts'
 import { fakeAnswer } from '../../src/debug/fake-model.ts'
+import { fakeUserNameOf } from '../../src/debug/fake-platform.ts'
 import { forgePushXml } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
 import { listDeadLetters } from '../../src/queues/dead-letters.ts'
@@ -17,6 +18,7 @@ import { eventually } from '../helpers/eventually.ts'
 import { fakeModel } from '../helpers/fake-model.ts'
 import { fakeWechat } from '../helpers/fake-wechat.ts'
 import { captureLogs } from '../helpers/logs.ts'
+import { authorizedAccount, sendAs } from '../helpers/platform.ts'
 import { parsedPush, queuedJob } from '../helpers/pushes.ts'
 import { signedRequest } from '../helpers/wechat.ts'
 import { fetchWith } from '../helpers/worker.ts'
@@ -129,6 +131,36 @@ describe('an answer longer than the window allows', () => {
     // The user unfollows: the rest goes with everything else.
     await attempt(forgePushXml('unsubscribe', { openid: id }))
     expect(await restsOf(id)).toBe(0)
+  }, 30_000)
+})
+
+describe('an answer to a user of a platform authorizer', () => {
+  /** A text to the authorizer, as WeChat forwards it to the platform. */
+  const toAuthorizer = (user: string, content: string, appId: string) =>
+    forgePushXml('text', { openid: user, content, account: fakeUserNameOf(appId) })
+  const contentOf = (xml: string) => String((parseXmlRoot(xml) as Record<string, unknown>).Content)
+
+  it('goes out passively when quick, as for a configured account', async () => {
+    const appId = await authorizedAccount()
+    const id = openid('pf-fast')
+    const q = mark('pf-fast')
+    const answered = await sendAs(appId, toAuthorizer(id, `ask ${q}`, appId))
+    expect(contentOf(answered.reply)).toBe(`Answer to “${q}” (a new conversation).`)
+    expect(await fakeModel.calls(q)).toHaveLength(1)
+  })
+
+  it('comes as a customer-service message when slow', async () => {
+    const appId = await authorizedAccount()
+    const id = openid('pf-slow')
+    const q = mark('pf-slow')
+    const xml = toAuthorizer(id, `ask ${q} [hold=${q}]`, appId)
+    await fakeWechat.interact(xml)
+    expect((await sendAs(appId, xml)).reply).toBe('success')
+    await fakeModel.release(q)
+    await eventually(
+      async () => expect(await sentTo(id)).toEqual([`Answer to “${q}” (a new conversation).`]),
+      20_000,
+    )
   }, 30_000)
 })
 
