@@ -114,14 +114,20 @@ export function retryDelayMs(attempt: number, retryAfterMs: number | null): numb
   return Math.min(60_000, Math.max(backoff, retryAfterMs ?? 0))
 }
 
-/** WeChat sends a push it got no answer to within 5 s again, three times: four attempts. */
-export const WECHAT_ATTEMPTS = 4
+/**
+ * The attempts of a push WeChat is counted on to make. Its passive-reply page says that with no
+ * answer in 5 s it "重新发起请求，总共重试三次" ("a maximum of three retries", in English): up
+ * to four attempts, but the third arrival has been seen to be the last, so three is the safe
+ * count (a fourth, should it come, replays the third's answer).
+ */
+export const WECHAT_ATTEMPTS = 3
 export const WECHAT_RETRY_MS = 5_000
 
 /**
- * Whether this attempt of a push is WeChat's last: the fourth the user's object has seen, or
- * one that comes when the last would (an attempt lost on the way is not waited for). The last
- * one must answer: after it WeChat tells the user the account failed.
+ * Whether this attempt of a push may be WeChat's last: the third the user's object has seen,
+ * or one that comes when the third would (9 s after the first: an attempt lost on the way is
+ * not waited for). It must answer, never hold: after the last WeChat tells the user the
+ * account failed.
  */
 export function lastAttempt(arrival: number, firstAt: number, now: number): boolean {
   return (
