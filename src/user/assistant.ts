@@ -172,9 +172,14 @@ export const ASSISTANT_TABLES = `CREATE TABLE assistant_asks (
      expires_at INTEGER NOT NULL
    );`
 
-/** Migration 6: an answer's rest past its window, and the messages its job sends. */
+/**
+ * Migration 6: an answer's rest past its window, and the messages its job sends. The index
+ * holds only the rows with a rest (almost always none), so that asking whether one is owed,
+ * on every question, reads nothing of the others.
+ */
 export const ASSISTANT_RESTS = `ALTER TABLE assistant_asks ADD COLUMN rest TEXT;
-   ALTER TABLE assistant_asks ADD COLUMN sends TEXT;`
+   ALTER TABLE assistant_asks ADD COLUMN sends TEXT;
+   CREATE INDEX assistant_rests ON assistant_asks (seq) WHERE rest IS NOT NULL;`
 
 /** What a job's delivery may take: the window's room, the text limit, the notice of a rest. */
 export interface DeliveryRoom {
@@ -766,7 +771,7 @@ export class UserAssistant {
 /** Whether an answer's rest waits for the user's next answer. */
 function owesRest(sql: SqlStorage): boolean {
   return (
-    sql.exec('SELECT 1 FROM assistant_asks WHERE rest IS NOT NULL LIMIT 1').toArray().length > 0
+    sql.exec('SELECT seq FROM assistant_asks WHERE rest IS NOT NULL LIMIT 1').toArray().length > 0
   )
 }
 
