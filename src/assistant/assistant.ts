@@ -11,11 +11,12 @@
  */
 
 import { objectsOf } from '../accounts/objects.ts'
+import { findAccount } from '../accounts/served.ts'
 import { ENV_ACCOUNT } from '../accounts/settings.ts'
 import type { AccountRef, Handler, LaterContext, NowContext } from '../bot/router.ts'
 import { later } from '../bot/router.ts'
 import type { AnySession, SessionSchema } from '../bot/session.ts'
-import { readConfig } from '../config.ts'
+import { settleWithin } from '../deadline.ts'
 import type { Env } from '../env.ts'
 import { errorName, logProblem } from '../log.ts'
 import { ownerOf } from '../receive/owner.ts'
@@ -59,6 +60,8 @@ export interface AssistantNotices {
   readonly nothing: string
   /** Passive-only: after a part of a long answer. */
   readonly more: string
+  /** Ends the last message a window carries when the answer's rest waits for the user's next push. */
+  readonly rest: string
 }
 
 export interface AssistantOptions {
@@ -91,6 +94,10 @@ export interface AssistantOptions {
 export const JOB_WAIT_MS = 120_000
 /** Kept back from the handler's budget to render the reply. */
 const HANDOUT_MARGIN_MS = 300
+/** Kept back from the handler's budget, after the bot's context, to store the question. */
+const ASK_MARGIN_MS = 300
+/** A job waits this long for the bot's context before it asks without it. */
+const JOB_CONTEXT_MS = 10_000
 
 /** The job found the answer not ready yet: the later queue tries it again, with backoff. */
 export class AnswerNotReadyError extends Error {
@@ -115,6 +122,7 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
     waiting: `Still thinking. Send “${fetchWord}” in a moment to get the answer.`,
     nothing: 'Nothing is waiting for you.',
     more: `(Send “${fetchWord}” for more.)`,
+    rest: '(The rest comes when you write again.)',
     ...options.notices,
   }
   const memory: MemoryBounds = { ...DEFAULT_MEMORY, ...options.memory }
@@ -124,6 +132,7 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
     return owner.kind === 'user' ? owner.stub : null
   }
 
+  /** The question's plan; the bot's `context` has `contextMs` to answer, else is left out. */
   const planOf = async (
     env: Env,
     push: TextMessage,
@@ -132,11 +141,20 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
       readonly job: string
       readonly authenticated: boolean
     },
+    contextMs: number,
   ): Promise<Plan> => {
     const settings = assistantSettings(env)
     let fields: ContextFields = {}
     try {
-      fields = (await options.context?.(push, context)) ?? {}
+      const chosen = Promise.resolve().then(() => options.context?.(push, context))
+      // null: not in time (a context is a record, or nothing).
+      const given = await settleWithin(chosen, contextMs, () => null)
+      if (given === null) {
+        // Asked without it: a question asked in time is worth more than its context.
+        logProblem('assistant_context_failed', { key: context.key, error: 'timed_out' })
+      } else {
+        fields = given ?? {}
+      }
     } catch (error) {
       logProblem('assistant_context_failed', { key: context.key, error: errorName(error) })
     }
@@ -166,7 +184,8 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
 
   const now = async (push: TextMessage, context: NowContext<Env, S>) => {
     const { env, key } = context
-    const account = readConfig(env).accounts.get(context.account.id)
+    // A configured account or a platform authorizer: the assistant serves both alike.
+    const account = findAccount(env, context.account.id)
     const user = userOf(env, context.account.id, push, key)
     if (assistantSettings(env).provider === null || !account || !user) return context.next()
     // Without customer-service messages (or without an AppID to send them), passive replies only.
@@ -178,22 +197,35 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
     if (text === resetWord && !context.authenticated) return reply.text(notices.reset)
     const fetches = passiveOnly && context.authenticated && text === fetchWord
     const op: AssistOp = text === resetWord ? 'reset' : fetches ? 'fetch' : 'ask'
+    // The context gets what the budget leaves after the ask's own share, never more.
+    const plan =
+      op === 'ask'
+        ? await planOf(env, push, context, context.msLeft() - ASK_MARGIN_MS - HANDOUT_MARGIN_MS)
+        : undefined
     let result: AssistResult
     try {
+      // Asked even past the budget: the user's object then queues the job itself.
       result = await user.assist({
         key,
         op,
         role: 'request',
         push,
         waitMs: context.msLeft() - HANDOUT_MARGIN_MS,
-        ...(op === 'ask' && { plan: await planOf(env, push, context) }),
+        ...(plan && { plan }),
         ...(passiveOnly && { passive: { limitBytes, more: notices.more } }),
       })
     } catch (error) {
       logProblem('assistant_unreachable', { key, error: errorName(error) })
       // WeChat's retry (or, with customer-service messages, the job) asks again.
       if (passiveOnly) context.hold()
-      else context.defer()
+      else if (!context.signal.aborted) context.defer()
+      else if (plan) {
+        // Past the budget the push was answered without its job, and its owner cannot be
+        // asked to queue it: the job goes to the later queue from here.
+        await env.LATER.send(plan.letter).catch((failure: unknown) =>
+          logProblem('assistant_job_not_queued', { key, error: errorName(failure) }),
+        )
+      }
       return passiveOnly ? undefined : options.interim
     }
     switch (result.state) {
@@ -247,19 +279,23 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
         const reset = await user.assist({ key, op: 'reset', role: 'job', push, waitMs: 0 })
         if (reset.state === 'purged') throw new UserPurgedError()
       }
-      return deliver(user, context, key, notices.reset)
+      // A notice, not an answer: no rest of an earlier answer goes with it.
+      await context.send(message.text(notices.reset))
+      return user.assistDelivered(key)
     }
     const ask = (plan?: Plan) =>
       user.assist({ key, op: 'ask', role: 'job', push, waitMs: JOB_WAIT_MS, ...(plan && { plan }) })
     let result = await ask()
-    if (result.state === 'unknown') result = await ask(await planOf(env, push, context))
+    if (result.state === 'unknown')
+      result = await ask(await planOf(env, push, context, JOB_CONTEXT_MS))
+    const deliverText = (text: string) => deliver(user, context, text, notices.rest)
     switch (result.state) {
       case 'answered':
-        return deliver(user, context, key, result.text)
+        return deliverText(result.text)
       case 'failed':
-        return deliver(user, context, key, notices.failed)
+        return deliverText(notices.failed)
       case 'limited':
-        return deliver(user, context, key, notices.limited)
+        return deliverText(notices.limited)
       case 'pending':
         throw new AnswerNotReadyError('the answer is not ready yet')
       case 'purged':
@@ -276,18 +312,27 @@ export function assistant<S extends SessionSchema<S> = AnySession>(
 }
 
 /**
- * Sends the answer through the user's outbox (once per push, whatever is redelivered), then
- * lets the next answer go. A send refused for good (the window closed) lets it go too, and the
- * job ends as a dead letter naming why.
+ * Sends the answer through the user's outbox (once per push, whatever is redelivered), after
+ * the rests earlier answers left, as much as the user's window carries (the user's object
+ * keeps the rest for their next push), then lets the next answer go. A send refused for good
+ * (the window closed) lets it go too, and the job ends as a dead letter naming why.
  */
 async function deliver<S extends SessionSchema<S>>(
   user: DurableObjectStub<UserState>,
   context: LaterContext<Env, S>,
-  key: string,
   text: string,
+  restNotice: string,
 ): Promise<void> {
+  const { key } = context
+  const limitBytes = findAccount(context.env, context.account.id)?.talkBack?.textLimitBytes
   try {
-    await context.send(message.text(text))
+    const messages = await user.assistDeliveries(
+      key,
+      text,
+      limitBytes ?? TEXT_LIMIT_BYTES,
+      restNotice,
+    )
+    for (const each of messages) await context.send(message.text(each))
   } catch (error) {
     if (error instanceof WechatApiError && error.failureClass === 'final') {
       await user.assistDelivered(key, false)

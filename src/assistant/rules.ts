@@ -2,7 +2,7 @@
  * The assistant's rules, pure: what a question carries to the user's object (its plan), the
  * prompt built from it and the conversation's memory, how memory is bounded, how long a failed
  * call waits before the next attempt, when a held attempt is WeChat's last, and how an answer
- * is cut for passive replies. The user's object (src/user/assistant.ts) applies them.
+ * is cut for passive replies or for a window with too little room. The user's object (src/user/assistant.ts) applies them.
  */
 
 import type { QueuedJob } from '../queues/queued.ts'
@@ -121,14 +121,20 @@ export function retryDelayMs(attempt: number, retryAfterMs: number | null): numb
   return Math.min(60_000, Math.max(backoff, retryAfterMs ?? 0))
 }
 
-/** WeChat sends a push it got no answer to within 5 s again, three times: four attempts. */
-export const WECHAT_ATTEMPTS = 4
+/**
+ * The attempts of a push WeChat is counted on to make. Its passive-reply page says that with no
+ * answer in 5 s it "重新发起请求，总共重试三次" ("a maximum of three retries", in English): up
+ * to four attempts, but the third arrival has been seen to be the last, so three is the safe
+ * count (a fourth, should it come, replays the third's answer).
+ */
+export const WECHAT_ATTEMPTS = 3
 export const WECHAT_RETRY_MS = 5_000
 
 /**
- * Whether this attempt of a push is WeChat's last: the fourth the user's object has seen, or
- * one that comes when the last would (an attempt lost on the way is not waited for). The last
- * one must answer: after it WeChat tells the user the account failed.
+ * Whether this attempt of a push may be WeChat's last: the third the user's object has seen,
+ * or one that comes when the third would (9 s after the first: an attempt lost on the way is
+ * not waited for). It must answer, never hold: after the last WeChat tells the user the
+ * account failed.
  */
 export function lastAttempt(arrival: number, firstAt: number, now: number): boolean {
   return (
@@ -143,4 +149,57 @@ export function lastAttempt(arrival: number, firstAt: number, now: number): bool
 export function passiveParts(answer: string, limitBytes: number, more: string): string[] {
   if (utf8Bytes(answer) <= limitBytes) return [answer]
   return splitText(answer, Math.max(64, limitBytes - utf8Bytes(more) - 1))
+}
+
+/** What one delivery sends of the texts owed to a user, and what is left of each. */
+export interface WindowedDelivery {
+  /** The messages, each within the text limit, in order. */
+  readonly messages: readonly string[]
+  /** Per text, in the order given: what is left for the user's next interaction, or null. */
+  readonly rests: readonly (string | null)[]
+}
+
+/**
+ * The messages that carry `texts` (earlier answers' rests, then an answer), in order and in
+ * parts of `limitBytes`, within `room` messages. When they do not all fit, the last message
+ * sent ends with `notice` (on a line of its own) and the rest of each text is left; joined
+ * without the notice, what is sent and what is left are the texts. With no room, nothing.
+ *
+ * @example
+ * windowedDelivery([answer], 5, 2048, '(The rest comes when you write again.)')
+ */
+export function windowedDelivery(
+  texts: readonly string[],
+  room: number,
+  limitBytes: number,
+  notice: string,
+): WindowedDelivery {
+  const parts = texts.flatMap((text, owner) =>
+    splitText(text, limitBytes).map((part) => ({ owner, part })),
+  )
+  if (parts.length <= room) {
+    return { messages: parts.map(({ part }) => part), rests: texts.map(() => null) }
+  }
+  const sent = texts.map(() => 0)
+  const messages: string[] = []
+  if (room > 0) {
+    for (const { owner, part } of parts.slice(0, room - 1)) {
+      messages.push(part)
+      sent[owner] = (sent[owner] ?? 0) + part.length
+    }
+    // The last message: as much of what comes next as leaves room for the notice.
+    const next = parts[room - 1]
+    if (next) {
+      const left = (texts[next.owner] ?? '').slice(sent[next.owner])
+      const chunkBytes = Math.max(64, limitBytes - utf8Bytes(notice) - 1)
+      const chunk = splitText(left, chunkBytes)[0] ?? ''
+      messages.push(`${chunk}\n${notice}`)
+      sent[next.owner] = (sent[next.owner] ?? 0) + chunk.length
+    }
+  }
+  const rests = texts.map((text, owner) => {
+    const rest = text.slice(sent[owner])
+    return rest === '' ? null : rest
+  })
+  return { messages, rests }
 }

@@ -8,11 +8,11 @@
  */
 
 import { objectsOf } from '../accounts/objects.ts'
+import { findAccount } from '../accounts/served.ts'
 import type { Bots } from '../bot/bots.ts'
 import { notifyWith } from '../bot/notify.ts'
 import type { LaterContext } from '../bot/router.ts'
 import { type AnySession, jobSession, PushSession } from '../bot/session.ts'
-import { readConfig } from '../config.ts'
 import type { Env } from '../env.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
 import { ownerOf } from '../receive/owner.ts'
@@ -76,7 +76,8 @@ export async function runLaterJob(
   claimant: string,
 ): Promise<JobOutcome> {
   const { key, push, job } = queued
-  const account = readConfig(env).accounts.get(accountOfQueued(queued))
+  // A configured account or a platform authorizer, as the push was served (served.ts).
+  const account = findAccount(env, accountOfQueued(queued))
   // A deploy removed the account: nothing here may run its job, or send for it.
   if (!account) return { deadLetter: `no account ${accountOfQueued(queued)} is configured` }
   const bot = bots(account.id)

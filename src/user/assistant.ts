@@ -18,6 +18,8 @@
  *   times), kept as long as its job may come again; a reset clears the memory and any answer a
  *   job gave up on. Rows that made no call are trimmed by count, questions that made one by age
  *   alone. A user's hour of questions and their backlog waiting for the model are bounded.
+ * - A job sends what the user's window carries; an answer's rest past it is kept here and goes
+ *   first with the user's next answer (a ready one then goes through its job, not passively).
  */
 
 import { callModel, ModelError } from '../assistant/model.ts'
@@ -30,6 +32,7 @@ import {
   retryDelayMs,
   turnsToForget,
   utf8Bytes,
+  windowedDelivery,
 } from '../assistant/rules.ts'
 import type { ModelProvider } from '../assistant/settings.ts'
 import { errorName, logEvent, logProblem } from '../log.ts'
@@ -105,6 +108,8 @@ export interface AssistantHost {
   quota(): DurableObjectStub<AssistantQuota>
   /** Who answers, from the deployment's settings; null when the assistant is off. */
   provider(): ModelProvider | null
+  /** Queues a push's job on the later queue (a failure is logged, not thrown). */
+  queueJob(job: QueuedJob): Promise<void>
 }
 
 /** An answer not delivered within this long no longer holds back the answers after it. */
@@ -143,6 +148,10 @@ interface AskRow extends Record<string, SqlStorageValue> {
   delivered_at: number | null
   /** The push's job (a QueuedJob's JSON), for an account that can send customer-service messages. */
   letter: string | null
+  /** What of the answer its window could not carry, for the user's next answer (migration 6). */
+  rest: string | null
+  /** The messages its job decided to send (a JSON array), the same for every redelivery. */
+  sends: string | null
 }
 
 /** The tables, made by the user's schema (migration 5: src/user/schema.ts). */
@@ -178,6 +187,23 @@ export const ASSISTANT_TABLES = `CREATE TABLE assistant_asks (
      bytes INTEGER NOT NULL,
      expires_at INTEGER NOT NULL
    );`
+
+/**
+ * Migration 6: an answer's rest past its window, and the messages its job sends. The index
+ * holds only the rows with a rest (almost always none), so that asking whether one is owed,
+ * on every question, reads nothing of the others.
+ */
+export const ASSISTANT_RESTS = `ALTER TABLE assistant_asks ADD COLUMN rest TEXT;
+   ALTER TABLE assistant_asks ADD COLUMN sends TEXT;
+   CREATE INDEX assistant_rests ON assistant_asks (seq) WHERE rest IS NOT NULL;`
+
+/** What a job's delivery may take: the window's room, the text limit, the notice of a rest. */
+export interface DeliveryRoom {
+  readonly room: number
+  readonly limitBytes: number
+  /** Ends the last message when the rest waits for the user's next push. */
+  readonly notice: string
+}
 
 const HOUR_MS = 60 * 60 * 1000
 
@@ -216,13 +242,21 @@ export class UserAssistant {
   async assist(request: AssistRequest): Promise<AssistResult> {
     const { key, role } = request
     if (this.#host.predatesPurge(request.push)) return { state: 'purged' }
-    if (role === 'request' && this.#host.replied(key)) return { state: 'received' }
+    if (role === 'request' && this.#host.replied(key)) {
+      await this.#askedLate(request)
+      return { state: 'received' }
+    }
     if (request.op === 'fetch') return this.#fetch(request)
     const sql = this.#host.tables()
     let created = false
     if (!sql || !rowOf(sql, key)) {
       if (request.plan === undefined && request.op === 'ask') return { state: 'unknown' }
       created = await this.#create(request)
+      if (created && role === 'request' && this.#host.replied(key)) {
+        // The push was received while its question was stored: its receipt found none.
+        await this.#takeOver(key)
+        return { state: 'received' }
+      }
     }
     // Every attempt of the push counts (the first with the row): WeChat's last must be known.
     const tables = this.#host.tables()
@@ -247,21 +281,69 @@ export class UserAssistant {
 
   /**
    * A job sent its answer (`sent`), or gave up on it for good: the answers after it may go.
-   * Sent, nothing of its text is kept (the outbox knows what went, the memory keeps its turn);
-   * given up, the answer stays for a replay of the job's dead letter, until a reset or its age.
+   * Sent, nothing of its text is kept but a rest the window could not carry (the outbox knows
+   * what went, the memory keeps its turn); given up, the answer and the messages chosen for it
+   * stay for a replay of the job's dead letter, until a reset or their age.
    */
   delivered(key: string, sent = true): void {
     const sql = this.#host.tables()
     if (!sql) return
     sql.exec(
       `UPDATE assistant_asks SET delivered_at = ?1, letter = NULL,
-         answer = CASE WHEN ?3 THEN NULL ELSE answer END, at = ?1
+         answer = CASE WHEN ?3 THEN NULL ELSE answer END,
+         sends = CASE WHEN ?3 THEN NULL ELSE sends END, at = ?1
        WHERE key = ?2 AND delivered_at IS NULL`,
       Date.now(),
       key,
       sent ? 1 : 0,
     )
     this.#notify()
+  }
+
+  /**
+   * The messages the job of the push `key` sends for `text` (its answer or notice): the rests
+   * earlier answers left, oldest first, then `text`, as many as `within.room` carries, the last
+   * ending with the notice when a rest is left (kept on its row for the next answer's job).
+   * Decided once and stored: a redelivered job sends the same messages at the same outbox
+   * indexes, so none twice. With no room, `text` whole, decided nothing: its send is refused.
+   */
+  deliveries(sql: SqlStorage, key: string, text: string, within: DeliveryRoom): readonly string[] {
+    const row = rowOf(sql, key)
+    if (!row) return [text]
+    if (row.sends !== null) return JSON.parse(row.sends) as string[]
+    if (within.room <= 0) return [text]
+    const owed = sql
+      .exec<{ key: string; rest: string }>(
+        'SELECT key, rest FROM assistant_asks WHERE rest IS NOT NULL AND key != ? ORDER BY seq',
+        key,
+      )
+      .toArray()
+    const { messages, rests } = windowedDelivery(
+      [...owed.map((earlier) => earlier.rest), text],
+      within.room,
+      within.limitBytes,
+      within.notice,
+    )
+    const now = Date.now()
+    this.#host.storage.transactionSync(() => {
+      for (const [i, earlier] of owed.entries()) {
+        sql.exec(
+          'UPDATE assistant_asks SET rest = ?, at = ? WHERE key = ?',
+          rests[i] ?? null,
+          now,
+          earlier.key,
+        )
+      }
+      sql.exec(
+        'UPDATE assistant_asks SET sends = ?, rest = ?, at = ? WHERE key = ?',
+        JSON.stringify(messages),
+        rests.at(-1) ?? null,
+        now,
+        key,
+      )
+    })
+    if (rests.some((rest) => rest !== null)) logEvent('assistant_rest_kept', { key })
+    return messages
   }
 
   /**
@@ -295,6 +377,29 @@ export class UserAssistant {
     } else if (row.op !== 'fetch' && row.offered !== null) this.#given(sql, key, row.offered)
     this.#notify()
     return null
+  }
+
+  /**
+   * A question asked after its push was received (its handler was past the reply budget before
+   * it asked): stored now, and its job queued from here, since the receipt found nothing to
+   * hand it. Without customer-service messages there is no job: WeChat's retry asks again.
+   */
+  async #askedLate(request: AssistRequest): Promise<void> {
+    if (request.op !== 'ask' || request.plan === undefined || request.passive) return
+    const sql = this.#host.tables()
+    if (sql && rowOf(sql, request.key)) return
+    if (await this.#create(request)) await this.#takeOver(request.key)
+  }
+
+  /** The push's answer is its job's to deliver: the job is queued here (once per question). */
+  async #takeOver(key: string): Promise<void> {
+    const sql = this.#host.tables()
+    const row = sql && rowOf(sql, key)
+    if (!sql || !row || row.letter === null || row.delivery !== null) return
+    sql.exec(`UPDATE assistant_asks SET delivery = 'job' WHERE key = ?`, key)
+    logProblem('assistant_reply_lost', { key })
+    this.#kick()
+    await this.#host.queueJob(JSON.parse(row.letter) as QueuedJob)
   }
 
   /** The alarm's part: a question due (after its backoff), or a call lost with the object. */
@@ -392,6 +497,10 @@ export class UserAssistant {
 
   /** What to answer for this row now, or null while it is not ready (or waits its turn). */
   #handOut(sql: SqlStorage, row: AskRow, request: AssistRequest): AssistResult | null {
+    if (request.role === 'request' && owesRest(sql)) {
+      // An earlier answer's rest goes first, and only a job can send it: this one goes with it.
+      return { state: 'pending', arrival: row.arrivals, firstAt: row.first_at }
+    }
     if (row.state === 'queued' || row.state === 'calling') return null
     if (row.state === 'answered' || row.state === 'failed') {
       if (this.#heldBack(sql, row)) return null
@@ -573,11 +682,13 @@ export class UserAssistant {
       }
       if (head.op === 'reset') {
         this.#host.storage.transactionSync(() => {
-          // Forgotten: the memory, and an earlier answer's text still kept (one given up on);
-          // an answer not yet delivered is the user's still, and goes with its delivery.
+          // Forgotten: the memory, and an earlier answer's text still kept (one given up on, a
+          // rest the window could not carry); an answer not yet delivered is the user's still,
+          // and goes with its delivery.
           sql.exec('DELETE FROM assistant_memory')
           sql.exec(
-            'UPDATE assistant_asks SET answer = NULL WHERE seq < ? AND delivered_at IS NOT NULL',
+            `UPDATE assistant_asks SET answer = NULL, rest = NULL, sends = NULL
+             WHERE seq < ? AND delivered_at IS NOT NULL`,
             head.seq,
           )
           sql.exec(
@@ -721,6 +832,13 @@ export class UserAssistant {
   #notify(): void {
     for (const wake of [...this.#waiting]) wake()
   }
+}
+
+/** Whether an answer's rest waits for the user's next answer. */
+function owesRest(sql: SqlStorage): boolean {
+  return (
+    sql.exec('SELECT seq FROM assistant_asks WHERE rest IS NOT NULL LIMIT 1').toArray().length > 0
+  )
 }
 
 /**

@@ -6,7 +6,7 @@
 import { JOBS_TABLE } from '../receive/jobs.ts'
 import { migrateTables } from '../sqlite-migrations.ts'
 import type { WindowKind } from '../wechat/windows.ts'
-import { ASSISTANT_TABLES } from './assistant.ts'
+import { ASSISTANT_RESTS, ASSISTANT_TABLES } from './assistant.ts'
 import { CONSENTS_TABLE } from './consents.ts'
 
 /**
@@ -99,6 +99,9 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE outbox ADD COLUMN outcome TEXT;`,
   // 5: the AI assistant's questions by push key, and the conversation's memory (assistant.ts).
   ASSISTANT_TABLES,
+  // 6: an answer's rest past the window's room, for the user's next push, and the messages its
+  // job decided to send (assistant.ts), the same for every redelivery.
+  ASSISTANT_RESTS,
 ]
 
 /**

@@ -10,7 +10,13 @@
 import { jobRunning } from '../receive/jobs.ts'
 import type { NotificationChannel } from '../wechat/notification.ts'
 import type { SubscriptionKind } from '../wechat/templates.ts'
-import { type Grant, usableWindow, WINDOW_RULES, type WindowKind } from '../wechat/windows.ts'
+import {
+  type Grant,
+  usableWindow,
+  WINDOW_RULES,
+  type WindowKind,
+  windowRoom,
+} from '../wechat/windows.ts'
 import { consentAllows, restoreAcceptance, spendAcceptance } from './consents.ts'
 import { WINDOW_COLUMNS } from './schema.ts'
 
@@ -119,6 +125,11 @@ export function reserveSends(
     }
   })
   return { parts: indexes.map((index) => (needed.includes(index) ? 'reserved' : 'already_sent')) }
+}
+
+/** How many messages the user's open windows still carry now (see {@link windowRoom}). */
+export function roomToSend(sql: SqlStorage, now: number): number {
+  return windowRoom(windowsOf(sql), now)
 }
 
 /**

@@ -70,6 +70,7 @@ import {
   releaseSend,
   reserveNotification,
   reserveSends,
+  roomToSend,
   type SendReservation,
 } from './sends.ts'
 import { type SessionWrites, sessionRows, writeSession, writesFit } from './session-rows.ts'
@@ -108,6 +109,11 @@ export class UserState extends DurableObject<Cloudflare.Env> {
     keepLetter: (letter) => this.keepDeadLetter(letter),
     quota: () => objectsOf(this.env, unscoped(this.ctx.id.name ?? '').account).assistantQuota(),
     provider: () => assistantSettings(this.env).provider,
+    queueJob: async (job) => {
+      await this.env.LATER.send(job).catch((error: unknown) =>
+        logProblem('assistant_job_not_queued', { key: job.key, error: errorName(error) }),
+      )
+    },
   })
 
   /**
@@ -301,6 +307,22 @@ export class UserState extends DurableObject<Cloudflare.Env> {
    */
   assist(request: AssistRequest): Promise<AssistResult> {
     return this.#assistant.assist(request)
+  }
+
+  /**
+   * The messages the job of the push `key` sends for its assistant `text`: earlier answers'
+   * rests first, as many as the user's windows carry now (src/user/assistant.ts).
+   */
+  assistDeliveries(
+    key: string,
+    text: string,
+    limitBytes: number,
+    notice: string,
+  ): readonly string[] {
+    const sql = this.#tables()
+    if (!sql) return [text]
+    const room = roomToSend(sql, Date.now())
+    return this.#assistant.deliveries(sql, key, text, { room, limitBytes, notice })
   }
 
   /** A job delivered the assistant's answer to this push (`sent`), or gave up on it for good. */

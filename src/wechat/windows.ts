@@ -76,3 +76,22 @@ export function usableWindow(
   }
   return null
 }
+
+/**
+ * How many more messages can go out at `now`: the room of the single open window with the most
+ * (windows do not add up), 0 when none is open.
+ *
+ * @example
+ * windowRoom({ message: { openedAt: now, used: 2 } }, now) // 3
+ */
+export function windowRoom(grants: Partial<Record<WindowKind, Grant>>, now: number): number {
+  let room = 0
+  for (const kind of ['message', 'event'] as const) {
+    const grant = grants[kind]
+    const rule = WINDOW_RULES[kind]
+    if (grant && now < grant.openedAt + rule.lengthMs) {
+      room = Math.max(room, rule.quota - grant.used)
+    }
+  }
+  return room
+}

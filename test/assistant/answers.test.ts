@@ -4,19 +4,34 @@
  * message after `success`, a long one in parts; one model call per push whatever is retried.
  */
 
+import { runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { assistant, Router } from '../../src/bot/index.ts'
+import { type AssistantOptions, assistant, Router } from '../../src/bot/index.ts'
 import { fakeAnswer } from '../../src/debug/fake-model.ts'
+import { fakeUserNameOf } from '../../src/debug/fake-platform.ts'
+import { forgePushXml } from '../../src/debug/forge.ts'
 import type { Env } from '../../src/env.ts'
+import { listDeadLetters } from '../../src/queues/dead-letters.ts'
+import { parseXmlRoot } from '../../src/wechat/xml.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { fakeModel } from '../helpers/fake-model.ts'
 import { fakeWechat } from '../helpers/fake-wechat.ts'
 import { captureLogs } from '../helpers/logs.ts'
+import { authorizedAccount, sendAs } from '../helpers/platform.ts'
 import { parsedPush, queuedJob } from '../helpers/pushes.ts'
 import { signedRequest } from '../helpers/wechat.ts'
 import { fetchWith } from '../helpers/worker.ts'
-import { attempt, floodThenPrune, mark, openid, QUICK, sentTo, textPush } from './helpers.ts'
+import {
+  attempt,
+  floodThenPrune,
+  mark,
+  openid,
+  QUICK,
+  sentTo,
+  textPush,
+  userOf,
+} from './helpers.ts'
 
 describe('an answer', () => {
   it('that is ready within the reply budget goes out as the passive reply, after one call', async () => {
@@ -60,6 +75,101 @@ describe('an answer', () => {
     for (const part of parts) expect(encoder.encode(part).length).toBeLessThanOrEqual(2048)
     expect(parts.join('')).toBe(fakeAnswer(question, [], 5000))
     expect(await fakeModel.calls(q)).toHaveLength(1)
+  }, 30_000)
+})
+
+/** How many answers' rests the user's object keeps for their next push. */
+function restsOf(id: string): Promise<number> {
+  return runInDurableObject(userOf(id), async (_instance, state) => {
+    const sql = state.storage.sql
+    const made = sql.exec(`SELECT name FROM sqlite_master WHERE name = 'assistant_asks'`).toArray()
+    if (made.length === 0) return 0
+    return sql
+      .exec<{ n: number }>('SELECT count(*) AS n FROM assistant_asks WHERE rest IS NOT NULL')
+      .one().n
+  })
+}
+
+describe('an answer longer than the window allows', () => {
+  const REST = '(The rest comes when you write again.)'
+
+  it('sends what fits, ending with a notice, and the rest first on the next push', async () => {
+    const id = openid('window-long')
+    const [q1, q2] = [mark('window-long'), mark('after')]
+    const question = `${q1} [length=15000]`
+    const now = Math.floor(Date.now() / 1000)
+    expect(await attempt(textPush(id, `ask ${question}`, now))).toBe('success')
+    // The push's window carries 5 messages: 4 parts, then a part ending with the notice.
+    const first = await eventually(async () => {
+      const texts = await sentTo(id)
+      expect(texts).toHaveLength(5)
+      return texts
+    }, 20_000)
+    await new Promise((resolve) => setTimeout(resolve, 1_000))
+    expect(await sentTo(id)).toHaveLength(5)
+    expect(first[4]!.endsWith(`\n${REST}`)).toBe(true)
+    // The next question: the rest goes first (in its new window), then its own answer.
+    expect(await attempt(textPush(id, `ask ${q2}`, now + 1))).toBe('success')
+    const all = await eventually(async () => {
+      const texts = await sentTo(id)
+      expect(texts.at(-1)).toContain(`Answer to “${q2}”`)
+      return texts
+    }, 20_000)
+    const answer = fakeAnswer(question, [], 15000)
+    const received = all.slice(0, -1).join('').replace(`\n${REST}`, '')
+    expect(received).toBe(answer)
+    const encoder = new TextEncoder()
+    for (const part of all) expect(encoder.encode(part).length).toBeLessThanOrEqual(2048)
+    expect(await fakeModel.calls(q1)).toHaveLength(1)
+    expect((await listDeadLetters(env.DEAD_LETTERS, 'env')).some((l) => l.openid === id)).toBe(
+      false,
+    )
+  }, 45_000)
+
+  it('keeps its rest once whatever the Queue redelivers, and deletes it with the user', async () => {
+    const id = openid('window-redelivered')
+    const q = mark('window-redelivered')
+    const xml = textPush(id, `ask ${q} [length=15000]`)
+    expect(await attempt(xml)).toBe('success')
+    await eventually(async () => expect(await sentTo(id)).toHaveLength(5), 20_000)
+    // The job again, as a Queue may deliver it: nothing is sent twice, the rest is kept.
+    await env.LATER.send(await queuedJob(parsedPush(xml), 'ask'))
+    await new Promise((resolve) => setTimeout(resolve, 3_000))
+    expect(await sentTo(id)).toHaveLength(5)
+    expect(await restsOf(id)).toBe(1)
+    // The user unfollows: the rest goes with everything else.
+    await attempt(forgePushXml('unsubscribe', { openid: id }))
+    expect(await restsOf(id)).toBe(0)
+  }, 30_000)
+})
+
+describe('an answer to a user of a platform authorizer', () => {
+  /** A text to the authorizer, as WeChat forwards it to the platform. */
+  const toAuthorizer = (user: string, content: string, appId: string) =>
+    forgePushXml('text', { openid: user, content, account: fakeUserNameOf(appId) })
+  const contentOf = (xml: string) => String((parseXmlRoot(xml) as Record<string, unknown>).Content)
+
+  it('goes out passively when quick, as for a configured account', async () => {
+    const appId = await authorizedAccount()
+    const id = openid('pf-fast')
+    const q = mark('pf-fast')
+    const answered = await sendAs(appId, toAuthorizer(id, `ask ${q}`, appId))
+    expect(contentOf(answered.reply)).toBe(`Answer to “${q}” (a new conversation).`)
+    expect(await fakeModel.calls(q)).toHaveLength(1)
+  })
+
+  it('comes as a customer-service message when slow', async () => {
+    const appId = await authorizedAccount()
+    const id = openid('pf-slow')
+    const q = mark('pf-slow')
+    const xml = toAuthorizer(id, `ask ${q} [hold=${q}]`, appId)
+    await fakeWechat.interact(xml)
+    expect((await sendAs(appId, xml)).reply).toBe('success')
+    await fakeModel.release(q)
+    await eventually(
+      async () => expect(await sentTo(id)).toEqual([`Answer to “${q}” (a new conversation).`]),
+      20_000,
+    )
   }, 30_000)
 })
 
@@ -185,5 +295,56 @@ describe('a handler past the reply budget', () => {
       20_000,
     )
     expect(await fakeModel.calls(q)).toHaveLength(1)
+  }, 30_000)
+
+  /** Sends the push to `bot`: its answer reaches the user once, passively or as a message. */
+  async function answeredOnce(bot: Router<Env>, label: string): Promise<void> {
+    const id = openid(label)
+    const q = mark(label)
+    const xml = textPush(id, `ask ${q}`)
+    await fakeWechat.interact(xml)
+    const response = await fetchWith(await signedRequest(xml), QUICK, bot)
+    const body = await response.text()
+    const passive =
+      body === 'success' ? [] : [String((parseXmlRoot(body) as Record<string, unknown>).Content)]
+    await eventually(
+      async () =>
+        expect([...passive, ...(await sentTo(id))]).toEqual([
+          `Answer to “${q}” (a new conversation).`,
+        ]),
+      20_000,
+    )
+    await pause(2_000)
+    expect([...passive, ...(await sentTo(id))]).toHaveLength(1)
+    expect(await fakeModel.calls(q)).toHaveLength(1)
+  }
+
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+  const ask = (options: Partial<AssistantOptions> = {}) =>
+    assistant({ system: 'x', question: (push) => push.content.slice(4), name: 'ask', ...options })
+
+  it('before it asked, kept there by middleware: the question is still asked and answered', async () => {
+    const slowBot = new Router<Env>()
+      .use(async (_push, _context, next) => {
+        await pause(1_500)
+        return next()
+      })
+      .text(/^ask /, ask())
+    await answeredOnce(slowBot, 'late-middleware')
+  }, 30_000)
+
+  it('kept there by a slow context: the question is asked without it, in time', async () => {
+    const lines = captureLogs('log', 'warn', 'error')
+    const slowContext = new Router<Env>().text(
+      /^ask /,
+      ask({
+        context: async () => {
+          await pause(5_000)
+          return { never: 'given' }
+        },
+      }),
+    )
+    await answeredOnce(slowContext, 'slow-context')
+    expect(lines.records.map((record) => record.event)).toContain('assistant_context_failed')
   }, 30_000)
 })

@@ -42,7 +42,8 @@ async function texts(id: string) {
     const sql = state.storage.sql
     const asks = sql
       .exec<{ text: string }>(
-        `SELECT coalesce(plan, '') || coalesce(answer, '') || coalesce(letter, '') AS text FROM assistant_asks`,
+        `SELECT coalesce(plan, '') || coalesce(answer, '') || coalesce(letter, '') ||
+           coalesce(sends, '') || coalesce(rest, '') AS text FROM assistant_asks`,
       )
       .toArray()
       .map((row) => row.text)

@@ -11,9 +11,11 @@ import {
   passiveParts,
   retryDelayMs,
   turnsToForget,
+  windowedDelivery,
 } from '../../src/assistant/rules.ts'
 import { assistantSettings, DEFAULT_WORKERS_AI_MODEL } from '../../src/assistant/settings.ts'
 import type { Env } from '../../src/env.ts'
+import { windowRoom } from '../../src/wechat/windows.ts'
 
 const openai = {
   kind: 'openai' as const,
@@ -282,10 +284,12 @@ describe('the rules', () => {
     expect(retryDelayMs(1, 600_000)).toBe(60_000)
   })
 
-  it('know WeChat’s last attempt by its count, or by when it comes', () => {
-    expect(lastAttempt(3, 0, 5_000)).toBe(false)
-    expect(lastAttempt(4, 0, 5_000)).toBe(true)
-    expect(lastAttempt(2, 0, 14_000)).toBe(true)
+  it('take the third attempt, or one 9 s after the first, for WeChat’s last', () => {
+    expect(lastAttempt(1, 0, 0)).toBe(false)
+    expect(lastAttempt(2, 0, 5_000)).toBe(false)
+    expect(lastAttempt(2, 0, 8_999)).toBe(false)
+    expect(lastAttempt(3, 0, 5_000)).toBe(true)
+    expect(lastAttempt(2, 0, 9_000)).toBe(true)
   })
 
   it('cut a long answer for passive replies, leaving room for the hint, joined equal', () => {
@@ -296,5 +300,37 @@ describe('the rules', () => {
       expect(new TextEncoder().encode(`${part}\n(more)`).length).toBeLessThanOrEqual(2048)
     expect(parts.join('')).toBe(answer)
     expect(passiveParts('short', 2048, '(more)')).toEqual(['short'])
+  })
+
+  it('send what a window carries, earlier rests first, ending with the notice, the rest kept', () => {
+    const notice = '(The rest later.)'
+    const [earlier, answer] = ['a'.repeat(3000), 'b'.repeat(5000)]
+    const all = windowedDelivery([earlier, answer], 5, 2048, notice)
+    expect(all.messages).toHaveLength(5)
+    expect(all.messages.join('')).toBe(earlier + answer)
+    expect(all.rests).toEqual([null, null])
+
+    const cut = windowedDelivery([earlier, answer], 3, 2048, notice)
+    expect(cut.messages).toHaveLength(3)
+    const last = cut.messages[2]!
+    expect(last.endsWith(`\n${notice}`)).toBe(true)
+    for (const message of cut.messages)
+      expect(new TextEncoder().encode(message).length).toBeLessThanOrEqual(2048)
+    expect(cut.rests[0]).toBeNull()
+    const sent = cut.messages.join('').replace(`\n${notice}`, '')
+    expect(sent + (cut.rests[1] ?? '')).toBe(earlier + answer)
+
+    const none = windowedDelivery([answer], 0, 2048, notice)
+    expect(none).toEqual({ messages: [], rests: [answer] })
+  })
+
+  it('count a window’s room as the largest single open window’s', () => {
+    const now = 1_000_000
+    expect(windowRoom({ message: { openedAt: now, used: 2 } }, now)).toBe(3)
+    expect(
+      windowRoom({ message: { openedAt: now, used: 5 }, event: { openedAt: now, used: 1 } }, now),
+    ).toBe(2)
+    expect(windowRoom({ event: { openedAt: now - 60_000, used: 0 } }, now)).toBe(0)
+    expect(windowRoom({}, now)).toBe(0)
   })
 })

@@ -1,8 +1,8 @@
 /**
  * The assistant on an account without customer-service messages (48001; `aiPassiveOnly`):
  * answers go out passively only. A first attempt whose answer is not ready answers nothing, so
- * that WeChat sends the push again; the retry that finds it ready answers it; WeChat's last
- * attempt tells the user to send `?`, which fetches the answer (a long one part by part).
+ * that WeChat sends the push again; the retry that finds it ready answers it; what may be
+ * WeChat's last attempt (its third, or one 9 s after the first) tells the user to send `?`, which fetches the answer (a long one part by part).
  */
 
 import { runInDurableObject } from 'cloudflare:test'
@@ -71,12 +71,14 @@ describe('an account without customer-service messages', () => {
     const waiting = 'Still thinking. Send “?” in a moment to get the answer.'
     const first = quiet(xml)
     await eventually(async () => expect(await held(id)).toBe(true))
-    const retries = [quiet(xml), quiet(xml)]
-    await eventually(async () => expect(await arrivals(id)).toBe(3))
+    // WeChat's first retry is held too; its second may be its last (the third arrival is
+    // treated so): it tells the user to fetch the answer.
+    const retry = quiet(xml)
+    await eventually(async () => expect(await arrivals(id)).toBe(2))
     expect(await quiet(xml)).toBe(waiting)
     // Held, each answered nothing WeChat took; one still waiting gets the last one's answer.
     expect(await first).toBe('success')
-    for (const answer of await Promise.all(retries)) expect(['success', waiting]).toContain(answer)
+    expect(['success', waiting]).toContain(await retry)
     await fakeModel.release(q)
     const fetch = textPush(id, '?', now + 1)
     expect(await quiet(fetch)).toBe(`Answer to “${q}” (a new conversation).`)
