@@ -30,7 +30,12 @@ function quiet(stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) {
   stderr.resume()
 }
 
-export function edgeWorker(scriptPath: string, compatibilityDate: string): Miniflare {
+/** The built Worker under Miniflare; `extraBindings` adds to (or replaces) its variables. */
+export function edgeWorker(
+  scriptPath: string,
+  compatibilityDate: string,
+  extraBindings: Readonly<Record<string, string>> = {},
+): Miniflare {
   const options: MiniflareOptions = {
     modules: true,
     scriptPath,
@@ -46,6 +51,7 @@ export function edgeWorker(scriptPath: string, compatibilityDate: string): Minif
       SIGNATURE_MAX_AGE_SECONDS: '300',
       REPLY_BUDGET_MS: '4500',
       DEBUG_CONSOLE: 'false',
+      ...extraBindings,
     },
     kvNamespaces: ['DEAD_LETTERS', 'REPLY_CACHE'],
     // The producer only: the consumer and its Durable Objects are work for later invocations,

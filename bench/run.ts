@@ -23,6 +23,7 @@ import {
 import { type MicroResults, measurePipeline, type Trial } from './micro.ts'
 import { requestMix } from './mix.ts'
 import { RUNTIME } from './runtime.ts'
+import { measureStartup, type StartupResults } from './startup.ts'
 
 const ROOT = new URL('..', import.meta.url).pathname
 const BUILD = `${ROOT}bench/.build`
@@ -202,13 +203,26 @@ function webCryptoCalls(calls: MicroResults['webCryptoCalls']): string[] {
   ]
 }
 
+/** Start-up with 50 accounts against one: the configuration read, and a fresh isolate's first push. */
+function startupTable(startup: StartupResults): string[] {
+  const { configReadUs: read, firstRequestMs: first } = startup
+  const ms = (value: number) => value.toFixed(2)
+  return [
+    '| | 1 account | 50 accounts | 50 − 1 |',
+    '|---|---:|---:|---:|',
+    `| configuration read, workerd (µs, fastest of the rounds) | ${read.one.toFixed(1)} | ${read.fifty.toFixed(1)} | ${(read.fifty - read.one).toFixed(1)} µs |`,
+    `| a fresh isolate's first push (ms, median of ${first.samples.one.length}; bare Worker ${ms(first.bare)}) | ${ms(first.one)} | ${ms(first.fifty)} | ${ms(first.fifty - first.one)} ms |`,
+  ]
+}
+
 function table(results: {
   bundle: ReturnType<typeof buildAsDeployed>['bundle']
   micro: MicroResults
   hostile: Record<string, number>
+  startup: StartupResults
   load: Awaited<ReturnType<typeof throughput>>
 }) {
-  const { bundle, micro, hostile, load: loaded } = results
+  const { bundle, micro, hostile, startup, load: loaded } = results
   // Below 0.1 µs the difference of two request timings is jitter, not a measurement.
   const us = (value: number | undefined) =>
     value === undefined ? '–' : value < 0.1 ? '<0.1' : value.toFixed(1)
@@ -266,6 +280,10 @@ function table(results: {
     '|---|---:|',
     ...Object.entries(hostile).map(([body, ms]) => `| ${body} | ${ms.toFixed(2)} |`),
     '',
+    '### Start-up with 50 accounts in WECHAT_ACCOUNTS against one (interleaved; bench/startup.ts)',
+    '',
+    ...startupTable(startup),
+    '',
     `### Throughput (Miniflare, loopback, ${connections} connections, ${duration} s each)`,
     '',
     '| run | req/s | of ceiling | of bindings only | p50 ms | p99 ms | requests | non-2xx | errors |',
@@ -290,6 +308,8 @@ log(
 )
 const micro = await measurePipeline(iterations, rounds, compatibilityDate)
 const hostile = await measureHostile(rounds)
+log('start-up: the configuration read and a fresh isolate’s first push, 50 accounts against one')
+const startup = await measureStartup(scriptPath, smoke)
 const loaded = flags['cpu-only']
   ? { runs: {} as Record<string, LoadFigures>, followersReached: 0, storedReplies: 0 }
   : await throughput(scriptPath)
@@ -300,9 +320,10 @@ const results = {
   bundle,
   micro,
   hostile,
+  startup,
   load: loaded,
 }
-const markdown = table({ bundle, micro, hostile, load: loaded })
+const markdown = table({ bundle, micro, hostile, startup, load: loaded })
 mkdirSync(RESULTS, { recursive: true })
 const name = smoke ? 'smoke' : flags['cpu-only'] ? 'cpu' : 'latest'
 writeFileSync(`${RESULTS}/${name}.json`, `${JSON.stringify(results, null, 2)}\n`)
