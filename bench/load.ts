@@ -22,7 +22,7 @@ export interface LoadFigures {
 }
 
 // The least a callback must do: read the request, answer `success`.
-const BARE_WORKER = `export default { async fetch(request) { await request.arrayBuffer(); return new Response('success') } }`
+export const BARE_WORKER = `export default { async fetch(request) { await request.arrayBuffer(); return new Response('success') } }`
 
 function quiet(stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) {
   // The Worker logs a line per push, as in production; the bench reads none of them.
@@ -91,10 +91,19 @@ export function bareWorker(compatibilityDate: string): Miniflare {
 }
 
 // A new Durable Object per request, which does nothing: what a new follower's first push
-// cannot go below under Miniflare, where each new object is a new SQLite database.
+// cannot go below under Miniflare, where each new object is a new SQLite database. Each one
+// resets itself once it has answered, so that workerd closes its database: left open (until
+// idle eviction, seconds later) each holds about 5 file descriptors, and past some 3,500 live
+// objects workerd reaches this machine's limit of 20,000 and every new one fails with
+// SQLITE_NOMEM: the 1,122 non-2xx of 4,682 on 2026-12-03 (bench/README.md, findings).
 const NEW_OBJECT_WORKER = `import { DurableObject } from 'cloudflare:workers'
 export class Blank extends DurableObject {
   hit() {
+    setTimeout(() => {
+      try {
+        this.ctx.abort('answered')
+      } catch {}
+    }, 0)
     return 'success'
   }
 }
@@ -133,9 +142,10 @@ export async function load(
   requests: readonly PreparedRequest[],
   connections: number,
   durationSeconds: number,
+  /** Where in `requests` to go on from: runs that share one keep sending new pushes. */
+  cursor: { next: number } = { next: 0 },
 ): Promise<LoadFigures> {
   const url = await mf.ready
-  let next = 0
   const errorKinds: Record<string, number> = {}
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(
@@ -147,7 +157,7 @@ export async function load(
           {
             method: 'POST',
             setupRequest(request) {
-              const prepared = requests[next++ % requests.length] as PreparedRequest
+              const prepared = requests[cursor.next++ % requests.length] as PreparedRequest
               return { ...request, path: prepared.path, body: prepared.body }
             },
           },

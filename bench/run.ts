@@ -3,6 +3,7 @@
  * written to bench/results/ as JSON and a markdown table. `npm run bench -- --smoke` runs every
  * part for a moment (CI does, so the bench cannot rot); it measures nothing worth quoting.
  * `--cpu-only` skips the throughput runs: the bundle, CPU per push and the comparison alone.
+ * `--ablation` runs only the plaintext Worker with one part at a time taken out, against itself.
  */
 
 import { execFileSync } from 'node:child_process'
@@ -11,6 +12,7 @@ import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
 import { gzipSync } from 'node:zlib'
 import type { Miniflare } from 'miniflare'
+import { type AblationRow, ablationTable, measureAblation } from './ablation.ts'
 import { measureHostile } from './hostile.ts'
 import {
   bareWorker,
@@ -33,6 +35,7 @@ const { values: flags } = parseArgs({
   options: {
     smoke: { type: 'boolean', default: false },
     'cpu-only': { type: 'boolean', default: false },
+    ablation: { type: 'boolean', default: false },
     duration: { type: 'string' },
     connections: { type: 'string', default: '32' },
     iterations: { type: 'string' },
@@ -160,6 +163,33 @@ async function throughput(scriptPath: string) {
   } finally {
     await edge.dispose()
   }
+}
+
+/** Seconds per ablation burst, and pairs of bursts (full Worker, variant) per part. */
+const ABLATION_SECONDS = smoke ? 1 : 2
+const ABLATION_PAIRS = smoke ? 1 : 8
+
+/** The plaintext Worker with one part at a time taken out, against the full one (bench/ablation.ts). */
+async function ablation(): Promise<AblationRow[]> {
+  return measureAblation({
+    // Both sides of a part draw from it: 8 pairs of 2 s at up to about 2,000 req/s each.
+    pool: () => requestMix({ count: smoke ? 2_000 : 40_000, followers: 1, mode: 'plaintext' }),
+    connections,
+    seconds: ABLATION_SECONDS,
+    pairs: ABLATION_PAIRS,
+    // A smoke run builds every variant (a stale patch fails it) and runs one for a moment.
+    ...(smoke ? { parts: ['bot'] } : {}),
+    log: (line) => log(`ablation: ${line}`),
+  })
+}
+
+function ablationSection(rows: readonly AblationRow[]): string[] {
+  return [
+    `### Where plaintext throughput goes: one part taken out at a time (${ABLATION_PAIRS} pairs of alternating ${ABLATION_SECONDS} s bursts per part, ${connections} connections; read the change against \`nothing\`'s)`,
+    '',
+    ...ablationTable(rows),
+    '',
+  ]
 }
 
 function percent(run: LoadFigures, reference: LoadFigures | undefined): string {
@@ -299,6 +329,18 @@ function table(results: {
   return lines.join('\n')
 }
 
+if (flags.ablation) {
+  const rows = await ablation()
+  const markdown = ablationSection(rows).join('\n')
+  mkdirSync(RESULTS, { recursive: true })
+  const json = { date: new Date().toISOString(), smoke, compatibilityDate, ablation: rows }
+  writeFileSync(`${RESULTS}/ablation.json`, `${JSON.stringify(json, null, 2)}\n`)
+  writeFileSync(`${RESULTS}/ablation.md`, markdown)
+  console.log(`\n${markdown}`)
+  log('wrote bench/results/ablation.json and bench/results/ablation.md')
+  process.exit(rows.some((row) => row.non2xx > 0) ? 1 : 0)
+}
+
 const { scriptPath, bundle } = buildAsDeployed()
 log(
   `bundle: ${(bundle.minifiedBytes / 1024).toFixed(1)} KiB minified, ${bundle.wranglerGzipKiB} KiB gzip`,
@@ -313,6 +355,7 @@ const startup = await measureStartup(scriptPath, smoke)
 const loaded = flags['cpu-only']
   ? { runs: {} as Record<string, LoadFigures>, followersReached: 0, storedReplies: 0 }
   : await throughput(scriptPath)
+const ablated = flags['cpu-only'] ? [] : await ablation()
 const results = {
   date: new Date().toISOString(),
   smoke,
@@ -322,8 +365,12 @@ const results = {
   hostile,
   startup,
   load: loaded,
+  ablation: ablated,
 }
-const markdown = table({ bundle, micro, hostile, startup, load: loaded })
+const markdown = [
+  table({ bundle, micro, hostile, startup, load: loaded }),
+  ...(ablated.length > 0 ? ablationSection(ablated) : []),
+].join('\n')
 mkdirSync(RESULTS, { recursive: true })
 const name = smoke ? 'smoke' : flags['cpu-only'] ? 'cpu' : 'latest'
 writeFileSync(`${RESULTS}/${name}.json`, `${JSON.stringify(results, null, 2)}\n`)
@@ -333,5 +380,7 @@ log(`wrote bench/results/${name}.json and bench/results/${name}.md`)
 // A wrong answer fails the bench; a dropped connection is the harness's (the bindings-only
 // Worker sees them too under load) and is only reported.
 const { ceiling, bindingsOnly, ...edgeRuns } = loaded.runs
-const failed = Object.values(edgeRuns).some((run) => run.non2xx > 0 || run.requests === 0)
+const failed =
+  Object.values(edgeRuns).some((run) => run.non2xx > 0 || run.requests === 0) ||
+  ablated.some((row) => row.non2xx > 0)
 process.exit(failed ? 1 : 0)
