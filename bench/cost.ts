@@ -577,18 +577,26 @@ function mixOf(rows: readonly ({ scenario: Scenario } & Measured)[]): PerPush {
 async function byAccount(
   mf: Miniflare,
   envRows: readonly ({ scenario: Scenario } & Measured)[],
-): Promise<{ lines: string[]; mixes: Record<string, PerPush>; differences: string[] }> {
+): Promise<{
+  lines: string[]
+  mixes: Record<string, PerPush>
+  rows: Record<string, ({ scenario: Scenario } & Measured)[]>
+  differences: string[]
+}> {
   const inMix = SCENARIOS.filter((scenario) => scenario.weight > 0)
   // A smoke run pushes two kinds to the other accounts: the part runs, its figures mean nothing.
   const measured = flags.smoke ? inMix.slice(0, 2) : inMix
-  const envMix = mixOf(envRows.filter(({ scenario }) => measured.includes(scenario)))
+  const envMeasured = envRows.filter(({ scenario }) => measured.includes(scenario))
+  const envMix = mixOf(envMeasured)
   const mixes: Record<string, PerPush> = { [ENV_TARGET.name]: envMix }
+  const rowsOf: Record<string, ({ scenario: Scenario } & Measured)[]> = {}
   await authorizeTarget(mf)
   for (const target of TARGETS.slice(1)) {
     const rows: ({ scenario: Scenario } & Measured)[] = []
     for (const [round, scenario] of measured.entries()) {
       rows.push({ scenario, ...(await measure(mf, scenario, round, target)) })
     }
+    rowsOf[target.name] = rows
     mixes[target.name] = mixOf(rows)
   }
   const operations: (keyof PerPush)[] = [
@@ -603,13 +611,17 @@ async function byAccount(
     'rowsRead',
     'rowsWritten',
   ]
+  // Where they differ: by push kind and path, each operation per push against the env account's.
   const differences: string[] = []
-  for (const [name, mix] of Object.entries(mixes)) {
-    for (const operation of operations) {
-      if (Math.abs(mix[operation] - envMix[operation]) > 1e-9) {
-        differences.push(
-          `${name}: ${operation} ${mix[operation].toFixed(3)} against the env account's ${envMix[operation].toFixed(3)}`,
-        )
+  for (const [name, rows] of Object.entries(rowsOf)) {
+    for (const [i, { scenario, per }] of rows.entries()) {
+      const envPer = (envMeasured[i] as { per: PerPush }).per
+      for (const operation of operations) {
+        if (Math.abs(per[operation] - envPer[operation]) > 1e-9) {
+          differences.push(
+            `${name}, ${scenario.name} (${scenario.path}): ${operation} ${per[operation].toFixed(2)} against ${envPer[operation].toFixed(2)}`,
+          )
+        }
       }
     }
   }
@@ -624,7 +636,7 @@ async function byAccount(
       return `| ${cells.join(' | ')} | ${freeCapacity(mix).pushes} |`
     }),
   ]
-  return { lines, mixes, differences }
+  return { lines, mixes, rows: rowsOf, differences }
 }
 
 function format(p: PerPush): string[] {
@@ -686,7 +698,7 @@ async function main() {
     console.log(
       accounts.differences.length === 0
         ? 'Every account costs the same binding operations per push as the env account.'
-        : `Accounts that differ from the env account: ${accounts.differences.join('; ')}`,
+        : `Where an account differs from the env account, per push: ${accounts.differences.join('; ')}`,
     )
     const free = freeCapacity(mix)
     const perMillion = dollars(mix) * 1e6
@@ -704,7 +716,14 @@ async function main() {
       writeFileSync(
         flags.json,
         JSON.stringify(
-          { rows, mix, perMillion, free, criticalPath: { p50, p99 }, byAccount: accounts.mixes },
+          {
+            rows,
+            mix,
+            perMillion,
+            free,
+            criticalPath: { p50, p99 },
+            byAccount: { mixes: accounts.mixes, rows: accounts.rows },
+          },
           null,
           2,
         ),
