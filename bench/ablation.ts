@@ -43,6 +43,26 @@ export const ABLATIONS: Readonly<
     patches: [],
     script: BARE_WORKER,
   },
+  app: {
+    what: "the app: the Worker's fetch answers `success` before Hono and the request id (the same bundle, bindings and Durable Object classes)",
+    patches: [
+      {
+        file: 'worker.ts',
+        find: "return withRequestId(request.headers.get('Cf-Ray'), () => app.fetch(request, env, ctx))",
+        replace: "return new Response('success')",
+      },
+    ],
+  },
+  push: {
+    what: "the push's whole handling (verify, read, open, parse, dedup key, bot, the user's object, the seal, the log line): `/wechat` answers `success` in the same app",
+    patches: [
+      {
+        file: 'http/app.ts',
+        find: "app.post('/wechat', (c) => receive(c, ENV_ACCOUNT))",
+        replace: "app.post('/wechat', (c) => c.text('success'))",
+      },
+    ],
+  },
   durable: {
     what: "the user's Durable Object call: the push answered as received without it (a measurement, not a design)",
     patches: [

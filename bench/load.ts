@@ -92,10 +92,10 @@ export function bareWorker(compatibilityDate: string): Miniflare {
 
 // A new Durable Object per request, which does nothing: what a new follower's first push
 // cannot go below under Miniflare, where each new object is a new SQLite database. Each one
-// resets itself once it has answered, so that workerd closes its database: left open (until
-// idle eviction, seconds later) each holds about 5 file descriptors, and past some 3,500 live
-// objects workerd reaches this machine's limit of 20,000 and every new one fails with
-// SQLITE_NOMEM: the 1,122 non-2xx of 4,682 on 2026-12-03 (bench/README.md, findings).
+// resets itself once it has answered, so that workerd closes its database: left open until
+// idle eviction, the 3,561st live one fails to open with SQLITE_NOMEM, and so does every
+// later one (twice measured on 2026-12-06, at about 10,700 of the 20,000 file descriptors
+// allowed: not the descriptor limit); the 1,122 non-2xx of 4,682 on 2026-12-03.
 const NEW_OBJECT_WORKER = `import { DurableObject } from 'cloudflare:workers'
 export class Blank extends DurableObject {
   hit() {
