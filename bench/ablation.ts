@@ -43,6 +43,15 @@ export const ABLATIONS: Readonly<
     patches: [],
     script: BARE_WORKER,
   },
+  classes: {
+    what: 'everything but the classes: the bare Worker exporting empty Durable Object classes of the namespaces the harness binds',
+    patches: [],
+    script: `import { DurableObject } from 'cloudflare:workers'
+export class UserState extends DurableObject {}
+export class Ledger extends DurableObject {}
+export class Campaigns extends DurableObject {}
+${BARE_WORKER}`,
+  },
   app: {
     what: "the app: the Worker's fetch answers `success` before Hono and the request id (the same bundle, bindings and Durable Object classes)",
     patches: [
@@ -147,6 +156,17 @@ export const ABLATIONS: Readonly<
         file: 'log.ts',
         find: 'return requestIds.run(id || crypto.randomUUID(), work)',
         replace: 'return work()',
+      },
+    ],
+  },
+  asyncLocalStorage: {
+    what: "node:async_hooks: the log's AsyncLocalStorage replaced by a stand-in that keeps no store (no line has a request id)",
+    patches: [
+      {
+        file: 'log.ts',
+        find: "import { AsyncLocalStorage } from 'node:async_hooks'",
+        replace:
+          'class AsyncLocalStorage<T> {\n  run<R>(_store: T, work: () => R): R {\n    return work()\n  }\n  getStore(): T | undefined {\n    return undefined\n  }\n}',
       },
     ],
   },
