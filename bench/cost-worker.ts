@@ -11,6 +11,7 @@ import { botsOf } from '../src/bot/bots.ts'
 import { Campaigns } from '../src/campaigns.ts'
 import type { Env } from '../src/env.ts'
 import { appFor } from '../src/http/app.ts'
+import { Platform } from '../src/platform/platform.ts'
 import { handleLaterBatch } from '../src/queues/later.ts'
 import { handleQueueBatch, retryDelaySeconds } from '../src/queues/pushes.ts'
 import { type QueuedMessage, queueRoleOf } from '../src/queues/queued.ts'
@@ -129,6 +130,8 @@ function countedEnv(env: Env): Env {
     ACCESS_TOKENS: countingNamespace(env.ACCESS_TOKENS, 'tokenRequests'),
     CAMPAIGNS: countingNamespace(env.CAMPAIGNS),
     ASSISTANT_QUOTAS: countingNamespace(env.ASSISTANT_QUOTAS),
+    // An authorizer's pushes may reach the platform's object (its token): counted like the rest.
+    PLATFORM: countingNamespace(env.PLATFORM),
   }
 }
 
@@ -213,7 +216,7 @@ function countMethods(base: { prototype: object }, counted: { prototype: object 
 countMethods(UserState, CountedUserState)
 countMethods(Campaigns, CountedCampaigns)
 
-export { AccessToken, AssistantQuota, Ledger }
+export { AccessToken, AssistantQuota, Ledger, Platform }
 
 const bots = botsOf(bot)
 const app = appFor(bots)

@@ -15,8 +15,14 @@ import { parseArgs } from 'node:util'
 import { build } from 'esbuild'
 import { Miniflare } from 'miniflare'
 import { fakeModel } from '../src/debug/fake-model.ts'
+import { fakeUserNameOf } from '../src/debug/fake-platform.ts'
 import { fakeWechat } from '../src/debug/fake-wechat.ts'
-import { type ForgeFields, forgePushXml, signPush } from '../src/debug/forge.ts'
+import {
+  type ForgeFields,
+  forgePlatformEventXml,
+  forgePushXml,
+  signPush,
+} from '../src/debug/forge.ts'
 import type { PushKind } from '../src/wechat/push.ts'
 import type { Counts } from './cost-worker.ts'
 import { SIGNER } from './pipeline.ts'
@@ -64,6 +70,63 @@ export const FREE_PER_DAY = {
 
 /** A Durable Object is billed at 128 MB while it runs. */
 const DO_GB = 0.128
+
+/**
+ * Where a push is sent: the env account (`/wechat`, the Worker's variables), an account of
+ * `WECHAT_ACCOUNTS` (`/wechat/<id>`), and an authorizer of the third-party platform
+ * (`/wechat/platform/<appid>`, always sealed with the platform's Token and key). The same mix
+ * pushed to each must cost the same binding operations: accounts cost nothing per push.
+ */
+interface Target {
+  readonly name: string
+  readonly path: string
+  readonly signer: {
+    readonly token: string
+    readonly appId: string
+    readonly encodingAesKey: string
+  }
+  readonly mode: 'plaintext' | 'safe'
+  /** The account's original id (gh_…) in its pushes' ToUserName, when not the forge's default. */
+  readonly account?: string
+}
+
+/** The one entry of the run's WECHAT_ACCOUNTS (bench values, no real account's). */
+const CONFIGURED = {
+  id: 'shop',
+  token: 'costShopToken7Kq2Xw9Lm4Rt8Vb3Nz6Yc1',
+  appId: 'wxa1b2c3d4e5f60718',
+  encodingAesKey: 'ShopKey0123456789abcdefghijklmnopqrstuvwxyz',
+  appSecret: 'cost-shop-secret',
+}
+/** The run's third-party platform, and the authorizer its pushes are for. */
+const PLATFORM = {
+  appId: 'wxf0e1d2c3b4a59687',
+  appSecret: 'cost-platform-secret',
+  token: 'costPlatformTokenR7m2Kx9Qw4Lz8Vb3Nc6',
+  encodingAesKey: 'PlatformKey0123456789abcdefghijklmnopqrstuv',
+}
+const AUTHORIZER_APPID = 'wx0a1b2c3d4e5f6071'
+/** The admin API's token in the run (the authorize link is the operator's). */
+const ADMIN_TOKEN = 'cost-admin-token-Xw9Lm4Rt8Vb3Nz6Yc1Hd5F'
+
+const TARGETS: readonly Target[] = [
+  { name: 'env account', path: '/wechat', signer: SIGNER, mode: 'plaintext' },
+  {
+    name: 'WECHAT_ACCOUNTS account',
+    path: `/wechat/${CONFIGURED.id}`,
+    signer: CONFIGURED,
+    mode: 'plaintext',
+  },
+  {
+    name: 'platform authorizer',
+    path: `/wechat/platform/${AUTHORIZER_APPID}`,
+    signer: PLATFORM,
+    mode: 'safe',
+    // The platform admits only pushes that name the authorizer's own original id.
+    account: fakeUserNameOf(AUTHORIZER_APPID),
+  },
+]
+const ENV_TARGET = TARGETS[0] as Target
 
 type Path = 'first delivery' | 'retry' | 'unfollow' | 'deferred' | 'assistant'
 
@@ -303,6 +366,20 @@ function start(scriptPath: string, compatibilityDate: string): Miniflare {
       WECHAT_TOKEN_URL: '',
       AI_BASE_URL: 'https://fake-model.test/v1/',
       AI_MODEL: 'fake-model',
+      WECHAT_ACCOUNTS: JSON.stringify({
+        [CONFIGURED.id]: {
+          token: CONFIGURED.token,
+          appId: CONFIGURED.appId,
+          encodingAesKey: CONFIGURED.encodingAesKey,
+          appSecret: CONFIGURED.appSecret,
+          requireEncryption: 'false',
+        },
+      }),
+      ADMIN_TOKEN,
+      WECHAT_PLATFORM_APPID: PLATFORM.appId,
+      WECHAT_PLATFORM_APPSECRET: PLATFORM.appSecret,
+      WECHAT_PLATFORM_TOKEN: PLATFORM.token,
+      WECHAT_PLATFORM_ENCODING_AES_KEY: PLATFORM.encodingAesKey,
     },
     // WeChat's API and the model, faked; nothing else leaves the Worker.
     outboundService: (request: Request) =>
@@ -321,6 +398,7 @@ function start(scriptPath: string, compatibilityDate: string): Miniflare {
       LEDGER: { className: 'Ledger', useSQLite: true },
       CAMPAIGNS: { className: 'CountedCampaigns', useSQLite: true },
       ASSISTANT_QUOTAS: { className: 'AssistantQuota', useSQLite: true },
+      PLATFORM: { className: 'Platform', useSQLite: true },
     },
     handleRuntimeStdio(stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) {
       if (process.env.COST_DEBUG) {
@@ -357,16 +435,66 @@ async function settled(mf: Miniflare, quietMs = 300): Promise<Counts> {
   throw new Error('the queues did not settle')
 }
 
-async function post(mf: Miniflare, xml: string): Promise<void> {
+async function post(mf: Miniflare, xml: string, target: Target): Promise<void> {
   // The strict fake learns of the user's interaction as WeChat would: its windows open.
   await wechat.request('/fake/interact', { method: 'POST', body: xml })
-  const { query, body } = await signPush(xml, SIGNER, 'plaintext')
-  const response = await mf.dispatchFetch(`http://cost.local/wechat?${query}`, {
+  const { query, body } = await signPush(xml, target.signer, target.mode)
+  const response = await mf.dispatchFetch(`http://cost.local${target.path}?${query}`, {
     method: 'POST',
     body,
   })
   if (response.status !== 200) throw new Error(`a push was answered ${response.status}`)
   await response.arrayBuffer()
+}
+
+/** A fake WeChat API call (the platform's endpoints), its JSON answer. */
+async function fakeCall<T>(path: string, body: object): Promise<T> {
+  const response = await wechat.request(path, { method: 'POST', body: JSON.stringify(body) })
+  if (!response.ok) throw new Error(`the fake WeChat API answered ${path} ${response.status}`)
+  return response.json() as Promise<T>
+}
+
+/**
+ * The authorizer authorizes the platform, as WeChat and its administrator do: a ticket pushed,
+ * an authorize link, the grant, the redirect that trades its code. An authorizer's users are
+ * given storage only once the platform knows it (src/user/state.ts), so its pushes before that
+ * would measure a refusal.
+ */
+async function authorizeTarget(mf: Miniflare): Promise<void> {
+  const event = async (xml: string) => {
+    const { query, body } = await signPush(xml, PLATFORM, 'safe')
+    const response = await mf.dispatchFetch(`http://cost.local/wechat/platform?${query}`, {
+      method: 'POST',
+      body,
+    })
+    if ((await response.text()) !== 'success') throw new Error('a platform event was refused')
+  }
+  const { ticket } = await fakeCall<{ ticket: string }>('/fake/platform/ticket', {
+    component_appid: PLATFORM.appId,
+  })
+  await event(
+    forgePlatformEventXml(PLATFORM.appId, { infoType: 'component_verify_ticket', ticket }),
+  )
+  const linked = await mf.dispatchFetch('http://cost.local/admin/platform/authorize-link', {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+  })
+  if (linked.status !== 200) throw new Error(`authorize-link answered ${linked.status}`)
+  const link = new URL(((await linked.json()) as { desktop: string }).desktop)
+  const granted = await fakeCall<{ auth_code: string; expires_in: number }>(
+    '/fake/platform/authorize',
+    {
+      component_appid: PLATFORM.appId,
+      pre_auth_code: link.searchParams.get('pre_auth_code') ?? '',
+      authorizer_appid: AUTHORIZER_APPID,
+    },
+  )
+  const redirect = new URL(link.searchParams.get('redirect_uri') ?? '')
+  redirect.searchParams.set('auth_code', granted.auth_code)
+  redirect.searchParams.set('expires_in', String(granted.expires_in))
+  const page = await mf.dispatchFetch(redirect.toString())
+  await page.arrayBuffer()
+  if (page.status !== 200) throw new Error(`/platform/authorized answered ${page.status}`)
 }
 
 interface Measured {
@@ -376,27 +504,34 @@ interface Measured {
   readonly completionTokens: number
 }
 
-async function measure(mf: Miniflare, scenario: Scenario, round: number): Promise<Measured> {
+async function measure(
+  mf: Miniflare,
+  scenario: Scenario,
+  round: number,
+  target: Target = ENV_TARGET,
+): Promise<Measured> {
   const now = Math.floor(Date.now() / 1000)
   const users = Array.from(
     { length: USERS },
-    (_, i) => `oCost${round}x${scenario.name.replace(/\W/g, '')}${i}`,
+    (_, i) => `oCost${round}t${TARGETS.indexOf(target)}x${scenario.name.replace(/\W/g, '')}${i}`,
   )
+  // Spread, not set: an undefined field would override the forge's default.
+  const account = target.account === undefined ? {} : { account: target.account }
   // Followers with a history, as most pushes come from: a follow and a few pushes first.
   const history = ['subscribe', 'click', 'text', 'location_report'] as const
   for (const openid of users) {
     for (const [i, kind] of history.entries())
-      await post(mf, forgePushXml(kind, { openid, createTime: now - 60 + i }))
+      await post(mf, forgePushXml(kind, { openid, ...account, createTime: now - 60 + i }), target)
   }
   const pushes = users.map((openid) =>
-    forgePushXml(scenario.kind, { openid, createTime: now, ...scenario.fields }),
+    forgePushXml(scenario.kind, { openid, ...account, createTime: now, ...scenario.fields }),
   )
-  if (scenario.path === 'retry') for (const xml of pushes) await post(mf, xml)
+  if (scenario.path === 'retry') for (const xml of pushes) await post(mf, xml, target)
   await settled(mf)
   await counts(mf, 'DELETE')
   const before = { ...tokens }
-  if (scenario.concurrent) await Promise.all(pushes.map((xml) => post(mf, xml)))
-  else for (const xml of pushes) await post(mf, xml)
+  if (scenario.concurrent) await Promise.all(pushes.map((xml) => post(mf, xml, target)))
+  else for (const xml of pushes) await post(mf, xml, target)
   const quiet = scenario.quietMs ?? (scenario.path === 'deferred' ? 2_500 : 300)
   const counted = perPush(await settled(mf, quiet), pushes.length)
   const modelGbSeconds = ((scenario.modelMs ?? 0) / 1000) * DO_GB
@@ -406,6 +541,102 @@ async function measure(mf: Miniflare, scenario: Scenario, round: number): Promis
     promptTokens: (tokens.prompt - before.prompt) / pushes.length,
     completionTokens: (tokens.completion - before.completion) / pushes.length,
   }
+}
+
+/**
+ * The reference mix from the rows measured: each push kind at its share, the shares of the kinds
+ * measured summed to one (a smoke run measures only some of them for an account).
+ */
+function mixOf(rows: readonly ({ scenario: Scenario } & Measured)[]): PerPush {
+  const mix: PerPush = {
+    workerRequests: 0,
+    kvReads: 0,
+    kvWrites: 0,
+    kvDeletes: 0,
+    kvLists: 0,
+    queueOperations: 0,
+    doRequests: 0,
+    tokenRequests: 0,
+    doGbSeconds: 0,
+    rowsRead: 0,
+    rowsWritten: 0,
+  }
+  const weights = rows.reduce((sum, { scenario }) => sum + scenario.weight, 0)
+  for (const { scenario, per } of rows) {
+    for (const key of Object.keys(mix) as (keyof PerPush)[])
+      mix[key] += (per[key] * scenario.weight) / weights
+  }
+  return mix
+}
+
+/**
+ * The reference mix pushed to each account of TARGETS, the env account's rows already measured:
+ * one line per account, and what differs from the env account's, by operation (DO duration
+ * aside: wall time, not an operation).
+ */
+async function byAccount(
+  mf: Miniflare,
+  envRows: readonly ({ scenario: Scenario } & Measured)[],
+): Promise<{
+  lines: string[]
+  mixes: Record<string, PerPush>
+  rows: Record<string, ({ scenario: Scenario } & Measured)[]>
+  differences: string[]
+}> {
+  const inMix = SCENARIOS.filter((scenario) => scenario.weight > 0)
+  // A smoke run pushes two kinds to the other accounts: the part runs, its figures mean nothing.
+  const measured = flags.smoke ? inMix.slice(0, 2) : inMix
+  const envMeasured = envRows.filter(({ scenario }) => measured.includes(scenario))
+  const envMix = mixOf(envMeasured)
+  const mixes: Record<string, PerPush> = { [ENV_TARGET.name]: envMix }
+  const rowsOf: Record<string, ({ scenario: Scenario } & Measured)[]> = {}
+  await authorizeTarget(mf)
+  for (const target of TARGETS.slice(1)) {
+    const rows: ({ scenario: Scenario } & Measured)[] = []
+    for (const [round, scenario] of measured.entries()) {
+      rows.push({ scenario, ...(await measure(mf, scenario, round, target)) })
+    }
+    rowsOf[target.name] = rows
+    mixes[target.name] = mixOf(rows)
+  }
+  const operations: (keyof PerPush)[] = [
+    'workerRequests',
+    'kvReads',
+    'kvWrites',
+    'kvDeletes',
+    'kvLists',
+    'queueOperations',
+    'doRequests',
+    'tokenRequests',
+    'rowsRead',
+    'rowsWritten',
+  ]
+  // Where they differ: by push kind and path, each operation per push against the env account's.
+  const differences: string[] = []
+  for (const [name, rows] of Object.entries(rowsOf)) {
+    for (const [i, { scenario, per }] of rows.entries()) {
+      const envPer = (envMeasured[i] as { per: PerPush }).per
+      for (const operation of operations) {
+        if (Math.abs(per[operation] - envPer[operation]) > 1e-9) {
+          differences.push(
+            `${name}, ${scenario.name} (${scenario.path}): ${operation} ${per[operation].toFixed(2)} against ${envPer[operation].toFixed(2)}`,
+          )
+        }
+      }
+    }
+  }
+  const header = ['account', 'URL', 'mode', 'Worker req', 'KV reads', 'KV writes', 'Queue ops']
+  header.push('DO req', 'rows read', 'rows written', '$/M', 'Free plan pushes/day')
+  const lines = [
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => ' --- ').join('|')}|`,
+    ...TARGETS.map((target) => {
+      const mix = mixes[target.name] as PerPush
+      const cells = [target.name, `\`${target.path}\``, target.mode, ...format(mix)]
+      return `| ${cells.join(' | ')} | ${freeCapacity(mix).pushes} |`
+    }),
+  ]
+  return { lines, mixes, rows: rowsOf, differences }
 }
 
 function format(p: PerPush): string[] {
@@ -432,26 +663,7 @@ async function main() {
     for (const [round, scenario] of SCENARIOS.entries()) {
       rows.push({ scenario, ...(await measure(mf, scenario, round)) })
     }
-    const mix = rows.reduce<PerPush>(
-      (sum, { scenario, per }) => {
-        for (const key of Object.keys(sum) as (keyof PerPush)[])
-          sum[key] += per[key] * scenario.weight
-        return sum
-      },
-      {
-        workerRequests: 0,
-        kvReads: 0,
-        kvWrites: 0,
-        kvDeletes: 0,
-        kvLists: 0,
-        queueOperations: 0,
-        doRequests: 0,
-        tokenRequests: 0,
-        doGbSeconds: 0,
-        rowsRead: 0,
-        rowsWritten: 0,
-      },
-    )
+    const mix = mixOf(rows)
     const header = [
       'push',
       'path',
@@ -478,6 +690,16 @@ async function main() {
     console.log(
       `\nPrices: Workers Paid list prices read 2026-11-28 (developers.cloudflare.com: workers, kv, queues, durable-objects pricing pages), past the monthly inclusions: Worker request $0.30/M, KV read $0.50/M, KV write/delete/list $5.00/M, Queue operation $0.40/M (3 per message), DO request $0.15/M, DO duration $12.50/M GB-s at 128 MB, SQLite row read $0.001/M, row written $1.00/M.`,
     )
+    const accounts = await byAccount(mf, rows)
+    console.log(
+      `\nThe reference mix${flags.smoke ? ' (smoke: two kinds only)' : ''} pushed to each kind of account (binding operations per push):\n`,
+    )
+    console.log(accounts.lines.join('\n'))
+    console.log(
+      accounts.differences.length === 0
+        ? 'Every account costs the same binding operations per push as the env account.'
+        : `Where an account differs from the env account, per push: ${accounts.differences.join('; ')}`,
+    )
     const free = freeCapacity(mix)
     const perMillion = dollars(mix) * 1e6
     console.log(
@@ -493,7 +715,18 @@ async function main() {
     if (flags.json) {
       writeFileSync(
         flags.json,
-        JSON.stringify({ rows, mix, perMillion, free, criticalPath: { p50, p99 } }, null, 2),
+        JSON.stringify(
+          {
+            rows,
+            mix,
+            perMillion,
+            free,
+            criticalPath: { p50, p99 },
+            byAccount: { mixes: accounts.mixes, rows: accounts.rows },
+          },
+          null,
+          2,
+        ),
       )
     }
     // The test bot's deferred reply sends one message: calls per push are calls per send.

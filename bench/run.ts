@@ -3,6 +3,7 @@
  * written to bench/results/ as JSON and a markdown table. `npm run bench -- --smoke` runs every
  * part for a moment (CI does, so the bench cannot rot); it measures nothing worth quoting.
  * `--cpu-only` skips the throughput runs: the bundle, CPU per push and the comparison alone.
+ * `--ablation` runs only the plaintext Worker with one part at a time taken out, against itself.
  */
 
 import { execFileSync } from 'node:child_process'
@@ -11,6 +12,7 @@ import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
 import { gzipSync } from 'node:zlib'
 import type { Miniflare } from 'miniflare'
+import { type AblationRow, ablationTable, measureAblation } from './ablation.ts'
 import { measureHostile } from './hostile.ts'
 import {
   bareWorker,
@@ -23,6 +25,7 @@ import {
 import { type MicroResults, measurePipeline, type Trial } from './micro.ts'
 import { requestMix } from './mix.ts'
 import { RUNTIME } from './runtime.ts'
+import { measureStartup, type StartupResults } from './startup.ts'
 
 const ROOT = new URL('..', import.meta.url).pathname
 const BUILD = `${ROOT}bench/.build`
@@ -32,6 +35,7 @@ const { values: flags } = parseArgs({
   options: {
     smoke: { type: 'boolean', default: false },
     'cpu-only': { type: 'boolean', default: false },
+    ablation: { type: 'boolean', default: false },
     duration: { type: 'string' },
     connections: { type: 'string', default: '32' },
     iterations: { type: 'string' },
@@ -161,6 +165,33 @@ async function throughput(scriptPath: string) {
   }
 }
 
+/** Seconds per ablation burst, and pairs of bursts (full Worker, variant) per part. */
+const ABLATION_SECONDS = smoke ? 1 : 2
+const ABLATION_PAIRS = smoke ? 1 : 8
+
+/** The plaintext Worker with one part at a time taken out, against the full one (bench/ablation.ts). */
+async function ablation(): Promise<AblationRow[]> {
+  return measureAblation({
+    // Both sides of a part draw from it: 8 pairs of 2 s at up to about 2,000 req/s each.
+    pool: () => requestMix({ count: smoke ? 2_000 : 40_000, followers: 1, mode: 'plaintext' }),
+    connections,
+    seconds: ABLATION_SECONDS,
+    pairs: ABLATION_PAIRS,
+    // A smoke run builds every variant (a stale patch fails it) and runs one for a moment.
+    ...(smoke ? { parts: ['bot'] } : {}),
+    log: (line) => log(`ablation: ${line}`),
+  })
+}
+
+function ablationSection(rows: readonly AblationRow[]): string[] {
+  return [
+    `### Where plaintext throughput goes: one part taken out at a time (${ABLATION_PAIRS} pairs of alternating ${ABLATION_SECONDS} s bursts per part, ${connections} connections; read the change against \`nothing\`'s)`,
+    '',
+    ...ablationTable(rows),
+    '',
+  ]
+}
+
 function percent(run: LoadFigures, reference: LoadFigures | undefined): string {
   return reference
     ? `${((100 * run.requestsPerSecond) / reference.requestsPerSecond).toFixed(0)}%`
@@ -202,13 +233,26 @@ function webCryptoCalls(calls: MicroResults['webCryptoCalls']): string[] {
   ]
 }
 
+/** Start-up with 50 accounts against one: the configuration read, and a fresh isolate's first push. */
+function startupTable(startup: StartupResults): string[] {
+  const { configReadUs: read, firstRequestMs: first } = startup
+  const ms = (value: number) => value.toFixed(2)
+  return [
+    '| | 1 account | 50 accounts | 50 − 1 |',
+    '|---|---:|---:|---:|',
+    `| configuration read, workerd (µs, fastest of the rounds) | ${read.one.toFixed(1)} | ${read.fifty.toFixed(1)} | ${(read.fifty - read.one).toFixed(1)} µs |`,
+    `| a fresh isolate's first push (ms, median of ${first.samples.one.length}; bare Worker ${ms(first.bare)}) | ${ms(first.one)} | ${ms(first.fifty)} | ${ms(first.fifty - first.one)} ms |`,
+  ]
+}
+
 function table(results: {
   bundle: ReturnType<typeof buildAsDeployed>['bundle']
   micro: MicroResults
   hostile: Record<string, number>
+  startup: StartupResults
   load: Awaited<ReturnType<typeof throughput>>
 }) {
-  const { bundle, micro, hostile, load: loaded } = results
+  const { bundle, micro, hostile, startup, load: loaded } = results
   // Below 0.1 µs the difference of two request timings is jitter, not a measurement.
   const us = (value: number | undefined) =>
     value === undefined ? '–' : value < 0.1 ? '<0.1' : value.toFixed(1)
@@ -266,6 +310,10 @@ function table(results: {
     '|---|---:|',
     ...Object.entries(hostile).map(([body, ms]) => `| ${body} | ${ms.toFixed(2)} |`),
     '',
+    '### Start-up with 50 accounts in WECHAT_ACCOUNTS against one (interleaved; bench/startup.ts)',
+    '',
+    ...startupTable(startup),
+    '',
     `### Throughput (Miniflare, loopback, ${connections} connections, ${duration} s each)`,
     '',
     '| run | req/s | of ceiling | of bindings only | p50 ms | p99 ms | requests | non-2xx | errors |',
@@ -281,6 +329,18 @@ function table(results: {
   return lines.join('\n')
 }
 
+if (flags.ablation) {
+  const rows = await ablation()
+  const markdown = ablationSection(rows).join('\n')
+  mkdirSync(RESULTS, { recursive: true })
+  const json = { date: new Date().toISOString(), smoke, compatibilityDate, ablation: rows }
+  writeFileSync(`${RESULTS}/ablation.json`, `${JSON.stringify(json, null, 2)}\n`)
+  writeFileSync(`${RESULTS}/ablation.md`, markdown)
+  console.log(`\n${markdown}`)
+  log('wrote bench/results/ablation.json and bench/results/ablation.md')
+  process.exit(rows.some((row) => row.non2xx > 0) ? 1 : 0)
+}
+
 const { scriptPath, bundle } = buildAsDeployed()
 log(
   `bundle: ${(bundle.minifiedBytes / 1024).toFixed(1)} KiB minified, ${bundle.wranglerGzipKiB} KiB gzip`,
@@ -290,9 +350,12 @@ log(
 )
 const micro = await measurePipeline(iterations, rounds, compatibilityDate)
 const hostile = await measureHostile(rounds)
+log('start-up: the configuration read and a fresh isolate’s first push, 50 accounts against one')
+const startup = await measureStartup(scriptPath, smoke)
 const loaded = flags['cpu-only']
   ? { runs: {} as Record<string, LoadFigures>, followersReached: 0, storedReplies: 0 }
   : await throughput(scriptPath)
+const ablated = flags['cpu-only'] ? [] : await ablation()
 const results = {
   date: new Date().toISOString(),
   smoke,
@@ -300,9 +363,14 @@ const results = {
   bundle,
   micro,
   hostile,
+  startup,
   load: loaded,
+  ablation: ablated,
 }
-const markdown = table({ bundle, micro, hostile, load: loaded })
+const markdown = [
+  table({ bundle, micro, hostile, startup, load: loaded }),
+  ...(ablated.length > 0 ? ablationSection(ablated) : []),
+].join('\n')
 mkdirSync(RESULTS, { recursive: true })
 const name = smoke ? 'smoke' : flags['cpu-only'] ? 'cpu' : 'latest'
 writeFileSync(`${RESULTS}/${name}.json`, `${JSON.stringify(results, null, 2)}\n`)
@@ -312,5 +380,7 @@ log(`wrote bench/results/${name}.json and bench/results/${name}.md`)
 // A wrong answer fails the bench; a dropped connection is the harness's (the bindings-only
 // Worker sees them too under load) and is only reported.
 const { ceiling, bindingsOnly, ...edgeRuns } = loaded.runs
-const failed = Object.values(edgeRuns).some((run) => run.non2xx > 0 || run.requests === 0)
+const failed =
+  Object.values(edgeRuns).some((run) => run.non2xx > 0 || run.requests === 0) ||
+  ablated.some((row) => row.non2xx > 0)
 process.exit(failed ? 1 : 0)

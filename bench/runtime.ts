@@ -14,4 +14,6 @@ if (!config.compatibility_date) throw new Error('no compatibility_date in wrangl
 export const RUNTIME = {
   compatibilityDate: config.compatibility_date,
   compatibilityFlags: config.compatibility_flags,
+  /** wrangler.toml's `[alias]`: the stand-ins the deployed build uses, for builds of our own. */
+  alias: config.alias ?? {},
 }
