@@ -109,13 +109,16 @@ const AUTHORIZER_APPID = 'wx0a1b2c3d4e5f6071'
 /** The admin API's token in the run (the authorize link is the operator's). */
 const ADMIN_TOKEN = 'cost-admin-token-Xw9Lm4Rt8Vb3Nz6Yc1Hd5F'
 
+// Safe mode, as an account with an EncodingAESKey is served (REQUIRE_ENCRYPTION=auto), and so
+// that the assistant's answers count the memory it reads and writes (a plaintext body, signed
+// by nobody, is answered from itself alone).
 const TARGETS: readonly Target[] = [
-  { name: 'env account', path: '/wechat', signer: SIGNER, mode: 'plaintext' },
+  { name: 'env account', path: '/wechat', signer: SIGNER, mode: 'safe' },
   {
     name: 'WECHAT_ACCOUNTS account',
     path: `/wechat/${CONFIGURED.id}`,
     signer: CONFIGURED,
-    mode: 'plaintext',
+    mode: 'safe',
   },
   {
     name: 'platform authorizer',
