@@ -20,6 +20,7 @@ import {
   edgeWorker,
   type LoadFigures,
   load,
+  NEW_OBJECT_RUN_LIMIT,
   newObjectWorker,
 } from './load.ts'
 import { type MicroResults, measurePipeline, type Trial } from './micro.ts'
@@ -123,10 +124,10 @@ async function throughput(scriptPath: string) {
   })
 
   /** A reference Worker loaded with the plaintext pool, then disposed. */
-  const reference = async (worker: Miniflare, what: string) => {
+  const reference = async (worker: Miniflare, what: string, amount?: number) => {
     try {
       log(what)
-      return await load(worker, plainOne, connections, duration)
+      return await load(worker, plainOne, connections, duration, { next: 0 }, amount)
     } finally {
       await worker.dispose()
     }
@@ -141,7 +142,8 @@ async function throughput(scriptPath: string) {
   )
   runs.newObjectFloor = await reference(
     newObjectWorker(compatibilityDate as string),
-    'new objects only: a new Durable Object per request, doing nothing',
+    `new objects only: a new Durable Object per request, doing nothing (${NEW_OBJECT_RUN_LIMIT} at most: Miniflare's limit of live SQLite objects)`,
+    NEW_OBJECT_RUN_LIMIT,
   )
 
   const edge = edgeWorker(scriptPath, compatibilityDate as string)
