@@ -5,11 +5,9 @@
  * Node, sampled alternately under the same conditions, in three trials.
  */
 
-import { build } from 'esbuild'
-import { Miniflare } from 'miniflare'
 import { forgePushXml } from '../src/debug/forge.ts'
 import { fixture, repeat, type Stage } from './pipeline.ts'
-import { RUNTIME } from './runtime.ts'
+import { benchWorker } from './runtime.ts'
 import { webotFixture } from './webot.ts'
 
 export interface StageFigures {
@@ -74,27 +72,6 @@ function inNode(stage: Stage): Sampler {
   }
 }
 
-async function pipelineWorker(compatibilityDate: string): Promise<Miniflare> {
-  const bundle = await build({
-    entryPoints: [new URL('./pipeline-worker.ts', import.meta.url).pathname],
-    bundle: true,
-    format: 'esm',
-    minify: true,
-    write: false,
-    platform: 'neutral',
-    mainFields: ['module', 'main'],
-    conditions: ['workerd', 'worker', 'browser'],
-    // The log's request ids (node:async_hooks) are workerd's own, under the deployed flags.
-    external: ['node:*'],
-  })
-  return new Miniflare({
-    modules: true,
-    script: bundle.outputFiles[0]?.text ?? '',
-    compatibilityDate,
-    compatibilityFlags: RUNTIME.compatibilityFlags,
-  })
-}
-
 async function webCryptoCalls(url: URL, mode: string): Promise<Record<string, number>> {
   const response = await fetch(`${url}?mode=${mode}&stage=whole&calls`)
   if (!response.ok) throw new Error(await response.text())
@@ -125,7 +102,9 @@ export async function measurePipeline(
   const xml = forgePushXml('text', { content: 'Hello, wechat-edge', createTime: nowSeconds })
   const theirs = await webotFixture(xml, nowSeconds)
 
-  const mf = await pipelineWorker(compatibilityDate)
+  const mf = await benchWorker(new URL('./pipeline-worker.ts', import.meta.url), {
+    compatibilityDate,
+  })
   let workerdFigures: Record<string, number>
   const trials: Trial[] = []
   let calls: MicroResults['webCryptoCalls']

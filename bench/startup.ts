@@ -13,11 +13,10 @@
  *   repeated in one isolate. Module evaluation is in Miniflare's start, before the request.
  */
 
-import { build } from 'esbuild'
-import { Miniflare } from 'miniflare'
+import type { Miniflare } from 'miniflare'
 import { bareWorker, edgeWorker } from './load.ts'
 import { requestMix } from './mix.ts'
-import { RUNTIME } from './runtime.ts'
+import { benchWorker, RUNTIME } from './runtime.ts'
 
 export interface StartupResults {
   /** Microseconds one configuration read takes, the fastest of the rounds. */
@@ -49,27 +48,6 @@ export function accountsJson(count: number): string {
   return JSON.stringify(accounts)
 }
 
-async function startupWorker(): Promise<Miniflare> {
-  const bundle = await build({
-    entryPoints: [new URL('./startup-worker.ts', import.meta.url).pathname],
-    bundle: true,
-    format: 'esm',
-    minify: true,
-    write: false,
-    platform: 'neutral',
-    mainFields: ['module', 'main'],
-    conditions: ['workerd', 'worker', 'browser'],
-    external: ['node:*'],
-  })
-  return new Miniflare({
-    modules: true,
-    script: bundle.outputFiles[0]?.text ?? '',
-    compatibilityDate: RUNTIME.compatibilityDate as string,
-    compatibilityFlags: RUNTIME.compatibilityFlags,
-    bindings: { ONE: accountsJson(1), FIFTY: accountsJson(50) },
-  })
-}
-
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN
@@ -77,7 +55,9 @@ function median(values: readonly number[]): number {
 
 /** The configuration read, one account against fifty, interleaved round by round. */
 async function configRead(iterations: number, rounds: number) {
-  const mf = await startupWorker()
+  const mf = await benchWorker(new URL('./startup-worker.ts', import.meta.url), {
+    bindings: { ONE: accountsJson(1), FIFTY: accountsJson(50) },
+  })
   try {
     const url = await mf.ready
     const request = async (accounts: string, n: number) => {
