@@ -82,9 +82,11 @@ describe('an administrator authorizing, in a browser', () => {
     await page.selectOption('#kind', 'text')
     await page.fill('#content', 'hello, platform')
     await page.click('#send')
+    // The default bot's assistant (the dev server's fake model) answers the authorizer's user
+    // as it answers any account's.
     await expect
       .poll(() => page.locator('#chat .msg.account .bubble').last().textContent())
-      .toBe('hello, platform')
+      .toBe('Answer to “hello, platform” (a new conversation).')
     await page.close()
   })
 })
