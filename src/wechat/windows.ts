@@ -67,12 +67,8 @@ export function usableWindow(
   now: number,
   count = 1,
 ): WindowKind | null {
-  for (const kind of ['message', 'event'] as const) {
-    const grant = grants[kind]
-    const rule = WINDOW_RULES[kind]
-    if (grant && now < grant.openedAt + rule.lengthMs && grant.used + count <= rule.quota) {
-      return kind
-    }
+  for (const kind of WINDOW_KINDS) {
+    if (roomIn(kind, grants[kind], now) >= count) return kind
   }
   return null
 }
@@ -85,13 +81,14 @@ export function usableWindow(
  * windowRoom({ message: { openedAt: now, used: 2 } }, now) // 3
  */
 export function windowRoom(grants: Partial<Record<WindowKind, Grant>>, now: number): number {
-  let room = 0
-  for (const kind of ['message', 'event'] as const) {
-    const grant = grants[kind]
-    const rule = WINDOW_RULES[kind]
-    if (grant && now < grant.openedAt + rule.lengthMs) {
-      room = Math.max(room, rule.quota - grant.used)
-    }
-  }
-  return room
+  return Math.max(...WINDOW_KINDS.map((kind) => roomIn(kind, grants[kind], now)))
+}
+
+const WINDOW_KINDS = ['message', 'event'] as const
+
+/** The messages one window still carries at `now`: 0 when it is not open (or never was). */
+function roomIn(kind: WindowKind, grant: Grant | undefined, now: number): number {
+  const rule = WINDOW_RULES[kind]
+  if (!grant || now >= grant.openedAt + rule.lengthMs) return 0
+  return Math.max(0, rule.quota - grant.used)
 }
